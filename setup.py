@@ -25,6 +25,8 @@ setup(
         # TF 2.21 is the stack this project targets; Keras 3 is its default Keras.
         "tensorflow>=2.21,<2.22",
         "keras>=3.10,<4",
+        # TF 2.21 no longer depends on TensorBoard; tf.summary needs it for training logs.
+        "tensorboard>=2.20,<3",
         "tensorflow-datasets>=4.9.7,<5",
         "tf-slim>=1.1,<2",
         "absl-py>=2.1,<3",

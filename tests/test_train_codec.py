@@ -1,0 +1,71 @@
+"""Codec training: the loss goes down, checkpoints resume, the bundle is made."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from tfcdi.codec import pretrained
+from tfcdi.train import codec as codec_train
+
+IMAGENETTE = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
+                          "imagenette2_224")
+
+pytestmark = pytest.mark.skipif(not os.path.isdir(IMAGENETTE),
+                                reason="the shared Imagenette is not beside the repo")
+
+
+def test_interrupted_training_resumes_from_its_checkpoint(tmp_path):
+  workdir = str(tmp_path)
+  first = codec_train.get_config("tiny", num_steps=3, checkpoint_every=3)
+  codec_train.train("0.0983", first, IMAGENETTE, workdir, log=lambda m: None)
+  # A second run with more steps (as after a kill) starts at step 3, not 0.
+  lines = []
+  longer = codec_train.get_config("tiny", num_steps=5, checkpoint_every=3)
+  codec_train.train("0.0983", longer, IMAGENETTE, workdir, log=lines.append)
+  assert lines[0].endswith("resuming from step 3")
+  assert "step 5/5" in lines[-1]
+  _, _, checkpointing = codec_train.build(
+      codec_train.operating_points.get_operating_point("0.0983"), longer, workdir)
+  assert checkpointing.restore() == 5
+  # A finished run does nothing but say so.
+  lines.clear()
+  codec_train.train("0.0983", longer, IMAGENETTE, workdir, log=lines.append)
+  assert lines == ["[codec 0.0983] already trained for 5 steps"]
+
+  path = codec_train.finalize("0.0983", longer, IMAGENETTE, workdir, "tiny",
+                              log=lambda m: None)
+  codec = pretrained.load_codec(path=path)
+  assert codec.name == "ae-0.0983-tiny"
+  with open(os.path.join(workdir, "train_summary.json")) as f:
+    summary = json.load(f)
+  assert summary["steps"] == 5 and sum(summary["symbol_counts"]) > 0
+  np.testing.assert_array_equal(summary["frequencies"], codec.frequencies)
+
+
+def test_restore_gives_the_same_weights_as_before_the_interruption(tmp_path):
+  config = codec_train.get_config("tiny", num_steps=2, checkpoint_every=2)
+  codec_train.train("0.635", config, IMAGENETTE, str(tmp_path), log=lambda m: None)
+  op = codec_train.operating_points.get_operating_point("0.635")
+  a, opt_a, ck_a = codec_train.build(op, config, str(tmp_path))
+  ck_a.restore()
+  b, _, ck_b = codec_train.build(op, config, str(tmp_path))
+  ck_b.restore()
+  for va, vb in zip(a.weights, b.weights):
+    np.testing.assert_array_equal(va.numpy(), vb.numpy())
+  # The optimizer's moments came back too (Adam's iteration count is the step).
+  assert int(opt_a.iterations.numpy()) == 2
+
+
+def test_finalize_refuses_an_unfinished_run(tmp_path):
+  config = codec_train.get_config("tiny", num_steps=2, checkpoint_every=2)
+  codec_train.train("0.635", config, IMAGENETTE, str(tmp_path), log=lambda m: None)
+  with pytest.raises(ValueError, match="trained for 2 of 4 steps"):
+    codec_train.finalize("0.635", codec_train.get_config("tiny", num_steps=4), IMAGENETTE,
+                         str(tmp_path), "tiny", log=lambda m: None)
+
+
+def test_unknown_preset_is_refused():
+  with pytest.raises(ValueError, match="unknown codec preset"):
+    codec_train.get_config("huge")

@@ -1,0 +1,170 @@
+"""Compact codec bundles: float16 weights + the integer frequency table + identity, in one .npz.
+
+A bundle is everything a .tfci file needs besides itself: the autoencoder's weights, the
+operating point it was trained for, and the frequency table the range coder uses. The table is
+integers (it is never recomputed from floats at coding time), so a file encodes and decodes the
+same way on any machine.
+
+The codec's identity is its name plus a fingerprint: the first 8 bytes of the SHA-256 of the
+stored weights and table. A .tfci header carries both, and decoding with any other bundle is
+refused, even one trained for the same operating point.
+
+Shipped bundles live in tfcdi/pretrained/codec_<operating point>.npz.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+
+import numpy as np
+
+from tfcdi.codec import model as model_lib
+from tfcdi.codec import operating_points
+
+PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "pretrained")
+# Frequencies are scaled to sum to this; constriction's range coder works at 24-bit precision,
+# so 2^16 leaves room and every table entry is an exactly representable float.
+FREQUENCY_TOTAL = 1 << 16
+_FORMAT = 1
+
+
+class CodecError(ValueError):
+  """A codec bundle is missing, unreadable or does not match what was asked of it."""
+
+
+@dataclasses.dataclass
+class Codec:
+  """A ready-to-use codec: the Keras autoencoder plus what the bitstream needs."""
+
+  model: model_lib.Autoencoder
+  operating_point: operating_points.OperatingPoint
+  frequencies: np.ndarray  # int64 [L], sums to FREQUENCY_TOTAL, every entry >= 1
+  name: str  # e.g. "ae-0.635-cpu"
+  fingerprint: bytes  # 8 bytes, see module docstring
+  filters: tuple = (64, 128)
+
+  @property
+  def num_centers(self) -> int:
+    return self.operating_point.num_centers
+
+  @property
+  def channels(self) -> int:
+    return self.operating_point.channels
+
+
+def frequency_table(symbol_counts, total=FREQUENCY_TOTAL) -> np.ndarray:
+  """Integer frequencies summing to `total` from observed symbol counts; none is zero.
+
+  Every symbol keeps a frequency of at least 1 so that any image can be coded, even one that
+  uses a center never seen in the data the table was estimated on.
+  """
+  counts = np.asarray(symbol_counts, dtype=np.float64)
+  if counts.ndim != 1 or counts.size < 2 or np.any(counts < 0):
+    raise ValueError(f"symbol counts must be a 1-D non-negative array, got {counts!r}")
+  n = counts.size
+  probs = (counts + 0.5) / (counts.sum() + 0.5 * n)  # a little smoothing for unseen symbols
+  freqs = np.maximum(1, np.floor(probs * (total - n))).astype(np.int64)
+  # Hand the rounding remainder to the most frequent symbol, where it costs the least.
+  freqs[np.argmax(freqs)] += total - freqs.sum()
+  return freqs
+
+
+def _weights_digest(arrays, frequencies) -> bytes:
+  digest = hashlib.sha256()
+  for arr in arrays:
+    digest.update(np.ascontiguousarray(arr).tobytes())
+  digest.update(np.asarray(frequencies, np.int64).tobytes())
+  return digest.digest()[:8]
+
+
+def round_weights_to_float16(model) -> None:
+  """Rounds the model's weights to float16 values in place, as a bundle will store them.
+
+  The frequency table must be estimated on the rounded model, so that the shipped codec's
+  symbols follow the shipped table.
+  """
+  for var in model.weights:
+    var.assign(np.asarray(var.numpy(), np.float16).astype(np.float32))
+
+
+def save_codec(model: model_lib.Autoencoder, op: operating_points.OperatingPoint,
+               frequencies, path: str, name: str, extra_metadata=None) -> bytes:
+  """Writes a bundle; returns its fingerprint."""
+  frequencies = np.asarray(frequencies, np.int64)
+  if frequencies.shape != (op.num_centers,) or frequencies.sum() != FREQUENCY_TOTAL:
+    raise ValueError("the frequency table must have one entry per center and sum to "
+                     f"{FREQUENCY_TOTAL}, got {frequencies}")
+  arrays = [np.asarray(v.numpy(), np.float16) for v in model.weights]
+  fingerprint = _weights_digest(arrays, frequencies)
+  meta = {
+      "format": _FORMAT,
+      "name": name,
+      "operating_point": op.name,
+      "channels": op.channels,
+      "num_centers": op.num_centers,
+      "sigma": op.sigma,
+      "filters": list(model.filters),
+      "weight_paths": [v.path for v in model.weights],
+      "fingerprint": fingerprint.hex(),
+      **(extra_metadata or {}),
+  }
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  tmp = path + ".tmp.npz"
+  np.savez_compressed(
+      tmp, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), frequencies=frequencies,
+      **{f"w{i}": a for i, a in enumerate(arrays)})
+  os.replace(tmp, path)  # a half-written bundle must never be found under its real name
+  return fingerprint
+
+
+def read_metadata(path: str) -> dict:
+  """The bundle's metadata (name, operating point, fingerprint, training steps, ...)."""
+  try:
+    with np.load(path, allow_pickle=False) as data:
+      return json.loads(bytes(data["meta"]).decode())
+  except (OSError, KeyError, ValueError) as e:
+    raise CodecError(f"{path} is not a readable tfcdi codec bundle ({e})") from None
+
+
+def shipped_path(operating_point) -> str:
+  op = operating_points.get_operating_point(operating_point)
+  return os.path.join(PRETRAINED_DIR, f"codec_{op.name}.npz")
+
+
+def load_codec(operating_point=None, path: str | None = None) -> Codec:
+  """Loads a bundle: the shipped one of an operating point, or one from `path`."""
+  if path is None:
+    if operating_point is None:
+      raise CodecError("give an operating point or a codec bundle path")
+    path = shipped_path(operating_point)
+    if not os.path.exists(path):
+      raise CodecError(
+          f"no pretrained codec is shipped for operating point {operating_point} ({path}); "
+          "train one with tfcdi-train-codec and pass its bundle with --codec")
+  try:
+    with np.load(path, allow_pickle=False) as data:
+      meta = json.loads(bytes(data["meta"]).decode())
+      frequencies = np.asarray(data["frequencies"], np.int64)
+      arrays = [data[f"w{i}"] for i in range(len(meta["weight_paths"]))]
+  except (OSError, KeyError, ValueError) as e:
+    raise CodecError(f"{path} is not a readable tfcdi codec bundle ({e})") from None
+  if meta.get("format") != _FORMAT:
+    raise CodecError(f"{path}: unsupported codec bundle format {meta.get('format')}")
+  op = operating_points.get_operating_point(meta["operating_point"])
+  if operating_point is not None and op.name != operating_points.get_operating_point(
+      operating_point).name:
+    raise CodecError(f"{path} is a codec for operating point {op.name}, not {operating_point}")
+  if _weights_digest(arrays, frequencies).hex() != meta["fingerprint"]:
+    raise CodecError(f"{path} is corrupt: its weights do not match its fingerprint")
+  model = model_lib.from_operating_point(op, tuple(meta["filters"]))
+  if len(model.weights) != len(arrays):
+    raise CodecError(f"{path} holds {len(arrays)} weights; the model has {len(model.weights)}")
+  for var, arr in zip(model.weights, arrays):
+    if tuple(var.shape) != arr.shape:
+      raise CodecError(f"{path}: weight {var.path} has shape {arr.shape}, expected {var.shape}")
+    var.assign(arr.astype(np.float32))
+  return Codec(model=model, operating_point=op, frequencies=frequencies, name=meta["name"],
+               fingerprint=bytes.fromhex(meta["fingerprint"]), filters=tuple(meta["filters"]))

@@ -1,0 +1,216 @@
+"""Training of one codec operating point (Eq. 1), with checkpoints that a killed run resumes from.
+
+Library code: the binary experiments/train_codec.py parses flags and calls `train` and
+`finalize`. Presets are typed configs; "tiny" is the variant the tests use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfcdi.codec import model as model_lib
+from tfcdi.codec import operating_points
+from tfcdi.codec import pretrained
+from tfcdi.codec import quantizer as q
+from tfcdi.data import images as images_lib
+
+
+@dataclasses.dataclass(frozen=True)
+class CodecTrainConfig:
+  """How to train one operating point. `learning_rate=None` takes the operating point's own."""
+
+  filters: tuple = (64, 128)
+  crop: int = 128
+  batch_size: int = 30
+  num_steps: int = 600_000
+  learning_rate: float | None = None
+  # The learning rate is divided by 10 after this fraction of the steps.
+  decay_at: float = 1.0
+  log_every: int = 100
+  checkpoint_every: int = 1000
+  # Training images whose symbols estimate the shipped frequency table.
+  table_images: int = 1000
+  seed: int = 0
+
+
+PRESETS = {
+    # Appendix A.1: Adam, batch 30, 600k iterations, per-point learning rates, full width.
+    "paper": CodecTrainConfig(),
+    # What fits a 2-core CPU in about half an hour per point (see BUILD_NOTES.md): half width,
+    # 128x128 crops, one learning rate for all three points, a 10x drop for the last fifth.
+    "cpu": CodecTrainConfig(filters=(32, 64), crop=128, batch_size=16, num_steps=2400,
+                            learning_rate=1e-3, decay_at=0.8, log_every=50,
+                            checkpoint_every=200, table_images=1000),
+    # Seconds, for tests and the smoke run.
+    "tiny": CodecTrainConfig(filters=(8, 16), crop=32, batch_size=2, num_steps=6,
+                             learning_rate=1e-3, log_every=2, checkpoint_every=3,
+                             table_images=8),
+}
+
+
+def get_config(preset: str, **overrides) -> CodecTrainConfig:
+  if preset not in PRESETS:
+    raise ValueError(f"unknown codec preset {preset!r}; choose one of {', '.join(PRESETS)}")
+  overrides = {k: v for k, v in overrides.items() if v is not None}
+  return dataclasses.replace(PRESETS[preset], **overrides)
+
+
+def _psnr(mse):
+  return 10.0 * math.log10(255.0 ** 2 / max(mse, 1e-10))
+
+
+def rate_entropy(outputs):
+  """The rate term's H: the hard histogram's value with the soft histogram's gradient.
+
+  The hinge max(H - Ht, 0) then switches on exactly when the symbols' real entropy, the one
+  the file pays, is above target, while the gradient still flows through the soft assignment.
+  (The soft histogram alone over-estimates H for sigma=1 and would push the rate well below Ht.)
+  """
+  soft = outputs["soft_entropy"]
+  return soft + tf.stop_gradient(outputs["entropy"] - soft)
+
+
+class _Checkpointing:
+  """Model, optimizer and step in one tf.train.Checkpoint, restored if one exists."""
+
+  def __init__(self, model, optimizer, directory):
+    self.step = tf.Variable(0, dtype=tf.int64, name="step")
+    self.ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, step=self.step)
+    self.manager = tf.train.CheckpointManager(self.ckpt, directory, max_to_keep=2)
+
+  def restore(self) -> int:
+    if self.manager.latest_checkpoint:
+      self.ckpt.restore(self.manager.latest_checkpoint).expect_partial()
+    return int(self.step.numpy())
+
+  def save(self, step):
+    self.step.assign(step)
+    self.manager.save(checkpoint_number=step)
+
+
+def build(op, config: CodecTrainConfig, workdir: str):
+  """The model, its optimizer and checkpointing, restored from `workdir` if possible."""
+  model = model_lib.from_operating_point(op, config.filters)
+  lr = config.learning_rate if config.learning_rate is not None else op.learning_rate
+  boundary = max(1, int(config.decay_at * config.num_steps))
+  schedule = keras.optimizers.schedules.PiecewiseConstantDecay([boundary], [lr, lr / 10.0])
+  optimizer = keras.optimizers.Adam(schedule)
+  # Creating the slots up front lets the checkpoint restore them immediately, not lazily.
+  optimizer.build(model.trainable_variables)
+  checkpointing = _Checkpointing(model, optimizer, os.path.join(workdir, "checkpoints"))
+  return model, optimizer, checkpointing
+
+
+def train(operating_point, config: CodecTrainConfig, data_dir: str, workdir: str,
+          split: str = "train", log=print) -> dict:
+  """Trains (or resumes) one operating point up to config.num_steps; returns the last metrics."""
+  op = operating_points.get_operating_point(operating_point)
+  os.makedirs(workdir, exist_ok=True)
+  model, optimizer, checkpointing = build(op, config, workdir)
+  start = checkpointing.restore()
+  if start >= config.num_steps:
+    log(f"[codec {op.name}] already trained for {start} steps")
+    return {"step": start}
+  if start:
+    log(f"[codec {op.name}] resuming from step {start}")
+
+  # A different seed per resume: the data stream is not checkpointed, and restarting the same
+  # shuffle order after every interruption would replay the same images.
+  dataset = images_lib.codec_training_dataset(
+      data_dir, split, config.crop, config.batch_size, seed=config.seed + start)
+  beta = tf.constant(op.beta, tf.float32)
+  target = tf.constant(op.target_entropy, tf.float32)
+
+  @tf.function(reduce_retracing=True)
+  def step_fn(images):
+    with tf.GradientTape() as tape:
+      out = model(images, training=True)
+      mse = tf.reduce_mean(tf.square(out["reconstruction"] - images))
+      loss = q.rate_distortion_loss(mse, rate_entropy(out), beta, target)
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    return {"loss": loss, "mse": mse, "entropy": out["entropy"],
+            "soft_entropy": out["soft_entropy"]}
+
+  writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
+  sums, count, tick = {}, 0, time.time()
+  metrics = {}
+  for step, images in zip(range(start + 1, config.num_steps + 1), dataset):
+    values = step_fn(images)
+    for k, v in values.items():
+      sums[k] = sums.get(k, 0.0) + float(v)
+    count += 1
+    if step % config.log_every == 0 or step == config.num_steps:
+      metrics = {k: v / count for k, v in sums.items()}
+      metrics["psnr"] = _psnr(metrics["mse"])
+      metrics["bpp_estimate"] = float(q.bits_per_pixel(metrics["entropy"], op.channels))
+      seconds = (time.time() - tick) / count
+      with writer.as_default(step=step):
+        for k, v in metrics.items():
+          tf.summary.scalar(k, v)
+      log(f"[codec {op.name}] step {step}/{config.num_steps}  loss {metrics['loss']:.2f}  "
+          f"psnr {metrics['psnr']:.2f} dB  H {metrics['entropy']:.3f} (target "
+          f"{op.target_entropy:.3f})  bpp~{metrics['bpp_estimate']:.4f}  {seconds:.2f} s/step")
+      sums, count, tick = {}, 0, time.time()
+    if step % config.checkpoint_every == 0 or step == config.num_steps:
+      checkpointing.save(step)
+  writer.flush()
+  return {"step": config.num_steps, **metrics}
+
+
+def symbol_counts(model, data_dir: str, split: str, num_images: int, batch_size: int = 16):
+  """Histogram of the symbols the model produces on full training images."""
+  paths, _, _ = images_lib.list_images(data_dir, split)
+  rng = np.random.default_rng(0)
+  chosen = sorted(rng.choice(len(paths), size=min(num_images, len(paths)), replace=False))
+  counts = np.zeros(model.num_centers, np.int64)
+  for path in (paths[i] for i in chosen):
+    image = tf.cast(images_lib.decode_rgb(path), tf.float32)[None]
+    padded, _ = model_lib.pad_to_multiple(image)
+    symbols = model.encode(padded).numpy()
+    counts += np.bincount(symbols.ravel(), minlength=model.num_centers)
+  return counts
+
+
+def finalize(operating_point, config: CodecTrainConfig, data_dir: str, workdir: str,
+             preset_name: str, split: str = "train", log=print) -> str:
+  """Turns the trained checkpoint into a compact bundle (float16 weights + frequency table).
+
+  Returns the bundle's path. The table is estimated on the float16-rounded model so that it
+  describes the symbols the shipped weights produce.
+  """
+  op = operating_points.get_operating_point(operating_point)
+  model, _, checkpointing = build(op, config, workdir)
+  step = checkpointing.restore()
+  if step < config.num_steps:
+    raise ValueError(f"codec {op.name} in {workdir} is trained for {step} of "
+                     f"{config.num_steps} steps; train it first")
+  pretrained.round_weights_to_float16(model)
+  counts = symbol_counts(model, data_dir, split, config.table_images)
+  freqs = pretrained.frequency_table(counts)
+  probs = counts / counts.sum()
+  entropy = float(q.entropy_bits(probs))
+  path = os.path.join(workdir, f"codec_{op.name}.npz")
+  name = f"ae-{op.name}-{preset_name}"
+  fingerprint = pretrained.save_codec(
+      model, op, freqs, path, name,
+      extra_metadata={"trained_steps": step, "preset": preset_name,
+                      "table_entropy_bits": entropy})
+  log(f"[codec {op.name}] bundle {path} ({os.path.getsize(path) / 1024:.0f} KiB), "
+      f"fingerprint {fingerprint.hex()}, table entropy {entropy:.3f} bits "
+      f"(bpp {q.bits_per_pixel(entropy, op.channels):.4f} on training images)")
+  with open(os.path.join(workdir, "train_summary.json"), "w") as f:
+    json.dump({"operating_point": op.name, "preset": preset_name, "steps": step,
+               "config": dataclasses.asdict(config), "symbol_counts": counts.tolist(),
+               "frequencies": freqs.tolist(), "table_entropy_bits": entropy,
+               "bundle": os.path.basename(path), "name": name,
+               "fingerprint": fingerprint.hex()}, f, indent=2)
+  return path
