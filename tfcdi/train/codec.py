@@ -46,7 +46,7 @@ PRESETS = {
     "paper": CodecTrainConfig(),
     # What fits a 2-core CPU in about half an hour per point (see BUILD_NOTES.md): half width,
     # 128x128 crops, one learning rate for all three points, a 10x drop for the last fifth.
-    "cpu": CodecTrainConfig(filters=(32, 64), crop=128, batch_size=16, num_steps=2400,
+    "cpu": CodecTrainConfig(filters=(32, 64), crop=128, batch_size=16, num_steps=2000,
                             learning_rate=1e-3, decay_at=0.8, log_every=50,
                             checkpoint_every=200, table_images=1000),
     # Seconds, for tests and the smoke run.
