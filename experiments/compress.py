@@ -1,0 +1,123 @@
+r"""tfcdi-compress: image files -> .tfci files, with a trained codec.
+
+  tfcdi-compress --operating_point=0.635 photo.png photo.tfci
+  tfcdi-compress --operating_point=0.635 photos/ compressed/   # every image -> <stem>.tfci
+  tfcdi-compress --codec=path/to/bundle.npz photo.png out/
+
+Prints one line per file: sizes, the real bits per pixel of the file, and any conversion of the
+input (grayscale, alpha, 16-bit, ...). Problems are one `error: ...` line each on stderr; the
+exit status is 1 if any file failed. Existing outputs are kept unless --overwrite is given, and
+outputs are written atomically.
+"""
+
+import contextlib
+import os
+import sys
+
+# Must happen before TensorFlow is imported (by tfcdi.codec.coding): its C++ logging is noise for
+# a command-line tool. A user who wants it can set the variable to something else.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+  """Points file descriptor 2 at /dev/null for the duration (unless the user asked for logs).
+
+  TF 2.21 logs a few lines while its libraries load, before absl logging is initialized, and
+  those go straight to fd 2 whatever TF_CPP_MIN_LOG_LEVEL says.
+  """
+  if os.environ["TF_CPP_MIN_LOG_LEVEL"] != "3":
+    yield
+    return
+  sys.stderr.flush()
+  saved = os.dup(2)
+  devnull = os.open(os.devnull, os.O_WRONLY)
+  os.dup2(devnull, 2)
+  try:
+    yield
+  finally:  # an import error's traceback is printed after this, on the real stderr
+    os.dup2(saved, 2)
+    os.close(saved)
+    os.close(devnull)
+
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from absl import app
+from absl import flags
+
+from tfcdi import imageio
+
+with _native_stderr_silenced():  # the first import of TensorFlow
+  from tfcdi.codec import coding
+  from tfcdi.codec import operating_points
+  from tfcdi.codec import pretrained
+
+# allow_override: the decompress binary (and others) define flags of the same names; a process
+# that imports several binaries, such as the test suite, must not fail on it.
+_OPERATING_POINT = flags.DEFINE_string(
+    "operating_point", "0.635", "Codec operating point: 0.0983, 0.330 or 0.635 (bpp).",
+    allow_override=True)
+_CODEC = flags.DEFINE_string(
+    "codec", None, "Path to a codec bundle (.npz) to use instead of the shipped one.",
+    allow_override=True)
+_OVERWRITE = flags.DEFINE_bool(
+    "overwrite", False, "Replace output files that already exist.", allow_override=True)
+
+USAGE = "usage: tfcdi-compress [--operating_point=0.635] [--codec=BUNDLE] INPUT OUTPUT"
+
+
+def _error(message) -> None:
+  print("error: " + " ".join(str(message).split("\n")), file=sys.stderr, flush=True)
+
+
+def _load_codec() -> pretrained.Codec:
+  op = operating_points.get_operating_point(_OPERATING_POINT.value)
+  if _CODEC.value is None:
+    return pretrained.load_codec(op.name)
+  # --codec wins over the default operating point; one given explicitly must agree with it.
+  explicit = flags.FLAGS["operating_point"].present
+  return pretrained.load_codec(op.name if explicit else None, path=_CODEC.value)
+
+
+def compress_file(codec: pretrained.Codec, job: imageio.FileJob) -> str:
+  """Compresses one image file; returns the line to print."""
+  image, notes = imageio.load_rgb(job.source)
+  data = coding.compress_image(codec, image)
+  os.makedirs(os.path.dirname(os.path.abspath(job.target)), exist_ok=True)
+  imageio.write_atomic(job.target, data)
+  height, width = image.shape[:2]
+  line = (f"{job.source} -> {job.target}: {width}x{height} px, {len(data)} bytes, "
+          f"{8 * len(data) / (height * width):.4f} bpp")
+  return line + ("; " + "; ".join(notes) if notes else "")
+
+
+def main(argv):
+  if len(argv) != 3:
+    _error(f"expected an input and an output path, got {len(argv) - 1} arguments. {USAGE}")
+    return 1
+  try:
+    jobs = imageio.plan_files(argv[1], argv[2], imageio.IMAGE_EXTENSIONS, ".tfci",
+                              overwrite=_OVERWRITE.value)
+    # The codec loads only once we know there is work, so a refusal is immediate.
+    codec = _load_codec() if any(job.problem is None for job in jobs) else None
+  except (ValueError, OSError) as e:
+    _error(e)
+    return 1
+  failures = 0
+  for job in jobs:
+    try:
+      if job.problem:
+        raise ValueError(job.problem)
+      print(compress_file(codec, job), flush=True)
+    except (ValueError, OSError) as e:  # one bad file must not stop the others
+      _error(f"{job.source}: {e}")
+      failures += 1
+  return 1 if failures else 0
+
+
+def run():
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()

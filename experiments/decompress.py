@@ -1,0 +1,109 @@
+r"""tfcdi-decompress: .tfci files -> PNG images.
+
+  tfcdi-decompress photo.tfci photo.png
+  tfcdi-decompress compressed/ decoded/                 # every .tfci -> <stem>.png
+  tfcdi-decompress --codec=path/to/bundle.npz photo.tfci photo.png
+
+Each file names the codec that made it; without --codec that codec is looked up among the
+shipped ones. A file made by another codec than --codec is refused, never decoded into a wrong
+image. Problems are one `error: ...` line each on stderr; the exit status is 1 if any file
+failed. Existing outputs are kept unless --overwrite is given, and outputs are written
+atomically.
+"""
+
+import contextlib
+import os
+import sys
+
+# Must happen before TensorFlow is imported (by tfcdi.codec.coding): its C++ logging is noise for
+# a command-line tool. A user who wants it can set the variable to something else.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+  """Points file descriptor 2 at /dev/null for the duration (unless the user asked for logs).
+
+  TF 2.21 logs a few lines while its libraries load, before absl logging is initialized, and
+  those go straight to fd 2 whatever TF_CPP_MIN_LOG_LEVEL says.
+  """
+  if os.environ["TF_CPP_MIN_LOG_LEVEL"] != "3":
+    yield
+    return
+  sys.stderr.flush()
+  saved = os.dup(2)
+  devnull = os.open(os.devnull, os.O_WRONLY)
+  os.dup2(devnull, 2)
+  try:
+    yield
+  finally:  # an import error's traceback is printed after this, on the real stderr
+    os.dup2(saved, 2)
+    os.close(saved)
+    os.close(devnull)
+
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from absl import app
+from absl import flags
+
+from tfcdi import imageio
+
+with _native_stderr_silenced():  # the first import of TensorFlow
+  from tfcdi.codec import coding
+  from tfcdi.codec import pretrained
+
+# allow_override: the compress binary defines flags of the same names; see compress.py.
+_CODEC = flags.DEFINE_string(
+    "codec", None, "Path to the codec bundle (.npz) that made the files; default: the shipped "
+    "codec each file names.", allow_override=True)
+_OVERWRITE = flags.DEFINE_bool(
+    "overwrite", False, "Replace output files that already exist.", allow_override=True)
+
+USAGE = "usage: tfcdi-decompress [--codec=BUNDLE] INPUT OUTPUT"
+
+
+def _error(message) -> None:
+  print("error: " + " ".join(str(message).split("\n")), file=sys.stderr, flush=True)
+
+
+def decompress_file(codec: pretrained.Codec | None, job: imageio.FileJob) -> str:
+  """Decompresses one .tfci file; returns the line to print."""
+  with open(job.source, "rb") as f:
+    data = f.read()
+  image = coding.decompress_bytes(data, codec)
+  os.makedirs(os.path.dirname(os.path.abspath(job.target)), exist_ok=True)
+  imageio.save_png(job.target, image)
+  height, width = image.shape[:2]
+  return (f"{job.source} -> {job.target}: {width}x{height} px, {len(data)} bytes, "
+          f"{8 * len(data) / (height * width):.4f} bpp")
+
+
+def main(argv):
+  if len(argv) != 3:
+    _error(f"expected an input and an output path, got {len(argv) - 1} arguments. {USAGE}")
+    return 1
+  try:
+    jobs = imageio.plan_files(argv[1], argv[2], (".tfci",), ".png", overwrite=_OVERWRITE.value)
+    wanted = _CODEC.value and any(job.problem is None for job in jobs)
+    codec = pretrained.load_codec(path=_CODEC.value) if wanted else None
+  except (ValueError, OSError) as e:
+    _error(e)
+    return 1
+  failures = 0
+  for job in jobs:
+    try:
+      if job.problem:
+        raise ValueError(job.problem)
+      print(decompress_file(codec, job), flush=True)
+    except (ValueError, OSError) as e:  # one bad file must not stop the others
+      _error(f"{job.source}: {e}")
+      failures += 1
+  return 1 if failures else 0
+
+
+def run():
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,42 @@
+"""Shared pytest fixtures: tiny codecs, small enough that building and running one takes ms."""
+
+import numpy as np
+import pytest
+
+TINY_FILTERS = (8, 16)
+# The smallest representation (C = 8) keeps tiny codecs fast.
+TINY_OPERATING_POINT = "0.0983"
+
+
+def _make_tiny_codec(path, name="tiny", counts=None, operating_point=TINY_OPERATING_POINT):
+  """Saves a randomly initialized codec bundle at `path`; returns its fingerprint."""
+  from tfcdi.codec import model, operating_points, pretrained  # pylint: disable=g-import-not-at-top
+  op = operating_points.get_operating_point(operating_point)
+  autoencoder = model.from_operating_point(op, filters=TINY_FILTERS)
+  counts = np.ones(op.num_centers) if counts is None else counts
+  return pretrained.save_codec(autoencoder, op, pretrained.frequency_table(counts), str(path),
+                               name=name)
+
+
+@pytest.fixture(scope="session")
+def make_tiny_codec():
+  """make_tiny_codec(path, name="tiny", counts=None, operating_point="0.0983") -> fingerprint.
+
+  Saves a randomly initialized tiny codec bundle; `counts` (one per center) sets its frequency
+  table, uniform by default.
+  """
+  return _make_tiny_codec
+
+
+@pytest.fixture(scope="session")
+def tiny_codec_path(tmp_path_factory):
+  """Path of a random tiny codec bundle named "tiny"."""
+  path = tmp_path_factory.mktemp("codecs") / "tiny.npz"
+  _make_tiny_codec(path)
+  return str(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_codec(tiny_codec_path):
+  from tfcdi.codec import pretrained  # pylint: disable=g-import-not-at-top
+  return pretrained.load_codec(path=tiny_codec_path)

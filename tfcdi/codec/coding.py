@@ -1,0 +1,126 @@
+"""Images <-> .tfci bytes with a codec: the glue between the Keras model and the bitstream.
+
+compress_image:   uint8 image -> pad to a multiple of 8 -> model.encode -> bitstream.encode
+decompress_bytes: bytes -> header -> (find the codec) -> symbols -> model.decode -> crop -> uint8
+read_symbols:     bytes -> header + symbols, for the compressed-domain nets; never decodes to RGB
+
+A file names the codec that made it (name + fingerprint). Decoding with any other codec is
+refused with a CodecError, even one for the same operating point: its centers and table would
+turn the symbols into a different image, silently. Without an explicit codec, the one the header
+names is looked up among the shipped bundles (tfcdi/pretrained/*.npz).
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from tfcdi.codec import bitstream
+from tfcdi.codec import model as model_lib
+from tfcdi.codec import pretrained
+from tfcdi.codec.pretrained import CodecError
+
+
+def latent_size(image_size) -> tuple:
+  """(H, W) of an image -> (h, w) of its representation, after padding to a multiple of 8."""
+  return tuple(-(-int(s) // model_lib.DOWNSAMPLING) for s in image_size)
+
+
+def compress_image(codec: pretrained.Codec, image: np.ndarray) -> bytes:
+  """uint8 RGB [H, W, 3] of any size (up to 65535 per side) -> the bytes of a .tfci file."""
+  image = np.asarray(image)
+  if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3 or 0 in image.shape:
+    raise ValueError(f"expected a non-empty uint8 [H, W, 3] image, got {image.dtype} "
+                     f"{image.shape}")
+  height, width = image.shape[:2]
+  if max(height, width) > bitstream.MAX_IMAGE_SIDE:
+    raise ValueError(f"a {height}x{width} image is too large: at most "
+                     f"{bitstream.MAX_IMAGE_SIDE} pixels per side")
+  padded, _ = model_lib.pad_to_multiple(tf.convert_to_tensor(image[None], tf.float32))
+  symbols = codec.model.encode(padded)[0].numpy()
+  return bitstream.encode(symbols, codec.frequencies, codec_name=codec.name,
+                          fingerprint=codec.fingerprint, image_size=(height, width),
+                          codec_family=bitstream.FAMILY_AUTOENCODER)
+
+
+def check_codec(header: bitstream.Header, codec: pretrained.Codec) -> None:
+  """Refuses a codec that did not make the file, and a header that does not fit the codec.
+
+  Raises:
+    CodecError: the file was made by another codec.
+    BitstreamError: the header's shapes do not fit the codec (a damaged or forged file).
+  """
+  if (header.codec_name, header.fingerprint) != (codec.name, codec.fingerprint):
+    raise CodecError(
+        f"the file was made by codec {header.codec_name!r} ({header.fingerprint.hex()}), not by "
+        f"{codec.name!r} ({codec.fingerprint.hex()}); decode it with the codec that made it")
+  expected = (*latent_size(header.image_size), codec.channels)
+  if tuple(header.latent_shape) != expected or header.num_centers != codec.num_centers:
+    raise bitstream.BitstreamError(
+        f"the header announces a {header.latent_shape} latent with {header.num_centers} centers; "
+        f"a {header.image_size} image coded by {codec.name!r} has {expected} with "
+        f"{codec.num_centers}")
+
+
+def _bundle_identity(path: str):
+  """(name, fingerprint) stored in a bundle's metadata, or None if it is not a readable bundle."""
+  # Reads only the small metadata entry of the .npz; the weights stay on disk.
+  try:
+    with np.load(path, allow_pickle=False) as data:
+      meta = json.loads(bytes(data["meta"]).decode())
+    return meta["name"], bytes.fromhex(meta["fingerprint"])
+  except (OSError, KeyError, ValueError, TypeError):
+    return None
+
+
+@functools.lru_cache(maxsize=4)
+def _load_bundle(path: str) -> pretrained.Codec:
+  # Cached so that a folder of files from one codec builds the model once.
+  return pretrained.load_codec(path=path)
+
+
+def find_codec(header: bitstream.Header, search_dir: str | None = None) -> pretrained.Codec:
+  """Loads the bundle in `search_dir` (default: the shipped ones) that made the file.
+
+  Raises:
+    CodecError: no bundle there has the header's name and fingerprint.
+  """
+  search_dir = search_dir or pretrained.PRETRAINED_DIR
+  wanted = (header.codec_name, header.fingerprint)
+  for path in sorted(glob.glob(os.path.join(search_dir, "*.npz"))):
+    if _bundle_identity(path) == wanted:
+      return _load_bundle(os.path.abspath(path))
+  raise CodecError(
+      f"the file was made by codec {header.codec_name!r} ({header.fingerprint.hex()}), which is "
+      f"not among the codecs in {search_dir}; pass that codec's bundle (--codec=PATH.npz)")
+
+
+def read_symbols(data: bytes, codec: pretrained.Codec) -> tuple:
+  """A .tfci file's header and int32 symbols [h, w, C], checked against `codec`.
+
+  The compressed-domain path: no decoder is built or run. z_hat is codec.model.latent(symbols).
+  """
+  header = bitstream.parse_header(data)
+  check_codec(header, codec)
+  return header, bitstream.decode_symbols(data, header, codec.frequencies)
+
+
+def decompress_bytes(data: bytes, codec: pretrained.Codec | None = None) -> np.ndarray:
+  """The bytes of a .tfci file -> uint8 RGB [H, W, 3] at the original size.
+
+  Args:
+    data: the file's bytes.
+    codec: the codec that made the file; None looks it up among the shipped bundles.
+  """
+  if codec is None:
+    codec = find_codec(bitstream.parse_header(data))
+  header, symbols = read_symbols(data, codec)
+  images = codec.model.decode(tf.convert_to_tensor(symbols[None]))
+  images = model_lib.crop_to(images, header.image_size)[0].numpy()
+  # The decoder output is already clipped to [0, 255]; rounding, not truncating, to 8 bits.
+  return np.clip(np.rint(images), 0, 255).astype(np.uint8)
