@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import glob
-import json
 import os
 
 import numpy as np
@@ -69,12 +68,10 @@ def check_codec(header: bitstream.Header, codec: pretrained.Codec) -> None:
 
 def _bundle_identity(path: str):
   """(name, fingerprint) stored in a bundle's metadata, or None if it is not a readable bundle."""
-  # Reads only the small metadata entry of the .npz; the weights stay on disk.
   try:
-    with np.load(path, allow_pickle=False) as data:
-      meta = json.loads(bytes(data["meta"]).decode())
+    meta = pretrained.read_metadata(path)  # the small metadata entry only; weights stay on disk
     return meta["name"], bytes.fromhex(meta["fingerprint"])
-  except (OSError, KeyError, ValueError, TypeError):
+  except (CodecError, KeyError, ValueError, TypeError):
     return None
 
 

@@ -68,20 +68,23 @@ def evaluate_codec_on_images(codec: pretrained.Codec, paths, log=print) -> dict:
 
 
 def evaluate_bundle_on_folder(bundle_path: str, image_dir: str, workdir: str,
-                              log=print) -> dict:
+                              limit: int = 0, log=print) -> dict:
   """Evaluates a bundle on every image of a folder; cached in workdir/kodak_eval.json.
 
   The cache is keyed by the bundle's fingerprint, so a retrained bundle is evaluated again.
   """
   codec = pretrained.load_codec(path=bundle_path)
+  paths, _, _ = images_lib.list_images(image_dir)
+  if limit:
+    paths = paths[:limit]
   out_path = os.path.join(workdir, "kodak_eval.json")
   if os.path.exists(out_path):
     with open(out_path) as f:
       cached = json.load(f)
-    if cached.get("fingerprint") == codec.fingerprint.hex():
+    if (cached.get("fingerprint") == codec.fingerprint.hex()
+        and cached.get("num_images") == len(paths)):
       log(f"[codec {codec.operating_point.name}] Kodak evaluation exists: {out_path}")
       return cached
-  paths, _, _ = images_lib.list_images(image_dir)
   log(f"[codec {codec.operating_point.name}] evaluating on {len(paths)} images from real files")
   result = evaluate_codec_on_images(codec, paths, log=log)
   with open(out_path + ".tmp", "w") as f:
