@@ -1,0 +1,160 @@
+"""Tests for tfcdi.metrics: image quality, rate, top-k accuracy and mean IoU."""
+
+import math
+
+import numpy as np
+import pytest
+
+from tfcdi import metrics
+
+
+def _random_image(size=(176, 176), seed=0):
+  # Smooth-ish content (a blurred random field) so SSIM behaves as on photographs, not noise.
+  rng = np.random.default_rng(seed)
+  coarse = rng.uniform(0, 255, (size[0] // 8 + 1, size[1] // 8 + 1, 3))
+  image = np.kron(coarse, np.ones((8, 8, 1)))[:size[0], :size[1]]
+  return image.astype(np.uint8)
+
+
+class TestPsnr:
+
+  def test_known_mse(self):
+    a = np.zeros((4, 4, 3), np.uint8)
+    b = np.full((4, 4, 3), 10, np.uint8)  # MSE = 100
+    assert metrics.psnr(a, b) == pytest.approx(10 * math.log10(255**2 / 100))
+
+  def test_identical_is_inf(self):
+    a = _random_image((8, 8))
+    assert metrics.psnr(a, a) == float("inf")
+
+  def test_batch_gives_one_value_per_image(self):
+    a = np.zeros((2, 4, 4, 3), np.uint8)
+    b = a.copy()
+    b[1] += 10
+    values = metrics.psnr(a, b)
+    assert values.shape == (2,)
+    assert values[0] == float("inf")
+    assert values[1] == pytest.approx(10 * math.log10(255**2 / 100))
+
+  def test_shape_mismatch_raises(self):
+    with pytest.raises(ValueError, match="same shape"):
+      metrics.psnr(np.zeros((4, 4, 3)), np.zeros((4, 5, 3)))
+
+
+class TestSsim:
+
+  def test_identical_images_score_one(self):
+    a = _random_image()
+    assert metrics.ssim(a, a) == pytest.approx(1.0, abs=1e-5)
+    assert metrics.ms_ssim(a, a) == pytest.approx(1.0, abs=1e-5)
+
+  def test_ms_ssim_decreases_with_noise(self):
+    a = _random_image()
+    rng = np.random.default_rng(1)
+    scores = []
+    for sigma in (2, 10, 40):
+      noisy = np.clip(a + rng.normal(0, sigma, a.shape), 0, 255).astype(np.uint8)
+      scores.append(metrics.ms_ssim(a, noisy))
+    assert scores[0] > scores[1] > scores[2]
+    assert scores[0] < 1.0
+
+  def test_ms_ssim_too_small_raises_clearly(self):
+    a = _random_image((100, 300))
+    with pytest.raises(ValueError, match="at least 161 pixels.*at most 4 scales"):
+      metrics.ms_ssim(a, a)
+
+  def test_ms_ssim_fewer_scales_on_small_images(self):
+    a = _random_image((100, 100))
+    assert metrics.ms_ssim(a, a, num_scales=4) == pytest.approx(1.0, abs=1e-5)
+
+  def test_min_size_matches_scales(self):
+    assert metrics.ms_ssim_min_size(5) == 161
+    assert metrics.max_ms_ssim_scales(161, 200) == 5
+    assert metrics.max_ms_ssim_scales(160, 200) == 4
+    assert metrics.max_ms_ssim_scales(10, 10) == 0
+
+
+def test_bpp_from_bytes():
+  assert metrics.bpp_from_bytes(1000, 100, 80) == pytest.approx(1.0)
+  assert metrics.bpp_from_bytes(49152, 512, 768) == pytest.approx(1.0)
+  with pytest.raises(ValueError):
+    metrics.bpp_from_bytes(10, 0, 8)
+
+
+class TestTopK:
+
+  def test_hand_example(self):
+    scores = np.array([
+        [0.1, 0.5, 0.2, 0.2],  # order 1, 2, 3, 0
+        [0.7, 0.1, 0.15, 0.05],  # order 0, 2, 1, 3
+        [0.3, 0.3, 0.4, 0.0],  # order 2, 0, 1 (tie broken towards the lower index), 3
+    ])
+    labels = np.array([1, 1, 1])
+    assert metrics.top_k_accuracy(labels, scores, k=1) == pytest.approx(1 / 3)
+    assert metrics.top_k_accuracy(labels, scores, k=2) == pytest.approx(1 / 3)
+    assert metrics.top_k_accuracy(labels, scores, k=3) == pytest.approx(1.0)
+    assert metrics.top_k_accuracy(labels, scores, k=10) == pytest.approx(1.0)
+
+  def test_bad_input_raises(self):
+    with pytest.raises(ValueError):
+      metrics.top_k_accuracy(np.array([0, 1]), np.zeros((3, 4)), k=1)
+    with pytest.raises(ValueError):
+      metrics.top_k_accuracy(np.array([0]), np.zeros((1, 4)), k=0)
+    with pytest.raises(ValueError):
+      metrics.top_k_accuracy(np.array([4]), np.zeros((1, 4)), k=1)
+
+
+class TestMeanIou:
+
+  def test_confusion_matrix_with_ignore_label(self):
+    labels = np.array([[0, 0, 1, 1], [2, 2, 9, 9]])
+    predictions = np.array([[0, 1, 1, 1], [2, 0, 7, 0]])  # anything goes under label 9
+    confusion = metrics.confusion_matrix(labels, predictions, num_classes=3, ignore_label=9)
+    np.testing.assert_array_equal(confusion, [[1, 1, 0], [0, 2, 0], [1, 0, 1]])
+
+  def test_mean_iou_by_hand(self):
+    # rows: ground truth, columns: prediction; class 3 never occurs in either.
+    confusion = np.array([
+        [3, 1, 0, 0],
+        [2, 4, 0, 0],
+        [0, 0, 0, 0],  # class 2 absent from ground truth, predicted once (below)
+        [0, 0, 0, 0],
+    ])
+    confusion[1, 2] = 1
+    # class 0: TP 3, union 3 + 1 + 2 = 6 -> 0.5
+    # class 1: TP 4, union (2 + 4 + 1) + (1 + 4) - 4 = 8 -> 0.5
+    # class 2: TP 0, union 1 -> 0
+    # class 3: union 0 -> NaN, left out of the mean
+    iou = metrics.iou_per_class(confusion)
+    np.testing.assert_allclose(iou[:3], [0.5, 0.5, 0.0])
+    assert math.isnan(iou[3])
+    assert metrics.mean_iou(confusion) == pytest.approx(1 / 3)
+
+  def test_end_to_end_with_ignore_label(self):
+    labels = np.array([0, 0, 1, 1, 11, 11])
+    predictions = np.array([0, 1, 1, 1, 0, 5])
+    confusion = metrics.confusion_matrix(labels, predictions, num_classes=11, ignore_label=11)
+    # class 0: TP 1, union 2 -> 0.5; class 1: TP 2, union 3 -> 2/3; others absent.
+    assert metrics.mean_iou(confusion) == pytest.approx((0.5 + 2 / 3) / 2)
+
+  def test_empty_is_nan(self):
+    assert math.isnan(metrics.mean_iou(np.zeros((3, 3))))
+
+  def test_shape_mismatch_raises(self):
+    with pytest.raises(ValueError, match="same shape"):
+      metrics.confusion_matrix(np.zeros((2, 2)), np.zeros(4), num_classes=2)
+
+  def test_label_out_of_range_raises(self):
+    with pytest.raises(ValueError, match="label 5"):
+      metrics.confusion_matrix(np.array([0, 5]), np.array([0, 1]), num_classes=3,
+                               ignore_label=255)
+
+  def test_prediction_out_of_range_raises(self):
+    with pytest.raises(ValueError, match="prediction 3"):
+      metrics.confusion_matrix(np.array([0, 1]), np.array([0, 3]), num_classes=3)
+    with pytest.raises(ValueError, match="prediction -1"):
+      metrics.confusion_matrix(np.array([0, 1]), np.array([-1, 1]), num_classes=3)
+
+  def test_non_square_confusion_raises(self):
+    with pytest.raises(ValueError):
+      metrics.iou_per_class(np.zeros((2, 3)))
