@@ -7,6 +7,7 @@ _BINARIES = [
     "compress",
     "decompress",
     "train_codec",
+    "reproduce",
 ]
 
 setup(

@@ -87,6 +87,7 @@ def evaluate_bundle_on_folder(bundle_path: str, image_dir: str, workdir: str,
       return cached
   log(f"[codec {codec.operating_point.name}] evaluating on {len(paths)} images from real files")
   result = evaluate_codec_on_images(codec, paths, log=log)
+  os.makedirs(workdir, exist_ok=True)
   with open(out_path + ".tmp", "w") as f:
     json.dump(result, f, indent=2)
   os.replace(out_path + ".tmp", out_path)

@@ -16,12 +16,15 @@ IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png", ".bmp")
 def list_images(root: str, split: str | None = None):
   """Sorted (paths, class names, integer labels) of an ImageFolder split.
 
-  A folder of images with no class sub-folders gives label -1 for every image.
+  A folder that holds images itself (like Kodak) is a flat folder: label -1 for every image,
+  and its sub-folders are ignored.
   """
   base = os.path.join(root, split) if split else root
   if not os.path.isdir(base):
     raise ValueError(f"image folder {base!r} does not exist")
-  classes = sorted(d for d in os.listdir(base) if os.path.isdir(os.path.join(base, d)))
+  flat = any(f.lower().endswith(IMAGE_EXTENSIONS) for f in os.listdir(base))
+  classes = [] if flat else sorted(
+      d for d in os.listdir(base) if os.path.isdir(os.path.join(base, d)))
   paths, labels = [], []
   if classes:
     for index, name in enumerate(classes):

@@ -1,0 +1,42 @@
+r"""The main job: runs the reproduction at a preset and writes the report.
+
+  tfcdi-reproduce --preset=smoke --data_root=../shared/data --workdir=runs/smoke
+
+Interrupted, the same command resumes: every finished step is skipped.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+from absl import logging  # noqa: E402
+
+from tfcdi import reproduce  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum("preset", "smoke", list(reproduce.PRESETS), "Reproduction preset.")
+flags.DEFINE_string("data_root", None, "Folder holding imagenette2_224/, kodak/ and camvid/.")
+flags.DEFINE_string("workdir", None, "Where every step's results, and the report, go.")
+flags.mark_flags_as_required(["data_root", "workdir"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  logging.set_verbosity(logging.WARNING)
+  try:
+    pipeline = reproduce.Pipeline(reproduce.get_preset(FLAGS.preset), FLAGS.data_root,
+                                  FLAGS.workdir, log=lambda m: print(m, flush=True))
+  except ValueError as e:
+    raise app.UsageError(str(e))
+  pipeline.run()
+
+
+def run():
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()

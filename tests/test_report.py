@@ -1,0 +1,49 @@
+"""The report sets measured numbers beside published ones, read from JSON files only."""
+
+import json
+import os
+
+import pytest
+
+from tfcdi import report
+
+PAPER = report.DEFAULT_PAPER_NUMBERS
+pytestmark = pytest.mark.skipif(not os.path.exists(PAPER), reason="shared/reference missing")
+
+
+def _write(path, value):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, "w") as f:
+    json.dump(value, f)
+
+
+def test_codec_rows_are_measured_and_flag_the_15_percent_window(tmp_path):
+  work = str(tmp_path)
+  for op, bpp in (("0.635", 0.70), ("0.0983", 0.20)):
+    _write(os.path.join(work, "codecs", op, "kodak_eval.json"),
+           {"operating_point": op, "bpp": bpp, "psnr": 30.0, "ssim": 0.9, "ms_ssim": 0.95,
+            "images": []})
+  path = report.write_report(work, "test", os.path.join(work, "report"))
+  text = open(path).read()
+  rows = {line.split("|")[1].strip(): line for line in text.splitlines()
+          if line.startswith("| 0.")}
+  assert "0.7000" in rows["0.635"] and "| yes |" in rows["0.635"]  # +10%: inside the window
+  assert "0.2000" in rows["0.0983"] and "| no |" in rows["0.0983"]  # +103%: outside
+  assert "—" in rows["0.330"]  # not measured: shown as missing, never made up
+  data = json.load(open(os.path.join(work, "report", "report.json")))
+  assert data["codec"][0]["source"].endswith("kodak_eval.json")
+
+
+def test_published_numbers_come_from_the_reference_file(tmp_path):
+  paper = json.load(open(PAPER))
+  _write(os.path.join(str(tmp_path), "flops", "flops.json"), {"rows": [
+      {"name": "resnet50", "measured_1e9": 3.8, "published_1e9":
+       paper["flops_1e9_at_224"]["resnet50"], "relative_difference": -0.016,
+       "within_1pct": False}]})
+  text = open(report.write_report(str(tmp_path), "t", str(tmp_path / "r"))).read()
+  assert f"| resnet50 | 3.8000 | {paper['flops_1e9_at_224']['resnet50']:.4f} |" in text
+
+
+def test_missing_reference_file_is_a_clear_error(tmp_path):
+  with pytest.raises(ValueError, match="published numbers not found"):
+    report.load_paper_numbers(str(tmp_path / "nope.json"))

@@ -1,0 +1,165 @@
+"""The main job: the paper's pipeline as a list of resumable steps, at a preset.
+
+Every step writes its results as JSON under the workdir and is skipped when that file exists,
+so an interrupted run picks up where it stopped. The report (tfcdi/report.py) reads only those
+JSON files and the published numbers.
+
+Steps so far, in order:
+  codec_<op>    train the codec of each operating point (or take the shipped bundle)
+  kodak_<op>    measure it on Kodak from real .tfci files
+  rd_curve      sweep JPEG / JPEG 2000 on the same images and place the codec points among them
+  flops         multiply-adds of every net and of the codec (Table 1)
+  report        Markdown + figures + one JSON of everything
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+
+from tfcdi.codec import operating_points
+from tfcdi.codec import pretrained
+
+DATASETS = {"imagenette": "imagenette2_224", "kodak": "kodak", "camvid": "camvid"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+  name: str
+  # "train": train codecs with codec_preset in the workdir; "shipped": use tfcdi/pretrained.
+  codecs: str
+  codec_preset: str | None = None
+  codec_steps: int | None = None  # overrides the codec preset's number of steps
+  kodak_images: int = 0  # 0 = all 24
+  jpeg_qualities: tuple | None = None  # None = the sweep's defaults
+  jp2_psnrs: tuple | None = None
+
+
+PRESETS = {
+    # Every step on a small slice with tiny nets: minutes on a 2-core CPU.
+    "smoke": Preset(name="smoke", codecs="train", codec_preset="tiny", codec_steps=20,
+                    kodak_images=2, jpeg_qualities=(5, 25, 50, 75, 95),
+                    jp2_psnrs=(22.0, 26.0, 30.0, 34.0)),
+    # The scaled reproduction on this machine: the shipped cpu-preset codecs (trained by
+    # tools/train_codecs_cpu.sh with exactly that preset) on all of Kodak.
+    "cpu": Preset(name="cpu", codecs="shipped"),
+    # The paper's settings, for users with GPUs and ImageNet.
+    "paper": Preset(name="paper", codecs="train", codec_preset="paper"),
+}
+
+
+def get_preset(name: str) -> Preset:
+  if name not in PRESETS:
+    raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+  return PRESETS[name]
+
+
+def data_paths(data_root: str) -> dict:
+  paths = {key: os.path.join(data_root, sub) for key, sub in DATASETS.items()}
+  for key in ("imagenette", "kodak"):
+    if not os.path.isdir(paths[key]):
+      raise ValueError(f"{paths[key]} not found: --data_root must hold {DATASETS[key]}/")
+  return paths
+
+
+class Pipeline:
+  """Runs the steps of a preset in a workdir, skipping those whose results exist."""
+
+  def __init__(self, preset: Preset, data_root: str, workdir: str, log=print):
+    self.preset = preset
+    self.data = data_paths(data_root)
+    self.workdir = os.path.abspath(workdir)
+    self.log = log
+    os.makedirs(self.workdir, exist_ok=True)
+
+  def path(self, *parts) -> str:
+    return os.path.join(self.workdir, *parts)
+
+  def _step(self, name: str, output: str, fn):
+    if os.path.exists(output):
+      self.log(f"== {name}: done ({os.path.relpath(output, self.workdir)})")
+      return
+    self.log(f"== {name} ...")
+    tick = time.time()
+    fn()
+    self.log(f"== {name}: finished in {time.time() - tick:.0f} s")
+
+  def codec_bundle(self, op_name: str) -> str:
+    return self.path("codecs", op_name, f"codec_{op_name}.npz")
+
+  def _make_codec(self, op_name: str):
+    from tfcdi.train import codec as codec_train  # heavy imports only when needed
+    out = self.codec_bundle(op_name)
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    if self.preset.codecs == "shipped":
+      shutil.copyfile(pretrained.shipped_path(op_name), out)
+      return
+    config = codec_train.get_config(self.preset.codec_preset, num_steps=self.preset.codec_steps)
+    workdir = os.path.dirname(out)
+    codec_train.train(op_name, config, self.data["imagenette"], workdir, log=self.log)
+    codec_train.finalize(op_name, config, self.data["imagenette"], workdir,
+                         self.preset.codec_preset, log=self.log)
+
+  def _kodak(self, op_name: str):
+    from tfcdi.codec import evaluation
+    evaluation.evaluate_bundle_on_folder(
+        self.codec_bundle(op_name), self.data["kodak"], os.path.dirname(self.codec_bundle(op_name)),
+        limit=self.preset.kodak_images, log=self.log)
+
+  def kodak_result(self, op_name: str) -> str:
+    return self.path("codecs", op_name, "kodak_eval.json")
+
+  def _rd_curve(self):
+    from tfcdi import baselines
+    images = baselines.load_images(self.data["kodak"], max_images=self.preset.kodak_images)
+    results = [self._read(self.kodak_result(op)) for op in operating_points.OPERATING_POINTS]
+    settings = {}
+    if self.preset.jpeg_qualities:
+      settings["jpeg"] = self.preset.jpeg_qualities
+    if self.preset.jp2_psnrs:
+      settings["jpeg2000"] = self.preset.jp2_psnrs
+
+    def progress(codec, point, seconds):
+      self.log(f"  {codec.name} {codec.setting_name}={point['setting']}: "
+               f"{point['bpp']:.3f} bpp, MS-SSIM {point['ms_ssim']:.4f} ({seconds:.1f} s)")
+
+    report = baselines.rd_report(images, results, settings=settings, progress=progress)
+    os.makedirs(self.path("rd"), exist_ok=True)
+    baselines.plot_rd_curves(report["curves"], results, self.path("rd", "rd_curve.png"))
+    self._write(self.path("rd", "rd_curve.json"), report)
+
+  def _flops(self):
+    from tfcdi.nets import flops
+    self._write(self.path("flops", "flops.json"), flops.flops_table_json())
+
+  def _report(self):
+    from tfcdi import report
+    report.write_report(self.workdir, self.preset.name, self.path("report"))
+
+  @staticmethod
+  def _read(path):
+    with open(path) as f:
+      return json.load(f)
+
+  @staticmethod
+  def _write(path, value):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".tmp", "w") as f:
+      json.dump(value, f, indent=2)
+    os.replace(path + ".tmp", path)
+
+  def run(self):
+    self.log(f"tfcdi reproduce: preset {self.preset.name}, workdir {self.workdir}")
+    for op in operating_points.OPERATING_POINTS:
+      self._step(f"codec {op}", self.codec_bundle(op), lambda op=op: self._make_codec(op))
+      self._step(f"kodak {op}", self.kodak_result(op), lambda op=op: self._kodak(op))
+    self._step("rate-distortion vs JPEG / JPEG 2000", self.path("rd", "rd_curve.json"),
+               self._rd_curve)
+    self._step("multiply-adds (Table 1)", self.path("flops", "flops.json"), self._flops)
+    # The report is cheap and reads everything: always re-rendered.
+    self.log("== report ...")
+    self._report()
+    self.log(f"== report: {self.path('report', 'report.md')}")
