@@ -41,7 +41,9 @@ setup(
         "tqdm>=4.66,<5",
     ],
     extras_require={
-        "test": ["pytest>=8,<10"],
+        # tf-slim's layers need TF1 layer classes, which TF 2.21 keeps in tf-keras; only the
+        # test that builds slim's own resnet_v1_50 graph needs them.
+        "test": ["pytest>=8,<10", "tf-keras>=2.21,<2.22"],
     },
     entry_points={
         "console_scripts": [

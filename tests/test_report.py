@@ -37,7 +37,7 @@ def test_codec_rows_are_measured_and_flag_the_15_percent_window(tmp_path):
 def test_published_numbers_come_from_the_reference_file(tmp_path):
   paper = json.load(open(PAPER))
   _write(os.path.join(str(tmp_path), "flops", "flops.json"), {"rows": [
-      {"name": "resnet50", "measured_1e9": 3.8, "published_1e9":
+      {"model": "resnet50", "measured_1e9": 3.8, "published_1e9":
        paper["flops_1e9_at_224"]["resnet50"], "relative_difference": -0.016,
        "within_1pct": False}]})
   text = open(report.write_report(str(tmp_path), "t", str(tmp_path / "r"))).read()

@@ -96,7 +96,7 @@ def flops_section(workdir: str, data: dict) -> list[str]:
   if table is None:
     return []
   data["flops"] = {"source": "flops/flops.json", **table}
-  rows = [[r["name"], r["measured_1e9"], r.get("published_1e9"), r.get("relative_difference"),
+  rows = [[r["model"], r["measured_1e9"], r.get("published_1e9"), r.get("relative_difference"),
            r.get("within_1pct")] for r in table["rows"]]
   return ["## Table 1: multiply-adds (x1e9)", "",
           "Counted from the built Keras graphs (224x224 RGB; 28x28xC latent); published values "

@@ -54,19 +54,13 @@ def main(argv):
   if unknown:
     raise app.UsageError(f"Unknown --models {unknown}; choose from {flops.PAPER_MODELS}.")
   with open(_PAPER_NUMBERS.value) as f:
-    published = {name: value for name, value in json.load(f)["flops_1e9_at_224"].items()
-                 if not name.startswith("_")}
-  measured = flops.measure_paper_models(_LATENT_CHANNELS.value, _STRIDE_PLACEMENT.value,
-                                        _MODELS.value)
-  rows = flops.compare_with_published(measured, published, _LATENT_CHANNELS.value)
+    published = json.load(f)["flops_1e9_at_224"]
+  table = flops.flops_table(published, _LATENT_CHANNELS.value, _STRIDE_PLACEMENT.value,
+                            _MODELS.value)
+  rows = table["rows"]
   if _JSON.value:
-    print(json.dumps({
-        "unit": "multiply-adds per example (conv and dense layers)",
-        "latent_channels": _LATENT_CHANNELS.value,
-        "stride_placement": _STRIDE_PLACEMENT.value,
-        "published_source": os.path.normpath(_PAPER_NUMBERS.value),
-        "rows": rows,
-    }, indent=2))
+    print(json.dumps({**table, "published_source": os.path.normpath(_PAPER_NUMBERS.value)},
+                     indent=2))
   else:
     print(f"Multiply-adds per example; cResNets and decoder at C={_LATENT_CHANNELS.value}, "
           f"stride placement '{_STRIDE_PLACEMENT.value}'; published = "

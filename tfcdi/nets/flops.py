@@ -270,3 +270,16 @@ def compare_with_published(measured: dict[str, int], published_1e9: dict[str, fl
       row["within_1pct"] = bool(abs(difference) <= tolerance)
     rows.append(row)
   return rows
+
+
+def flops_table(published_1e9: dict[str, float], latent_channels: int = 32,
+                stride_placement: str = "paper", names: Sequence[str] = PAPER_MODELS) -> dict:
+  """Table 1 as a JSON-ready dict: every model measured and set beside its published count."""
+  published = {k: v for k, v in published_1e9.items() if not k.startswith("_")}
+  measured = measure_paper_models(latent_channels, stride_placement, names)
+  return {
+      "unit": "multiply-adds per example (conv and dense layers)",
+      "latent_channels": latent_channels,
+      "stride_placement": stride_placement,
+      "rows": compare_with_published(measured, published, latent_channels),
+  }
