@@ -41,7 +41,8 @@ def test_published_numbers_come_from_the_reference_file(tmp_path):
        paper["flops_1e9_at_224"]["resnet50"], "relative_difference": -0.016,
        "within_1pct": False}]})
   text = open(report.write_report(str(tmp_path), "t", str(tmp_path / "r"))).read()
-  assert f"| resnet50 | 3.8000 | {paper['flops_1e9_at_224']['resnet50']:.4f} |" in text
+  assert (f"| resnet50 | 3.8000 | {paper['flops_1e9_at_224']['resnet50']:.4f} | -1.60% | no |"
+          in text)
 
 
 def test_missing_reference_file_is_a_clear_error(tmp_path):

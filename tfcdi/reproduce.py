@@ -40,7 +40,7 @@ class Preset:
 
 PRESETS = {
     # Every step on a small slice with tiny nets: minutes on a 2-core CPU.
-    "smoke": Preset(name="smoke", codecs="train", codec_preset="tiny", codec_steps=20,
+    "smoke": Preset(name="smoke", codecs="train", codec_preset="tiny", codec_steps=300,
                     kodak_images=2, jpeg_qualities=(5, 25, 50, 75, 95),
                     jp2_psnrs=(22.0, 26.0, 30.0, 34.0)),
     # The scaled reproduction on this machine: the shipped cpu-preset codecs (trained by
