@@ -39,6 +39,10 @@ class CodecTrainConfig:
   # Multiplies the operating point's beta. Short runs end with an MSE several times the
   # converged one, against which the paper's beta is too weak to bring H down to Ht.
   beta_scale: float = 1.0
+  # Multiplies the target entropy Ht. The paper defines an operating point by the bpp measured
+  # on its evaluation images; when those are smoother than the training crops (Kodak against
+  # Imagenette), the same Ht lands below the published rate, and this moves it back.
+  target_entropy_scale: float = 1.0
   # Training images whose symbols estimate the shipped frequency table.
   table_images: int = 1000
   seed: int = 0
@@ -51,7 +55,8 @@ PRESETS = {
     # 128x128 crops, one learning rate for all three points, a 10x drop for the last fifth.
     "cpu": CodecTrainConfig(filters=(32, 64), crop=128, batch_size=16, num_steps=2000,
                             learning_rate=1e-3, decay_at=0.8, log_every=50,
-                            checkpoint_every=200, beta_scale=10.0, table_images=1000),
+                            checkpoint_every=200, beta_scale=10.0, target_entropy_scale=1.3,
+                            table_images=1000),
     # Seconds, for tests and the smoke run.
     "tiny": CodecTrainConfig(filters=(8, 16), crop=32, batch_size=2, num_steps=6,
                              learning_rate=1e-3, log_every=2, checkpoint_every=3,
@@ -130,7 +135,8 @@ def train(operating_point, config: CodecTrainConfig, data_dir: str, workdir: str
   dataset = images_lib.codec_training_dataset(
       data_dir, split, config.crop, config.batch_size, seed=config.seed + start)
   beta = tf.constant(op.beta * config.beta_scale, tf.float32)
-  target = tf.constant(op.target_entropy, tf.float32)
+  target_entropy = op.target_entropy * config.target_entropy_scale
+  target = tf.constant(target_entropy, tf.float32)
 
   @tf.function(reduce_retracing=True)
   def step_fn(images):
@@ -161,7 +167,7 @@ def train(operating_point, config: CodecTrainConfig, data_dir: str, workdir: str
           tf.summary.scalar(k, v)
       log(f"[codec {op.name}] step {step}/{config.num_steps}  loss {metrics['loss']:.2f}  "
           f"psnr {metrics['psnr']:.2f} dB  H {metrics['entropy']:.3f} (target "
-          f"{op.target_entropy:.3f})  bpp~{metrics['bpp_estimate']:.4f}  {seconds:.2f} s/step")
+          f"{target_entropy:.3f})  bpp~{metrics['bpp_estimate']:.4f}  {seconds:.2f} s/step")
       sums, count, tick = {}, 0, time.time()
     if step % config.checkpoint_every == 0 or step == config.num_steps:
       checkpointing.save(step)
