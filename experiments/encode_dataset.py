@@ -1,0 +1,123 @@
+r"""tfcdi-encode-dataset: a dataset -> latent store of real .tfci files, sized beside its source.
+
+  tfcdi-encode-dataset --operating_point=0.635 \
+      --data_dir=../shared/data/imagenette2_224 --splits=train,val --store_dir=stores/0.635
+  tfcdi-encode-dataset --codec=runs/codec_0.635/codec_0.635.npz --tfds_name=imagenet2012 \
+      --tfds_data_dir=~/tensorflow_datasets --splits=train,validation --store_dir=stores/in1k
+  tfcdi-encode-dataset ... --decode     # also decode the store once, for the decoded-RGB arm
+
+Every image becomes a 256 x 256 view (shorter side resized to 256, central square) whose .tfci
+file holds a 32 x 32 x C latent; see tfcdi/data/latent_store.py. Killed and restarted with the
+same flags, it skips the shards it has finished. At the end it prints the store's size beside
+the source images' and the paper's ImageNet figures (from shared/reference/paper_numbers.json).
+Problems are one `error: ...` line on stderr and exit status 1.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from absl import app
+from absl import flags
+from absl import logging
+import tensorflow as tf
+
+from tfcdi import report
+from tfcdi.codec import operating_points
+from tfcdi.codec import pretrained
+from tfcdi.data import latent_store
+
+_DATA_DIR = flags.DEFINE_string(
+    "data_dir", None, "ImageFolder root holding the splits (root/<split>/<class>/<image>).")
+_TFDS_NAME = flags.DEFINE_string(
+    "tfds_name", None, "A TensorFlow Datasets name (e.g. imagenet2012) instead of --data_dir.")
+_TFDS_DATA_DIR = flags.DEFINE_string("tfds_data_dir", None, "The tfds data_dir.")
+_SPLITS = flags.DEFINE_list("splits", ["train", "val"], "Splits to encode.")
+_STORE_DIR = flags.DEFINE_string("store_dir", None, "Where the store goes.")
+_OPERATING_POINT = flags.DEFINE_string(
+    "operating_point", "0.635", "Codec operating point: 0.0983, 0.330 or 0.635 (bpp).",
+    allow_override=True)
+_CODEC = flags.DEFINE_string(
+    "codec", None, "Path to a codec bundle (.npz) to use instead of the shipped one.",
+    allow_override=True)
+_IMAGE_SIZE = flags.DEFINE_integer(
+    "image_size", latent_store.DEFAULT_IMAGE_SIZE, "Side of the square view that is encoded.")
+_SHARD_SIZE = flags.DEFINE_integer(
+    "shard_size", latent_store.DEFAULT_SHARD_SIZE, "Examples per TFRecord shard.")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 16, "Images the encoder runs at once.")
+_LIMIT = flags.DEFINE_integer("limit", 0, "Encode only this many images per split (0 = all).")
+_DECODE = flags.DEFINE_bool(
+    "decode", False, "Also decode the store once through the codec, for the decoded-RGB arm.")
+_PROGRESS = flags.DEFINE_bool("progress", True, "Show progress bars.")
+_PAPER_NUMBERS = flags.DEFINE_string(
+    "paper_numbers", None, "paper_numbers.json (default: ../shared/reference/ beside the repo).")
+
+
+def _error(message) -> None:
+  print("error: " + " ".join(str(message).split("\n")), file=sys.stderr, flush=True)
+
+
+def _load_codec() -> pretrained.Codec:
+  op = operating_points.get_operating_point(_OPERATING_POINT.value)
+  if _CODEC.value is None:
+    return pretrained.load_codec(op.name)
+  explicit = flags.FLAGS["operating_point"].present
+  return pretrained.load_codec(op.name if explicit else None, path=_CODEC.value)
+
+
+def _source(split: str):
+  if _TFDS_NAME.value:
+    return latent_store.TfdsSource(_TFDS_NAME.value, split, _TFDS_DATA_DIR.value,
+                                   limit=_LIMIT.value)
+  return latent_store.ImageFolderSource(_DATA_DIR.value, split, limit=_LIMIT.value)
+
+
+def _published():
+  try:
+    return report.load_paper_numbers(_PAPER_NUMBERS.value)["claims"]["imagenet_storage_gb"]
+  except (ValueError, KeyError):
+    return None  # the comparison line is a courtesy; the store is made without it
+
+
+def main(argv):
+  if len(argv) > 1:
+    _error(f"unexpected arguments: {' '.join(argv[1:])}")
+    return 1
+  if bool(_DATA_DIR.value) == bool(_TFDS_NAME.value):
+    _error("give exactly one of --data_dir and --tfds_name")
+    return 1
+  if not _STORE_DIR.value:
+    _error("--store_dir is required")
+    return 1
+  logging.set_verbosity(logging.WARNING)
+  try:
+    codec = _load_codec()
+    for split in _SPLITS.value:
+      entry = latent_store.encode_split(
+          _source(split), codec, _STORE_DIR.value, split, image_size=_IMAGE_SIZE.value,
+          shard_size=_SHARD_SIZE.value, batch_size=_BATCH_SIZE.value,
+          progress=_PROGRESS.value, log=print)
+      print(f"{split}: {entry['count']} images encoded into {_STORE_DIR.value}", flush=True)
+      if _DECODE.value:
+        latent_store.build_decoded_cache(_STORE_DIR.value, split, codec,
+                                         batch_size=_BATCH_SIZE.value, progress=_PROGRESS.value)
+  except (ValueError, OSError) as e:
+    _error(e)
+    return 1
+  except tf.errors.OpError as e:  # e.g. an undecodable image inside the input pipeline
+    _error(e.message.splitlines()[0])
+    return 1
+  for line in latent_store.size_report(latent_store.read_metadata(_STORE_DIR.value),
+                                       _published()):
+    print(line, flush=True)
+  return 0
+
+
+def run():
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()

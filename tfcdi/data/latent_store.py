@@ -1,0 +1,711 @@
+"""The latent store: a dataset encoded once by a codec, kept as real .tfci files in TFRecords.
+
+Both arms of the paper's classification comparison read the same store, so they see the same
+compressed data: the cResNets read the quantized representation z_hat = centers[symbols]
+(`latent_dataset`), the RGB baseline reads the codec's reconstructions of it
+(`decoded_dataset`, from a one-time decoded cache). The third arm, uncompressed RGB, reads the
+source images through the same geometry (`original_dataset`).
+
+Geometry. Every image is brought to a square view before anything else: its shorter side is
+resized to `image_size` (256 by default; bilinear with antialiasing) and the central
+image_size x image_size square is kept. This is the paper's "resize to 256" step made square, so
+that every latent has the same shape: a 256 x 256 view gives a 32 x 32 x C latent, from which
+training takes random 28 x 28 crops (the latent of a 224 x 224 crop) and evaluation the central
+one. The RGB arms take 224 x 224 crops of the same 256 x 256 view. (Imagenette's images are
+224 x 224 already; they are upsampled by 8/7 to keep the paper's latent size.)
+
+What a store holds. Per example one tf.train.Example with
+  tfci      bytes   the complete .tfci file of the view (header + range-coded symbols)
+  label     int64   index into the store's class list
+  wnid      bytes   the class folder name (an ImageNet WordNet id for ImageNet-style data)
+  filename  bytes   the source file, relative to its split (or the tfds file_name)
+  source_bytes int64  the size of the source image file
+The .tfci bytes are what makes the store small: range coding brings the symbols close to their
+entropy, while raw uint8 symbols (one byte each, 32 KiB for a 32x32x32 latent) would be larger
+than the source JPEGs. Examples are spread over shards `<split>-00000-of-000NN.tfrecord` in a
+fixed, seeded random order (so a shard mixes the classes), and `metadata.json` describes the
+store: the codec (name, fingerprint, operating point, frequency table and centers), the
+geometry, the class list and, per split, counts and the sizes of source and store.
+
+Encoding is resumable shard by shard: a shard appears under its final name only once complete
+(written to a temporary name, then renamed), and an existing shard is never re-encoded.
+
+Sources: an ImageFolder split (root/split/<wnid>/*.JPEG, e.g. Imagenette) or a TensorFlow
+Datasets dataset (e.g. imagenet2012, for users who have it prepared under their tfds data_dir).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from tfcdi.codec import bitstream
+from tfcdi.codec import coding
+from tfcdi.codec import model as model_lib
+from tfcdi.codec import pretrained
+from tfcdi.data import images as images_lib
+
+STORE_FORMAT = 1
+METADATA_FILE = "metadata.json"
+DECODED_DIR = "decoded"
+# The square view every image is brought to; its latent is 32 x 32 (see the module docstring).
+DEFAULT_IMAGE_SIZE = 256
+# ~1000 examples per shard: Imagenette's train split is 10 shards of a few MB each.
+DEFAULT_SHARD_SIZE = 1000
+# The order examples are written in; fixed so that a resumed encoding continues the same plan.
+PLAN_SEED = 0
+DEFAULT_SHUFFLE_BUFFER = 10_000
+
+_FEATURES = {
+    "tfci": tf.io.FixedLenFeature([], tf.string),
+    "label": tf.io.FixedLenFeature([], tf.int64),
+    "wnid": tf.io.FixedLenFeature([], tf.string),
+    "filename": tf.io.FixedLenFeature([], tf.string),
+    "source_bytes": tf.io.FixedLenFeature([], tf.int64),
+}
+_DECODED_FEATURES = {
+    "image": tf.io.FixedLenFeature([], tf.string),
+    "label": tf.io.FixedLenFeature([], tf.int64),
+}
+
+
+class StoreError(ValueError):
+  """A latent store is missing, incomplete, or does not match what was asked of it."""
+
+
+# --- the codec's tables: what reading latents needs, without the neural network -----------------
+
+
+@dataclasses.dataclass(frozen=True)
+class CodecTables:
+  """A codec's identity, frequency table and centers: enough to read its .tfci files.
+
+  Duck-compatible with pretrained.Codec for coding.read_symbols / check_codec, but holds no
+  Keras model, so the compressed-domain path never builds (or loads) a decoder.
+  """
+
+  name: str
+  fingerprint: bytes
+  operating_point: str
+  frequencies: np.ndarray  # int64 [L]
+  centers: np.ndarray  # float32 [L]
+  channels: int
+
+  @property
+  def num_centers(self) -> int:
+    return int(self.frequencies.size)
+
+  @classmethod
+  def from_codec(cls, codec: pretrained.Codec) -> CodecTables:
+    return cls(name=codec.name, fingerprint=bytes(codec.fingerprint),
+               operating_point=codec.operating_point.name,
+               frequencies=np.asarray(codec.frequencies, np.int64),
+               centers=np.asarray(codec.model.quantizer.centers.numpy(), np.float32),
+               channels=int(codec.channels))
+
+  def to_json(self) -> dict:
+    return {"name": self.name, "fingerprint": self.fingerprint.hex(),
+            "operating_point": self.operating_point, "channels": self.channels,
+            "num_centers": self.num_centers, "frequencies": self.frequencies.tolist(),
+            # float32 values survive the round trip through JSON's doubles exactly.
+            "centers": [float(c) for c in self.centers]}
+
+  @classmethod
+  def from_json(cls, data: dict) -> CodecTables:
+    return cls(name=data["name"], fingerprint=bytes.fromhex(data["fingerprint"]),
+               operating_point=data["operating_point"],
+               frequencies=np.asarray(data["frequencies"], np.int64),
+               centers=np.asarray(data["centers"], np.float32), channels=int(data["channels"]))
+
+  def same_codec(self, other) -> bool:
+    return (self.name, bytes(self.fingerprint)) == (other.name, bytes(other.fingerprint))
+
+
+def load_codec_tables(path: str) -> CodecTables:
+  """Reads the tables of a codec bundle (.npz) without building its model.
+
+  The centers are one of the bundle's weights: the one whose path ends in "centers".
+
+  Raises:
+    pretrained.CodecError: the file is not a readable bundle.
+  """
+  meta = pretrained.read_metadata(path)
+  try:
+    index = next(i for i, p in enumerate(meta["weight_paths"]) if p.endswith("centers"))
+    with np.load(path, allow_pickle=False) as data:
+      frequencies = np.asarray(data["frequencies"], np.int64)
+      centers = np.asarray(data[f"w{index}"], np.float32)
+    return CodecTables(name=meta["name"], fingerprint=bytes.fromhex(meta["fingerprint"]),
+                       operating_point=meta["operating_point"], frequencies=frequencies,
+                       centers=centers, channels=int(meta["channels"]))
+  except (StopIteration, KeyError, OSError, ValueError) as e:
+    raise pretrained.CodecError(f"{path}: cannot read the codec's tables ({e!r})") from None
+
+
+# --- geometry ---------------------------------------------------------------------------------
+
+
+def square_view(image, size: int = DEFAULT_IMAGE_SIZE):
+  """uint8 [H, W, 3] -> uint8 [size, size, 3]: shorter side resized to `size`, center square.
+
+  Bilinear with antialiasing, so downscaling large photos does not alias. The result is rounded
+  to 8 bits: it is the image the codec compresses, and an image is 8-bit.
+  """
+  image = tf.convert_to_tensor(image)
+  shape = tf.shape(image)
+  height, width = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
+  scale = float(size) / tf.minimum(height, width)
+  # max(size, ...) guards against rounding leaving the shorter side a pixel short.
+  new_height = tf.maximum(size, tf.cast(tf.round(height * scale), tf.int32))
+  new_width = tf.maximum(size, tf.cast(tf.round(width * scale), tf.int32))
+  resized = tf.image.resize(image, [new_height, new_width], antialias=True)
+  top = (new_height - size) // 2
+  left = (new_width - size) // 2
+  square = resized[top:top + size, left:left + size, :]
+  square = tf.cast(tf.clip_by_value(tf.round(square), 0.0, 255.0), tf.uint8)
+  return tf.ensure_shape(square, [size, size, 3])
+
+
+def _decode_image_bytes(encoded):
+  image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+  image.set_shape([None, None, 3])
+  return image
+
+
+# --- sources ----------------------------------------------------------------------------------
+
+
+class ImageFolderSource:
+  """An ImageFolder split (root/split/<class>/<image>) in a fixed, seeded random order."""
+
+  kind = "image_folder"
+
+  def __init__(self, root: str, split: str, limit: int = 0):
+    paths, classes, labels = images_lib.list_images(root, split)
+    if not classes:
+      raise StoreError(f"{os.path.join(root, split)} has no class folders; a store needs "
+                       "labelled images (root/split/<class>/<image>)")
+    order = np.random.default_rng(PLAN_SEED).permutation(len(paths))
+    if limit:
+      order = order[:limit]
+    self.root, self.split = os.path.abspath(root), split
+    self.classes = classes
+    self._base = os.path.join(self.root, split)
+    self.paths = [paths[i] for i in order]
+    self.labels = [labels[i] for i in order]
+    self.count = len(self.paths)
+    digest = hashlib.sha256()
+    for path, label in zip(self.paths, self.labels):
+      digest.update(f"{os.path.relpath(path, self._base)}\t{label}\n".encode())
+    self.digest = digest.hexdigest()[:16]
+    self.description = {"kind": self.kind, "root": self.root, "split": split, "limit": limit}
+
+  def examples(self, start: int, stop: int) -> tf.data.Dataset:
+    """(encoded image bytes, label, file name relative to the split) of plan entries."""
+    names = [os.path.relpath(p, self._base) for p in self.paths[start:stop]]
+    ds = tf.data.Dataset.from_tensor_slices(
+        (self.paths[start:stop], np.asarray(self.labels[start:stop], np.int64), names))
+    return ds.map(lambda path, label, name: (tf.io.read_file(path), label, name),
+                  num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+class TfdsSource:
+  """A split of a TensorFlow Datasets dataset with `image` and `label` features.
+
+  For ImageNet (`imagenet2012`), tfds needs the ILSVRC tars placed in its manual download
+  folder and prepared once (`tfds build imagenet2012 --manual_dir=...`); the label names are
+  then the wnids. Images are read undecoded, so `source_bytes` counts the stored JPEGs.
+  """
+
+  kind = "tfds"
+
+  def __init__(self, name: str, split: str, data_dir: str | None = None, limit: int = 0):
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top  (only this source)
+    self._tfds = tfds
+    try:
+      builder = tfds.builder(name, data_dir=data_dir)
+      info = builder.info
+      total = info.splits[split].num_examples
+    except Exception as e:  # tfds raises many kinds of errors for a missing or unprepared dataset
+      raise StoreError(f"tfds dataset {name!r} split {split!r} is not available under "
+                       f"{data_dir or 'the default tfds data_dir'} ({e})") from None
+    if "label" not in info.features or "image" not in info.features:
+      raise StoreError(f"tfds dataset {name!r} has no 'image' and 'label' features")
+    self.name, self.split, self.data_dir = name, split, data_dir
+    self.classes = list(info.features["label"].names)
+    self.count = min(total, limit) if limit else total
+    self._has_file_name = "file_name" in info.features
+    self.digest = hashlib.sha256(
+        f"{name}\t{info.version}\t{split}\t{self.count}".encode()).hexdigest()[:16]
+    self.description = {"kind": self.kind, "name": name, "version": str(info.version),
+                        "split": split, "data_dir": data_dir, "limit": limit}
+
+  def examples(self, start: int, stop: int) -> tf.data.Dataset:
+    # tfds keeps its own (shuffled at preparation) order; slicing keeps shards reproducible.
+    ds = self._tfds.load(self.name, split=f"{self.split}[{start}:{stop}]", data_dir=self.data_dir,
+                         decoders={"image": self._tfds.decode.SkipDecoding()},
+                         shuffle_files=False)
+    has_name = self._has_file_name
+
+    def fields(example):
+      if has_name:
+        name = example["file_name"]
+      else:
+        name = tf.strings.as_string(example.get("id", tf.constant(-1)))
+      return example["image"], tf.cast(example["label"], tf.int64), name
+
+    return ds.map(fields, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+# --- metadata ---------------------------------------------------------------------------------
+
+
+def _write_json_atomic(path: str, data: dict) -> None:
+  tmp = f"{path}.{os.getpid()}.tmp"
+  with open(tmp, "w") as f:
+    json.dump(data, f, indent=2)
+  os.replace(tmp, path)
+
+
+def read_metadata(store_dir: str) -> dict:
+  """The store's metadata.json.
+
+  Raises:
+    StoreError: no store there.
+  """
+  path = os.path.join(store_dir, METADATA_FILE)
+  try:
+    with open(path) as f:
+      meta = json.load(f)
+  except FileNotFoundError:
+    raise StoreError(f"no latent store at {store_dir} (no {METADATA_FILE}); make one with "
+                     "tfcdi-encode-dataset") from None
+  except (OSError, ValueError) as e:
+    raise StoreError(f"{path} is not a readable store description ({e})") from None
+  if meta.get("format") != STORE_FORMAT:
+    raise StoreError(f"{path}: unsupported store format {meta.get('format')}")
+  return meta
+
+
+def store_tables(meta: dict) -> CodecTables:
+  """The tables of the codec that made the store."""
+  return CodecTables.from_json(meta["codec"])
+
+
+def _split_entry(meta: dict, split: str, store_dir: str) -> dict:
+  entry = meta.get("splits", {}).get(split)
+  if entry is None:
+    raise StoreError(f"the store at {store_dir} has no {split!r} split (it has "
+                     f"{', '.join(meta.get('splits', {})) or 'none'})")
+  if not entry.get("complete"):
+    raise StoreError(f"the {split!r} split of the store at {store_dir} is incomplete; run "
+                     "tfcdi-encode-dataset again to finish it")
+  return entry
+
+
+def shard_name(split: str, index: int, num_shards: int) -> str:
+  return f"{split}-{index:05d}-of-{num_shards:05d}.tfrecord"
+
+
+def shard_files(store_dir: str, split: str, meta: dict | None = None) -> list[str]:
+  """Paths of a complete split's shards, in order."""
+  meta = meta or read_metadata(store_dir)
+  entry = _split_entry(meta, split, store_dir)
+  files = [os.path.join(store_dir, shard_name(split, i, entry["num_shards"]))
+           for i in range(entry["num_shards"])]
+  missing = [f for f in files if not os.path.exists(f)]
+  if missing:
+    raise StoreError(f"the store at {store_dir} lacks {len(missing)} shard(s) of {split!r}, "
+                     f"e.g. {os.path.basename(missing[0])}")
+  return files
+
+
+def _totals(meta: dict) -> dict:
+  done = [e for e in meta["splits"].values() if e.get("complete")]
+  source = sum(e["source_bytes"] for e in done)
+  store = sum(e["store_bytes"] for e in done)
+  return {"count": sum(e["count"] for e in done), "source_bytes": source, "store_bytes": store,
+          "ratio": source / store if store else None}
+
+
+# --- encoding ---------------------------------------------------------------------------------
+
+
+def _bytes_feature(value: bytes):
+  return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+
+
+def _int_feature(value: int):
+  return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
+
+
+def _open_store(store_dir: str, tables: CodecTables, image_size: int, classes) -> dict:
+  """Existing metadata checked against this encoding, or fresh metadata for a new store."""
+  os.makedirs(store_dir, exist_ok=True)
+  if not os.path.exists(os.path.join(store_dir, METADATA_FILE)):
+    return {"format": STORE_FORMAT, "codec": tables.to_json(), "image_size": image_size,
+            "latent_shape": [image_size // model_lib.DOWNSAMPLING] * 2 + [tables.channels],
+            "preprocessing": (f"shorter side resized to {image_size} (bilinear, antialiased), "
+                              f"central {image_size}x{image_size} square, rounded to uint8"),
+            "classes": list(classes), "splits": {}}
+  meta = read_metadata(store_dir)
+  if not tables.same_codec(store_tables(meta)):
+    raise StoreError(f"the store at {store_dir} was made by codec {meta['codec']['name']!r} "
+                     f"({meta['codec']['fingerprint']}), not {tables.name!r} "
+                     f"({tables.fingerprint.hex()}); use another --store_dir")
+  if meta["image_size"] != image_size:
+    raise StoreError(f"the store at {store_dir} holds {meta['image_size']}-pixel views, not "
+                     f"{image_size}; use another --store_dir")
+  if meta["classes"] != list(classes):
+    raise StoreError(f"the store at {store_dir} has other classes than this source")
+  return meta
+
+
+def encode_split(source, codec: pretrained.Codec, store_dir: str, split: str, *,
+                 image_size: int = DEFAULT_IMAGE_SIZE, shard_size: int = DEFAULT_SHARD_SIZE,
+                 batch_size: int = 16, progress: bool = True, log=print) -> dict:
+  """Encodes a source split into the store (or finishes an interrupted encoding).
+
+  Args:
+    source: an ImageFolderSource or TfdsSource.
+    codec: the codec bundle to encode with (pretrained.load_codec).
+    store_dir: the store's folder; created if needed. One store holds one codec's encodings of
+      any number of splits with the same classes and geometry.
+    split: the name the split gets in the store ("train", "val").
+    image_size: side of the square view (a multiple of 8; see the module docstring).
+    shard_size: examples per shard.
+    batch_size: images the encoder runs at once.
+    progress: show a tqdm progress bar.
+    log: where one-line messages go.
+
+  Returns:
+    The split's metadata entry (counts and sizes).
+
+  Raises:
+    StoreError: the store exists but was made by another codec, at another size, with other
+      classes, or holds a different plan for this split.
+  """
+  if image_size % model_lib.DOWNSAMPLING or image_size <= 0:
+    raise StoreError(f"image_size must be a positive multiple of {model_lib.DOWNSAMPLING}, got "
+                     f"{image_size}")
+  if shard_size < 1 or batch_size < 1:
+    raise StoreError("shard_size and batch_size must be positive")
+  tables = CodecTables.from_codec(codec)
+  meta = _open_store(store_dir, tables, image_size, source.classes)
+  num_shards = max(1, math.ceil(source.count / shard_size))
+  plan = {"source": source.description, "digest": source.digest, "count": source.count,
+          "shard_size": shard_size, "num_shards": num_shards}
+  previous = meta["splits"].get(split)
+  if previous is not None and previous["plan"] != plan:
+    raise StoreError(f"the store at {store_dir} already holds a different {split!r} split "
+                     f"(from {previous['plan']['source']}); use another --store_dir")
+  meta["splits"][split] = {**(previous or {}), "plan": plan, "count": source.count,
+                           "num_shards": num_shards, "complete": False}
+  _write_json_atomic(os.path.join(store_dir, METADATA_FILE), meta)
+
+  encode = tf.function(codec.model.encode, input_signature=[
+      tf.TensorSpec([None, image_size, image_size, 3], tf.float32)])
+  bar = _progress_bar(source.count, f"encoding {split}", progress)
+  shard_stats = []
+  for index in range(num_shards):
+    start, stop = index * shard_size, min(source.count, (index + 1) * shard_size)
+    path = os.path.join(store_dir, shard_name(split, index, num_shards))
+    if not os.path.exists(path):
+      _encode_shard(source.examples(start, stop), encode, codec, meta["classes"], path,
+                    image_size, batch_size, bar)
+    else:
+      bar.update(stop - start)
+    with open(path + ".json") as f:
+      shard_stats.append(json.load(f))
+  bar.close()
+
+  entry = meta["splits"][split]
+  entry["source_bytes"] = sum(s["source_bytes"] for s in shard_stats)
+  entry["store_bytes"] = sum(os.path.getsize(os.path.join(
+      store_dir, shard_name(split, i, num_shards))) for i in range(num_shards))
+  entry["tfci_bytes"] = sum(s["tfci_bytes"] for s in shard_stats)
+  entry["ratio"] = entry["source_bytes"] / entry["store_bytes"]
+  entry["bpp"] = 8.0 * entry["tfci_bytes"] / (source.count * image_size ** 2)
+  entry["complete"] = True
+  meta["totals"] = _totals(meta)
+  _write_json_atomic(os.path.join(store_dir, METADATA_FILE), meta)
+  return entry
+
+
+def _progress_bar(total: int, desc: str, enabled: bool):
+  from tqdm import tqdm  # pylint: disable=g-import-not-at-top  (a display dependency only)
+  return tqdm(total=total, desc=desc, unit="img", disable=not enabled, dynamic_ncols=True)
+
+
+def _encode_shard(examples, encode, codec, classes, path, image_size, batch_size, bar):
+  """Writes one shard: to a temporary name, its stats beside it, then renames it into place."""
+  views = examples.map(
+      lambda data, label, name: (square_view(_decode_image_bytes(data), image_size), data,
+                                 label, name),
+      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  tmp = f"{path}.{os.getpid()}.tmp"
+  stats = {"count": 0, "source_bytes": 0, "tfci_bytes": 0}
+  with tf.io.TFRecordWriter(tmp) as writer:
+    for images, encoded, labels, names in views.batch(batch_size).prefetch(1):
+      symbols = encode(tf.cast(images, tf.float32)).numpy()
+      for i in range(symbols.shape[0]):
+        # Exactly what coding.compress_image writes for this view (no padding: size % 8 == 0).
+        data = bitstream.encode(symbols[i], codec.frequencies, codec_name=codec.name,
+                                fingerprint=codec.fingerprint,
+                                image_size=(image_size, image_size),
+                                codec_family=bitstream.FAMILY_AUTOENCODER)
+        label = int(labels[i])
+        source_bytes = len(encoded[i].numpy())
+        example = tf.train.Example(features=tf.train.Features(feature={
+            "tfci": _bytes_feature(data),
+            "label": _int_feature(label),
+            "wnid": _bytes_feature(classes[label].encode()),
+            "filename": _bytes_feature(names[i].numpy()),
+            "source_bytes": _int_feature(source_bytes),
+        }))
+        writer.write(example.SerializeToString())
+        stats["count"] += 1
+        stats["source_bytes"] += source_bytes
+        stats["tfci_bytes"] += len(data)
+      bar.update(symbols.shape[0])
+  # The stats first, the shard last: a shard under its final name always has its stats.
+  _write_json_atomic(path + ".json", stats)
+  os.replace(tmp, path)
+
+
+def size_report(meta: dict, published: dict | None = None) -> list[str]:
+  """Lines comparing the store with its source, and with the paper's ImageNet numbers.
+
+  Args:
+    meta: the store's metadata.
+    published: paper_numbers.json's claims.imagenet_storage_gb, or None.
+  """
+  lines = []
+  for split, entry in meta["splits"].items():
+    if entry.get("complete"):
+      lines.append(
+          f"{split}: {entry['count']} images, source {_mb(entry['source_bytes'])} -> store "
+          f"{_mb(entry['store_bytes'])} in {entry['num_shards']} shard(s), ratio "
+          f"{entry['ratio']:.2f}x, {entry['bpp']:.4f} bpp of .tfci payload+header at "
+          f"{meta['image_size']}x{meta['image_size']}")
+  if "totals" in meta and meta["totals"]["store_bytes"]:
+    t = meta["totals"]
+    lines.append(f"total: {t['count']} images, {_mb(t['source_bytes'])} of source images -> "
+                 f"{_mb(t['store_bytes'])} store, ratio {t['ratio']:.2f}x "
+                 f"(codec {meta['codec']['name']}, operating point "
+                 f"{meta['codec']['operating_point']})")
+  if published:
+    lines.append(f"published (ImageNet, 0.635 bpp): {published['original']} GB -> "
+                 f"{published['at_0.635_bpp']} GB, ratio {published['ratio']}x")
+  return lines
+
+
+def _mb(num_bytes: int) -> str:
+  """Decimal units, like the paper's GB."""
+  for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+    if num_bytes >= scale:
+      return f"{num_bytes / scale:.1f} {unit}"
+  return f"{num_bytes} B"
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def _ordered_records(files, shuffle: bool, seed: int, skip: int, shuffle_buffer: int):
+  """Serialized records of the shards: in store order, or in a seeded shuffled order.
+
+  The order is a function of `seed` alone, so a resumed epoch can `skip` the records it has
+  already seen; skipping happens on the raw records, before any decoding.
+  """
+  ds = tf.data.Dataset.from_tensor_slices(files)
+  if shuffle:
+    ds = ds.shuffle(len(files), seed=seed)
+    ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(4, len(files)), block_length=1,
+                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.shuffle(shuffle_buffer, seed=seed + 1)
+  else:
+    ds = tf.data.TFRecordDataset(ds)
+  if skip:
+    ds = ds.skip(skip)
+  return ds
+
+
+def parse_example(serialized) -> dict:
+  """A store record -> {"tfci", "label", "wnid", "filename", "source_bytes"} tensors."""
+  return tf.io.parse_single_example(serialized, _FEATURES)
+
+
+def _check_codec(meta: dict, codec, store_dir: str) -> CodecTables:
+  tables = store_tables(meta)
+  if codec is not None and not tables.same_codec(codec):
+    raise StoreError(f"the store at {store_dir} was made by codec {tables.name!r} "
+                     f"({tables.fingerprint.hex()}), not {codec.name!r} "
+                     f"({bytes(codec.fingerprint).hex()})")
+  return tables
+
+
+def _symbols_fn(tables: CodecTables):
+  def decode(data):
+    # coding.read_symbols checks the file's codec identity and shapes against the tables.
+    _, symbols = coding.read_symbols(bytes(data), tables)
+    return symbols
+  return decode
+
+
+def latent_dataset(store_dir: str, split: str, *, shuffle: bool = False, seed: int = 0,
+                   skip: int = 0, shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER, codec=None,
+                   output: str = "latent") -> tf.data.Dataset:
+  """(z_hat, label) of a store split: the cResNets' input, entropy-decoded on the fly.
+
+  Args:
+    store_dir: the store.
+    split: a complete split of it.
+    shuffle: read in a seeded random order (shards and records); otherwise in store order.
+    seed: the order's seed.
+    skip: records to skip at the start of that order (to resume an epoch).
+    shuffle_buffer: records the shuffle mixes.
+    codec: optional pretrained.Codec or CodecTables the store must have been made by.
+    output: "latent" for z_hat = centers[symbols] (float32 [h, w, C]), "symbols" for the int32
+      symbols themselves.
+
+  Raises:
+    StoreError: no such store or split, or another codec's store.
+  """
+  if output not in ("latent", "symbols"):
+    raise ValueError(f"output must be 'latent' or 'symbols', got {output!r}")
+  meta = read_metadata(store_dir)
+  tables = _check_codec(meta, codec, store_dir)
+  files = shard_files(store_dir, split, meta)
+  shape = meta["latent_shape"]
+  centers = tf.constant(tables.centers, tf.float32)
+  decode = _symbols_fn(tables)
+
+  def to_latent(serialized):
+    example = parse_example(serialized)
+    symbols = tf.numpy_function(decode, [example["tfci"]], tf.int32, stateful=False)
+    symbols = tf.ensure_shape(symbols, shape)
+    value = tf.gather(centers, symbols) if output == "latent" else symbols
+    return value, example["label"]
+
+  records = _ordered_records(files, shuffle, seed, skip, shuffle_buffer)
+  return records.map(to_latent, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def num_examples(store_dir: str, split: str) -> int:
+  meta = read_metadata(store_dir)
+  return int(_split_entry(meta, split, store_dir)["count"])
+
+
+# --- the decoded-RGB cache --------------------------------------------------------------------
+
+
+def decoded_cache_dir(store_dir: str) -> str:
+  return os.path.join(store_dir, DECODED_DIR)
+
+
+def build_decoded_cache(store_dir: str, split: str, codec: pretrained.Codec, *,
+                        batch_size: int = 16, progress: bool = True) -> str:
+  """Decodes a store split once through the codec's decoder, for the decoded-RGB arm.
+
+  Every store shard gets a cache shard of the same name under store_dir/decoded/, holding the
+  reconstructions as raw uint8 [S, S, 3] (what coding.decompress_bytes returns for the same
+  file). Raw, not PNG: the arm reads them every epoch, and raw costs no CPU to read. Resumable
+  per shard, like encoding. Returns the cache folder.
+
+  Raises:
+    StoreError: no such split, or `codec` did not make the store.
+  """
+  meta = read_metadata(store_dir)
+  tables = _check_codec(meta, codec, store_dir)
+  files = shard_files(store_dir, split, meta)
+  cache = decoded_cache_dir(store_dir)
+  os.makedirs(cache, exist_ok=True)
+  decode_images = tf.function(codec.model.decode, input_signature=[
+      tf.TensorSpec([None, *meta["latent_shape"]], tf.int32)])
+  bar = _progress_bar(_split_entry(meta, split, store_dir)["count"], f"decoding {split}",
+                      progress)
+  decode = _symbols_fn(tables)
+
+  def symbols_and_label(serialized):
+    example = parse_example(serialized)
+    symbols = tf.numpy_function(decode, [example["tfci"]], tf.int32, stateful=False)
+    return tf.ensure_shape(symbols, meta["latent_shape"]), example["label"]
+
+  for store_shard in files:
+    target = os.path.join(cache, os.path.basename(store_shard))
+    if os.path.exists(target):
+      with open(store_shard + ".json") as f:
+        bar.update(json.load(f)["count"])
+      continue
+    symbols = tf.data.TFRecordDataset(store_shard).map(symbols_and_label)
+    tmp = f"{target}.{os.getpid()}.tmp"
+    with tf.io.TFRecordWriter(tmp) as writer:
+      for batch, labels in symbols.batch(batch_size):
+        images = decode_images(batch).numpy()
+        images = np.clip(np.rint(images), 0, 255).astype(np.uint8)
+        for image, label in zip(images, labels.numpy()):
+          example = tf.train.Example(features=tf.train.Features(feature={
+              "image": _bytes_feature(image.tobytes()), "label": _int_feature(label)}))
+          writer.write(example.SerializeToString())
+        bar.update(len(images))
+    os.replace(tmp, target)
+  bar.close()
+  return cache
+
+
+def decoded_dataset(store_dir: str, split: str, *, shuffle: bool = False, seed: int = 0,
+                    skip: int = 0,
+                    shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER) -> tf.data.Dataset:
+  """(uint8 image [S, S, 3], label): the codec's reconstructions of a store split.
+
+  Reads the cache build_decoded_cache made: the same examples, in the same orders (for the
+  same seed), as latent_dataset.
+
+  Raises:
+    StoreError: the split's cache is missing or incomplete.
+  """
+  meta = read_metadata(store_dir)
+  store_files = shard_files(store_dir, split, meta)
+  files = [os.path.join(decoded_cache_dir(store_dir), os.path.basename(f)) for f in store_files]
+  if not all(os.path.exists(f) for f in files):
+    raise StoreError(f"the decoded cache of {split!r} in {store_dir} is missing or incomplete; "
+                     "make it with build_decoded_cache (tfcdi-encode-dataset --decode)")
+  size = meta["image_size"]
+
+  def parse(serialized):
+    example = tf.io.parse_single_example(serialized, _DECODED_FEATURES)
+    image = tf.reshape(tf.io.decode_raw(example["image"], tf.uint8), [size, size, 3])
+    return image, example["label"]
+
+  records = _ordered_records(files, shuffle, seed, skip, shuffle_buffer)
+  return records.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+# --- the original-RGB arm ---------------------------------------------------------------------
+
+
+def original_dataset(data_dir: str, split: str, *, image_size: int = DEFAULT_IMAGE_SIZE,
+                     shuffle: bool = False, seed: int = 0, skip: int = 0) -> tf.data.Dataset:
+  """(uint8 square view [S, S, 3], label) of an ImageFolder split: the uncompressed arm.
+
+  The same geometry as the store (square_view), so all three arms see the same pixels.
+  Labels index the sorted class folders, as in a store made from the same folder.
+  """
+  paths, _, labels = images_lib.list_images(data_dir, split)
+  ds = tf.data.Dataset.from_tensor_slices((paths, np.asarray(labels, np.int64)))
+  if shuffle:
+    ds = ds.shuffle(len(paths), seed=seed)
+  if skip:
+    ds = ds.skip(skip)
+  return ds.map(lambda path, label: (square_view(images_lib.decode_rgb(path), image_size), label),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def original_classes(data_dir: str, split: str) -> list[str]:
+  return images_lib.list_images(data_dir, split)[1]
