@@ -173,7 +173,8 @@ def test_latent_store_holds_real_tfci_files_and_full_resolution_labels(tmp_path,
     np.testing.assert_array_equal(item["label"], original["label"])
   # The store's bytes are .tfci files: the same as compressing the image now.
   record = next(iter(tf.data.TFRecordDataset(paths["latent"])))
-  parsed = tf.io.parse_single_example(record, seg._LATENT_FEATURES)  # pylint: disable=protected-access
+  features = seg._LATENT_FEATURES  # pylint: disable=protected-access
+  parsed = tf.io.parse_single_example(record, features)
   data = parsed["tfci"].numpy()
   assert data == coding.compress_image(tiny_codec, originals[0]["image"])
   _, symbols = coding.read_symbols(data, tiny_codec)

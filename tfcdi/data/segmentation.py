@@ -361,7 +361,8 @@ def voc_devkit_source(root: str, split: str, limit: int = 0, check_values: bool 
     return folder_source(root, split, VOC, limit=limit, check_values=check_values)
   if split not in _VOC_SPLIT_LISTS:
     raise SegmentationDataError(f"Unknown VOC split {split!r}; expected one of "
-                                f"{', '.join(_VOC_SPLIT_LISTS)} (or a folder {root}/{split}/images).")
+                                f"{', '.join(_VOC_SPLIT_LISTS)} (or a folder "
+                                f"{root}/{split}/images).")
   list_file, label_dir = _VOC_SPLIT_LISTS[split]
   list_path = os.path.join(root, list_file)
   if not os.path.exists(list_path):

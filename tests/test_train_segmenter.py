@@ -1,0 +1,136 @@
+"""Segmenter training: results with mIoU, resuming after a kill, the 10x head rate, errors."""
+
+import functools
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfcdi import figures
+from tfcdi.data import segmentation as seg
+from tfcdi.nets import deeplab
+from tfcdi.train import segmenter as segmenter_train
+
+CAMVID = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "camvid")
+needs_camvid = pytest.mark.skipif(not os.path.isdir(CAMVID),
+                                  reason="the shared CamVid is not beside the repo")
+
+
+class _Killed(Exception):
+  pass
+
+
+def _die_at(text, lines):
+  def log(message):
+    lines.append(message)
+    if text in message:
+      raise _Killed(message)
+  return log
+
+
+@needs_camvid
+def test_tiny_latent_run_writes_results_resumes_after_a_kill_and_dumps_masks(
+    tmp_path, tiny_codec_path):
+  workdir = str(tmp_path / "run")
+  config = segmenter_train.get_config("tiny", num_steps=3, checkpoint_every=2, eval_every=2)
+  kwargs = dict(codec_path=tiny_codec_path, preset_name="tiny", command="pytest")
+  lines = []
+  # Killed while logging step 3, i.e. after the checkpoint and evaluation of step 2.
+  with pytest.raises(_Killed):
+    segmenter_train.train("cresnet39", "latent", config, CAMVID, workdir,
+                          log=_die_at("step 3/3", lines), **kwargs)
+  with open(os.path.join(workdir, "results.json")) as f:
+    partial = json.load(f)
+  assert partial["steps"] == 2 and 0.0 <= partial["miou"] <= 1.0
+
+  lines = []
+  results = segmenter_train.train("cresnet39", "latent", config, CAMVID, workdir,
+                                  log=lines.append, **kwargs)
+  assert "resuming from step 2" in lines[0]
+  # The stores and the mean were made once, by the first run.
+  assert not any("latent store" in line or "mean" in line for line in lines)
+  with open(os.path.join(workdir, "results.json")) as f:
+    on_disk = json.load(f)
+  for written in (results, on_disk):
+    assert written["steps"] == 3 and [h["step"] for h in written["history"]] == [2, 3]
+    assert 0.0 <= written["miou"] <= 1.0
+    assert set(written["per_class_iou"]) == set(seg.CAMVID.class_names)
+    assert written["net"] == "cresnet39-d" and written["input"] == "latent"
+    assert written["command"] == "pytest" and written["config"]["num_steps"] == 3
+    assert written["latent_store"]["tfci_bytes"] > 0
+  assert np.asarray(on_disk["confusion_matrix"]).shape == (11, 11)
+
+  predictions = segmenter_train.read_predictions(os.path.join(workdir, "predictions.npz"))
+  assert predictions["meta"]["input"] == "latent" and len(predictions["items"]) == 2
+  item = predictions["items"][0]
+  assert item["image"].shape == (360, 480, 3)
+  assert item["label"].shape == item["prediction"].shape == (360, 480)
+  assert item["prediction"].max() < 11
+
+  # A finished run only says so.
+  lines = []
+  segmenter_train.train("cresnet39", "latent", config, CAMVID, workdir, log=lines.append,
+                        **kwargs)
+  assert lines == ["[segmenter] already trained for 3 steps and evaluated"]
+
+  # The Fig. 5 analog draws from the files alone (the latent run stands in for both arms).
+  npz = os.path.join(workdir, "predictions.npz")
+  png = figures.segmentation_comparison([("tiny", npz, npz)], str(tmp_path / "fig.png"))
+  assert os.path.getsize(png) > 1000
+
+
+@functools.lru_cache(maxsize=None)
+def _tiny_model():
+  return deeplab.build_segmenter("cresnet39", 11, (None, None, 8), width_multiplier=0.0625)
+
+
+def test_head_learning_rate_is_ten_times_the_backbones():
+  config = segmenter_train.get_config("paper")
+  trainer = segmenter_train.Trainer(_tiny_model(), config, ignore_label=11)
+  backbone_lr = float(trainer.backbone_optimizer.learning_rate)
+  assert backbone_lr == pytest.approx(1e-3)
+  assert float(trainer.head_optimizer.learning_rate) == pytest.approx(1e-2)
+  # The update of one step with unit gradients is the rate itself (momentum starts at 0).
+  before = ([v.numpy() for v in trainer.backbone_vars], [v.numpy() for v in trainer.head_vars])
+  trainer.apply_gradients([tf.ones_like(v) for v in trainer.backbone_vars],
+                          [tf.ones_like(v) for v in trainer.head_vars])
+  for old, var in zip(before[0], trainer.backbone_vars):
+    np.testing.assert_allclose(old - var.numpy(), 1e-3, rtol=1e-4)
+  for old, var in zip(before[1], trainer.head_vars):
+    np.testing.assert_allclose(old - var.numpy(), 1e-2, rtol=1e-4)
+  # Poly decay: halfway through, both rates are (1/2)^0.9 of their start.
+  for optimizer, rate in ((trainer.backbone_optimizer, 1e-3), (trainer.head_optimizer, 1e-2)):
+    optimizer.iterations.assign(config.num_steps // 2)
+    assert float(optimizer.learning_rate) == pytest.approx(rate * 0.5 ** 0.9, rel=1e-5)
+
+
+def test_loss_leaves_out_the_ignore_label():
+  logits = tf.random.normal([1, 2, 2, 3], seed=1)
+  labels = np.full((1, 16, 16), 11, np.int32)
+  assert float(segmenter_train.segmentation_loss(logits, labels, 11)) == 0.0
+  labels[0, :8, :8] = 2
+  upsampled = deeplab.upsample_logits(logits, (16, 16))[0, :8, :8]
+  expected = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+      tf.fill([8, 8], 2), upsampled))
+  assert float(segmenter_train.segmentation_loss(logits, labels, 11)) == pytest.approx(
+      float(expected), rel=1e-5)
+
+
+def test_a_label_outside_the_classes_is_a_value_error_not_a_wrong_miou():
+  label = np.zeros((1, 16, 24), np.int32)
+  label[0, 3, 4] = 12  # neither a class nor the ignore label 11
+  dataset = tf.data.Dataset.from_tensors(
+      {"name": tf.constant(["x"]), "inputs": tf.zeros([1, 2, 3, 8]), "label": label})
+  with pytest.raises(ValueError, match="outside"):
+    segmenter_train.evaluate(_tiny_model(), dataset, seg.CAMVID)
+
+
+def test_a_net_that_cannot_read_the_input_is_refused():
+  with pytest.raises(ValueError, match="input=latent"):
+    segmenter_train.check_arm("cresnet51", "decoded")
+  with pytest.raises(ValueError, match="original or decoded"):
+    segmenter_train.check_arm("resnet50", "latent")
+  with pytest.raises(ValueError, match="multiple of 8"):
+    segmenter_train.get_config("tiny", crop=36)
