@@ -1,0 +1,115 @@
+r"""tfcdi-train-classifier: one classifier of Table 2 on original, decoded or latent inputs.
+
+  tfcdi-train-classifier --net=cresnet39 --input=latent --preset=cpu \
+      --store_dir=stores/0.635 --workdir=runs/cls/cresnet39_latent_0.635
+  tfcdi-train-classifier --net=resnet50 --input=decoded --preset=cpu \
+      --store_dir=stores/0.635 --workdir=runs/cls/resnet50_decoded_0.635
+  tfcdi-train-classifier --net=resnet50 --input=original --preset=cpu \
+      --data_dir=../shared/data/imagenette2_224 --workdir=runs/cls/resnet50_original
+
+The latent and decoded arms read the same latent store (tfcdi-encode-dataset); the decoded arm
+decodes it once into a cache beside the store (with the store's codec: the shipped bundle of its
+operating point, or --codec). Killed and restarted with the same flags, a run resumes from its
+last checkpoint. Results (config, command, per-epoch validation curves, final top-1 / top-5) go
+to WORKDIR/results.json.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from absl import app
+from absl import flags
+from absl import logging
+
+from tfcdi.codec import pretrained
+from tfcdi.data import latent_store
+from tfcdi.nets import specs
+from tfcdi.train import classifier
+
+_NET = flags.DEFINE_enum("net", None, list(specs.net_names()), "The net to train.")
+_INPUT = flags.DEFINE_enum("input", None, list(classifier.INPUT_KINDS), "What the net reads.")
+_OPERATING_POINT = flags.DEFINE_string(
+    "operating_point", None,
+    "Codec operating point (0.0983, 0.330, 0.635); the store must hold it. Default: the "
+    "store's.", allow_override=True)
+_CODEC = flags.DEFINE_string(
+    "codec", None, "The store's codec bundle, to build the decoded cache (default: the shipped "
+    "bundle of the store's operating point).", allow_override=True)
+_PRESET = flags.DEFINE_enum("preset", "cpu", list(classifier.PRESETS), "Training preset.")
+_STORE_DIR = flags.DEFINE_string("store_dir", None, "Latent store (inputs decoded and latent).")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "ImageFolder root (input original).")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints and results.json go here.")
+_STRATEGY = flags.DEFINE_enum("strategy", "default", list(classifier.STRATEGIES),
+                              "tf.distribute strategy.")
+_EPOCHS = flags.DEFINE_integer("epochs", None, "Overrides the preset's epochs.")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Overrides the preset's global batch.")
+_LEARNING_RATE = flags.DEFINE_float("learning_rate", None, "Overrides the preset's rate.")
+_LR_DROP_EPOCHS = flags.DEFINE_list("lr_drop_epochs", None,
+                                    "Overrides the epochs after which the rate drops 10x.")
+_WIDTH = flags.DEFINE_float("width_multiplier", None, "Overrides the preset's net width.")
+_RGB_SIZE = flags.DEFINE_integer("rgb_size", None, "Overrides the RGB view size.")
+_RGB_CROP = flags.DEFINE_integer("rgb_crop", None, "Overrides the RGB crop size.")
+_STEPS = flags.DEFINE_integer("steps_per_epoch", None, "Overrides steps per epoch (0: all).")
+_EVAL_EXAMPLES = flags.DEFINE_integer("eval_examples", None,
+                                      "Overrides validation examples per epoch (0: all).")
+_MEAN_EXAMPLES = flags.DEFINE_integer("mean_examples", None,
+                                      "Overrides examples the channel mean uses (0: all).")
+
+
+def _error(message) -> None:
+  print("error: " + " ".join(str(message).split("\n")), file=sys.stderr, flush=True)
+
+
+def _codec_loader():
+  """Loads the store's codec only if the decoded cache has to be built."""
+  def load():
+    op = _OPERATING_POINT.value
+    if op is None and _STORE_DIR.value:
+      op = latent_store.read_metadata(_STORE_DIR.value)["codec"]["operating_point"]
+    return pretrained.load_codec(op, path=_CODEC.value)
+  return load
+
+
+def main(argv):
+  if len(argv) > 1:
+    _error(f"unexpected arguments: {' '.join(argv[1:])}")
+    return 1
+  missing = [f"--{n}" for n, f in (("net", _NET), ("input", _INPUT), ("workdir", _WORKDIR))
+             if f.value is None]
+  if missing:
+    _error(f"{', '.join(missing)} required")
+    return 1
+  logging.set_verbosity(logging.WARNING)  # checkpoint chatter would drown the progress lines
+  try:
+    config = classifier.get_config(
+        _PRESET.value, epochs=_EPOCHS.value, batch_size=_BATCH_SIZE.value,
+        learning_rate=_LEARNING_RATE.value, lr_drop_epochs=_LR_DROP_EPOCHS.value,
+        width_multiplier=_WIDTH.value, rgb_size=_RGB_SIZE.value, rgb_crop=_RGB_CROP.value,
+        steps_per_epoch=_STEPS.value, eval_examples=_EVAL_EXAMPLES.value,
+        mean_examples=_MEAN_EXAMPLES.value)
+    results = classifier.train(
+        _NET.value, _INPUT.value, config, workdir=_WORKDIR.value, data_dir=_DATA_DIR.value,
+        store_dir=_STORE_DIR.value, codec=_codec_loader(),
+        operating_point=_OPERATING_POINT.value, strategy=_STRATEGY.value,
+        preset_name=_PRESET.value, command=list(sys.argv),
+        log=lambda msg: print(msg, flush=True))
+  except (ValueError, OSError) as e:
+    _error(e)
+    return 1
+  if results.get("final"):
+    final = results["final"]
+    print(f"final: top-1 {final['top1']:.4f}  top-5 {final['top5']:.4f} after {final['epoch']} "
+          f"epochs; results in {os.path.join(_WORKDIR.value, classifier.RESULTS_FILE)}",
+          flush=True)
+  return 0
+
+
+def run():
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,135 @@
+"""Classifier training on the three inputs at the tiny preset: a few steps each, then resume."""
+
+import json
+import os
+
+from absl import flags
+from absl.testing import flagsaver
+import numpy as np
+import pytest
+
+from experiments import train_classifier
+from tfcdi.data import latent_store
+from tfcdi.train import classifier
+
+IMAGENETTE = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
+                          "imagenette2_224")
+
+pytestmark = pytest.mark.skipif(not os.path.isdir(IMAGENETTE),
+                                reason="the shared Imagenette is not beside the repo")
+
+
+@pytest.fixture(scope="module", name="store_dir")
+def fixture_store_dir(tmp_path_factory, tiny_codec):
+  store_dir = str(tmp_path_factory.mktemp("store"))
+  # Two tiny-preset batches of training examples; the evaluation takes what there is.
+  for split, limit in (("train", 8), ("val", 4)):
+    source = latent_store.ImageFolderSource(IMAGENETTE, split, limit=limit)
+    latent_store.encode_split(source, tiny_codec, store_dir, split, image_size=64, shard_size=4,
+                              batch_size=8, progress=False)
+  return store_dir
+
+
+class _Killed(Exception):
+  pass
+
+
+def _kill_at(line_start):
+  """A log function that records lines and 'kills' the run at the first one starting so."""
+  lines = []
+
+  def log(line):
+    lines.append(line)
+    if line.startswith(line_start):
+      raise _Killed(line)
+  return log, lines
+
+
+def test_latent_arm_resumes_after_an_interruption_mid_epoch(store_dir, tmp_path):
+  workdir = str(tmp_path)
+  config = classifier.get_config("tiny", epochs=2)
+  log, lines = _kill_at("[cresnet39 latent] epoch 2/2 step 1/2")
+  with pytest.raises(_Killed):
+    classifier.train("cresnet39", "latent", config, workdir=workdir, store_dir=store_dir,
+                     preset_name="tiny", command=["first"], log=log)
+  first = classifier.read_results(workdir)
+  assert len(first["epochs"]) == 1 and not first["complete"]
+  assert set(first["epochs"][0]) >= {"val_top1", "val_top5", "train_loss", "learning_rate"}
+
+  lines.clear()
+  results = classifier.train("cresnet39", "latent", config, workdir=workdir,
+                             store_dir=store_dir, preset_name="tiny", command=["second"],
+                             log=lines.append)
+  # The checkpoint taken after step 1 of epoch 2 is where it picks up.
+  assert lines[0] == "[cresnet39 latent] resuming at epoch 2, step 1"
+  assert lines[1].startswith("[cresnet39 latent] epoch 2/2 step 2/2")
+  assert [e["epoch"] for e in results["epochs"]] == [1, 2]
+  assert results["epochs"][0] == first["epochs"][0]
+  assert results["epochs"][1]["train_steps_measured"] == 1
+  assert results["complete"] and results["final"]["epoch"] == 2
+  assert 0.0 <= results["final"]["top1"] <= results["final"]["top5"] <= 1.0
+  with open(os.path.join(workdir, classifier.RESULTS_FILE)) as f:
+    on_disk = json.load(f)
+  assert on_disk["command"] == ["second"] and on_disk["config"]["epochs"] == 2
+  assert on_disk["input_shape"] == [7, 7, 8] and on_disk["operating_point"] == "0.0983"
+  assert on_disk["codec"]["name"] == "tiny" and len(on_disk["channel_mean"]) == 8
+
+  # The mean lives in the model, so the restored model carries it.
+  model, _ = classifier.restore_model(workdir)
+  np.testing.assert_allclose(model.get_layer("channel_mean").mean.numpy(),
+                             on_disk["channel_mean"], rtol=1e-6)
+  lines.clear()
+  classifier.train("cresnet39", "latent", config, workdir=workdir, store_dir=store_dir,
+                   log=lines.append)
+  assert lines == ["[cresnet39 latent] already trained for 2 epochs"]
+
+
+def test_original_arm_trains_and_writes_results(tmp_path):
+  config = classifier.get_config("tiny", epochs=1)
+  results = classifier.train("resnet50", "original", config, workdir=str(tmp_path),
+                             data_dir=IMAGENETTE, preset_name="tiny", log=lambda m: None)
+  assert results["complete"] and results["input_shape"] == [56, 56, 3]
+  assert results["operating_point"] == "original" and results["num_classes"] == 10
+  assert results["epochs"][0]["val_examples"] == 8
+  assert 0.0 < min(results["channel_mean"]) and max(results["channel_mean"]) < 255.0
+
+
+def _cli(*args):
+  with flagsaver.flagsaver():
+    argv = flags.FLAGS(["train_classifier", *map(str, args)])
+    return train_classifier.main(argv)
+
+
+def test_binary_trains_the_decoded_arm_from_the_same_store(store_dir, tiny_codec_path, tmp_path,
+                                                           capsys):
+  status = _cli("--net=resnet50", "--input=decoded", "--preset=tiny", "--epochs=1",
+                f"--store_dir={store_dir}", f"--codec={tiny_codec_path}",
+                f"--workdir={tmp_path}")
+  out = capsys.readouterr().out
+  assert status == 0, out
+  assert "decoding the 'train' split" in out and "final: top-1 " in out
+  results = classifier.read_results(str(tmp_path))
+  assert results["input"] == "decoded" and results["input_shape"] == [56, 56, 3]
+  assert results["codec"]["name"] == "tiny" and isinstance(results["command"], list)
+  assert len(list(latent_store.decoded_dataset(store_dir, "val"))) == 4
+
+
+def test_mismatched_inputs_are_refused_with_one_line(store_dir, tmp_path, capsys):
+  assert _cli("--net=cresnet39", "--input=original", f"--data_dir={IMAGENETTE}",
+              f"--workdir={tmp_path}") == 1
+  assert capsys.readouterr().err == (
+      "error: cresnet39 reads the compressed representation; use --input=latent, not "
+      "original\n")
+  assert _cli("--net=cresnet51", "--input=latent", f"--store_dir={store_dir}",
+              "--operating_point=0.635", f"--workdir={tmp_path}") == 1
+  assert "holds operating point 0.0983, not 0.635" in capsys.readouterr().err
+  assert _cli("--net=resnet50", "--input=latent", f"--store_dir={store_dir}",
+              f"--workdir={tmp_path}") == 1
+  assert "resnet50 reads RGB images" in capsys.readouterr().err
+  assert _cli("--net=cresnet39", "--input=latent", f"--store_dir={tmp_path}/none",
+              f"--workdir={tmp_path}") == 1
+  assert "no latent store" in capsys.readouterr().err
+  assert _cli("--net=cresnet39", "--input=latent") == 1
+  assert capsys.readouterr().err == "error: --workdir required\n"
+  with pytest.raises(classifier.TrainingError, match="unknown classifier preset"):
+    classifier.get_config("huge")

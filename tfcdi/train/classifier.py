@@ -1,0 +1,662 @@
+"""Training of the classifiers of Table 2 on the three inputs, resumable after a kill.
+
+One net (a row of nets.specs.NETS) reads one input:
+
+  original  the uncompressed images of an ImageFolder split (RGB nets)
+  decoded   the codec's reconstructions of a latent store (RGB nets): the baseline of the paper
+  latent    the quantized representation z_hat of the same store (cResNets): the paper's point
+
+All three see the same geometry (latent_store.square_view: a 256 x 256 view): the RGB nets take
+random 224 x 224 crops, the cResNets random 28 x 28 crops of the 32 x 32 latent, both with
+random mirroring; evaluation takes the central crop. The input is centred by a per-channel mean
+estimated once on the training split; it lives in the model (a ChannelMean layer), so it is
+checkpointed and exported with the weights.
+
+Training follows the paper (Section 5.1): SGD with momentum 0.9, batch 64, learning rate 0.025
+divided by 10 at epochs 8, 16 and 24 of 28, weight decay 1e-4. Presets scale that down.
+
+Library code: experiments/train_classifier.py parses flags and calls `train`. Everything goes
+under the workdir: checkpoints/ (model, optimizer, epoch, step in epoch), results.json (the
+config, the command, per-epoch curves, final top-1/top-5) and TensorBoard logs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfcdi import metrics
+from tfcdi.codec import operating_points
+from tfcdi.data import latent_store
+from tfcdi.nets import resnet as resnet_lib
+from tfcdi.nets import specs as specs_lib
+
+INPUT_KINDS = ("original", "decoded", "latent")
+STRATEGIES = ("default", "mirrored", "multi_worker_mirrored")
+RESULTS_FILE = "results.json"
+# Fixed so that a limited evaluation (eval_examples > 0) sees the same subset every epoch.
+_EVAL_SEED = 1234
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassifierTrainConfig:
+  """How to train one classifier. Sizes are in pixels (RGB) or latent entries (latent)."""
+
+  batch_size: int = 64  # global, over all replicas
+  epochs: int = 28
+  learning_rate: float = 0.025
+  lr_drop_epochs: tuple = (8, 16, 24)
+  lr_drop_factor: float = 10.0
+  momentum: float = 0.9
+  weight_decay: float = 1e-4
+  width_multiplier: float = 1.0
+  # 0 keeps the net as specified; n > 0 keeps at most n units per stage (test presets only).
+  max_units_per_stage: int = 0
+  rgb_size: int = 256  # side of the square view the RGB nets crop from
+  rgb_crop: int = 224
+  latent_crop: int = 28
+  mean_examples: int = 0  # training examples the channel mean is estimated on; 0 = all
+  steps_per_epoch: int = 0  # 0 = one pass over the training split
+  eval_examples: int = 0  # validation examples evaluated each epoch; 0 = all
+  checkpoint_every: int = 0  # steps; 0 = only at the end of each epoch
+  log_every: int = 50
+  shuffle_buffer: int = 10_000
+  seed: int = 0
+
+  def crop_for(self, input_kind: str) -> int:
+    return self.latent_crop if input_kind == "latent" else self.rgb_crop
+
+
+PRESETS = {
+    # Section 5.1 of the paper, on ImageNet with 8 GPUs or one.
+    "paper": ClassifierTrainConfig(),
+    # A 2-core CPU on Imagenette: the paper's geometry (224 / 28 crops of a 256 view), nets at
+    # 1/8 width, 10 epochs with the paper's schedule compressed proportionally (drops at
+    # 8/28, 16/28, 24/28 of the run). See BUILD_NOTES.md for the measured step times.
+    "cpu": ClassifierTrainConfig(epochs=10, lr_drop_epochs=(3, 6, 9), width_multiplier=0.125,
+                                 checkpoint_every=50, log_every=25),
+    # Seconds, for the tests: truncated, narrow nets on a 64-pixel view (8 x 8 latents).
+    "tiny": ClassifierTrainConfig(batch_size=4, epochs=2, lr_drop_epochs=(1,),
+                                  width_multiplier=1 / 16, max_units_per_stage=1, rgb_size=64,
+                                  rgb_crop=56, latent_crop=7, mean_examples=8, steps_per_epoch=2,
+                                  eval_examples=8, checkpoint_every=1, log_every=1,
+                                  shuffle_buffer=64),
+}
+
+
+class TrainingError(ValueError):
+  """The net, the input, the data or the workdir do not fit together."""
+
+
+def get_config(preset: str, **overrides) -> ClassifierTrainConfig:
+  """A preset with some fields replaced; None values are ignored (unset flags)."""
+  if preset not in PRESETS:
+    raise TrainingError(f"unknown classifier preset {preset!r}; choose one of "
+                        f"{', '.join(PRESETS)}")
+  overrides = {k: v for k, v in overrides.items() if v is not None}
+  if "lr_drop_epochs" in overrides:
+    overrides["lr_drop_epochs"] = tuple(int(e) for e in overrides["lr_drop_epochs"])
+  return dataclasses.replace(PRESETS[preset], **overrides)
+
+
+# --- the model --------------------------------------------------------------------------------
+
+
+@keras.saving.register_keras_serializable(package="tfcdi")
+class ChannelMean(keras.layers.Layer):
+  """Subtracts a fixed per-channel mean: the paper's mean centering, kept with the weights."""
+
+  def __init__(self, channels: int, **kwargs):
+    super().__init__(**kwargs)
+    self.channels = int(channels)
+    self.mean = self.add_weight(name="mean", shape=(self.channels,), initializer="zeros",
+                                trainable=False)
+
+  def call(self, inputs):
+    return inputs - tf.cast(self.mean, inputs.dtype)
+
+  def get_config(self):
+    return {**super().get_config(), "channels": self.channels}
+
+
+def net_spec(net: str, config: ClassifierTrainConfig) -> specs_lib.NetSpec:
+  """The row of the spec table, with stages truncated if the config asks for it."""
+  spec = specs_lib.get_spec(net)
+  if config.max_units_per_stage:
+    spec = dataclasses.replace(spec, blocks=tuple(
+        dataclasses.replace(b, num_units=min(b.num_units, config.max_units_per_stage))
+        for b in spec.blocks))
+  return spec
+
+
+def check_net_and_input(net: str, input_kind: str) -> None:
+  """The RGB nets read original or decoded images, the cResNets the latent."""
+  if input_kind not in INPUT_KINDS:
+    raise TrainingError(f"unknown input {input_kind!r}; choose one of {', '.join(INPUT_KINDS)}")
+  try:
+    spec = specs_lib.get_spec(net)
+  except ValueError as e:
+    raise TrainingError(str(e)) from None
+  if spec.reads_latent != (input_kind == "latent"):
+    reads, wanted = (("the compressed representation", "latent") if spec.reads_latent else
+                     ("RGB images", "original or --input=decoded"))
+    raise TrainingError(f"{net} reads {reads}; use --input={wanted}, not {input_kind}")
+
+
+def build_model(net: str, channels: int, num_classes: int,
+                config: ClassifierTrainConfig) -> keras.Model:
+  """ChannelMean -> the net -> logits, for inputs [B, H, W, channels] of any size."""
+  backbone = resnet_lib.build_resnet(
+      net_spec(net, config), (None, None, channels), num_classes,
+      width_multiplier=config.width_multiplier, weight_decay=config.weight_decay,
+      model_name=net)
+  inputs = keras.Input((None, None, channels), name="inputs")
+  logits = backbone(ChannelMean(channels, name="channel_mean")(inputs))
+  return keras.Model(inputs, logits, name=f"{net}_classifier")
+
+
+# --- the data ---------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSpec:
+  """Where one input kind's examples come from, and what they look like."""
+
+  input_kind: str
+  data_dir: str | None
+  store_dir: str | None
+  classes: tuple
+  channels: int
+  view_size: int  # side of the full example before cropping (pixels or latent entries)
+  train_split: str = "train"
+  eval_split: str = "val"
+
+  def count(self, split: str) -> int:
+    if self.input_kind == "original":
+      return len(latent_store.images_lib.list_images(self.data_dir, split)[0])
+    return latent_store.num_examples(self.store_dir, split)
+
+  def examples(self, split: str, config: ClassifierTrainConfig, *, shuffle: bool = False,
+               seed: int = 0, skip: int = 0) -> tf.data.Dataset:
+    """Full, uncropped examples (float32 [S, S, C], int32 label)."""
+    if self.input_kind == "original":
+      ds = latent_store.original_dataset(self.data_dir, split, image_size=config.rgb_size,
+                                         shuffle=shuffle, seed=seed, skip=skip)
+    elif self.input_kind == "decoded":
+      ds = latent_store.decoded_dataset(self.store_dir, split, shuffle=shuffle, seed=seed,
+                                        skip=skip, shuffle_buffer=config.shuffle_buffer)
+      store_size = latent_store.read_metadata(self.store_dir)["image_size"]
+      if store_size != config.rgb_size:  # a preset that wants a smaller RGB view
+        size = config.rgb_size
+        ds = ds.map(lambda x, y: (tf.image.resize(x, [size, size], antialias=True), y),
+                    num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+      ds = latent_store.latent_dataset(self.store_dir, split, shuffle=shuffle, seed=seed,
+                                       skip=skip, shuffle_buffer=config.shuffle_buffer)
+    return ds.map(lambda x, y: (tf.cast(x, tf.float32), tf.cast(y, tf.int32)),
+                  num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def describe_data(input_kind: str, *, data_dir: str | None, store_dir: str | None,
+                  config: ClassifierTrainConfig, operating_point: str | None = None) -> DataSpec:
+  """Checks that the input's data exists and fits the config; returns its DataSpec.
+
+  Raises:
+    TrainingError: a missing folder or store, a store of another operating point, or crops
+      larger than the examples.
+    latent_store.StoreError: an unreadable store.
+  """
+  if input_kind == "original":
+    if not data_dir:
+      raise TrainingError("--input=original needs --data_dir (an ImageFolder with train/val)")
+    classes = latent_store.original_classes(data_dir, "train")
+    spec = DataSpec(input_kind, data_dir, None, tuple(classes), 3, config.rgb_size)
+  else:
+    if not store_dir:
+      raise TrainingError(f"--input={input_kind} needs --store_dir (a latent store made by "
+                          "tfcdi-encode-dataset)")
+    meta = latent_store.read_metadata(store_dir)
+    store_op = meta["codec"]["operating_point"]
+    if operating_point is not None and (
+        operating_points.get_operating_point(operating_point).name != store_op):
+      raise TrainingError(f"the store at {store_dir} holds operating point {store_op}, not "
+                          f"{operating_point}")
+    if input_kind == "latent":
+      size, channels = meta["latent_shape"][0], meta["latent_shape"][-1]
+    else:
+      size, channels = config.rgb_size, 3
+    spec = DataSpec(input_kind, None, store_dir, tuple(meta["classes"]), channels, size)
+  crop = config.crop_for(input_kind)
+  if crop > spec.view_size:
+    raise TrainingError(f"a {crop}x{crop} crop does not fit the {spec.view_size}x"
+                        f"{spec.view_size} {input_kind} examples")
+  return spec
+
+
+def _crop_and_flip(x, crop: int, training: bool):
+  if training:
+    x = tf.image.random_crop(x, [crop, crop, tf.shape(x)[-1]])
+    return tf.image.random_flip_left_right(x)
+  size = tf.shape(x)[0]
+  offset = (size - crop) // 2
+  return x[offset:offset + crop, offset:offset + crop, :]
+
+
+def train_input(data: DataSpec, config: ClassifierTrainConfig, epoch: int, skip_steps: int = 0):
+  """Batches of one training epoch, in an order fixed by (seed, epoch).
+
+  A resumed epoch skips the `skip_steps` batches it has already trained on, on the raw records.
+  """
+  crop = config.crop_for(data.input_kind)
+  ds = data.examples(data.train_split, config, shuffle=True, seed=config.seed + 1000 * epoch,
+                     skip=skip_steps * config.batch_size)
+  ds = ds.map(lambda x, y: (_crop_and_flip(x, crop, True), y),
+              num_parallel_calls=tf.data.AUTOTUNE)
+  return ds.batch(config.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def eval_input(data: DataSpec, config: ClassifierTrainConfig):
+  crop = config.crop_for(data.input_kind)
+  limited = config.eval_examples > 0
+  ds = data.examples(data.eval_split, config, shuffle=limited, seed=_EVAL_SEED)
+  if limited:
+    ds = ds.take(config.eval_examples)
+  ds = ds.map(lambda x, y: (_crop_and_flip(x, crop, False), y),
+              num_parallel_calls=tf.data.AUTOTUNE)
+  return ds.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def channel_mean(data: DataSpec, config: ClassifierTrainConfig) -> np.ndarray:
+  """Per-channel mean of the full training examples (or of `mean_examples` random ones)."""
+  limited = config.mean_examples > 0
+  ds = data.examples(data.train_split, config, shuffle=limited, seed=_EVAL_SEED)
+  if limited:
+    ds = ds.take(config.mean_examples)
+  total = np.zeros(data.channels, np.float64)
+  count = 0
+  for x, _ in ds.batch(64):
+    x = x.numpy().astype(np.float64)
+    total += x.sum(axis=(0, 1, 2))
+    count += x.shape[0] * x.shape[1] * x.shape[2]
+  if not count:
+    raise TrainingError(f"the {data.train_split!r} split is empty")
+  return (total / count).astype(np.float32)
+
+
+# --- distribution -----------------------------------------------------------------------------
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+  """The tf.distribute strategy of a --strategy value.
+
+  multi_worker_mirrored reads the cluster from the TF_CONFIG environment variable.
+  """
+  if name == "default":
+    return tf.distribute.get_strategy()
+  if name == "mirrored":
+    return tf.distribute.MirroredStrategy()
+  if name == "multi_worker_mirrored":
+    return tf.distribute.MultiWorkerMirroredStrategy()
+  raise TrainingError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
+
+
+def _is_chief(strategy) -> bool:
+  resolver = getattr(strategy, "cluster_resolver", None)
+  if resolver is None or not resolver.task_type:
+    return True
+  if resolver.task_type == "chief":
+    return True
+  has_chief = "chief" in resolver.cluster_spec().as_dict()
+  return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+# --- checkpoints and results ------------------------------------------------------------------
+
+
+class _Checkpointing:
+  """Model, optimizer, finished epochs and steps into the current epoch."""
+
+  def __init__(self, model, optimizer, directory):
+    self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+    self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step_in_epoch")
+    self.ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=self.epoch,
+                                    step_in_epoch=self.step)
+    self.manager = tf.train.CheckpointManager(self.ckpt, directory, max_to_keep=2)
+
+  def restore(self) -> tuple[int, int]:
+    """(finished epochs, steps into the next one); (0, 0) without a checkpoint."""
+    if self.manager.latest_checkpoint:
+      self.ckpt.restore(self.manager.latest_checkpoint).expect_partial()
+    return int(self.epoch.numpy()), int(self.step.numpy())
+
+  def save(self, epoch: int, step: int):
+    self.epoch.assign(epoch)
+    self.step.assign(step)
+    self.manager.save()
+
+
+def _write_json_atomic(path: str, data: dict) -> None:
+  tmp = f"{path}.{os.getpid()}.tmp"
+  with open(tmp, "w") as f:
+    json.dump(data, f, indent=2)
+  os.replace(tmp, path)
+
+
+def read_results(workdir: str) -> dict | None:
+  path = os.path.join(workdir, RESULTS_FILE)
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def _learning_rate_schedule(config: ClassifierTrainConfig, steps_per_epoch: int):
+  boundaries = [int(e) * steps_per_epoch for e in config.lr_drop_epochs]
+  values = [config.learning_rate / config.lr_drop_factor ** i for i in range(len(boundaries) + 1)]
+  if not boundaries:
+    return config.learning_rate
+  return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+
+
+def _softmax_cross_entropy(labels, logits) -> float:
+  logits = logits - logits.max(axis=1, keepdims=True)
+  log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+  return float(-log_probs[np.arange(len(labels)), labels].mean())
+
+
+# --- training ---------------------------------------------------------------------------------
+
+
+def train(net: str, input_kind: str, config: ClassifierTrainConfig, *, workdir: str,
+          data_dir: str | None = None, store_dir: str | None = None, codec=None,
+          operating_point: str | None = None, strategy: str = "default",
+          preset_name: str | None = None, command: list | None = None, log=print) -> dict:
+  """Trains (or resumes) one classifier for config.epochs epochs; returns the results.
+
+  Args:
+    net: a net of nets.specs.NETS.
+    input_kind: "original", "decoded" or "latent".
+    config: the training config (see PRESETS).
+    workdir: checkpoints, results.json and TensorBoard logs go here; a run in it resumes.
+    data_dir: ImageFolder root with train/ and val/ (input "original").
+    store_dir: a latent store with train and val splits (inputs "decoded" and "latent").
+    codec: the store's pretrained.Codec, or a function returning it (called only if the
+      decoded cache is missing and has to be built).
+    operating_point: if given, the store must hold this operating point.
+    strategy: "default", "mirrored" or "multi_worker_mirrored".
+    preset_name: recorded in the results.
+    command: the command line, recorded in the results.
+    log: where progress lines go.
+
+  Raises:
+    TrainingError, latent_store.StoreError: inputs that do not fit together.
+  """
+  check_net_and_input(net, input_kind)
+  data = describe_data(input_kind, data_dir=data_dir, store_dir=store_dir, config=config,
+                       operating_point=operating_point)
+  if input_kind == "decoded":
+    _ensure_decoded_cache(data, codec, log)
+  train_count = data.count(data.train_split)
+  steps_per_epoch = train_count // config.batch_size
+  if steps_per_epoch < 1:
+    raise TrainingError(f"{train_count} training examples do not make one batch of "
+                        f"{config.batch_size}")
+  if config.steps_per_epoch:
+    steps_per_epoch = min(steps_per_epoch, config.steps_per_epoch)
+  eval_count = data.count(data.eval_split)
+  if config.eval_examples:
+    eval_count = min(eval_count, config.eval_examples)
+
+  dist = make_strategy(strategy)
+  if config.batch_size % dist.num_replicas_in_sync:
+    raise TrainingError(f"batch size {config.batch_size} does not split over "
+                        f"{dist.num_replicas_in_sync} replicas")
+  chief = _is_chief(dist)
+  os.makedirs(workdir, exist_ok=True)
+  # Non-chief workers must take part in saving (it is collective) but write elsewhere.
+  ckpt_dir = os.path.join(workdir, "checkpoints")
+  if not chief:
+    ckpt_dir = os.path.join(workdir, f"worker_tmp_{dist.cluster_resolver.task_id}")
+  tag = f"[{net} {input_kind}]"
+
+  with dist.scope():
+    model = build_model(net, data.channels, len(data.classes), config)
+    optimizer = keras.optimizers.SGD(_learning_rate_schedule(config, steps_per_epoch),
+                                     momentum=config.momentum)
+    optimizer.build(model.trainable_variables)
+    checkpointing = _Checkpointing(model, optimizer, ckpt_dir)
+  epoch_done, step_done = checkpointing.restore()
+
+  results = read_results(workdir) if epoch_done or step_done else None
+  if results is None:
+    tick = time.time()
+    mean = channel_mean(data, config)
+    log(f"{tag} channel mean over {config.mean_examples or train_count} training examples "
+        f"({time.time() - tick:.0f} s): {np.array2string(mean, precision=3)}")
+    results = _new_results(net, input_kind, config, data, mean, preset_name, command, strategy,
+                           operating_point, train_count, eval_count, steps_per_epoch, model)
+  # Entries past the checkpoint cannot exist (results are written after it), unless someone
+  # removed checkpoints; the curves then restart with the training.
+  del results["epochs"][epoch_done:]
+  mean = np.asarray(results["channel_mean"], np.float32)
+  model.get_layer("channel_mean").mean.assign(mean)
+  results["command"] = command if command is not None else results.get("command")
+
+  if epoch_done >= config.epochs:
+    log(f"{tag} already trained for {epoch_done} epochs")
+    return results
+  if epoch_done or step_done:
+    log(f"{tag} resuming at epoch {epoch_done + 1}, step {step_done}")
+
+  train_step, predict_step = _step_functions(model, optimizer, dist, config)
+  writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard")) if chief else None
+
+  def save_results():
+    if chief:
+      _write_json_atomic(os.path.join(workdir, RESULTS_FILE), results)
+
+  # A kill between saving an end-of-epoch checkpoint and writing the results leaves that
+  # epoch's evaluation unrecorded: do it now.
+  while len(results["epochs"]) < epoch_done:
+    evaluation = evaluate(predict_step, data, config, dist)
+    results["epochs"].append({"epoch": len(results["epochs"]) + 1, **evaluation})
+  save_results()
+
+  for epoch in range(epoch_done, config.epochs):
+    start_step = step_done if epoch == epoch_done else 0
+    dataset = dist.experimental_distribute_dataset(train_input(data, config, epoch, start_step))
+    sums = {"loss": 0.0, "correct": 0.0, "count": 0}
+    window = {"loss": 0.0, "count": 0}
+    epoch_tick = window_tick = time.time()
+    warm_tick = None  # after the first step, which also starts the input pipeline (and traces)
+    iterator = iter(dataset)
+    for step in range(start_step + 1, steps_per_epoch + 1):
+      loss, correct = train_step(*next(iterator))
+      if warm_tick is None:
+        float(loss)
+        warm_tick = time.time()
+      sums["loss"] += float(loss)
+      sums["correct"] += float(correct)
+      sums["count"] += 1
+      window["loss"] += float(loss)
+      window["count"] += 1
+      if config.checkpoint_every and step % config.checkpoint_every == 0 and step < steps_per_epoch:
+        checkpointing.save(epoch, step)
+      if step % config.log_every == 0 or step == steps_per_epoch:
+        seconds = (time.time() - window_tick) / window["count"]
+        lr = float(_current_lr(optimizer))
+        log(f"{tag} epoch {epoch + 1}/{config.epochs} step {step}/{steps_per_epoch}  loss "
+            f"{window['loss'] / window['count']:.4f}  lr {lr:g}  {seconds:.3f} s/step")
+        if writer:
+          with writer.as_default(step=int(optimizer.iterations.numpy())):
+            tf.summary.scalar("train/loss", window["loss"] / window["count"])
+            tf.summary.scalar("train/learning_rate", lr)
+        window, window_tick = {"loss": 0.0, "count": 0}, time.time()
+    train_seconds = time.time() - epoch_tick
+    warm_steps = sums["count"] - 1
+    step_seconds = ((time.time() - warm_tick) / warm_steps if warm_steps > 0
+                    else train_seconds / max(1, sums["count"]))
+    evaluation = evaluate(predict_step, data, config, dist)
+    entry = {
+        "epoch": epoch + 1,
+        "learning_rate": float(_current_lr(optimizer)),
+        "train_loss": sums["loss"] / max(1, sums["count"]),
+        "train_top1": sums["correct"] / max(1, sums["count"] * config.batch_size),
+        "train_steps_measured": sums["count"],
+        "train_seconds": train_seconds,
+        "step_seconds": step_seconds,  # steady state: without the epoch's first step
+        **evaluation,
+    }
+    results["epochs"].append(entry)
+    checkpointing.save(epoch + 1, 0)
+    if epoch + 1 == config.epochs:
+      results["final"] = {"epoch": epoch + 1, "top1": entry["val_top1"],
+                          "top5": entry["val_top5"]}
+      results["complete"] = True
+    save_results()
+    if writer:
+      with writer.as_default(step=epoch + 1):
+        for key in ("val_top1", "val_top5", "val_loss", "train_loss"):
+          tf.summary.scalar(key.replace("_", "/", 1), entry[key])
+    log(f"{tag} epoch {epoch + 1}/{config.epochs}: val top-1 {entry['val_top1']:.4f}  top-5 "
+        f"{entry['val_top5']:.4f}  (train loss {entry['train_loss']:.4f}, "
+        f"{entry['step_seconds']:.3f} s/step, eval {entry['eval_seconds']:.0f} s)")
+  if writer:
+    writer.flush()
+  return results
+
+
+def _current_lr(optimizer):
+  lr = optimizer.learning_rate
+  return lr(optimizer.iterations) if callable(lr) else lr
+
+
+def _ensure_decoded_cache(data: DataSpec, codec, log) -> None:
+  for split in (data.train_split, data.eval_split):
+    try:
+      latent_store.decoded_dataset(data.store_dir, split)
+      continue
+    except latent_store.StoreError:
+      if codec is None:
+        raise TrainingError(
+            f"the decoded cache of {split!r} in {data.store_dir} is missing; give the store's "
+            "codec (--codec or --operating_point) to build it") from None
+    if callable(codec):
+      codec = codec()
+    log(f"decoding the {split!r} split of {data.store_dir} once, for the decoded arm")
+    latent_store.build_decoded_cache(data.store_dir, split, codec)
+
+
+def _new_results(net, input_kind, config, data, mean, preset_name, command, strategy,
+                 operating_point, train_count, eval_count, steps_per_epoch, model) -> dict:
+  codec = None
+  if data.store_dir:
+    meta = latent_store.read_metadata(data.store_dir)
+    codec = meta["codec"]
+    operating_point = codec["operating_point"]
+  crop = config.crop_for(input_kind)
+  return {
+      "net": net,
+      "input": input_kind,
+      "operating_point": operating_point if input_kind != "original" else "original",
+      "preset": preset_name,
+      "config": dataclasses.asdict(config),
+      "command": command,
+      "strategy": strategy,
+      "data_dir": os.path.abspath(data.data_dir) if data.data_dir else None,
+      "store_dir": os.path.abspath(data.store_dir) if data.store_dir else None,
+      "codec": codec,
+      "classes": list(data.classes),
+      "num_classes": len(data.classes),
+      "input_shape": [crop, crop, data.channels],
+      "view_size": data.view_size,
+      "channel_mean": [float(m) for m in mean],
+      "num_params": int(model.count_params()),
+      "train_examples": train_count,
+      "eval_examples": eval_count,
+      "steps_per_epoch": steps_per_epoch,
+      "epochs": [],
+      "final": None,
+      "complete": False,
+  }
+
+
+def _step_functions(model, optimizer, dist, config):
+  """The distributed training step and the evaluation forward pass."""
+  batch_size = config.batch_size
+
+  def replica_train_step(x, y):
+    with tf.GradientTape() as tape:
+      logits = model(x, training=True)
+      per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
+      loss = tf.nn.compute_average_loss(per_example, global_batch_size=batch_size)
+      total = loss
+      if model.losses:  # the L2 weight decay of the kernels, counted once over the replicas
+        total += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
+    grads = tape.gradient(total, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    correct = tf.reduce_sum(tf.cast(
+        tf.equal(tf.argmax(logits, -1, output_type=tf.int32), y), tf.float32))
+    return loss, correct
+
+  @tf.function
+  def train_step(x, y):
+    loss, correct = dist.run(replica_train_step, args=(x, y))
+    return (dist.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
+            dist.reduce(tf.distribute.ReduceOp.SUM, correct, axis=None))
+
+  @tf.function
+  def predict_step(x, y):
+    logits = dist.run(lambda x: model(x, training=False), args=(x,))
+    return dist.gather(logits, axis=0), dist.gather(y, axis=0)
+
+  return train_step, predict_step
+
+
+def evaluate(predict_step, data: DataSpec, config: ClassifierTrainConfig, dist) -> dict:
+  """Top-1 / top-5 accuracy and loss on the validation split (central crops)."""
+  tick = time.time()
+  all_logits, all_labels = [], []
+  for x, y in dist.experimental_distribute_dataset(eval_input(data, config)):
+    logits, labels = predict_step(x, y)
+    all_logits.append(logits.numpy())
+    all_labels.append(labels.numpy())
+  logits = np.concatenate(all_logits).astype(np.float64)
+  labels = np.concatenate(all_labels)
+  return {
+      "val_top1": metrics.top_k_accuracy(labels, logits, 1),
+      "val_top5": metrics.top_k_accuracy(labels, logits, min(5, logits.shape[1])),
+      "val_loss": _softmax_cross_entropy(labels, logits),
+      "val_examples": int(labels.size),
+      "eval_seconds": time.time() - tick,
+  }
+
+
+# --- restoring a trained classifier -----------------------------------------------------------
+
+
+def restore_model(workdir: str) -> tuple[keras.Model, dict]:
+  """The trained model of a workdir (latest checkpoint) and its results.
+
+  Raises:
+    TrainingError: no results or checkpoint in the workdir.
+  """
+  results = read_results(workdir)
+  if results is None:
+    raise TrainingError(f"no {RESULTS_FILE} in {workdir}; train a classifier there first")
+  config = ClassifierTrainConfig(**{**results["config"],
+                                    "lr_drop_epochs": tuple(results["config"]["lr_drop_epochs"])})
+  model = build_model(results["net"], results["input_shape"][-1], results["num_classes"], config)
+  directory = os.path.join(workdir, "checkpoints")
+  latest = tf.train.latest_checkpoint(directory)
+  if latest is None:
+    raise TrainingError(f"no checkpoint in {directory}")
+  tf.train.Checkpoint(model=model).restore(latest).expect_partial()
+  return model, results
+
