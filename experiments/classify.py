@@ -1,0 +1,150 @@
+r"""tfcdi-classify: .tfci files -> top-5 ImageNet labels, without ever decoding them to RGB.
+
+  tfcdi-classify --model=exports/cresnet51_0.635 photo.tfci more/*.tfci
+  tfcdi-classify --model=exports/cresnet51_0.635 --codec=codec_0.635.npz compressed/
+
+Each file is entropy-decoded to its symbols (the codec's frequency table, no neural network)
+and handed to an exported latent classifier (tfcdi-export --what=classifier), which turns them
+into z_hat with the codec's centers and classifies them. The codec's decoder is never built.
+The tables come from the export, which keeps the codec's; --codec reads them from the codec's
+bundle instead (its weights are not loaded).
+
+Scale: the classifier learned on 256 x 256 views (32 x 32 latents, 28 x 28 crops). Files made
+from such views (see serving.compress_for_classification) are classified as they are. For
+files of photos compressed at their own size, --latent_policy=resize (the default) first
+shrinks the latent, nearest neighbour on the symbols, to the training view's scale; =crop only
+takes the central crop. Latents smaller than the crop are refused.
+
+Prints, per file, the top-k classes (wnid, name, probability), best first. Problems are one
+`error: ...` line each on stderr (another codec's file, a latent with the wrong channels or too
+small, a damaged file); the exit status is 1 if any file failed.
+"""
+
+import contextlib
+import os
+import sys
+
+# Before TensorFlow is imported: its C++ logging is noise for a command-line tool.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+  """Points fd 2 at /dev/null while TensorFlow loads (it logs there before absl is set up)."""
+  if os.environ["TF_CPP_MIN_LOG_LEVEL"] != "3":
+    yield
+    return
+  sys.stderr.flush()
+  saved = os.dup(2)
+  devnull = os.open(os.devnull, os.O_WRONLY)
+  os.dup2(devnull, 2)
+  try:
+    yield
+  finally:
+    os.dup2(saved, 2)
+    os.close(saved)
+    os.close(devnull)
+
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from absl import app
+from absl import flags
+
+with _native_stderr_silenced():
+  import tensorflow as tf
+  from tfcdi import serving
+  from tfcdi.data import latent_store
+
+_MODEL = flags.DEFINE_string("model", None, "An exported latent classifier (SavedModel dir).")
+_CODEC = flags.DEFINE_string(
+    "codec", None, "Read the codec's tables from this bundle (.npz) instead of the export.",
+    allow_override=True)
+_LATENT_POLICY = flags.DEFINE_enum(
+    "latent_policy", "resize", list(serving.LATENT_POLICIES),
+    "resize: shrink latents larger than the training view before the center crop; crop: "
+    "center crop only.")
+_TOP_K = flags.DEFINE_integer("top_k", 5, "How many classes to print per file.")
+
+USAGE = "usage: tfcdi-classify --model=EXPORT_DIR [--codec=BUNDLE] FILE.tfci|FOLDER ..."
+
+
+def _error(message) -> None:
+  print("error: " + " ".join(str(message).split("\n")), file=sys.stderr, flush=True)
+
+
+def _inputs(args) -> list[str]:
+  files = []
+  for arg in args:
+    if os.path.isdir(arg):
+      files.extend(sorted(os.path.join(arg, f) for f in os.listdir(arg)
+                          if f.lower().endswith(".tfci")))
+    else:
+      files.append(arg)
+  return files
+
+
+def _load(model_dir: str):
+  """The classifier and the tables to decode with; checked against each other."""
+  with _native_stderr_silenced():
+    classifier = serving.LatentClassifier(model_dir)
+  tables = None
+  if _CODEC.value:
+    tables = latent_store.load_codec_tables(_CODEC.value)
+    if tables.channels != classifier.channels:
+      raise serving.ServingError(
+          f"codec {tables.name!r} makes {tables.channels}-channel latents; the classifier reads "
+          f"{classifier.channels}-channel latents of codec {classifier.tables.name!r}")
+    if not tables.same_codec(classifier.tables):
+      raise serving.ServingError(
+          f"--codec is codec {tables.name!r} ({tables.fingerprint.hex()}); the classifier reads "
+          f"latents of codec {classifier.tables.name!r} ({classifier.tables.fingerprint.hex()})")
+  return classifier, tables
+
+
+def classify_file(classifier, tables, path: str) -> str:
+  """The lines to print for one file."""
+  with open(path, "rb") as f:
+    data = f.read()
+  header, symbols = serving.read_for_classification(data, classifier, tables,
+                                                    _LATENT_POLICY.value)
+  h, w, c = header.latent_shape
+  crop = min(classifier.crop_size, symbols.shape[0], symbols.shape[1])
+  scale = "" if symbols.shape[:2] == (h, w) else f" -> {symbols.shape[0]}x{symbols.shape[1]}"
+  lines = [f"{path}: {header.image_size[1]}x{header.image_size[0]} image, latent {h}x{w}x{c}"
+           f"{scale}, central {crop}x{crop}"]
+  for rank, (wnid, name, prob) in enumerate(classifier.top_k(symbols, _TOP_K.value), 1):
+    lines.append(f"  {rank}. {prob:.4f}  {wnid}  {name}")
+  return "\n".join(lines)
+
+
+def main(argv):
+  if _MODEL.value is None or len(argv) < 2:
+    _error(f"give --model and at least one .tfci file. {USAGE}")
+    return 1
+  if _TOP_K.value < 1:
+    _error("--top_k must be at least 1")
+    return 1
+  try:
+    classifier, tables = _load(_MODEL.value)
+  except (ValueError, OSError) as e:
+    _error(e)
+    return 1
+  failures = 0
+  for path in _inputs(argv[1:]):
+    try:
+      print(classify_file(classifier, tables, path), flush=True)
+    except (ValueError, OSError) as e:  # one bad file must not stop the others
+      _error(f"{path}: {getattr(e, 'strerror', None) or e}")
+      failures += 1
+    except tf.errors.InvalidArgumentError as e:  # e.g. symbols beyond the codec's centers
+      _error(f"{path}: {e.message.splitlines()[0]}")
+      failures += 1
+  return 1 if failures else 0
+
+
+def run():
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,85 @@
+r"""tfcdi-export: SavedModels with explicit serving signatures (see tfcdi/serving.py).
+
+  tfcdi-export --what=encoder --operating_point=0.635 --export_dir=exports/encoder_0.635
+  tfcdi-export --what=classifier --workdir=runs/cls/cresnet51_latent_0.635 \
+      --export_dir=exports/cresnet51_0.635 [--labels=../shared/data/imagenet_samples/labels.tsv]
+
+Inspect the result with `saved_model_cli show --dir DIR --all`. Problems are one
+`error: ...` line on stderr and exit status 1.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from absl import app
+from absl import flags
+
+from tfcdi import serving
+from tfcdi.codec import operating_points
+from tfcdi.codec import pretrained
+
+_WHAT = flags.DEFINE_enum("what", None, ["encoder", "classifier"], "What to export.")
+_EXPORT_DIR = flags.DEFINE_string("export_dir", None, "Where the SavedModel goes.")
+_OPERATING_POINT = flags.DEFINE_string(
+    "operating_point", "0.635", "Codec operating point: 0.0983, 0.330 or 0.635 (bpp).",
+    allow_override=True)
+_CODEC = flags.DEFINE_string(
+    "codec", None, "Path to a codec bundle (.npz) to use instead of the shipped one.",
+    allow_override=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "A tfcdi-train-classifier workdir (classifier).")
+_LABELS = flags.DEFINE_string("labels", None, "TSV with wnid and name columns for class names.")
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing export.",
+                               allow_override=True)
+
+
+def _error(message) -> None:
+  print("error: " + " ".join(str(message).split("\n")), file=sys.stderr, flush=True)
+
+
+def _load_codec() -> pretrained.Codec:
+  op = operating_points.get_operating_point(_OPERATING_POINT.value)
+  if _CODEC.value is None:
+    return pretrained.load_codec(op.name)
+  explicit = flags.FLAGS["operating_point"].present
+  return pretrained.load_codec(op.name if explicit else None, path=_CODEC.value)
+
+
+def main(argv):
+  if len(argv) > 1:
+    _error(f"unexpected arguments: {' '.join(argv[1:])}")
+    return 1
+  if _WHAT.value is None or _EXPORT_DIR.value is None:
+    _error("--what and --export_dir are required")
+    return 1
+  target = _EXPORT_DIR.value
+  if os.path.isdir(target) and os.listdir(target) and not _OVERWRITE.value:
+    _error(f"{target} exists and is not empty (use --overwrite to replace it)")
+    return 1
+  try:
+    if _WHAT.value == "encoder":
+      serving.export_encoder(_load_codec(), target)
+      print(f"exported the encoder to {target}: signature 'encode' (serving_default), images "
+            "uint8 [B, H, W, 3] -> symbols int32 [B, ceil(H/8), ceil(W/8), C]", flush=True)
+    else:
+      if _WORKDIR.value is None:
+        _error("--what=classifier needs --workdir")
+        return 1
+      serving.export_latent_classifier(_WORKDIR.value, target, labels_file=_LABELS.value)
+      print(f"exported the classifier to {target}: signature 'classify' (serving_default), "
+            "symbols int32 [B, h, w, C] -> probabilities [B, classes]; signature 'labels'",
+            flush=True)
+  except (ValueError, OSError) as e:
+    _error(e)
+    return 1
+  return 0
+
+
+def run():
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()

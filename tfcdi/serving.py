@@ -1,0 +1,337 @@
+"""SavedModel export with explicit serving signatures: the codec's encoder and latent classifiers.
+
+Both exports are tf.Modules saved with tf.saved_model.save, each with signatures written down
+here (not Keras' model.save), so `saved_model_cli show --dir DIR --all` lists exactly these:
+
+Encoder (export_encoder):
+  serving_default / encode:  images uint8 [B, H, W, 3] -> symbols int32 [B, ceil(H/8), ceil(W/8), C]
+    Any H and W: the signature pads the batch to multiples of 8 by edge replication, as
+    tfcdi-compress does, so its symbols are the ones a .tfci file of the image holds.
+
+Latent classifier (export_latent_classifier):
+  serving_default / classify:  symbols int32 [B, h, w, C] -> probabilities float32 [B, classes]
+    The codec's centers turn symbols into z_hat, the training set's per-channel mean is
+    subtracted (it lives in the model), and a latent larger than the training crop (28 x 28 in
+    the paper) is center-cropped to it; a smaller one is classified as it is (the net is fully
+    convolutional), though the caller should refuse it (see `check_latent`).
+  labels:  () -> wnids, names  string [classes]
+
+Both keep the codec's identity (name, fingerprint), frequency table and centers as variables,
+so a file can be checked against the codec a classifier was trained on, and decoded, with
+nothing but the export. Class names also go to assets/labels.tsv.
+
+Scale. A classifier learned on 256 x 256 views (latent 32 x 32, crop 28). A .tfci made from a
+photo at its own size has a latent at another scale (a 500 x 375 photo: 63 x 47). The intended
+path matches the scale at compression time: `compress_for_classification` (and a
+`--classify_size=256` option of the compressor) compresses the square view the classifier was
+trained on. For files made otherwise, `fit_latent` brings the latent's shorter side down to the
+training view's (nearest neighbour on the symbols, so every value stays a center) before the
+signature's center crop; latents smaller than the crop are refused, never upsampled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from tfcdi.codec import bitstream
+from tfcdi.codec import coding
+from tfcdi.codec import model as model_lib
+from tfcdi.codec import quantizer
+from tfcdi.data import imagenet_classes
+from tfcdi.data import latent_store
+from tfcdi.train import classifier as classifier_lib
+
+EXPORT_INFO = "tfcdi_export.json"
+LABELS_ASSET = "labels.tsv"
+LATENT_POLICIES = ("resize", "crop")
+
+
+class ServingError(ValueError):
+  """An export cannot be made or used, or an input does not fit it."""
+
+
+def _string_var(value, name):
+  return tf.Variable(value, dtype=tf.string, trainable=False, name=name)
+
+
+def _codec_variables(module: tf.Module, tables: latent_store.CodecTables) -> None:
+  module.codec_name = _string_var(tables.name, "codec_name")
+  module.codec_fingerprint = _string_var(tables.fingerprint.hex(), "codec_fingerprint")
+  module.operating_point = _string_var(tables.operating_point, "operating_point")
+  module.frequencies = tf.Variable(tables.frequencies, dtype=tf.int64, trainable=False,
+                                   name="frequencies")
+  module.centers = tf.Variable(tables.centers, dtype=tf.float32, trainable=False,
+                               name="centers")
+  module.channels = tf.Variable(tables.channels, dtype=tf.int32, trainable=False,
+                                name="channels")
+
+
+def _track_variables(module: tf.Module, functions) -> None:
+  """Tracks the tf.Variables the signatures read, as a list on the module.
+
+  A Keras 3 model held by a tf.Module saves its weights, but the TF1-style loader that
+  saved_model_cli run (and TF Serving) use finds them only if the underlying tf.Variables are
+  tracked directly; Keras' own ExportArchive does the same.
+  """
+  seen, variables = set(), []
+  for function in functions:
+    for var in function.get_concrete_function().variables:
+      if id(var) not in seen:
+        seen.add(id(var))
+        variables.append(var)
+  module.signature_variables = variables
+
+
+def _tables_of(module) -> latent_store.CodecTables:
+  return latent_store.CodecTables(
+      name=module.codec_name.numpy().decode(),
+      fingerprint=bytes.fromhex(module.codec_fingerprint.numpy().decode()),
+      operating_point=module.operating_point.numpy().decode(),
+      frequencies=module.frequencies.numpy().astype(np.int64),
+      centers=module.centers.numpy().astype(np.float32),
+      channels=int(module.channels.numpy()))
+
+
+# --- the encoder ------------------------------------------------------------------------------
+
+
+class _EncoderModule(tf.Module):
+  """uint8 images -> symbols, with the codec's tables alongside."""
+
+  def __init__(self, codec):
+    super().__init__(name="tfcdi_encoder")
+    self.encoder = codec.model.encoder  # the decoder stays behind: it is not part of the export
+    _codec_variables(self, latent_store.CodecTables.from_codec(codec))
+
+  @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")])
+  def encode(self, images):
+    padded, _ = model_lib.pad_to_multiple(tf.cast(images, tf.float32))
+    y = self.encoder(padded, training=False)
+    return {"symbols": quantizer.symbols_of(y, tf.convert_to_tensor(self.centers))}
+
+
+def export_encoder(codec, export_dir: str) -> str:
+  """Saves the codec's encoder as a SavedModel with an `encode` signature; returns the dir."""
+  module = _EncoderModule(codec)
+  _track_variables(module, [module.encode])
+  signatures = {"serving_default": module.encode, "encode": module.encode}
+  tf.saved_model.save(module, export_dir, signatures=signatures)
+  _write_info(export_dir, {"kind": "encoder",
+                           "codec": latent_store.CodecTables.from_codec(codec).to_json()})
+  return export_dir
+
+
+# --- latent classifiers -----------------------------------------------------------------------
+
+
+class _LatentClassifierModule(tf.Module):
+  """int32 symbols -> class probabilities; the net, its mean, the codec's centers, the labels."""
+
+  def __init__(self, model, tables: latent_store.CodecTables, wnids, names, crop: int,
+               view_size: int):
+    super().__init__(name="tfcdi_latent_classifier")
+    self.model = model
+    _codec_variables(self, tables)
+    self.class_wnids = _string_var(list(wnids), "class_wnids")
+    self.class_names = _string_var(list(names), "class_names")
+    self.crop_size = tf.Variable(crop, dtype=tf.int32, trainable=False, name="crop_size")
+    self.view_size = tf.Variable(view_size, dtype=tf.int32, trainable=False, name="view_size")
+    channels = tables.channels
+
+    @tf.function(input_signature=[
+        tf.TensorSpec([None, None, None, channels], tf.int32, name="symbols")])
+    def classify(symbols):
+      z_hat = tf.gather(tf.convert_to_tensor(self.centers), symbols)
+      shape = tf.shape(z_hat)
+      crop_h = tf.minimum(shape[1], self.crop_size)
+      crop_w = tf.minimum(shape[2], self.crop_size)
+      top, left = (shape[1] - crop_h) // 2, (shape[2] - crop_w) // 2
+      z_hat = z_hat[:, top:top + crop_h, left:left + crop_w, :]
+      logits = self.model(z_hat, training=False)
+      return {"probabilities": tf.nn.softmax(logits, axis=-1)}
+
+    @tf.function(input_signature=[])
+    def labels():
+      return {"wnids": tf.convert_to_tensor(self.class_wnids),
+              "names": tf.convert_to_tensor(self.class_names)}
+
+    self.classify = classify
+    self.labels = labels
+    _track_variables(self, [classify, labels])
+
+
+def export_latent_classifier(workdir: str, export_dir: str, labels_file: str | None = None) -> str:
+  """Saves the trained latent classifier of a training workdir as a SavedModel.
+
+  Args:
+    workdir: a tfcdi-train-classifier workdir (results.json + checkpoints) of a cResNet trained
+      on latents.
+    export_dir: where the SavedModel goes.
+    labels_file: an optional TSV with wnid/name columns for class names beyond Imagenette's.
+
+  Raises:
+    ServingError: the workdir holds an RGB classifier.
+    classifier_lib.TrainingError: no trained classifier in the workdir.
+  """
+  model, results = classifier_lib.restore_model(workdir)
+  if results["input"] != "latent":
+    raise ServingError(f"{workdir} holds a {results['net']} trained on {results['input']} "
+                       "images; only latent classifiers are exported")
+  tables = latent_store.CodecTables.from_json(results["codec"])
+  wnids = results["classes"]
+  names = imagenet_classes.class_names(wnids, labels_file)
+  module = _LatentClassifierModule(model, tables, wnids, names, results["input_shape"][0],
+                                   results["view_size"])
+  with tempfile.TemporaryDirectory() as tmp:
+    labels_path = os.path.join(tmp, LABELS_ASSET)
+    with open(labels_path, "w") as f:
+      f.write("index\twnid\tname\n")
+      f.writelines(f"{i}\t{w}\t{n}\n" for i, (w, n) in enumerate(zip(wnids, names)))
+    module.labels_asset = tf.saved_model.Asset(labels_path)
+    signatures = {"serving_default": module.classify, "classify": module.classify,
+                  "labels": module.labels}
+    tf.saved_model.save(module, export_dir, signatures=signatures)
+  final = results.get("final") or {}
+  _write_info(export_dir, {
+      "kind": "latent_classifier", "net": results["net"], "classes": wnids, "names": names,
+      "crop_size": results["input_shape"][0], "view_size": results["view_size"],
+      "codec": tables.to_json(), "top1": final.get("top1"), "top5": final.get("top5"),
+      "trained_epochs": len(results["epochs"]), "workdir": os.path.abspath(workdir)})
+  return export_dir
+
+
+def _write_info(export_dir: str, info: dict) -> None:
+  # For people and tools that do not load TensorFlow; the SavedModel itself is authoritative.
+  with open(os.path.join(export_dir, EXPORT_INFO), "w") as f:
+    json.dump(info, f, indent=2)
+
+
+class LatentClassifier:
+  """A loaded latent classifier export: checks inputs, then calls its `classify` signature."""
+
+  def __init__(self, export_dir: str):
+    if not tf.saved_model.contains_saved_model(export_dir):
+      raise ServingError(f"{export_dir} is not a SavedModel directory")
+    try:
+      loaded = tf.saved_model.load(export_dir)
+      self.tables = _tables_of(loaded)
+      self.wnids = [w.decode() for w in loaded.class_wnids.numpy()]
+      self.names = [n.decode() for n in loaded.class_names.numpy()]
+      self.crop_size = int(loaded.crop_size.numpy())
+      self.view_size = int(loaded.view_size.numpy())
+      self._classify = loaded.signatures["classify"]
+    except (AttributeError, KeyError) as e:
+      raise ServingError(f"{export_dir} is not a tfcdi latent classifier export ({e})") from None
+    self._loaded = loaded  # keeps the restored variables alive
+
+  @property
+  def channels(self) -> int:
+    return self.tables.channels
+
+  def check_header(self, header: bitstream.Header) -> None:
+    """Refuses a file whose latent this classifier cannot read.
+
+    Raises:
+      ServingError: another number of channels, or another codec's file.
+    """
+    channels = header.latent_shape[-1]
+    if channels != self.channels:
+      raise ServingError(
+          f"the file holds a {channels}-channel latent; this classifier reads "
+          f"{self.channels}-channel latents of codec {self.tables.name!r}")
+    if not self.tables.same_codec(_Identity(header.codec_name, header.fingerprint)):
+      raise ServingError(
+          f"the file was made by codec {header.codec_name!r} ({header.fingerprint.hex()}); this "
+          f"classifier reads latents of codec {self.tables.name!r} "
+          f"({self.tables.fingerprint.hex()})")
+
+  def check_latent(self, symbols: np.ndarray) -> None:
+    """Refuses symbols of the wrong rank, channels or a size below the training crop."""
+    if symbols.ndim != 3 or symbols.shape[-1] != self.channels:
+      raise ServingError(f"expected symbols [h, w, {self.channels}], got {symbols.shape}")
+    height, width = symbols.shape[:2]
+    if min(height, width) < self.crop_size:
+      pixels = self.crop_size * model_lib.DOWNSAMPLING
+      raise ServingError(
+          f"the latent is {height}x{width}; this classifier needs at least "
+          f"{self.crop_size}x{self.crop_size} (an image of at least {pixels} pixels per side)")
+
+  def probabilities(self, symbols_batch: np.ndarray) -> np.ndarray:
+    """symbols int32 [B, h, w, C] (all the same size) -> probabilities [B, classes]."""
+    out = self._classify(symbols=tf.convert_to_tensor(symbols_batch, tf.int32))
+    return out["probabilities"].numpy()
+
+  def top_k(self, symbols: np.ndarray, k: int = 5) -> list[tuple[str, str, float]]:
+    """[(wnid, name, probability)] of the k most probable classes, best first."""
+    self.check_latent(symbols)
+    probs = self.probabilities(symbols[None])[0]
+    order = np.argsort(-probs, kind="stable")[:k]
+    return [(self.wnids[i], self.names[i], float(probs[i])) for i in order]
+
+
+class _Identity:
+  def __init__(self, name, fingerprint):
+    self.name, self.fingerprint = name, fingerprint
+
+
+def fit_latent(symbols: np.ndarray, view_size: int) -> np.ndarray:
+  """Nearest-neighbour resize of symbols [h, w, C] so the shorter side is `view_size`.
+
+  Only ever shrinks: a latent whose shorter side is at most `view_size` comes back unchanged.
+  Picking symbols (not interpolating z_hat) keeps every value one of the codec's centers.
+  """
+  height, width = symbols.shape[:2]
+  short = min(height, width)
+  if short <= view_size:
+    return symbols
+  new_h = max(view_size, round(height * view_size / short))
+  new_w = max(view_size, round(width * view_size / short))
+  rows = np.minimum(((np.arange(new_h) + 0.5) * height / new_h).astype(np.int64), height - 1)
+  cols = np.minimum(((np.arange(new_w) + 0.5) * width / new_w).astype(np.int64), width - 1)
+  return symbols[rows][:, cols]
+
+
+def read_for_classification(data: bytes, classifier: LatentClassifier,
+                            tables: latent_store.CodecTables | None = None,
+                            policy: str = "resize"):
+  """A .tfci file's header and the symbols to classify: checked, decoded, scale-matched.
+
+  Entropy decoding only (coding.read_symbols): no decoder is built or run.
+
+  Args:
+    data: the file's bytes.
+    classifier: the loaded export; its codec tables are used unless `tables` is given.
+    tables: tables from the codec bundle instead (they must be the classifier's codec).
+    policy: "resize" (fit_latent, then the signature's center crop) or "crop" (center crop
+      only, for files compressed at the classifier's scale).
+
+  Raises:
+    ServingError, bitstream.BitstreamError, pretrained.CodecError: the file cannot be
+      classified by this classifier.
+  """
+  if policy not in LATENT_POLICIES:
+    raise ServingError(f"unknown latent policy {policy!r}; choose one of "
+                       f"{', '.join(LATENT_POLICIES)}")
+  header = bitstream.parse_header(data)
+  classifier.check_header(header)
+  _, symbols = coding.read_symbols(data, tables or classifier.tables)
+  if policy == "resize":
+    symbols = fit_latent(symbols, classifier.view_size)
+  classifier.check_latent(symbols)
+  return header, symbols
+
+
+def compress_for_classification(codec, image: np.ndarray,
+                                size: int = latent_store.DEFAULT_IMAGE_SIZE) -> bytes:
+  """The .tfci bytes of the square view a classifier trained on a store expects.
+
+  The view is latent_store.square_view (shorter side to `size`, central square), so its
+  latent is exactly the store's, e.g. 32 x 32 for size 256.
+  """
+  view = latent_store.square_view(np.asarray(image, np.uint8), size).numpy()
+  return coding.compress_image(codec, view)
