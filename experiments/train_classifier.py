@@ -42,6 +42,9 @@ _PRESET = flags.DEFINE_enum("preset", "cpu", list(classifier.PRESETS), "Training
 _STORE_DIR = flags.DEFINE_string("store_dir", None, "Latent store (inputs decoded and latent).")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "ImageFolder root (input original).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints and results.json go here.")
+_TRAIN_SPLIT = flags.DEFINE_string("train_split", "train", "Split to train on.")
+_EVAL_SPLIT = flags.DEFINE_string("eval_split", "val",
+                                  "Split evaluated every epoch (tfds ImageNet: validation).")
 _STRATEGY = flags.DEFINE_enum("strategy", "default", list(classifier.STRATEGIES),
                               "tf.distribute strategy.")
 _EPOCHS = flags.DEFINE_integer("epochs", None, "Overrides the preset's epochs.")
@@ -94,6 +97,7 @@ def main(argv):
         _NET.value, _INPUT.value, config, workdir=_WORKDIR.value, data_dir=_DATA_DIR.value,
         store_dir=_STORE_DIR.value, codec=_codec_loader(),
         operating_point=_OPERATING_POINT.value, strategy=_STRATEGY.value,
+        train_split=_TRAIN_SPLIT.value, eval_split=_EVAL_SPLIT.value,
         preset_name=_PRESET.value, command=list(sys.argv),
         log=lambda msg: print(msg, flush=True))
   except (ValueError, OSError) as e:

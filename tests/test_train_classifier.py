@@ -131,5 +131,15 @@ def test_mismatched_inputs_are_refused_with_one_line(store_dir, tmp_path, capsys
   assert "no latent store" in capsys.readouterr().err
   assert _cli("--net=cresnet39", "--input=latent") == 1
   assert capsys.readouterr().err == "error: --workdir required\n"
+  # A workdir holding another run is not resumed with a different net.
+  (tmp_path / classifier.RESULTS_FILE).write_text(json.dumps({"net": "cresnet51",
+                                                              "input": "latent"}))
+  assert _cli("--net=cresnet39", "--input=latent", f"--store_dir={store_dir}",
+              f"--workdir={tmp_path}") == 1
+  assert capsys.readouterr().err == (  # the cpu preset's crops need the paper's 32 x 32 latents
+      "error: a 28x28 crop does not fit the 8x8 latent examples\n")
+  assert _cli("--net=cresnet39", "--input=latent", "--preset=tiny", f"--store_dir={store_dir}",
+              f"--workdir={tmp_path}") == 1
+  assert "holds a cresnet51 run on latent inputs" in capsys.readouterr().err
   with pytest.raises(classifier.TrainingError, match="unknown classifier preset"):
     classifier.get_config("huge")
