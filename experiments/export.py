@@ -16,6 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import app
 from absl import flags
+from absl import logging
 
 from tfcdi import serving
 from tfcdi.codec import operating_points
@@ -55,6 +56,7 @@ def main(argv):
     _error("--what and --export_dir are required")
     return 1
   target = _EXPORT_DIR.value
+  logging.set_verbosity(logging.WARNING)  # SavedModel writing logs every file it writes
   if os.path.isdir(target) and os.listdir(target) and not _OVERWRITE.value:
     _error(f"{target} exists and is not empty (use --overwrite to replace it)")
     return 1
