@@ -7,6 +7,10 @@ _BINARIES = [
     "compress",
     "decompress",
     "train_codec",
+    "encode_dataset",
+    "train_classifier",
+    "export",
+    "classify",
     "reproduce",
 ]
 
