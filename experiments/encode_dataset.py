@@ -35,7 +35,8 @@ _TFDS_NAME = flags.DEFINE_string(
     "tfds_name", None, "A TensorFlow Datasets name (e.g. imagenet2012) instead of --data_dir.")
 _TFDS_DATA_DIR = flags.DEFINE_string("tfds_data_dir", None, "The tfds data_dir.")
 _SPLITS = flags.DEFINE_list("splits", ["train", "val"], "Splits to encode.")
-_STORE_DIR = flags.DEFINE_string("store_dir", None, "Where the store goes.")
+_STORE_DIR = flags.DEFINE_string("store_dir", None, "Where the store goes.",
+                                 allow_override=True)
 _OPERATING_POINT = flags.DEFINE_string(
     "operating_point", "0.635", "Codec operating point: 0.0983, 0.330 or 0.635 (bpp).",
     allow_override=True)
@@ -46,7 +47,8 @@ _IMAGE_SIZE = flags.DEFINE_integer(
     "image_size", latent_store.DEFAULT_IMAGE_SIZE, "Side of the square view that is encoded.")
 _SHARD_SIZE = flags.DEFINE_integer(
     "shard_size", latent_store.DEFAULT_SHARD_SIZE, "Examples per TFRecord shard.")
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 16, "Images the encoder runs at once.")
+# Not --batch_size: train_classifier has that flag with another meaning, and tests import both.
+_BATCH_SIZE = flags.DEFINE_integer("encoder_batch_size", 16, "Images the encoder runs at once.")
 _LIMIT = flags.DEFINE_integer("limit", 0, "Encode only this many images per split (0 = all).")
 _DECODE = flags.DEFINE_bool(
     "decode", False, "Also decode the store once through the codec, for the decoded-RGB arm.")

@@ -30,7 +30,8 @@ _OPERATING_POINT = flags.DEFINE_string(
 _CODEC = flags.DEFINE_string(
     "codec", None, "Path to a codec bundle (.npz) to use instead of the shipped one.",
     allow_override=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "A tfcdi-train-classifier workdir (classifier).")
+_WORKDIR = flags.DEFINE_string("workdir", None, "A tfcdi-train-classifier workdir (classifier).",
+                               allow_override=True)  # train_classifier defines it too
 _LABELS = flags.DEFINE_string("labels", None, "TSV with wnid and name columns for class names.")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing export.",
                                allow_override=True)

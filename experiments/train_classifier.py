@@ -39,9 +39,11 @@ _CODEC = flags.DEFINE_string(
     "codec", None, "The store's codec bundle, to build the decoded cache (default: the shipped "
     "bundle of the store's operating point).", allow_override=True)
 _PRESET = flags.DEFINE_enum("preset", "cpu", list(classifier.PRESETS), "Training preset.")
-_STORE_DIR = flags.DEFINE_string("store_dir", None, "Latent store (inputs decoded and latent).")
+_STORE_DIR = flags.DEFINE_string("store_dir", None, "Latent store (inputs decoded and latent).",
+                                 allow_override=True)  # encode_dataset defines it too
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "ImageFolder root (input original).")
-_WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints and results.json go here.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints and results.json go here.",
+                               allow_override=True)  # export defines it too
 _TRAIN_SPLIT = flags.DEFINE_string("train_split", "train", "Split to train on.")
 _EVAL_SPLIT = flags.DEFINE_string("eval_split", "val",
                                   "Split evaluated every epoch (tfds ImageNet: validation).")
