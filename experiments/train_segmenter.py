@@ -46,6 +46,8 @@ flags.DEFINE_string("init_from", None, "Classifier of the same arm to initialise
 flags.DEFINE_integer("num_steps", None, "Overrides the preset's number of steps.")
 flags.DEFINE_integer("batch_size", None, "Overrides the preset's batch size.")
 flags.DEFINE_float("learning_rate", None, "Overrides the preset's backbone learning rate.")
+flags.DEFINE_float("head_learning_rate_multiplier", None,
+                   "Overrides the preset's ratio of the ASPP head's learning rate to the rest's.")
 flags.DEFINE_float("width_multiplier", None, "Overrides the preset's width multiplier.")
 flags.DEFINE_integer("crop", None, "Overrides the preset's RGB crop (latent crop = crop / 8).")
 flags.DEFINE_integer("eval_every", None, "Overrides the preset's evaluation interval.")
@@ -58,7 +60,9 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   config = segmenter_train.get_config(
       FLAGS.preset, num_steps=FLAGS.num_steps, batch_size=FLAGS.batch_size,
-      learning_rate=FLAGS.learning_rate, width_multiplier=FLAGS.width_multiplier,
+      learning_rate=FLAGS.learning_rate,
+      head_learning_rate_multiplier=FLAGS.head_learning_rate_multiplier,
+      width_multiplier=FLAGS.width_multiplier,
       crop=FLAGS.crop, eval_every=FLAGS.eval_every, eval_limit=FLAGS.eval_limit)
   logging.set_verbosity(logging.WARNING)  # checkpoint chatter would drown the progress lines
   segmenter_train.train(

@@ -31,7 +31,7 @@ def _die_at(text, lines):
 
 
 @needs_camvid
-def test_tiny_latent_run_writes_results_resumes_after_a_kill_and_dumps_masks(
+def test_tiny_runs_write_results_resume_after_a_kill_and_dump_masks_for_the_figure(
     tmp_path, tiny_codec_path):
   workdir = str(tmp_path / "run")
   config = segmenter_train.get_config("tiny", num_steps=3, checkpoint_every=2, eval_every=2)
@@ -75,9 +75,18 @@ def test_tiny_latent_run_writes_results_resumes_after_a_kill_and_dumps_masks(
                         **kwargs)
   assert lines == ["[segmenter] already trained for 3 steps and evaluated"]
 
-  # The Fig. 5 analog draws from the files alone (the latent run stands in for both arms).
-  npz = os.path.join(workdir, "predictions.npz")
-  png = figures.segmentation_comparison([("tiny", npz, npz)], str(tmp_path / "fig.png"))
+  # The decoded arm, its predictions beside the latent arm's, drawn from the files alone.
+  decoded_dir = str(tmp_path / "decoded")
+  config = segmenter_train.get_config("tiny", num_steps=1, eval_limit=1, num_dump=1)
+  results = segmenter_train.train("resnet50", "decoded", config, CAMVID, decoded_dir,
+                                  log=lambda m: None, **kwargs)
+  assert results["net"] == "resnet50-d" and results["input"] == "decoded"
+  decoded_npz = os.path.join(decoded_dir, "predictions.npz")
+  item = segmenter_train.read_predictions(decoded_npz)["items"][0]
+  assert item["decoded"].shape == item["image"].shape == (360, 480, 3)
+  png = figures.segmentation_comparison(
+      [("tiny codec", decoded_npz, os.path.join(workdir, "predictions.npz"))],
+      str(tmp_path / "fig.png"))
   assert os.path.getsize(png) > 1000
 
 

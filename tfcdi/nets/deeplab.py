@@ -37,6 +37,11 @@ from tfcdi.nets import specs as specs_lib
 # shared/reference/paper_numbers.json, training.segmentation.aspp_rates, which a test compares).
 ASPP_RATES = (6, 12, 18, 24)
 
+# DeepLab-v2's "ASPP-S" rates, for small logit grids: the CPU preset's 128-pixel crops give a
+# 16x16 grid, on which the rate-18 and rate-24 branches would see only padding in training but
+# real features on full evaluation images.
+ASPP_SMALL_RATES = (2, 4, 8, 12)
+
 # Names of the ASPP branches are f"{HEAD_PREFIX}_rate{rate}"; every layer whose name starts with
 # HEAD_PREFIX belongs to the head (the layers the paper trains at 10x the learning rate).
 HEAD_PREFIX = "aspp"
