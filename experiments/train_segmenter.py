@@ -15,7 +15,6 @@ command) and WORKDIR/predictions.npz (a few validation masks, for tfcdi.figures)
 
 import os
 import shlex
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -23,54 +22,87 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
 
+from tfcdi.nets import specs  # noqa: E402
 from tfcdi.train import segmenter as segmenter_train  # noqa: E402
 
-FLAGS = flags.FLAGS
-flags.DEFINE_enum("net", "resnet50", ["resnet50", "resnet71", "cresnet39", "cresnet51",
-                                      "cresnet72"], "Backbone (its dilated -d variant).")
-flags.DEFINE_enum("input", "original", list(segmenter_train.INPUTS),
-                  "original / decoded RGB (ResNets) or the latent (cResNets).")
-flags.DEFINE_enum("operating_point", None, ["0.0983", "0.330", "0.635"],
-                  "Codec operating point of the decoded and latent arms (a shipped codec).")
-flags.DEFINE_string("codec", None, "Codec bundle (.npz) to use instead of the shipped one.")
-flags.DEFINE_enum("preset", "cpu", list(segmenter_train.PRESETS), "Training preset.")
-flags.DEFINE_enum("dataset", "camvid", ["camvid", "voc"], "Segmentation dataset.")
-flags.DEFINE_string("data_dir", None, "CamVid root, or VOCdevkit/VOC2012 (or a CamVid-style "
-                    "folder) for VOC.")
-flags.DEFINE_string("train_split", "train", "Training split (VOC with SBD: train_aug).")
-flags.DEFINE_string("eval_split", "val", "Evaluation split.")
-flags.DEFINE_string("workdir", None, "Checkpoints, results.json and predictions.npz go here.")
-flags.DEFINE_string("cache_dir", None, "Latent / decoded stores (default WORKDIR/cache).")
-flags.DEFINE_string("init_from", None, "Classifier of the same arm to initialise the backbone "
-                    "from: a .keras file or a checkpoint folder.")
-flags.DEFINE_integer("num_steps", None, "Overrides the preset's number of steps.")
-flags.DEFINE_integer("batch_size", None, "Overrides the preset's batch size.")
-flags.DEFINE_float("learning_rate", None, "Overrides the preset's backbone learning rate.")
-flags.DEFINE_float("head_learning_rate_multiplier", None,
-                   "Overrides the preset's ratio of the ASPP head's learning rate to the rest's.")
-flags.DEFINE_float("width_multiplier", None, "Overrides the preset's width multiplier.")
-flags.DEFINE_integer("crop", None, "Overrides the preset's RGB crop (latent crop = crop / 8).")
-flags.DEFINE_integer("eval_every", None, "Overrides the preset's evaluation interval.")
-flags.DEFINE_integer("eval_limit", None, "Evaluate on the first N validation images only.")
-flags.mark_flags_as_required(["data_dir", "workdir"])
+# Flags that other binaries define too (train_classifier, train_codec) are declared with the
+# same type, choices and default and allow_override, so that tests can import the binaries into
+# one process; none is marked required (a validator would apply to every binary there), main
+# checks instead.
+_NET = flags.DEFINE_enum("net", None, list(specs.net_names()),
+                         "Backbone; its dilated -d variant is trained.", allow_override=True)
+_INPUT = flags.DEFINE_enum("input", None, list(segmenter_train.INPUTS),
+                           "original / decoded RGB (ResNets) or the latent (cResNets).",
+                           allow_override=True)
+_OPERATING_POINT = flags.DEFINE_string(
+    "operating_point", None, "Codec operating point of the decoded and latent arms (0.0983, "
+    "0.330, 0.635): its shipped codec.", allow_override=True)
+_CODEC = flags.DEFINE_string("codec", None, "Codec bundle (.npz) instead of the shipped one.",
+                             allow_override=True)
+_PRESET = flags.DEFINE_enum("preset", "cpu", list(segmenter_train.PRESETS), "Training preset.",
+                            allow_override=True)
+_DATASET = flags.DEFINE_enum("dataset", "camvid", ["camvid", "voc"], "Segmentation dataset.")
+_DATA_DIR = flags.DEFINE_string(
+    "data_dir", None, "CamVid root, or for VOC VOCdevkit/VOC2012 or a CamVid-style folder.",
+    allow_override=True)
+_TRAIN_SPLIT = flags.DEFINE_string("train_split", "train",
+                                   "Training split (VOC with SBD: train_aug).", allow_override=True)
+_EVAL_SPLIT = flags.DEFINE_string("eval_split", "val", "Evaluation split.", allow_override=True)
+_WORKDIR = flags.DEFINE_string("workdir", None,
+                               "Checkpoints, results.json and predictions.npz go here.",
+                               allow_override=True)
+_CACHE_DIR = flags.DEFINE_string("cache_dir", None,
+                                 "Latent / decoded stores (default WORKDIR/cache).")
+_INIT_FROM = flags.DEFINE_string(
+    "init_from", None, "Classifier of the same arm to initialise the backbone from: a .keras "
+    "file or a checkpoint folder.")
+_NUM_STEPS = flags.DEFINE_integer("num_steps", None, "Overrides the preset's number of steps.",
+                                  allow_override=True)
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Overrides the preset's batch size.",
+                                   allow_override=True)
+_LEARNING_RATE = flags.DEFINE_float("learning_rate", None,
+                                    "Overrides the preset's backbone learning rate.",
+                                    allow_override=True)
+_HEAD_MULTIPLIER = flags.DEFINE_float(
+    "head_learning_rate_multiplier", None,
+    "Overrides the preset's ratio of the ASPP head's learning rate to the rest's.")
+_WIDTH = flags.DEFINE_float("width_multiplier", None, "Overrides the preset's net width.",
+                            allow_override=True)
+_CROP = flags.DEFINE_integer("crop", None,
+                             "Overrides the preset's RGB crop (latent crop = crop / 8).")
+_EVAL_EVERY = flags.DEFINE_integer("eval_every", None,
+                                   "Overrides the preset's evaluation interval.")
+_EVAL_LIMIT = flags.DEFINE_integer("eval_limit", None,
+                                   "Evaluate on the first N validation images only.")
+_ALL_FLAGS = (_NET, _INPUT, _OPERATING_POINT, _CODEC, _PRESET, _DATASET, _DATA_DIR, _TRAIN_SPLIT,
+              _EVAL_SPLIT, _WORKDIR, _CACHE_DIR, _INIT_FROM, _NUM_STEPS, _BATCH_SIZE,
+              _LEARNING_RATE, _HEAD_MULTIPLIER, _WIDTH, _CROP, _EVAL_EVERY, _EVAL_LIMIT)
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  for holder in (_NET, _INPUT, _DATA_DIR, _WORKDIR):
+    if holder.value is None:
+      raise app.UsageError(f"--{holder.name} is required")
   config = segmenter_train.get_config(
-      FLAGS.preset, num_steps=FLAGS.num_steps, batch_size=FLAGS.batch_size,
-      learning_rate=FLAGS.learning_rate,
-      head_learning_rate_multiplier=FLAGS.head_learning_rate_multiplier,
-      width_multiplier=FLAGS.width_multiplier,
-      crop=FLAGS.crop, eval_every=FLAGS.eval_every, eval_limit=FLAGS.eval_limit)
+      _PRESET.value, num_steps=_NUM_STEPS.value, batch_size=_BATCH_SIZE.value,
+      learning_rate=_LEARNING_RATE.value, head_learning_rate_multiplier=_HEAD_MULTIPLIER.value,
+      width_multiplier=_WIDTH.value, crop=_CROP.value, eval_every=_EVAL_EVERY.value,
+      eval_limit=_EVAL_LIMIT.value)
   logging.set_verbosity(logging.WARNING)  # checkpoint chatter would drown the progress lines
   segmenter_train.train(
-      FLAGS.net, FLAGS.input, config, FLAGS.data_dir, FLAGS.workdir, dataset=FLAGS.dataset,
-      operating_point=FLAGS.operating_point, codec_path=FLAGS.codec, init_from=FLAGS.init_from,
-      cache_dir=FLAGS.cache_dir, train_split=FLAGS.train_split, eval_split=FLAGS.eval_split,
-      preset_name=FLAGS.preset, command=shlex.join(sys.argv),
+      _NET.value, _INPUT.value, config, _DATA_DIR.value, _WORKDIR.value,
+      dataset=_DATASET.value, operating_point=_OPERATING_POINT.value, codec_path=_CODEC.value,
+      init_from=_INIT_FROM.value, cache_dir=_CACHE_DIR.value, train_split=_TRAIN_SPLIT.value,
+      eval_split=_EVAL_SPLIT.value, preset_name=_PRESET.value, command=_command_line(),
       log=lambda msg: print(msg, flush=True))
+
+
+def _command_line() -> str:
+  """The invocation, rebuilt from the flags given explicitly (recorded in results.json)."""
+  given = [f"--{h.name}={h.value}" for h in _ALL_FLAGS if h.present]
+  return shlex.join(["tfcdi-train-segmenter", *given])
 
 
 def run():

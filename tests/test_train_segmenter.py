@@ -4,10 +4,13 @@ import functools
 import json
 import os
 
+from absl import flags
+from absl.testing import flagsaver
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from experiments import train_segmenter
 from tfcdi import figures
 from tfcdi.data import segmentation as seg
 from tfcdi.nets import deeplab
@@ -75,12 +78,18 @@ def test_tiny_runs_write_results_resume_after_a_kill_and_dump_masks_for_the_figu
                         **kwargs)
   assert lines == ["[segmenter] already trained for 3 steps and evaluated"]
 
-  # The decoded arm, its predictions beside the latent arm's, drawn from the files alone.
+  # The decoded arm, through the binary; its predictions beside the latent arm's make the
+  # figure, drawn from the files alone.
   decoded_dir = str(tmp_path / "decoded")
-  config = segmenter_train.get_config("tiny", num_steps=1, eval_limit=1, num_dump=1)
-  results = segmenter_train.train("resnet50", "decoded", config, CAMVID, decoded_dir,
-                                  log=lambda m: None, **kwargs)
+  args = ["--net=resnet50", "--input=decoded", f"--codec={tiny_codec_path}", "--preset=tiny",
+          "--num_steps=1", "--eval_limit=1", f"--data_dir={CAMVID}", f"--workdir={decoded_dir}"]
+  with flagsaver.flagsaver():
+    train_segmenter.main(flags.FLAGS(["train_segmenter", *args]))
+  with open(os.path.join(decoded_dir, "results.json")) as f:
+    results = json.load(f)
   assert results["net"] == "resnet50-d" and results["input"] == "decoded"
+  command = results["command"].split()
+  assert command[0] == "tfcdi-train-segmenter" and sorted(command[1:]) == sorted(args)
   decoded_npz = os.path.join(decoded_dir, "predictions.npz")
   item = segmenter_train.read_predictions(decoded_npz)["items"][0]
   assert item["decoded"].shape == item["image"].shape == (360, 480, 3)
