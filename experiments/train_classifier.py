@@ -29,8 +29,11 @@ from tfcdi.data import latent_store
 from tfcdi.nets import specs
 from tfcdi.train import classifier
 
-_NET = flags.DEFINE_enum("net", None, list(specs.net_names()), "The net to train.")
-_INPUT = flags.DEFINE_enum("input", None, list(classifier.INPUT_KINDS), "What the net reads.")
+# allow_override on the flags other binaries share: tests import several binaries into one process.
+_NET = flags.DEFINE_enum("net", None, list(specs.net_names()), "The net to train.",
+                         allow_override=True)
+_INPUT = flags.DEFINE_enum("input", None, list(classifier.INPUT_KINDS), "What the net reads.",
+                           allow_override=True)
 _OPERATING_POINT = flags.DEFINE_string(
     "operating_point", None,
     "Codec operating point (0.0983, 0.330, 0.635); the store must hold it. Default: the "
@@ -38,23 +41,30 @@ _OPERATING_POINT = flags.DEFINE_string(
 _CODEC = flags.DEFINE_string(
     "codec", None, "The store's codec bundle, to build the decoded cache (default: the shipped "
     "bundle of the store's operating point).", allow_override=True)
-_PRESET = flags.DEFINE_enum("preset", "cpu", list(classifier.PRESETS), "Training preset.")
+_PRESET = flags.DEFINE_enum("preset", "cpu", list(classifier.PRESETS), "Training preset.",
+                            allow_override=True)
 _STORE_DIR = flags.DEFINE_string("store_dir", None, "Latent store (inputs decoded and latent).",
                                  allow_override=True)  # encode_dataset defines it too
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "ImageFolder root (input original).")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "ImageFolder root (input original).",
+                                allow_override=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints and results.json go here.",
                                allow_override=True)  # export defines it too
-_TRAIN_SPLIT = flags.DEFINE_string("train_split", "train", "Split to train on.")
+_TRAIN_SPLIT = flags.DEFINE_string("train_split", "train", "Split to train on.",
+                                   allow_override=True)
 _EVAL_SPLIT = flags.DEFINE_string("eval_split", "val",
-                                  "Split evaluated every epoch (tfds ImageNet: validation).")
+                                  "Split evaluated every epoch (tfds ImageNet: validation).",
+    allow_override=True)
 _STRATEGY = flags.DEFINE_enum("strategy", "default", list(classifier.STRATEGIES),
                               "tf.distribute strategy.")
 _EPOCHS = flags.DEFINE_integer("epochs", None, "Overrides the preset's epochs.")
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Overrides the preset's global batch.")
-_LEARNING_RATE = flags.DEFINE_float("learning_rate", None, "Overrides the preset's rate.")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Overrides the preset's global batch.",
+                                   allow_override=True)
+_LEARNING_RATE = flags.DEFINE_float("learning_rate", None, "Overrides the preset's rate.",
+                                    allow_override=True)
 _LR_DROP_EPOCHS = flags.DEFINE_list("lr_drop_epochs", None,
                                     "Overrides the epochs after which the rate drops 10x.")
-_WIDTH = flags.DEFINE_float("width_multiplier", None, "Overrides the preset's net width.")
+_WIDTH = flags.DEFINE_float("width_multiplier", None, "Overrides the preset's net width.",
+                            allow_override=True)
 _RGB_SIZE = flags.DEFINE_integer("rgb_size", None, "Overrides the RGB view size.")
 _RGB_CROP = flags.DEFINE_integer("rgb_crop", None, "Overrides the RGB crop size.")
 _STEPS = flags.DEFINE_integer("steps_per_epoch", None, "Overrides steps per epoch (0: all).")
