@@ -1,5 +1,6 @@
 """Segmenter training: results with mIoU, resuming after a kill, the 10x head rate, errors."""
 
+import dataclasses
 import functools
 import json
 import os
@@ -152,3 +153,30 @@ def test_a_net_that_cannot_read_the_input_is_refused():
     segmenter_train.check_arm("resnet50", "latent")
   with pytest.raises(ValueError, match="multiple of 8"):
     segmenter_train.get_config("tiny", crop=36)
+
+
+def test_backbone_initialises_from_a_classifier_workdir_of_the_same_arm(tmp_path):
+  from tfcdi.train import classifier as classifier_train  # pylint: disable=g-import-not-at-top
+  config = classifier_train.ClassifierTrainConfig(width_multiplier=0.0625)
+  classifier = classifier_train.build_model("cresnet39", 8, 5, config)
+  rng = np.random.default_rng(0)
+  classifier.set_weights([rng.normal(size=w.shape).astype(np.float32)
+                          for w in classifier.get_weights()])
+  tf.train.CheckpointManager(tf.train.Checkpoint(model=classifier),
+                             str(tmp_path / "checkpoints"), max_to_keep=1).save()
+  with open(tmp_path / "results.json", "w") as f:
+    json.dump({"net": "cresnet39", "input": "latent", "operating_point": "0.0983",
+               "config": dataclasses.asdict(config), "input_shape": [7, 7, 8], "num_classes": 5,
+               "channel_mean": [0.0] * 8}, f)
+  backbone = segmenter_train.load_init_classifier(str(tmp_path), "cresnet39", "latent", 8,
+                                                  0.0625, "0.0983")
+  model = _tiny_model()
+  copied = deeplab.init_backbone_from_classifier(model, backbone)
+  np.testing.assert_array_equal(model.get_layer("conv4_3_conv2").get_weights()[0],
+                                classifier.get_layer("cresnet39").get_layer("conv4_3_conv2")
+                                .get_weights()[0])
+  assert len(copied) == len([l for l in backbone.layers if l.weights]) - 1  # all but logits
+  with pytest.raises(ValueError, match="--width_multiplier=0.0625"):
+    segmenter_train.load_init_classifier(str(tmp_path), "cresnet39", "latent", 8, 0.25, "0.0983")
+  with pytest.raises(ValueError, match="operating_point"):
+    segmenter_train.load_init_classifier(str(tmp_path), "cresnet39", "latent", 8, 0.0625, "0.635")

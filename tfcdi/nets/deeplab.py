@@ -245,6 +245,14 @@ def init_backbone_from_classifier(segmenter: keras.Model, classifier: keras.Mode
     copied.append(layer.name)
   if not copied:
     raise SegmenterError(f"No layer of {classifier.name!r} matched {segmenter.name!r}.")
+  # A classifier with fewer units (e.g. a truncated test net) would leave part of the backbone
+  # random without any error above: refuse that too.
+  missing = [layer.name for layer in segmenter.layers
+             if layer.weights and not is_head_layer(layer) and layer.name not in copied]
+  if missing:
+    raise SegmenterError(
+        f"{len(missing)} backbone layers of {segmenter.name!r} have no counterpart in "
+        f"{classifier.name!r} (first: {missing[0]!r}); was it built for a shorter net?")
   return copied
 
 

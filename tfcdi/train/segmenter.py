@@ -405,6 +405,37 @@ def _checkpoint_step(workdir: str) -> int | None:
     return None
 
 
+def load_init_classifier(init_from: str, net: str, input_kind: str, channels: int,
+                         width_multiplier: float, operating_point: str | None) -> keras.Model:
+  """The classifier to initialise a segmenter's backbone from.
+
+  `init_from` is a train_classifier workdir (results.json + checkpoints; its model wraps the
+  build_resnet net, which is taken out of it), or anything deeplab.load_classifier reads (a
+  .keras file, a checkpoint of a bare build_resnet classifier). A workdir's classifier must be
+  of the same arm: the same net, input and operating point, at the same width.
+
+  Raises:
+    ValueError: the classifier does not fit the segmenter.
+  """
+  results = _read_json(os.path.join(init_from, RESULTS_FILE)) if os.path.isdir(init_from) else None
+  if results is None or "channel_mean" not in results:
+    return deeplab.load_classifier(init_from, net, (None, None, channels), width_multiplier)
+  from tfcdi.train import classifier as classifier_train  # pylint: disable=g-import-not-at-top
+  wanted = {"net": net, "input": input_kind,
+            "operating_point": operating_point if input_kind != "original" else "original",
+            "width_multiplier": width_multiplier}
+  found = {"net": results.get("net"), "input": results.get("input"),
+           "operating_point": results.get("operating_point"),
+           "width_multiplier": results.get("config", {}).get("width_multiplier")}
+  different = [k for k in wanted if found[k] != wanted[k]]
+  if different:
+    raise ValueError(
+        f"The classifier in {init_from} is {found}; the segmenter needs {wanted} (pass e.g. "
+        f"--width_multiplier={found['width_multiplier']} to match its width).")
+  model, _ = classifier_train.restore_model(init_from)
+  return model.get_layer(net)  # build_model nests the build_resnet net under its own name
+
+
 def _input_mean(data: _Data, key: str, workdir: str, log) -> list[float]:
   """The training inputs' per-channel mean, computed once and kept in the workdir.
 
@@ -471,8 +502,9 @@ def train(net: str, input_kind: str, config: SegmenterTrainConfig, data_dir: str
   trainer = Trainer(model, config, info.ignore_label, os.path.join(workdir, "checkpoints"))
   start = trainer.restore()
   if start == 0 and init_from:
-    classifier = deeplab.load_classifier(init_from, net, (None, None, data.channels),
-                                         config.width_multiplier)
+    classifier = load_init_classifier(
+        init_from, net, input_kind, data.channels, config.width_multiplier,
+        data.codec.operating_point.name if data.codec else None)
     copied = deeplab.init_backbone_from_classifier(model, classifier)
     log(f"[segmenter] backbone initialised from {init_from} ({len(copied)} layers)")
   elif start:
