@@ -9,6 +9,7 @@ _BINARIES = [
     "train_codec",
     "encode_dataset",
     "train_classifier",
+    "train_segmenter",
     "export",
     "classify",
     "reproduce",
