@@ -45,17 +45,17 @@ def _native_stderr_silenced():
 from absl import app
 from absl import flags
 
+from experiments import _cli
 from tfcdi import imageio
 
 with _native_stderr_silenced():  # the first import of TensorFlow
   from tfcdi.codec import coding
-  from tfcdi.codec import operating_points
   from tfcdi.codec import pretrained
 
 # allow_override: the decompress binary (and others) define flags of the same names; a process
 # that imports several binaries, such as the test suite, must not fail on it.
 _OPERATING_POINT = flags.DEFINE_string(
-    "operating_point", "0.635", "Codec operating point: 0.0983, 0.330 or 0.635 (bpp).",
+    "operating_point", None, "Codec operating point: 0.0983, 0.330 or 0.635 (bpp; default 0.635).",
     allow_override=True)
 _CODEC = flags.DEFINE_string(
     "codec", None, "Path to a codec bundle (.npz) to use instead of the shipped one.",
@@ -66,17 +66,11 @@ _OVERWRITE = flags.DEFINE_bool(
 USAGE = "usage: tfcdi-compress [--operating_point=0.635] [--codec=BUNDLE] INPUT OUTPUT"
 
 
-def _error(message) -> None:
-  print("error: " + " ".join(str(message).split("\n")), file=sys.stderr, flush=True)
+_error = _cli.error
 
 
 def _load_codec() -> pretrained.Codec:
-  op = operating_points.get_operating_point(_OPERATING_POINT.value)
-  if _CODEC.value is None:
-    return pretrained.load_codec(op.name)
-  # --codec wins over the default operating point; one given explicitly must agree with it.
-  explicit = flags.FLAGS["operating_point"].present
-  return pretrained.load_codec(op.name if explicit else None, path=_CODEC.value)
+  return _cli.load_codec(_OPERATING_POINT.value, _CODEC.value)
 
 
 def compress_file(codec: pretrained.Codec, job: imageio.FileJob) -> str:

@@ -14,7 +14,6 @@ Problems are one `error: ...` line on stderr and exit status 1.
 """
 
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -24,8 +23,8 @@ from absl import flags
 from absl import logging
 import tensorflow as tf
 
+from experiments import _cli
 from tfcdi import report
-from tfcdi.codec import operating_points
 from tfcdi.codec import pretrained
 from tfcdi.data import latent_store
 
@@ -38,7 +37,7 @@ _SPLITS = flags.DEFINE_list("splits", ["train", "val"], "Splits to encode.")
 _STORE_DIR = flags.DEFINE_string("store_dir", None, "Where the store goes.",
                                  allow_override=True)
 _OPERATING_POINT = flags.DEFINE_string(
-    "operating_point", "0.635", "Codec operating point: 0.0983, 0.330 or 0.635 (bpp).",
+    "operating_point", None, "Codec operating point: 0.0983, 0.330 or 0.635 (bpp; default 0.635).",
     allow_override=True)
 _CODEC = flags.DEFINE_string(
     "codec", None, "Path to a codec bundle (.npz) to use instead of the shipped one.",
@@ -57,16 +56,11 @@ _PAPER_NUMBERS = flags.DEFINE_string(
     "paper_numbers", None, "paper_numbers.json (default: ../shared/reference/ beside the repo).")
 
 
-def _error(message) -> None:
-  print("error: " + " ".join(str(message).split("\n")), file=sys.stderr, flush=True)
+_error = _cli.error
 
 
 def _load_codec() -> pretrained.Codec:
-  op = operating_points.get_operating_point(_OPERATING_POINT.value)
-  if _CODEC.value is None:
-    return pretrained.load_codec(op.name)
-  explicit = flags.FLAGS["operating_point"].present
-  return pretrained.load_codec(op.name if explicit else None, path=_CODEC.value)
+  return _cli.load_codec(_OPERATING_POINT.value, _CODEC.value)
 
 
 def _source(split: str):

@@ -9,7 +9,6 @@ Inspect the result with `saved_model_cli show --dir DIR --all`. Problems are one
 """
 
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -18,14 +17,14 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from experiments import _cli
 from tfcdi import serving
-from tfcdi.codec import operating_points
 from tfcdi.codec import pretrained
 
 _WHAT = flags.DEFINE_enum("what", None, ["encoder", "classifier"], "What to export.")
 _EXPORT_DIR = flags.DEFINE_string("export_dir", None, "Where the SavedModel goes.")
 _OPERATING_POINT = flags.DEFINE_string(
-    "operating_point", "0.635", "Codec operating point: 0.0983, 0.330 or 0.635 (bpp).",
+    "operating_point", None, "Codec operating point: 0.0983, 0.330 or 0.635 (bpp; default 0.635).",
     allow_override=True)
 _CODEC = flags.DEFINE_string(
     "codec", None, "Path to a codec bundle (.npz) to use instead of the shipped one.",
@@ -37,16 +36,11 @@ _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing export."
                                allow_override=True)
 
 
-def _error(message) -> None:
-  print("error: " + " ".join(str(message).split("\n")), file=sys.stderr, flush=True)
+_error = _cli.error
 
 
 def _load_codec() -> pretrained.Codec:
-  op = operating_points.get_operating_point(_OPERATING_POINT.value)
-  if _CODEC.value is None:
-    return pretrained.load_codec(op.name)
-  explicit = flags.FLAGS["operating_point"].present
-  return pretrained.load_codec(op.name if explicit else None, path=_CODEC.value)
+  return _cli.load_codec(_OPERATING_POINT.value, _CODEC.value)
 
 
 def main(argv):

@@ -13,7 +13,6 @@ correct way to get a dataset-level mIoU; averaging per-batch mIoUs is not).
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import tensorflow as tf
