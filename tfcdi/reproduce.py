@@ -33,6 +33,7 @@ class Preset:
   codecs: str
   codec_preset: str | None = None
   codec_steps: int | None = None  # overrides the codec preset's number of steps
+  codec_log_every: int | None = None  # overrides how often codec training prints progress
   kodak_images: int = 0  # 0 = all 24
   jpeg_qualities: tuple | None = None  # None = the sweep's defaults
   jp2_psnrs: tuple | None = None
@@ -41,6 +42,7 @@ class Preset:
 PRESETS = {
     # Every step on a small slice with tiny nets: minutes on a 2-core CPU.
     "smoke": Preset(name="smoke", codecs="train", codec_preset="tiny", codec_steps=300,
+                    codec_log_every=50,
                     kodak_images=2, jpeg_qualities=(5, 25, 50, 75, 95),
                     jp2_psnrs=(22.0, 26.0, 30.0, 34.0)),
     # The scaled reproduction on this machine: the shipped cpu-preset codecs (trained by
@@ -97,7 +99,8 @@ class Pipeline:
     if self.preset.codecs == "shipped":
       shutil.copyfile(pretrained.shipped_path(op_name), out)
       return
-    config = codec_train.get_config(self.preset.codec_preset, num_steps=self.preset.codec_steps)
+    config = codec_train.get_config(self.preset.codec_preset, num_steps=self.preset.codec_steps,
+                                    log_every=self.preset.codec_log_every)
     workdir = os.path.dirname(out)
     codec_train.train(op_name, config, self.data["imagenette"], workdir, log=self.log)
     codec_train.finalize(op_name, config, self.data["imagenette"], workdir,
