@@ -1,13 +1,61 @@
-"""What the command-line binaries share: one-line errors and how they pick a codec."""
+"""What the command-line binaries share: quiet TensorFlow start-up, codec flags, one-line errors.
 
+Nothing here imports TensorFlow at module level: `native_stderr_silenced` must be entered before
+TensorFlow's first import to do its job.
+"""
+
+import contextlib
+import os
 import sys
 
-from tfcdi.codec import operating_points
-from tfcdi.codec import pretrained
+from absl import flags
 
 # Binaries define --operating_point with default None (flags of one name must agree across the
 # binaries a test process imports); None means this point.
 DEFAULT_OPERATING_POINT = "0.635"
+
+
+@contextlib.contextmanager
+def native_stderr_silenced():
+  """Points file descriptor 2 at /dev/null for the duration (unless the user asked for logs).
+
+  TF 2.21 logs a few lines while its libraries load, before absl logging is initialized, and
+  those go straight to fd 2 whatever TF_CPP_MIN_LOG_LEVEL says. A user who sets the variable to
+  anything but 3 gets them.
+  """
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+  if os.environ["TF_CPP_MIN_LOG_LEVEL"] != "3":
+    yield
+    return
+  sys.stderr.flush()
+  saved = os.dup(2)
+  devnull = os.open(os.devnull, os.O_WRONLY)
+  os.dup2(devnull, 2)
+  try:
+    yield
+  finally:  # an import error's traceback is printed after this, on the real stderr
+    os.dup2(saved, 2)
+    os.close(saved)
+    os.close(devnull)
+
+
+def define_codec_flags(with_operating_point=True):
+  """--operating_point and --codec, as every codec-using binary spells them.
+
+  allow_override: several binaries define these, and a process that imports more than one (the
+  test suite) must not fail on it; the definitions are identical, so which one wins is moot.
+  Returns (operating_point holder or None, codec holder).
+  """
+  op = None
+  if with_operating_point:
+    op = flags.DEFINE_string(
+        "operating_point", None,
+        "Codec operating point: 0.0983, 0.330 or 0.635 (bpp; default 0.635).",
+        allow_override=True)
+  codec = flags.DEFINE_string(
+      "codec", None, "Path to a codec bundle (.npz) to use instead of the shipped one.",
+      allow_override=True)
+  return op, codec
 
 
 def error(message) -> None:
@@ -15,12 +63,14 @@ def error(message) -> None:
   print("error: " + " ".join(str(message).split("\n")), file=sys.stderr, flush=True)
 
 
-def load_codec(operating_point, codec_path) -> pretrained.Codec:
+def load_codec(operating_point, codec_path):
   """The shipped codec of an operating point, or the bundle at codec_path.
 
   With a bundle, an operating point given explicitly must agree with it; when none is given the
   bundle's own point is used.
   """
+  from tfcdi.codec import operating_points  # pylint: disable=g-import-not-at-top
+  from tfcdi.codec import pretrained  # pylint: disable=g-import-not-at-top
   if codec_path is None:
     op = operating_points.get_operating_point(operating_point or DEFAULT_OPERATING_POINT)
     return pretrained.load_codec(op.name)

@@ -20,7 +20,6 @@ Prints, per file, the top-k classes (wnid, name, probability), best first. Probl
 small, a damaged file); the exit status is 1 if any file failed.
 """
 
-import contextlib
 import os
 import sys
 
@@ -28,29 +27,13 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-@contextlib.contextmanager
-def _native_stderr_silenced():
-  """Points fd 2 at /dev/null while TensorFlow loads (it logs there before absl is set up)."""
-  if os.environ["TF_CPP_MIN_LOG_LEVEL"] != "3":
-    yield
-    return
-  sys.stderr.flush()
-  saved = os.dup(2)
-  devnull = os.open(os.devnull, os.O_WRONLY)
-  os.dup2(devnull, 2)
-  try:
-    yield
-  finally:
-    os.dup2(saved, 2)
-    os.close(saved)
-    os.close(devnull)
-
-
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import app
 from absl import flags
 
-with _native_stderr_silenced():
+from experiments import _cli
+
+with _cli.native_stderr_silenced():
   import tensorflow as tf
   from tfcdi import serving
   from tfcdi.data import latent_store
@@ -85,7 +68,7 @@ def _inputs(args) -> list[str]:
 
 def _load(model_dir: str):
   """The classifier and the tables to decode with; checked against each other."""
-  with _native_stderr_silenced():
+  with _cli.native_stderr_silenced():
     classifier = serving.LatentClassifier(model_dir)
   tables = None
   if _CODEC.value:

@@ -10,35 +10,8 @@ exit status is 1 if any file failed. Existing outputs are kept unless --overwrit
 outputs are written atomically.
 """
 
-import contextlib
 import os
-import sys
 
-# Must happen before TensorFlow is imported (by tfcdi.codec.coding): its C++ logging is noise for
-# a command-line tool. A user who wants it can set the variable to something else.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-
-@contextlib.contextmanager
-def _native_stderr_silenced():
-  """Points file descriptor 2 at /dev/null for the duration (unless the user asked for logs).
-
-  TF 2.21 logs a few lines while its libraries load, before absl logging is initialized, and
-  those go straight to fd 2 whatever TF_CPP_MIN_LOG_LEVEL says.
-  """
-  if os.environ["TF_CPP_MIN_LOG_LEVEL"] != "3":
-    yield
-    return
-  sys.stderr.flush()
-  saved = os.dup(2)
-  devnull = os.open(os.devnull, os.O_WRONLY)
-  os.dup2(devnull, 2)
-  try:
-    yield
-  finally:  # an import error's traceback is printed after this, on the real stderr
-    os.dup2(saved, 2)
-    os.close(saved)
-    os.close(devnull)
 
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -48,18 +21,11 @@ from absl import flags
 from experiments import _cli
 from tfcdi import imageio
 
-with _native_stderr_silenced():  # the first import of TensorFlow
+with _cli.native_stderr_silenced():  # the first import of TensorFlow
   from tfcdi.codec import coding
   from tfcdi.codec import pretrained
 
-# allow_override: the decompress binary (and others) define flags of the same names; a process
-# that imports several binaries, such as the test suite, must not fail on it.
-_OPERATING_POINT = flags.DEFINE_string(
-    "operating_point", None, "Codec operating point: 0.0983, 0.330 or 0.635 (bpp; default 0.635).",
-    allow_override=True)
-_CODEC = flags.DEFINE_string(
-    "codec", None, "Path to a codec bundle (.npz) to use instead of the shipped one.",
-    allow_override=True)
+_OPERATING_POINT, _CODEC = _cli.define_codec_flags()
 _OVERWRITE = flags.DEFINE_bool(
     "overwrite", False, "Replace output files that already exist.", allow_override=True)
 

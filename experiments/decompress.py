@@ -11,44 +11,20 @@ failed. Existing outputs are kept unless --overwrite is given, and outputs are w
 atomically.
 """
 
-import contextlib
 import os
 import sys
 
-# Must happen before TensorFlow is imported (by tfcdi.codec.coding): its C++ logging is noise for
-# a command-line tool. A user who wants it can set the variable to something else.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-
-@contextlib.contextmanager
-def _native_stderr_silenced():
-  """Points file descriptor 2 at /dev/null for the duration (unless the user asked for logs).
-
-  TF 2.21 logs a few lines while its libraries load, before absl logging is initialized, and
-  those go straight to fd 2 whatever TF_CPP_MIN_LOG_LEVEL says.
-  """
-  if os.environ["TF_CPP_MIN_LOG_LEVEL"] != "3":
-    yield
-    return
-  sys.stderr.flush()
-  saved = os.dup(2)
-  devnull = os.open(os.devnull, os.O_WRONLY)
-  os.dup2(devnull, 2)
-  try:
-    yield
-  finally:  # an import error's traceback is printed after this, on the real stderr
-    os.dup2(saved, 2)
-    os.close(saved)
-    os.close(devnull)
 
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import app
 from absl import flags
 
+from experiments import _cli
+
 from tfcdi import imageio
 
-with _native_stderr_silenced():  # the first import of TensorFlow
+with _cli.native_stderr_silenced():  # the first import of TensorFlow
   from tfcdi.codec import coding
   from tfcdi.codec import pretrained
 

@@ -36,12 +36,7 @@ _TFDS_DATA_DIR = flags.DEFINE_string("tfds_data_dir", None, "The tfds data_dir."
 _SPLITS = flags.DEFINE_list("splits", ["train", "val"], "Splits to encode.")
 _STORE_DIR = flags.DEFINE_string("store_dir", None, "Where the store goes.",
                                  allow_override=True)
-_OPERATING_POINT = flags.DEFINE_string(
-    "operating_point", None, "Codec operating point: 0.0983, 0.330 or 0.635 (bpp; default 0.635).",
-    allow_override=True)
-_CODEC = flags.DEFINE_string(
-    "codec", None, "Path to a codec bundle (.npz) to use instead of the shipped one.",
-    allow_override=True)
+_OPERATING_POINT, _CODEC = _cli.define_codec_flags()
 _IMAGE_SIZE = flags.DEFINE_integer(
     "image_size", latent_store.DEFAULT_IMAGE_SIZE, "Side of the square view that is encoded.")
 _SHARD_SIZE = flags.DEFINE_integer(

@@ -23,12 +23,7 @@ from tfcdi.codec import pretrained
 
 _WHAT = flags.DEFINE_enum("what", None, ["encoder", "classifier"], "What to export.")
 _EXPORT_DIR = flags.DEFINE_string("export_dir", None, "Where the SavedModel goes.")
-_OPERATING_POINT = flags.DEFINE_string(
-    "operating_point", None, "Codec operating point: 0.0983, 0.330 or 0.635 (bpp; default 0.635).",
-    allow_override=True)
-_CODEC = flags.DEFINE_string(
-    "codec", None, "Path to a codec bundle (.npz) to use instead of the shipped one.",
-    allow_override=True)
+_OPERATING_POINT, _CODEC = _cli.define_codec_flags()
 _WORKDIR = flags.DEFINE_string("workdir", None, "A tfcdi-train-classifier workdir (classifier).",
                                allow_override=True)  # train_classifier defines it too
 _LABELS = flags.DEFINE_string("labels", None, "TSV with wnid and name columns for class names.")
