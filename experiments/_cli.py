@@ -77,3 +77,21 @@ def load_codec(operating_point, codec_path):
   if operating_point is not None:
     operating_point = operating_points.get_operating_point(operating_point).name
   return pretrained.load_codec(operating_point, path=codec_path)
+
+
+def run_file_jobs(jobs, process) -> int:
+  """Runs `process(job)` on each planned file, printing its line; returns the exit status.
+
+  A job the planner already refused, or one that fails, is reported on one line and skipped:
+  one bad file must not stop the others. The status is 1 if any failed.
+  """
+  failures = 0
+  for job in jobs:
+    try:
+      if job.problem:
+        raise ValueError(job.problem)
+      print(process(job), flush=True)
+    except (ValueError, OSError) as e:
+      error(f"{job.source}: {e}")
+      failures += 1
+  return 1 if failures else 0

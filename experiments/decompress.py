@@ -65,16 +65,7 @@ def main(argv):
   except (ValueError, OSError) as e:
     _error(e)
     return 1
-  failures = 0
-  for job in jobs:
-    try:
-      if job.problem:
-        raise ValueError(job.problem)
-      print(decompress_file(codec, job), flush=True)
-    except (ValueError, OSError) as e:  # one bad file must not stop the others
-      _error(f"{job.source}: {e}")
-      failures += 1
-  return 1 if failures else 0
+  return _cli.run_file_jobs(jobs, lambda job: decompress_file(codec, job))
 
 
 def run():
