@@ -29,10 +29,10 @@ SSIM_FILTER_SIZE = 11
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
 
-def _as_float_images(a, b):
-  """Both images as float32 arrays of the same shape, rank 3 or 4."""
-  a = np.asarray(a, dtype=np.float32)
-  b = np.asarray(b, dtype=np.float32)
+def _as_float_images(a, b, dtype=np.float32):
+  """Both images as float arrays of the same shape, rank 3 or 4."""
+  a = np.asarray(a, dtype=dtype)
+  b = np.asarray(b, dtype=dtype)
   if a.shape != b.shape:
     raise ValueError(f"Images must have the same shape, got {a.shape} and {b.shape}.")
   if a.ndim not in (3, 4):
@@ -57,12 +57,8 @@ def psnr(a, b):
     exactly zero, and inf is the honest answer (a finite cap would make lossless look like a
     particular quality).
   """
-  a = np.asarray(a, dtype=np.float64)
-  b = np.asarray(b, dtype=np.float64)
-  if a.shape != b.shape:
-    raise ValueError(f"Images must have the same shape, got {a.shape} and {b.shape}.")
-  if a.ndim not in (3, 4):
-    raise ValueError(f"Expected an image [H, W, C] or a batch [B, H, W, C], got shape {a.shape}.")
+  # float64: the MSE of near-identical uint8 images needs more than float32's precision.
+  a, b = _as_float_images(a, b, dtype=np.float64)
   single = a.ndim == 3
   if single:
     a, b = a[None], b[None]
