@@ -10,6 +10,8 @@ import sys
 
 from absl import flags
 
+from tfcdi.train import precision  # light: imports TensorFlow only when "auto" is resolved
+
 # Binaries define --operating_point with default None (flags of one name must agree across the
 # binaries a test process imports); None means this point.
 DEFAULT_OPERATING_POINT = "0.635"
@@ -56,6 +58,15 @@ def define_codec_flags(with_operating_point=True):
       "codec", None, "Path to a codec bundle (.npz) to use instead of the shipped one.",
       allow_override=True)
   return op, codec
+
+
+def define_precision_flag():
+  """--precision for the training binaries (same definition in each; see define_codec_flags)."""
+  return flags.DEFINE_enum(
+      "precision", None, list(precision.CHOICES),
+      "Overrides the preset's training precision. auto: mixed_bfloat16 on a CPU with bfloat16 "
+      "units, else float32. Weights, exports and inference are float32 either way.",
+      allow_override=True)
 
 
 def error(message) -> None:

@@ -24,6 +24,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from experiments import _cli
+
 from tfcdi.codec import pretrained
 from tfcdi.data import latent_store
 from tfcdi.nets import specs
@@ -70,6 +72,7 @@ _RGB_CROP = flags.DEFINE_integer("rgb_crop", None, "Overrides the RGB crop size.
 _STEPS = flags.DEFINE_integer("steps_per_epoch", None, "Overrides steps per epoch (0: all).")
 _EVAL_EXAMPLES = flags.DEFINE_integer("eval_examples", None,
                                       "Overrides validation examples per epoch (0: all).")
+_PRECISION = _cli.define_precision_flag()
 _MEAN_EXAMPLES = flags.DEFINE_integer("mean_examples", None,
                                       "Overrides examples the channel mean uses (0: all).")
 
@@ -104,7 +107,7 @@ def main(argv):
         learning_rate=_LEARNING_RATE.value, lr_drop_epochs=_LR_DROP_EPOCHS.value,
         width_multiplier=_WIDTH.value, rgb_size=_RGB_SIZE.value, rgb_crop=_RGB_CROP.value,
         steps_per_epoch=_STEPS.value, eval_examples=_EVAL_EXAMPLES.value,
-        mean_examples=_MEAN_EXAMPLES.value)
+        mean_examples=_MEAN_EXAMPLES.value, precision=_PRECISION.value)
     results = classifier.train(
         _NET.value, _INPUT.value, config, workdir=_WORKDIR.value, data_dir=_DATA_DIR.value,
         store_dir=_STORE_DIR.value, codec=_codec_loader(),

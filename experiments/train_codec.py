@@ -17,6 +17,8 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
 
+from experiments import _cli  # noqa: E402
+
 from tfcdi.codec import pretrained  # noqa: E402
 
 from tfcdi.train import codec as codec_train  # noqa: E402
@@ -32,6 +34,7 @@ flags.DEFINE_string("workdir", None, "Where checkpoints, TensorBoard logs and re
 flags.DEFINE_integer("num_steps", None, "Overrides the preset's number of steps.")
 flags.DEFINE_integer("batch_size", None, "Overrides the preset's batch size.")
 flags.DEFINE_float("learning_rate", None, "Overrides the preset's learning rate.")
+_PRECISION = _cli.define_precision_flag()
 flags.mark_flags_as_required(["data_dir", "workdir"])
 
 
@@ -39,7 +42,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   config = codec_train.get_config(FLAGS.preset, num_steps=FLAGS.num_steps,
-                                  batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate)
+                                  batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
+                                  precision=_PRECISION.value)
   logging.set_verbosity(logging.WARNING)  # checkpoint chatter would drown the progress lines
   log = lambda msg: print(msg, flush=True)  # noqa: E731
   codec_train.train(FLAGS.operating_point, config, FLAGS.data_dir, FLAGS.workdir,

@@ -143,3 +143,20 @@ def test_mismatched_inputs_are_refused_with_one_line(store_dir, tmp_path, capsys
   assert "holds a cresnet51 run on latent inputs" in capsys.readouterr().err
   with pytest.raises(classifier.TrainingError, match="unknown classifier preset"):
     classifier.get_config("huge")
+
+
+def test_bfloat16_training_restores_as_a_float32_model(store_dir, tmp_path):
+  # The cpu preset trains in mixed_bfloat16 where the CPU has bfloat16 units; what is restored
+  # for export and evaluation must be the same float32 model either way.
+  config = classifier.get_config("tiny", epochs=1, precision="mixed_bfloat16")
+  results = classifier.train("cresnet39", "latent", config, workdir=str(tmp_path),
+                             store_dir=store_dir, preset_name="tiny", log=lambda m: None)
+  assert results["complete"] and results["precision"] == "mixed_bfloat16"
+  assert np.isfinite(results["epochs"][0]["train_loss"])
+  model, restored = classifier.restore_model(str(tmp_path))
+  assert restored["precision"] == "mixed_bfloat16"
+  assert {w.dtype for w in model.weights} == {"float32"}
+  assert model.compute_dtype == "float32"
+  assert {layer.compute_dtype for layer in model.get_layer("cresnet39").layers} == {"float32"}
+  logits = model(np.zeros([2, 7, 7, 8], np.float32))
+  assert logits.dtype == "float32" and logits.shape == (2, 10)

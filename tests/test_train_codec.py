@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tfcdi.codec import pretrained
 from tfcdi.train import codec as codec_train
@@ -24,7 +25,7 @@ def test_interrupted_training_resumes_from_its_checkpoint(tmp_path):
   lines = []
   longer = codec_train.get_config("tiny", num_steps=5, checkpoint_every=3)
   codec_train.train("0.0983", longer, IMAGENETTE, workdir, log=lines.append)
-  assert lines[0].endswith("resuming from step 3")
+  assert "resuming from step 3, computing in float32" in lines[0]
   assert "step 5/5" in lines[-1]
   _, _, checkpointing = codec_train.build(
       codec_train.operating_points.get_operating_point("0.0983"), longer, workdir)
@@ -69,3 +70,25 @@ def test_finalize_refuses_an_unfinished_run(tmp_path):
 def test_unknown_preset_is_refused():
   with pytest.raises(ValueError, match="unknown codec preset"):
     codec_train.get_config("huge")
+
+
+def test_bfloat16_training_resumes_a_float32_checkpoint_and_ships_float32(tmp_path):
+  # The variables are float32 under both policies: a run may switch precision between resumes,
+  # and the bundle it ships is the same kind of file.
+  workdir = str(tmp_path)
+  first = codec_train.get_config("tiny", num_steps=2, checkpoint_every=2)
+  codec_train.train("0.330", first, IMAGENETTE, workdir, log=lambda m: None)
+  lines = []
+  mixed = codec_train.get_config("tiny", num_steps=4, checkpoint_every=2,
+                                 precision="mixed_bfloat16")
+  codec_train.train("0.330", mixed, IMAGENETTE, workdir, log=lines.append)
+  assert "resuming from step 2, computing in mixed_bfloat16" in lines[0]
+  assert "step 4/4" in lines[-1] and "nan" not in lines[-1]
+  op = codec_train.operating_points.get_operating_point("0.330")
+  model, _, checkpointing = codec_train.build(op, mixed, workdir, "mixed_bfloat16")
+  assert checkpointing.restore() == 4
+  assert {v.dtype for v in model.weights} == {"float32"}
+  out = model(tf.zeros([1, 32, 32, 3]), training=False)
+  assert out["y"].dtype == tf.float32 and out["reconstruction"].dtype == tf.float32
+  path = codec_train.finalize("0.330", mixed, IMAGENETTE, workdir, "tiny", log=lambda m: None)
+  assert pretrained.load_codec(path=path).model.conv_dtype is None

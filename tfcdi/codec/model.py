@@ -24,38 +24,49 @@ NUM_RESIDUAL_UNITS = 3
 KERNEL = 5
 
 
-def _residual_unit(x, filters, name):
+def _residual_unit(x, filters, name, dtype=None):
   # Two 3x3 convolutions and an identity shortcut (Theis et al. 2017).
-  y = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"{name}_conv1")(x)
-  y = keras.layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv2")(y)
-  return keras.layers.Add(name=f"{name}_add")([x, y])
+  y = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"{name}_conv1",
+                          dtype=dtype)(x)
+  y = keras.layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv2", dtype=dtype)(y)
+  return keras.layers.Add(name=f"{name}_add", dtype=dtype)([x, y])
 
 
-def build_encoder(channels: int, filters=(64, 128), name="encoder") -> keras.Model:
-  """image [B, H, W, 3] in [0, 255] -> representation y [B, H/8, W/8, C] (before quantization)."""
+def build_encoder(channels: int, filters=(64, 128), name="encoder", dtype=None) -> keras.Model:
+  """image [B, H, W, 3] in [0, 255] -> representation y [B, H/8, W/8, C] (before quantization).
+
+  `dtype` is the convolutions' dtype policy (None: float32; "mixed_bfloat16" for training on a
+  CPU with bfloat16 units). The output is always float32, for the quantizer.
+  """
   f1, f2 = filters
   images = keras.Input((None, None, 3), name="images")
-  x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="to_unit_range")(images)
-  x = keras.layers.Conv2D(f1, KERNEL, strides=2, padding="same", activation="relu", name="down1")(x)
-  x = keras.layers.Conv2D(f2, KERNEL, strides=2, padding="same", activation="relu", name="down2")(x)
+  x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="to_unit_range", dtype="float32")(
+      images)
+  x = keras.layers.Conv2D(f1, KERNEL, strides=2, padding="same", activation="relu", name="down1",
+                          dtype=dtype)(x)
+  x = keras.layers.Conv2D(f2, KERNEL, strides=2, padding="same", activation="relu", name="down2",
+                          dtype=dtype)(x)
   for i in range(NUM_RESIDUAL_UNITS):
-    x = _residual_unit(x, f2, name=f"res{i + 1}")
-  y = keras.layers.Conv2D(channels, KERNEL, strides=2, padding="same", name="down3")(x)
+    x = _residual_unit(x, f2, name=f"res{i + 1}", dtype=dtype)
+  y = keras.layers.Conv2D(channels, KERNEL, strides=2, padding="same", name="down3", dtype=dtype)(x)
+  # Symbols and the entropy estimate need float32: bfloat16 keeps 8 bits of mantissa.
+  y = keras.layers.Activation("linear", name="to_float32", dtype="float32")(y)
   return keras.Model(images, y, name=name)
 
 
-def build_decoder(channels: int, filters=(64, 128), name="decoder") -> keras.Model:
+def build_decoder(channels: int, filters=(64, 128), name="decoder", dtype=None) -> keras.Model:
   """quantized representation [B, h, w, C] -> image [B, 8h, 8w, 3] in (about) [0, 255]."""
   f1, f2 = filters
   z_hat = keras.Input((None, None, channels), name="z_hat")
   x = keras.layers.Conv2DTranspose(
-      f2, KERNEL, strides=2, padding="same", activation="relu", name="up1")(z_hat)
+      f2, KERNEL, strides=2, padding="same", activation="relu", name="up1", dtype=dtype)(z_hat)
   for i in range(NUM_RESIDUAL_UNITS):
-    x = _residual_unit(x, f2, name=f"res{i + 1}")
+    x = _residual_unit(x, f2, name=f"res{i + 1}", dtype=dtype)
   x = keras.layers.Conv2DTranspose(
-      f1, KERNEL, strides=2, padding="same", activation="relu", name="up2")(x)
-  x = keras.layers.Conv2DTranspose(3, KERNEL, strides=2, padding="same", name="up3")(x)
-  images = keras.layers.Rescaling(127.5, offset=127.5, name="to_pixel_range")(x)
+      f1, KERNEL, strides=2, padding="same", activation="relu", name="up2", dtype=dtype)(x)
+  x = keras.layers.Conv2DTranspose(3, KERNEL, strides=2, padding="same", name="up3", dtype=dtype)(x)
+  # Scaled in float32: bfloat16 steps by a whole grey level near 255.
+  images = keras.layers.Rescaling(127.5, offset=127.5, name="to_pixel_range", dtype="float32")(x)
   return keras.Model(z_hat, images, name=name)
 
 
@@ -94,15 +105,18 @@ class Autoencoder(keras.Model):
   """
 
   def __init__(self, channels: int, num_centers: int = 6, sigma: float = 1.0,
-               filters=(64, 128), **kwargs):
+               filters=(64, 128), conv_dtype=None, **kwargs):
     super().__init__(**kwargs)
     self.channels = int(channels)
     self.num_centers = int(num_centers)
     self.sigma = float(sigma)
     self.filters = tuple(int(f) for f in filters)
-    self.encoder = build_encoder(self.channels, self.filters)
-    self.quantizer = Quantizer(self.num_centers, self.sigma, name="quantizer")
-    self.decoder = build_decoder(self.channels, self.filters)
+    # Only training changes it; the variables stay float32 either way, so a checkpoint or a
+    # bundle loads into a model of either precision.
+    self.conv_dtype = conv_dtype
+    self.encoder = build_encoder(self.channels, self.filters, dtype=conv_dtype)
+    self.quantizer = Quantizer(self.num_centers, self.sigma, name="quantizer", dtype="float32")
+    self.decoder = build_decoder(self.channels, self.filters, dtype=conv_dtype)
 
   def call(self, images, training=False):
     """Returns reconstruction, representation, symbols and both entropy estimates (bits)."""
@@ -146,12 +160,14 @@ class Autoencoder(keras.Model):
         "num_centers": self.num_centers,
         "sigma": self.sigma,
         "filters": list(self.filters),
+        "conv_dtype": self.conv_dtype,
     }
 
 
-def from_operating_point(op, filters=(64, 128)) -> Autoencoder:
+def from_operating_point(op, filters=(64, 128), conv_dtype=None) -> Autoencoder:
   """Builds the autoencoder of an operating point (see operating_points.py)."""
-  model = Autoencoder(op.channels, op.num_centers, op.sigma, filters, name=f"codec_{op.name}")
+  model = Autoencoder(op.channels, op.num_centers, op.sigma, filters, conv_dtype,
+                      name=f"codec_{op.name}")
   return model.build_weights()
 
 

@@ -21,6 +21,7 @@ from tfcdi.codec import operating_points
 from tfcdi.codec import pretrained
 from tfcdi.codec import quantizer as q
 from tfcdi.data import images as images_lib
+from tfcdi.train import precision as precision_lib
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +47,9 @@ class CodecTrainConfig:
   # Training images whose symbols estimate the shipped frequency table.
   table_images: int = 1000
   seed: int = 0
+  # "auto", "float32" or "mixed_bfloat16" (tfcdi/train/precision.py). Training only: the
+  # bundle is built and its frequency table counted in float32.
+  precision: str = "float32"
 
 
 PRESETS = {
@@ -56,7 +60,7 @@ PRESETS = {
     "cpu": CodecTrainConfig(filters=(32, 64), crop=128, batch_size=16, num_steps=2000,
                             learning_rate=1e-3, decay_at=0.8, log_every=50,
                             checkpoint_every=200, beta_scale=10.0, target_entropy_scale=1.3,
-                            table_images=1000),
+                            table_images=1000, precision="auto"),
     # Seconds, for tests and the smoke run.
     "tiny": CodecTrainConfig(filters=(8, 16), crop=32, batch_size=2, num_steps=6,
                              learning_rate=1e-3, log_every=2, checkpoint_every=3,
@@ -104,9 +108,9 @@ class _Checkpointing:
     self.manager.save(checkpoint_number=step)
 
 
-def build(op, config: CodecTrainConfig, workdir: str):
+def build(op, config: CodecTrainConfig, workdir: str, precision: str = "float32"):
   """The model, its optimizer and checkpointing, restored from `workdir` if possible."""
-  model = model_lib.from_operating_point(op, config.filters)
+  model = model_lib.from_operating_point(op, config.filters, precision_lib.conv_dtype(precision))
   lr = config.learning_rate if config.learning_rate is not None else op.learning_rate
   boundary = max(1, int(config.decay_at * config.num_steps))
   schedule = keras.optimizers.schedules.PiecewiseConstantDecay([boundary], [lr, lr / 10.0])
@@ -122,13 +126,14 @@ def train(operating_point, config: CodecTrainConfig, data_dir: str, workdir: str
   """Trains (or resumes) one operating point up to config.num_steps; returns the last metrics."""
   op = operating_points.get_operating_point(operating_point)
   os.makedirs(workdir, exist_ok=True)
-  model, optimizer, checkpointing = build(op, config, workdir)
+  precision = precision_lib.resolve(config.precision)
+  model, optimizer, checkpointing = build(op, config, workdir, precision)
   start = checkpointing.restore()
   if start >= config.num_steps:
     log(f"[codec {op.name}] already trained for {start} steps")
     return {"step": start}
-  if start:
-    log(f"[codec {op.name}] resuming from step {start}")
+  log(f"[codec {op.name}] {'resuming from step %d' % start if start else 'starting'}, "
+      f"computing in {precision}")
 
   # A different seed per resume: the data stream is not checkpointed, and restarting the same
   # shuffle order after every interruption would replay the same images.
