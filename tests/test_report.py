@@ -48,3 +48,47 @@ def test_published_numbers_come_from_the_reference_file(tmp_path):
 def test_missing_reference_file_is_a_clear_error(tmp_path):
   with pytest.raises(ValueError, match="published numbers not found"):
     report.load_paper_numbers(str(tmp_path / "nope.json"))
+
+
+def _classifier_result(op, net, input_kind, top1, complete=True):
+  return {"operating_point": op, "net": net, "input": input_kind, "complete": complete,
+          "final": {"epoch": 8, "top1": top1, "top5": 0.99} if complete else None,
+          "config": {"epochs": 8}, "command": ["tfcdi-train-classifier", f"--net={net}"],
+          "codec": None if op == "original" else {"name": f"ae-{op}-cpu", "fingerprint": "ab"},
+          "epochs": [{"epoch": 1, "val_examples": 3925, "step_seconds": 0.5}]}
+
+
+def test_classification_rows_put_measured_arms_beside_table_2(tmp_path):
+  paper = report.load_paper_numbers()
+  files = []
+  for name, result in (("a", _classifier_result("0.0983", "cresnet39", "latent", 0.5)),
+                       ("b", _classifier_result("original", "resnet50", "original", 0.75)),
+                       ("c", _classifier_result("0.330", "resnet50", "decoded", 0.6, False))):
+    files.append(os.path.join(str(tmp_path), name, "results.json"))
+    _write(files[-1], result)
+  summary = report.classification_summary(files, [], paper)
+  rows = {(r["operating_point"], r["net"], r["input"]): r for r in summary["rows"]}
+  measured = rows[("0.0983", "cresnet39", "latent")]
+  assert measured["measured"]["top1"] == pytest.approx(50.0)
+  published = {(str(r["bpp"]), r["net"]): r for r in paper["table2"]["rows"]}
+  assert measured["published_imagenet"]["top1"] == published[("0.0983", "cresnet39")]["top1"]
+  assert rows[("original", "resnet50", "original")]["measured"]["top1"] == pytest.approx(75.0)
+  unfinished = rows[("0.330", "resnet50", "decoded")]["measured"]
+  assert unfinished["top1"] is None and not unfinished["complete"]
+  # Arms of Table 2 with no run are listed as missing, never filled in.
+  assert "measured" not in rows[("0.635", "cresnet51", "latent")]
+  text = report.classification_markdown(summary, "t")
+  assert "- cresnet51 on latent at 0.635" in text and "1/8 epochs" in text
+
+
+def test_classification_refuses_duplicate_and_unknown_arms(tmp_path):
+  paper = report.load_paper_numbers()
+  one = os.path.join(str(tmp_path), "one", "results.json")
+  two = os.path.join(str(tmp_path), "two", "results.json")
+  _write(one, _classifier_result("0.635", "cresnet51", "latent", 0.5))
+  _write(two, _classifier_result("0.635", "cresnet51", "latent", 0.6))
+  with pytest.raises(ValueError, match="two results"):
+    report.classification_summary([one, two], [], paper)
+  _write(two, _classifier_result("0.635", "cresnet39", "decoded", 0.6))
+  with pytest.raises(ValueError, match="no row for"):
+    report.classification_summary([one, two], [], paper)

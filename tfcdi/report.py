@@ -13,6 +13,7 @@ import os
 import shutil
 
 from tfcdi.codec import operating_points
+from tfcdi.data import latent_store
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_PAPER_NUMBERS = os.path.join(REPO_ROOT, "..", "shared", "reference",
@@ -130,3 +131,130 @@ def write_report(workdir: str, preset: str, out_dir: str, paper_numbers: str | N
   with open(os.path.join(out_dir, "report.json"), "w") as f:
     json.dump(data, f, indent=2)
   return md_path
+
+
+# --- classification (Table 2's classification columns) ----------------------------------------
+
+# The arms of the paper's Table 2, in its order: (net, input). ResNet-71 / cResNet-72 appear only
+# at 0.0983 bpp in the paper.
+CLASSIFICATION_ARMS = (("resnet50", "original"), ("resnet50", "decoded"), ("cresnet51", "latent"),
+                       ("cresnet39", "latent"), ("resnet71", "decoded"), ("cresnet72", "latent"))
+
+
+def _published_classification(paper: dict) -> dict:
+  """{(bpp name, net): row} of Table 2; bpp names as in OPERATING_POINTS, or 'original'."""
+  names = {float(name): name for name in operating_points.OPERATING_POINTS}
+  table = {}
+  for row in paper["table2"]["rows"]:
+    bpp = row["bpp"] if row["bpp"] == "original" else names.get(float(row["bpp"]))
+    table[(bpp, row["net"])] = row
+  return table
+
+
+def classification_summary(results_files: list[str], store_dirs: list[str], paper: dict) -> dict:
+  """Measured top-1 / top-5 per arm and the stores' sizes, beside Table 2 (published).
+
+  Args:
+    results_files: results.json files written by tfcdi-train-classifier.
+    store_dirs: latent stores (tfcdi-encode-dataset) whose size to report.
+    paper: the published numbers (load_paper_numbers()).
+  """
+  published = _published_classification(paper)
+  runs = {}
+  for path in results_files:
+    result = _read(path)
+    if result is None:
+      raise ValueError(f"no classifier results at {path}")
+    key = (result["operating_point"], result["net"], result["input"])
+    if key in runs:
+      raise ValueError(f"two results for {key}: {runs[key]['file']} and {path}")
+    runs[key] = {"file": path, "result": result}
+  rows = []
+  for op_name in ("original", *operating_points.OPERATING_POINTS):
+    for net, input_kind in CLASSIFICATION_ARMS:
+      if (op_name == "original") != (input_kind == "original"):
+        continue
+      run = runs.pop((op_name, net, input_kind), None)
+      paper_row = published.get((op_name, net))
+      if run is None and paper_row is None:
+        continue
+      row = {"operating_point": op_name, "net": net, "input": input_kind,
+             "published_imagenet": (None if paper_row is None else
+                                    {"top1": paper_row["top1"], "top5": paper_row["top5"]})}
+      if run is not None:
+        result = run["result"]
+        final = result.get("final") or {}
+        steps = [e["step_seconds"] for e in result["epochs"] if "step_seconds" in e]
+        row["measured"] = {
+            "top1": None if not final else 100.0 * final["top1"],
+            "top5": None if not final else 100.0 * final["top5"],
+            "epochs_done": len(result["epochs"]),
+            "epochs": result["config"]["epochs"],
+            "complete": bool(result.get("complete")),
+            "val_examples": result["epochs"][-1]["val_examples"] if result["epochs"] else None,
+            "median_step_seconds": sorted(steps)[len(steps) // 2] if steps else None,
+            "codec": (result.get("codec") or {}).get("name"),
+            "codec_fingerprint": (result.get("codec") or {}).get("fingerprint"),
+            "command": result.get("command"),
+            "precision": result.get("precision", "float32"),
+        }
+        row["source"] = run["file"]
+      rows.append(row)
+  if runs:
+    # Arms outside Table 2 (say cResNet-39 at 0.635 on decoded RGB) would be dropped silently.
+    raise ValueError(f"results for arms the table has no row for: {sorted(runs)}")
+  stores = []
+  for store_dir in store_dirs:
+    meta = latent_store.read_metadata(store_dir)
+    splits = {name: {k: entry.get(k) for k in ("count", "source_bytes", "store_bytes", "ratio",
+                                                "bpp")}
+              for name, entry in meta["splits"].items() if entry.get("complete")}
+    stores.append({"operating_point": meta["codec"]["operating_point"],
+                   "codec": meta["codec"]["name"], "image_size": meta["image_size"],
+                   "splits": splits, "totals": meta.get("totals"),
+                   "store_dir": os.path.abspath(store_dir)})
+  storage = paper["claims"]["imagenet_storage_gb"]
+  return {"rows": rows, "stores": stores,
+          "published_storage_imagenet_gb": {"original": storage["original"],
+                                            "at_0.635_bpp": storage["at_0.635_bpp"],
+                                            "ratio": storage["ratio"]}}
+
+
+def classification_markdown(summary: dict, title: str) -> str:
+  """The summary as Markdown: accuracy per arm beside the published ImageNet numbers."""
+  rows = []
+  for r in summary["rows"]:
+    m = r.get("measured") or {}
+    p = r.get("published_imagenet") or {}
+    state = None
+    if m:
+      state = "done" if m["complete"] else f"{m['epochs_done']}/{m['epochs']} epochs"
+    rows.append([r["operating_point"], r["net"], r["input"], m.get("top1"), m.get("top5"), state,
+                 m.get("median_step_seconds"), p.get("top1"), p.get("top5")])
+  lines = [f"# {title}", "",
+           "Measured: the validation split, central crops, after the last epoch (percent). "
+           "Published: the paper's Table 2 on ImageNet (1000 classes, 28 epochs, full-width "
+           "nets), labelled *published*; the two are not the same task, so compare the gaps "
+           "between arms, not the values.", "",
+           _table(["bpp", "net", "input", "top-1", "top-5", "state", "s/step",
+                   "top-1 (published, ImageNet)", "top-5 (published, ImageNet)"],
+                  [[c if not isinstance(c, float) else round(c, 2) for c in row]
+                   for row in rows]), ""]
+  if summary["stores"]:
+    store_rows = []
+    for s in summary["stores"]:
+      for split, e in s["splits"].items():
+        store_rows.append([s["operating_point"], s["codec"], split, e["count"],
+                           round(e["source_bytes"] / 2**20, 1), round(e["store_bytes"] / 2**20, 1),
+                           round(e["ratio"], 2), round(e["bpp"], 4)])
+    pub = summary["published_storage_imagenet_gb"]
+    lines += ["## The latent store against the source JPEGs", "",
+              _table(["bpp", "codec", "split", "images", "source MiB", "store MiB", "ratio",
+                      ".tfci bpp"], store_rows), "",
+              f"Published (ImageNet at 0.635 bpp): {pub['original']} GB -> {pub['at_0.635_bpp']} "
+              f"GB, {pub['ratio']}x.", ""]
+  missing = [f"{r['net']} on {r['input']} at {r['operating_point']}" for r in summary["rows"]
+             if not r.get("measured")]
+  if missing:
+    lines += ["## Not measured yet", "", *(f"- {m}" for m in missing), ""]
+  return "\n".join(lines)

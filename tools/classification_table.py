@@ -1,0 +1,61 @@
+r"""Collects classifier runs and latent stores into the committed classification results.
+
+  python -m tools.classification_table --runs=/work/runs/cls \
+      --stores=/work/runs/stores/store_0.0983,/work/runs/stores/store_0.330 \
+      --output_dir=reports/classification
+
+Every `<runs>/*/results.json` (written by tfcdi-train-classifier, with its exact command) is
+copied to `<output_dir>/runs/<bpp>_<net>_<input>.json`; `classification.json` and
+`classification.md` put the final top-1 / top-5 of each arm beside Table 2 (published, ImageNet)
+and the stores' sizes beside the source JPEGs'. The logic lives in tfcdi/report.py.
+"""
+
+import glob
+import json
+import os
+import shutil
+
+from absl import app
+from absl import flags
+
+from tfcdi import report
+
+_RUNS = flags.DEFINE_string("runs", None, "Folder whose subfolders are classifier workdirs.")
+_STORES = flags.DEFINE_list("stores", [], "Latent store folders to report the size of.")
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", "reports/classification", "Where to write.")
+_TITLE = flags.DEFINE_string("title", "Classification on Imagenette, cpu preset",
+                             "Heading of the Markdown file.")
+_PAPER_NUMBERS = flags.DEFINE_string("paper_numbers", None,
+                                     "The reference numbers (default: ../shared/reference).")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  if not _RUNS.value or not os.path.isdir(_RUNS.value):
+    raise app.UsageError(f"--runs must be a folder of classifier workdirs, got {_RUNS.value!r}")
+  runs_out = os.path.join(_OUTPUT_DIR.value, "runs")
+  os.makedirs(runs_out, exist_ok=True)
+  copies = []
+  for path in sorted(glob.glob(os.path.join(_RUNS.value, "*", "results.json"))):
+    with open(path) as f:
+      result = json.load(f)
+    name = f"{result['operating_point']}_{result['net']}_{result['input']}.json"
+    shutil.copyfile(path, os.path.join(runs_out, name))
+    copies.append(os.path.join(runs_out, name))
+  summary = report.classification_summary(copies, _STORES.value,
+                                          report.load_paper_numbers(_PAPER_NUMBERS.value))
+  # Sources relative to the output folder, so the committed files point at each other.
+  for row in summary["rows"]:
+    if "source" in row:
+      row["source"] = os.path.relpath(row["source"], _OUTPUT_DIR.value)
+  with open(os.path.join(_OUTPUT_DIR.value, "classification.json"), "w") as f:
+    json.dump(summary, f, indent=2)
+  markdown = report.classification_markdown(summary, _TITLE.value)
+  with open(os.path.join(_OUTPUT_DIR.value, "classification.md"), "w") as f:
+    f.write(markdown)
+  print(markdown)
+
+
+if __name__ == "__main__":
+  app.run(main)
