@@ -24,7 +24,10 @@ setup(
     ),
     packages=find_packages(include=["tfcdi", "tfcdi.*", "experiments", "tools"]),
     # Shipped pretrained codecs (float16 weights + integer frequency tables).
-    package_data={"tfcdi": ["pretrained/*.npz", "pretrained/*.json"]},
+    package_data={"tfcdi": ["pretrained/*.npz", "pretrained/*.json",
+                            # shipped latent classifiers: one SavedModel folder each
+                            "pretrained/classifiers/*/*", "pretrained/classifiers/*/variables/*",
+                            "pretrained/classifiers/*/assets/*"]},
     include_package_data=True,
     python_requires=">=3.10,<3.14",
     install_requires=[

@@ -1,13 +1,16 @@
 r"""tfcdi-classify: .tfci files -> top-5 ImageNet labels, without ever decoding them to RGB.
 
-  tfcdi-classify --model=exports/cresnet51_0.635 photo.tfci more/*.tfci
+  tfcdi-classify photo.tfci more/*.tfci        # the shipped classifier of each file's codec
+  tfcdi-classify --model=exports/cresnet51_0.635 photo.tfci
   tfcdi-classify --model=exports/cresnet51_0.635 --codec=codec_0.635.npz compressed/
 
 Each file is entropy-decoded to its symbols (the codec's frequency table, no neural network)
 and handed to an exported latent classifier (tfcdi-export --what=classifier), which turns them
 into z_hat with the codec's centers and classifies them. The codec's decoder is never built.
 The tables come from the export, which keeps the codec's; --codec reads them from the codec's
-bundle instead (its weights are not loaded).
+bundle instead (its weights are not loaded). Without --model, each file goes to the latent
+classifier shipped with the package for the codec named in its header (tfcdi/pretrained/
+classifiers); a file of a codec without one is refused.
 
 Scale: the classifier learned on 256 x 256 views (32 x 32 latents, 28 x 28 crops). Files made
 from such views (see serving.compress_for_classification) are classified as they are. For
@@ -36,9 +39,12 @@ from experiments import _cli
 with _cli.native_stderr_silenced():
   import tensorflow as tf
   from tfcdi import serving
+  from tfcdi.codec import bitstream
   from tfcdi.data import latent_store
 
-_MODEL = flags.DEFINE_string("model", None, "An exported latent classifier (SavedModel dir).")
+_MODEL = flags.DEFINE_string(
+    "model", None, "An exported latent classifier (SavedModel dir); default: the shipped "
+    "classifier of each file's codec.")
 _CODEC = flags.DEFINE_string(
     "codec", None, "Read the codec's tables from this bundle (.npz) instead of the export.",
     allow_override=True)
@@ -48,7 +54,7 @@ _LATENT_POLICY = flags.DEFINE_enum(
     "center crop only.")
 _TOP_K = flags.DEFINE_integer("top_k", 5, "How many classes to print per file.")
 
-USAGE = "usage: tfcdi-classify --model=EXPORT_DIR [--codec=BUNDLE] FILE.tfci|FOLDER ..."
+USAGE = "usage: tfcdi-classify [--model=EXPORT_DIR] [--codec=BUNDLE] FILE.tfci|FOLDER ..."
 
 
 def _error(message) -> None:
@@ -84,10 +90,24 @@ def _load(model_dir: str):
   return classifier, tables
 
 
-def classify_file(classifier, tables, path: str) -> str:
-  """The lines to print for one file."""
+class _Shipped:
+  """Loads the shipped classifier a file's codec needs, once per classifier."""
+
+  def __init__(self):
+    self._loaded = {}
+
+  def __call__(self, data: bytes):
+    export_dir = serving.shipped_classifier_for(bitstream.parse_header(data))
+    if export_dir not in self._loaded:
+      self._loaded[export_dir] = _load(export_dir)
+    return self._loaded[export_dir]
+
+
+def classify_file(load, path: str) -> str:
+  """The lines to print for one file; `load(data)` gives the classifier and tables for it."""
   with open(path, "rb") as f:
     data = f.read()
+  classifier, tables = load(data)
   header, symbols = serving.read_for_classification(data, classifier, tables,
                                                     _LATENT_POLICY.value)
   h, w, c = header.latent_shape
@@ -101,21 +121,25 @@ def classify_file(classifier, tables, path: str) -> str:
 
 
 def main(argv):
-  if _MODEL.value is None or len(argv) < 2:
-    _error(f"give --model and at least one .tfci file. {USAGE}")
+  if len(argv) < 2:
+    _error(f"give at least one .tfci file. {USAGE}")
     return 1
   if _TOP_K.value < 1:
     _error("--top_k must be at least 1")
     return 1
-  try:
-    classifier, tables = _load(_MODEL.value)
-  except (ValueError, OSError) as e:
-    _error(e)
-    return 1
+  if _MODEL.value is None:
+    load = _Shipped()
+  else:
+    try:
+      chosen = _load(_MODEL.value)
+    except (ValueError, OSError) as e:
+      _error(e)
+      return 1
+    load = lambda data: chosen  # noqa: E731
   failures = 0
   for path in _inputs(argv[1:]):
     try:
-      print(classify_file(classifier, tables, path), flush=True)
+      print(classify_file(load, path), flush=True)
     except (ValueError, OSError) as e:  # one bad file must not stop the others
       _error(f"{path}: {getattr(e, 'strerror', None) or e}")
       failures += 1

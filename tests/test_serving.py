@@ -216,8 +216,34 @@ def test_classify_refuses_what_it_cannot_read_with_one_line_each(export_dir, tin
   assert capsys.readouterr().err.startswith("error: --codec is codec 'other'")
   assert _classify(f"--model={tmp_path}", good) == 1
   assert capsys.readouterr().err == f"error: {tmp_path} is not a SavedModel directory\n"
+  assert _classify() == 1
+  assert capsys.readouterr().err.startswith("error: give at least one .tfci file")
+  # Without --model, a file whose codec has no shipped classifier is refused by name.
   assert _classify(good) == 1
-  assert capsys.readouterr().err.startswith("error: give --model")
+  assert capsys.readouterr().err.startswith(
+      f"error: {good}: no shipped classifier reads latents of codec 'tiny'")
+
+
+def test_classify_without_model_takes_the_shipped_classifier_of_the_files_codec(
+    export_dir, tiny_codec, other_codecs, tmp_path, monkeypatch, capsys):
+  shipped = tmp_path / "shipped"
+  shutil.copytree(export_dir, shipped / "cresnet39_tiny")
+  monkeypatch.setattr(serving, "SHIPPED_CLASSIFIERS_DIR", str(shipped))
+  assert [info["net"] for _, info in serving.shipped_classifiers()] == ["cresnet39"]
+  good = tmp_path / "good.tfci"
+  good.write_bytes(coding.compress_image(tiny_codec, _image(64, 64)))
+  other = tmp_path / "other.tfci"
+  other.write_bytes(coding.compress_image(pretrained.load_codec(path=other_codecs["other"]),
+                                          _image(64, 64)))
+  assert _classify(good, other) == 1
+  captured = capsys.readouterr()
+  with_model = serving.LatentClassifier(export_dir)
+  _, symbols = serving.read_for_classification(good.read_bytes(), with_model)
+  wnid, name, prob = with_model.top_k(symbols)[0]
+  assert captured.out.splitlines()[1] == f"  1. {prob:.4f}  {wnid}  {name}"
+  assert captured.err == (f"error: {other}: no shipped classifier reads latents of codec 'other' "
+                          f"({pretrained.read_metadata(other_codecs['other'])['fingerprint']}); "
+                          "shipped: cresnet39 for codec 'tiny'. Give --model=EXPORT_DIR\n")
 
 
 def _export(*args):

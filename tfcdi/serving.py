@@ -41,6 +41,7 @@ import tensorflow as tf
 from tfcdi.codec import bitstream
 from tfcdi.codec import coding
 from tfcdi.codec import model as model_lib
+from tfcdi.codec import pretrained
 from tfcdi.codec import quantizer
 from tfcdi.data import imagenet_classes
 from tfcdi.data import latent_store
@@ -203,6 +204,48 @@ def export_latent_classifier(workdir: str, export_dir: str, labels_file: str | N
       "codec": tables.to_json(), "top1": final.get("top1"), "top5": final.get("top5"),
       "trained_epochs": len(results["epochs"]), "workdir": os.path.abspath(workdir)})
   return export_dir
+
+
+# Latent classifiers shipped with the package, one SavedModel folder each (tools/ship_classifier).
+SHIPPED_CLASSIFIERS_DIR = os.path.join(pretrained.PRETRAINED_DIR, "classifiers")
+
+
+def read_info(export_dir: str) -> dict | None:
+  """An export's tfcdi_export.json, or None where there is none."""
+  path = os.path.join(export_dir, EXPORT_INFO)
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def shipped_classifiers(root: str | None = None) -> list[tuple[str, dict]]:
+  """(export_dir, info) of each shipped latent classifier, in name order."""
+  root = root or SHIPPED_CLASSIFIERS_DIR
+  if not os.path.isdir(root):
+    return []
+  found = []
+  for name in sorted(os.listdir(root)):
+    info = read_info(os.path.join(root, name))
+    if info is not None and info.get("kind") == "latent_classifier":
+      found.append((os.path.join(root, name), info))
+  return found
+
+
+def shipped_classifier_for(header: bitstream.Header, root: str | None = None) -> str:
+  """The shipped latent classifier that reads the latents of the file's codec.
+
+  Raises:
+    ServingError: none of the shipped classifiers reads that codec's latents.
+  """
+  shipped = shipped_classifiers(root)
+  for export_dir, info in shipped:
+    if bytes.fromhex(info["codec"]["fingerprint"]) == header.fingerprint:
+      return export_dir
+  have = ", ".join(f"{info['net']} for codec {info['codec']['name']!r}" for _, info in shipped)
+  raise ServingError(
+      f"no shipped classifier reads latents of codec {header.codec_name!r} "
+      f"({header.fingerprint.hex()}); shipped: {have or 'none'}. Give --model=EXPORT_DIR")
 
 
 def _write_info(export_dir: str, info: dict) -> None:
