@@ -13,6 +13,7 @@ _BINARIES = [
     "export",
     "classify",
     "reproduce",
+    "benchmark",
 ]
 
 setup(
