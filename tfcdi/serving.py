@@ -122,7 +122,7 @@ def export_encoder(codec, export_dir: str) -> str:
   _track_variables(module, [module.encode])
   signatures = {"serving_default": module.encode, "encode": module.encode}
   tf.saved_model.save(module, export_dir, signatures=signatures)
-  _write_info(export_dir, {"kind": "encoder",
+  write_info(export_dir, {"kind": "encoder",
                            "codec": latent_store.CodecTables.from_codec(codec).to_json()})
   return export_dir
 
@@ -198,7 +198,7 @@ def export_latent_classifier(workdir: str, export_dir: str, labels_file: str | N
                   "labels": module.labels}
     tf.saved_model.save(module, export_dir, signatures=signatures)
   final = results.get("final") or {}
-  _write_info(export_dir, {
+  write_info(export_dir, {
       "kind": "latent_classifier", "net": results["net"], "classes": wnids, "names": names,
       "crop_size": results["input_shape"][0], "view_size": results["view_size"],
       "codec": tables.to_json(), "top1": final.get("top1"), "top5": final.get("top5"),
@@ -248,7 +248,7 @@ def shipped_classifier_for(header: bitstream.Header, root: str | None = None) ->
       f"({header.fingerprint.hex()}); shipped: {have or 'none'}. Give --model=EXPORT_DIR")
 
 
-def _write_info(export_dir: str, info: dict) -> None:
+def write_info(export_dir: str, info: dict) -> None:
   # For people and tools that do not load TensorFlow; the SavedModel itself is authoritative.
   with open(os.path.join(export_dir, EXPORT_INFO), "w") as f:
     json.dump(info, f, indent=2)
