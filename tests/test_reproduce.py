@@ -25,6 +25,9 @@ def test_smoke_preset_runs_to_a_report_and_resumes(tmp_path):
   pipeline.run()
   text = open(tmp_path / "report" / "report.md").read()
   assert "Table 1" in text and "Codec operating points" in text
+  # Every classification arm of Table 2 ran (tiny) and is reported beside the published row.
+  assert "Table 2: classification" in text and "Not measured yet" not in text
+  assert text.count("| done |") == 12
   assert os.path.exists(tmp_path / "report" / "rd_curve.png")
   # A second run finds every step done and only re-renders the report.
   lines.clear()

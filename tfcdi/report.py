@@ -8,6 +8,7 @@ figures, copied next to them.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -106,6 +107,25 @@ def flops_section(workdir: str, data: dict) -> list[str]:
           _table(["net", "measured", "published (paper)", "difference", "within 1%"], rows), ""]
 
 
+def classification_section(workdir: str, paper: dict, data: dict) -> list[str]:
+  """Table 2's classification columns from the pipeline's classifier runs and stores."""
+  files = sorted(glob.glob(os.path.join(workdir, "classification", "*", "results.json")))
+  stores = sorted(os.path.dirname(p) for p in glob.glob(os.path.join(workdir, "stores", "*",
+                                                                     "metadata.json")))
+  if not files and not stores:
+    return []
+  summary = classification_summary(files, stores, paper)
+  for row in summary["rows"]:
+    if "source" in row:
+      row["source"] = os.path.relpath(row["source"], workdir)
+  for store in summary["stores"]:
+    store["store_dir"] = os.path.relpath(store["store_dir"], workdir)
+  data["classification"] = summary
+  text = classification_markdown(summary, "Table 2: classification (Imagenette)")
+  # One level down: a section of this report, not a document of its own.
+  return ["#" + line if line.startswith("#") else line for line in text.splitlines()] + [""]
+
+
 def write_report(workdir: str, preset: str, out_dir: str, paper_numbers: str | None = None):
   """Renders report.md / report.json from the workdir's results; returns report.md's path."""
   paper = load_paper_numbers(paper_numbers)
@@ -121,10 +141,10 @@ def write_report(workdir: str, preset: str, out_dir: str, paper_numbers: str | N
   figure = os.path.join(workdir, "rd", "rd_curve.png")
   if os.path.exists(figure):
     shutil.copyfile(figure, os.path.join(out_dir, "rd_curve.png"))
+  lines += classification_section(workdir, paper, data)
   lines += ["## Not yet in this report", "",
-            "Classification (Table 2, Fig. 3), segmentation (Table 2, Fig. 5), joint training "
-            "(Fig. 7) and the runtime benchmark (Fig. 6, Fig. 12) are not part of the pipeline "
-            "yet.", ""]
+            "Segmentation (Table 2, Fig. 5), joint training (Fig. 7) and the runtime benchmark "
+            "(Fig. 6, Fig. 12) are not part of the pipeline yet.", ""]
   md_path = os.path.join(out_dir, "report.md")
   with open(md_path, "w") as f:
     f.write("\n".join(lines))

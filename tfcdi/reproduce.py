@@ -9,6 +9,10 @@ Steps so far, in order:
   kodak_<op>    measure it on Kodak from real .tfci files
   rd_curve      sweep JPEG / JPEG 2000 on the same images and place the codec points among them
   flops         multiply-adds of every net and of the codec (Table 1)
+  store_<op>    encode Imagenette with each codec into a latent store (+ its decoded cache)
+  cls_<arm>     train each classification arm of Table 2: ResNet-50 on the original images,
+                and per operating point ResNet-50 on decoded RGB, cResNet-51 and cResNet-39 on
+                the representation (and ResNet-71 / cResNet-72 at 0.0983 bpp, as Table 2)
   report        Markdown + figures + one JSON of everything
 """
 
@@ -37,6 +41,9 @@ class Preset:
   kodak_images: int = 0  # 0 = all 24
   jpeg_qualities: tuple | None = None  # None = the sweep's defaults
   jp2_psnrs: tuple | None = None
+  classifier_preset: str | None = None  # None: no classification steps
+  store_images: tuple = (0, 0)  # (train, val) images per latent store; 0 = all
+  store_image_size: int = 256  # side of the square view each store encodes
 
 
 PRESETS = {
@@ -44,12 +51,13 @@ PRESETS = {
     "smoke": Preset(name="smoke", codecs="train", codec_preset="tiny", codec_steps=300,
                     codec_log_every=50,
                     kodak_images=2, jpeg_qualities=(5, 25, 50, 75, 95),
-                    jp2_psnrs=(22.0, 26.0, 30.0, 34.0)),
+                    jp2_psnrs=(22.0, 26.0, 30.0, 34.0), classifier_preset="tiny",
+                    store_images=(16, 8), store_image_size=64),
     # The scaled reproduction on this machine: the shipped cpu-preset codecs (trained by
     # tools/train_codecs_cpu.sh with exactly that preset) on all of Kodak.
-    "cpu": Preset(name="cpu", codecs="shipped"),
+    "cpu": Preset(name="cpu", codecs="shipped", classifier_preset="cpu"),
     # The paper's settings, for users with GPUs and ImageNet.
-    "paper": Preset(name="paper", codecs="train", codec_preset="paper"),
+    "paper": Preset(name="paper", codecs="train", codec_preset="paper", classifier_preset="paper"),
 }
 
 
@@ -80,8 +88,9 @@ class Pipeline:
   def path(self, *parts) -> str:
     return os.path.join(self.workdir, *parts)
 
-  def _step(self, name: str, output: str, fn):
-    if os.path.exists(output):
+  def _step(self, name: str, output: str, fn, done=None):
+    """Runs fn unless its output exists (or `done()` says so, for outputs written as it goes)."""
+    if done() if done is not None else os.path.exists(output):
       self.log(f"== {name}: done ({os.path.relpath(output, self.workdir)})")
       return
     self.log(f"== {name} ...")
@@ -140,6 +149,57 @@ class Pipeline:
     published = report.load_paper_numbers()["flops_1e9_at_224"]
     self._write(self.path("flops", "flops.json"), flops.flops_table(published))
 
+  def store_dir(self, op_name: str) -> str:
+    return self.path("stores", op_name)
+
+  def _store_done(self, op_name: str) -> bool:
+    from tfcdi.data import latent_store
+    try:
+      for split in ("train", "val"):
+        latent_store.decoded_dataset(self.store_dir(op_name), split)
+    except latent_store.StoreError:
+      return False
+    return True
+
+  def _store(self, op_name: str):
+    from tfcdi.data import latent_store
+    codec = pretrained.load_codec(path=self.codec_bundle(op_name))
+    for split, limit in zip(("train", "val"), self.preset.store_images):
+      source = latent_store.ImageFolderSource(self.data["imagenette"], split, limit=limit)
+      latent_store.encode_split(source, codec, self.store_dir(op_name), split,
+                                image_size=self.preset.store_image_size, progress=False,
+                                log=self.log)
+      latent_store.build_decoded_cache(self.store_dir(op_name), split, codec, progress=False)
+
+  def classification_arms(self) -> list[tuple[str, str, str | None]]:
+    """(run name, net, operating point or None) of each arm, in Table 2's order."""
+    arms = [("resnet50_original", "resnet50", None)]
+    for op in operating_points.OPERATING_POINTS:
+      nets = ["resnet50", "cresnet51", "cresnet39"]
+      if op == "0.0983":  # Table 2 has the deeper pair at the lowest rate only
+        nets += ["resnet71", "cresnet72"]
+      arms += [(f"{net}_{op}", net, op) for net in nets]
+    return arms
+
+  def classifier_dir(self, run_name: str) -> str:
+    return self.path("classification", run_name)
+
+  def _classifier_done(self, run_name: str) -> bool:
+    from tfcdi.train import classifier
+    results = classifier.read_results(self.classifier_dir(run_name))
+    return bool(results and results.get("complete"))
+
+  def _classifier(self, net: str, op_name: str | None, run_name: str):
+    from tfcdi.train import classifier
+    input_kind = "original" if op_name is None else ("decoded" if net.startswith("resnet")
+                                                      else "latent")
+    config = classifier.get_config(self.preset.classifier_preset)
+    command = ["tfcdi-reproduce", f"--preset={self.preset.name}", f"step {run_name}"]
+    classifier.train(net, input_kind, config, workdir=self.classifier_dir(run_name),
+                     data_dir=self.data["imagenette"] if op_name is None else None,
+                     store_dir=None if op_name is None else self.store_dir(op_name),
+                     preset_name=self.preset.classifier_preset, command=command, log=self.log)
+
   def _report(self):
     from tfcdi import report
     report.write_report(self.workdir, self.preset.name, self.path("report"))
@@ -164,6 +224,14 @@ class Pipeline:
     self._step("rate-distortion vs JPEG / JPEG 2000", self.path("rd", "rd_curve.json"),
                self._rd_curve)
     self._step("multiply-adds (Table 1)", self.path("flops", "flops.json"), self._flops)
+    if self.preset.classifier_preset:
+      for op in operating_points.OPERATING_POINTS:
+        self._step(f"latent store {op}", self.path("stores", op, "metadata.json"),
+                   lambda op=op: self._store(op), done=lambda op=op: self._store_done(op))
+      for run_name, net, op in self.classification_arms():
+        self._step(f"classifier {run_name}", self.path("classification", run_name, "results.json"),
+                   lambda n=net, o=op, r=run_name: self._classifier(n, o, r),
+                   done=lambda r=run_name: self._classifier_done(r))
     # The report is cheap and reads everything: always re-rendered.
     self.log("== report ...")
     self._report()
