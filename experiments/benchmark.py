@@ -63,7 +63,7 @@ _OPERATING_POINT, _CODEC = _cli.define_codec_flags()
 _DEVICE = flags.DEFINE_enum("device", "cpu", list(benchmark.DEVICES),
                             "Where to run; gpu fails if TensorFlow sees none.")
 _JIT = flags.DEFINE_bool("jit_compile", False, "Compile every stage with XLA.")
-_IMAGE_SIZE = flags.DEFINE_integer("image_size", benchmark.PAPER_IMAGE_SIZE,
+_IMAGE_SIZE = flags.DEFINE_integer("input_size", benchmark.PAPER_IMAGE_SIZE,
                                    "Side of the RGB input (a multiple of 8).")
 _IMAGE_DIR = flags.DEFINE_string(
     "image_dir", None, "Images to make the .tfci and JPEG files from (default: the shared "

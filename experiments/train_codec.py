@@ -35,6 +35,9 @@ flags.DEFINE_integer("num_steps", None, "Overrides the preset's number of steps.
 flags.DEFINE_integer("batch_size", None, "Overrides the preset's batch size.")
 flags.DEFINE_float("learning_rate", None, "Overrides the preset's learning rate.")
 _PRECISION = _cli.define_precision_flag()
+_INIT_FROM = flags.DEFINE_string(
+    "init_from", None, "A codec bundle (.npz) to start from when --workdir has no checkpoint: "
+    "its weights and step count, with a new optimizer (give a small --learning_rate).")
 flags.mark_flags_as_required(["data_dir", "workdir"])
 
 
@@ -43,7 +46,7 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   config = codec_train.get_config(FLAGS.preset, num_steps=FLAGS.num_steps,
                                   batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
-                                  precision=_PRECISION.value)
+                                  precision=_PRECISION.value, init_from=_INIT_FROM.value)
   logging.set_verbosity(logging.WARNING)  # checkpoint chatter would drown the progress lines
   log = lambda msg: print(msg, flush=True)  # noqa: E731
   codec_train.train(FLAGS.operating_point, config, FLAGS.data_dir, FLAGS.workdir,

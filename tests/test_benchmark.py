@@ -23,7 +23,7 @@ from tfcdi.nets import specs
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_FLAGS = ("--width_multiplier=0.0625", "--batch_size=2", "--seg_batch_size=2",
-              "--repeats=2", "--warmup=1", "--image_size=32", "--num_files=2",
+              "--repeats=2", "--warmup=1", "--input_size=32", "--num_files=2",
               "--operating_point=0.0983")
 
 
@@ -253,7 +253,7 @@ def test_the_figure_is_skipped_with_a_message_without_measured_rows(tmp_path, ca
     (("--paths=cresnet39,resnet99",), "unknown path 'resnet99'"),
     (("--operating_point=0.5",), "unknown operating point"),
     (("--decoder_filters=64,x",), "--decoder_filters must be two integers"),
-    (("--image_size=100",), "multiple of 8"),
+    (("--input_size=100",), "multiple of 8"),
     (("stray",), "unexpected arguments: stray"),
     (("--codec=/nonexistent/codec.npz",), "not a readable tfcdi codec bundle"),
 ])

@@ -92,3 +92,36 @@ def test_bfloat16_training_resumes_a_float32_checkpoint_and_ships_float32(tmp_pa
   assert out["y"].dtype == tf.float32 and out["reconstruction"].dtype == tf.float32
   path = codec_train.finalize("0.330", mixed, IMAGENETTE, workdir, "tiny", log=lambda m: None)
   assert pretrained.load_codec(path=path).model.conv_dtype is None
+
+
+def test_extending_a_decayed_run_keeps_the_decayed_rate(tmp_path):
+  # A longer num_steps moves the decay boundary past the current step; the rate must not jump
+  # back to the full one (that wrecked a codec, see DecayOnce).
+  workdir = str(tmp_path)
+  op = codec_train.operating_points.get_operating_point("0.0983")
+  first = codec_train.get_config("tiny", num_steps=4, checkpoint_every=2, decay_at=0.5)
+  codec_train.train("0.0983", first, IMAGENETTE, workdir, log=lambda m: None)
+  longer = codec_train.get_config("tiny", num_steps=40, checkpoint_every=2, decay_at=0.5)
+  _, optimizer, checkpointing = codec_train.build(op, longer, workdir)
+  assert checkpointing.restore() == 4
+  assert int(checkpointing.ckpt.decayed_at.numpy()) == 2
+  assert float(optimizer.learning_rate) == pytest.approx(1e-4)
+  # A fresh run of the same length is at the full rate.
+  _, fresh, _ = codec_train.build(op, longer, str(tmp_path / "fresh"))
+  assert float(fresh.learning_rate) == pytest.approx(1e-3)
+
+
+def test_init_from_a_bundle_continues_its_step_count_with_a_new_optimizer(tmp_path):
+  source = str(tmp_path / "source")
+  config = codec_train.get_config("tiny", num_steps=3, checkpoint_every=3)
+  codec_train.train("0.0983", config, IMAGENETTE, source, log=lambda m: None)
+  bundle = codec_train.finalize("0.0983", config, IMAGENETTE, source, "tiny", log=lambda m: None)
+  lines = []
+  resumed = codec_train.get_config("tiny", num_steps=5, checkpoint_every=5, init_from=bundle,
+                                   learning_rate=1e-4)
+  codec_train.train("0.0983", resumed, IMAGENETTE, str(tmp_path / "next"), log=lines.append)
+  assert "initialized from" in lines[0] and "3 steps" in lines[0]
+  assert "step 5/5" in lines[-1]
+  with pytest.raises(ValueError, match="is a 0.0983 codec"):
+    codec_train.train("0.635", codec_train.get_config("tiny", num_steps=5, init_from=bundle),
+                      IMAGENETTE, str(tmp_path / "wrong"), log=lambda m: None)
