@@ -258,15 +258,15 @@ def classification_markdown(summary: dict, title: str) -> str:
            "between arms, not the values.", "",
            _table(["bpp", "net", "input", "top-1", "top-5", "state", "s/step",
                    "top-1 (published, ImageNet)", "top-5 (published, ImageNet)"],
-                  [[c if not isinstance(c, float) else round(c, 2) for c in row]
+                  [[c if not isinstance(c, float) else f"{c:.2f}" for c in row]
                    for row in rows]), ""]
   if summary["stores"]:
     store_rows = []
     for s in summary["stores"]:
       for split, e in s["splits"].items():
         store_rows.append([s["operating_point"], s["codec"], split, e["count"],
-                           round(e["source_bytes"] / 2**20, 1), round(e["store_bytes"] / 2**20, 1),
-                           round(e["ratio"], 2), round(e["bpp"], 4)])
+                           f"{e['source_bytes'] / 2**20:.1f}", f"{e['store_bytes'] / 2**20:.1f}",
+                           f"{e['ratio']:.2f}x", f"{e['bpp']:.4f}"])
     pub = summary["published_storage_imagenet_gb"]
     lines += ["## The latent store against the source JPEGs", "",
               _table(["bpp", "codec", "split", "images", "source MiB", "store MiB", "ratio",
