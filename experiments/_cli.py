@@ -69,6 +69,46 @@ def define_precision_flag():
       allow_override=True)
 
 
+class PresetFlag:
+  """--preset, defined alike in every binary (a string, default None) so that the binaries can
+  share one process; each binary checks its own choices and supplies its own default."""
+
+  def __init__(self, choices, default):
+    self.choices = list(choices)
+    self.default = default
+    self._holder = flags.DEFINE_string(
+        "preset", None, "The preset (training binaries: paper, cpu, tiny; tfcdi-reproduce: "
+        "smoke, cpu, paper). Default: cpu for training, smoke for tfcdi-reproduce.",
+        allow_override=True)
+
+  name = "preset"
+
+  @property
+  def present(self) -> bool:
+    return self._holder.present
+
+  @property
+  def value(self) -> str:
+    """The chosen preset; ValueError if this binary has no such preset."""
+    name = self._holder.value or self.default
+    if name not in self.choices:
+      raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(self.choices)}")
+    return name
+
+
+def define_preset_flag(choices, default="cpu") -> PresetFlag:
+  return PresetFlag(choices, default)
+
+
+def define_paper_numbers_flag():
+  """--paper_numbers, the published numbers' file (same definition in each binary)."""
+  return flags.DEFINE_string(
+      "paper_numbers", None,
+      "paper_numbers.json, the only source of published numbers (default: "
+      "../shared/reference/ beside the repository, or $TFCDI_PAPER_NUMBERS).",
+      allow_override=True)
+
+
 def error(message) -> None:
   """Prints `error: ...` on one line of stderr (the binary then exits with status 1)."""
   print("error: " + " ".join(str(message).split("\n")), file=sys.stderr, flush=True)

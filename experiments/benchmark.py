@@ -77,9 +77,7 @@ _ACCURACY = flags.DEFINE_string(
 _METRIC = flags.DEFINE_enum("accuracy_metric", "top5", ["top1", "top5"],
                             "Accuracy on the figure's y axis (the paper's Fig. 6: top-5).")
 _FIGURE = flags.DEFINE_string("figure", None, "Draw the Fig. 6 analog here (PNG).")
-_PAPER_NUMBERS = flags.DEFINE_string(
-    "paper_numbers", None, "The reference numbers (default ../shared/reference); published "
-    "counts come from its flops_1e9_at_224.")
+_PAPER_NUMBERS = _cli.define_paper_numbers_flag()
 
 
 def _config() -> benchmark.BenchmarkConfig:

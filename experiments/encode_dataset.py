@@ -47,8 +47,7 @@ _LIMIT = flags.DEFINE_integer("limit", 0, "Encode only this many images per spli
 _DECODE = flags.DEFINE_bool(
     "decode", False, "Also decode the store once through the codec, for the decoded-RGB arm.")
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show progress bars.")
-_PAPER_NUMBERS = flags.DEFINE_string(
-    "paper_numbers", None, "paper_numbers.json (default: ../shared/reference/ beside the repo).")
+_PAPER_NUMBERS = _cli.define_paper_numbers_flag()
 
 
 _error = _cli.error

@@ -13,21 +13,25 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
 
+from experiments import _cli  # noqa: E402
 from tfcdi import reproduce  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("preset", "smoke", list(reproduce.PRESETS), "Reproduction preset.")
+_PRESET = _cli.define_preset_flag(reproduce.PRESETS, default="smoke")
 flags.DEFINE_string("data_root", None, "Folder holding imagenette2_224/, kodak/ and camvid/.")
-flags.DEFINE_string("workdir", None, "Where every step's results, and the report, go.")
-flags.mark_flags_as_required(["data_root", "workdir"])
+flags.DEFINE_string("workdir", None, "Where every step's results, and the report, go.",
+                    allow_override=True)
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  for name in ("data_root", "workdir"):
+    if FLAGS[name].value is None:
+      raise app.UsageError(f"--{name} is required")
   logging.set_verbosity(logging.WARNING)
   try:
-    pipeline = reproduce.Pipeline(reproduce.get_preset(FLAGS.preset), FLAGS.data_root,
+    pipeline = reproduce.Pipeline(reproduce.get_preset(_PRESET.value), FLAGS.data_root,
                                   FLAGS.workdir, log=lambda m: print(m, flush=True))
   except ValueError as e:
     raise app.UsageError(str(e))

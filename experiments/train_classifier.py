@@ -43,8 +43,7 @@ _OPERATING_POINT = flags.DEFINE_string(
 _CODEC = flags.DEFINE_string(
     "codec", None, "The store's codec bundle, to build the decoded cache (default: the shipped "
     "bundle of the store's operating point).", allow_override=True)
-_PRESET = flags.DEFINE_enum("preset", "cpu", list(classifier.PRESETS), "Training preset.",
-                            allow_override=True)
+_PRESET = _cli.define_preset_flag(classifier.PRESETS)
 _STORE_DIR = flags.DEFINE_string("store_dir", None, "Latent store (inputs decoded and latent).",
                                  allow_override=True)  # encode_dataset defines it too
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "ImageFolder root (input original).",

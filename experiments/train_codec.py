@@ -19,44 +19,62 @@ from absl import logging  # noqa: E402
 
 from experiments import _cli  # noqa: E402
 
+from tfcdi.codec import operating_points  # noqa: E402
 from tfcdi.codec import pretrained  # noqa: E402
 
 from tfcdi.train import codec as codec_train  # noqa: E402
 
+# Flags that other binaries define too are declared alike (type, default None, allow_override)
+# so that the binaries can share a process (the tests); main checks what is required.
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("operating_point", "0.635", ["0.0983", "0.330", "0.635"],
-                  "Operating point (bpp) to train.")
-flags.DEFINE_enum("preset", "cpu", list(codec_train.PRESETS), "Training preset.")
-flags.DEFINE_string("data_dir", None, "ImageFolder root with a train split (e.g. Imagenette).")
+_OPERATING_POINT = flags.DEFINE_string(
+    "operating_point", None, "Codec operating point: 0.0983, 0.330 or 0.635 (bpp; default "
+    "0.635).", allow_override=True)
+_PRESET = _cli.define_preset_flag(codec_train.PRESETS)
+flags.DEFINE_string("data_dir", None, "ImageFolder root with a train split (e.g. Imagenette).",
+                    allow_override=True)
 flags.DEFINE_string("split", "train", "Split of --data_dir to train on.")
 flags.DEFINE_string("kodak_dir", None, "Folder of Kodak PNGs to evaluate on (skipped if unset).")
-flags.DEFINE_string("workdir", None, "Where checkpoints, TensorBoard logs and results go.")
-flags.DEFINE_integer("num_steps", None, "Overrides the preset's number of steps.")
-flags.DEFINE_integer("batch_size", None, "Overrides the preset's batch size.")
-flags.DEFINE_float("learning_rate", None, "Overrides the preset's learning rate.")
+flags.DEFINE_string("workdir", None, "Where checkpoints, TensorBoard logs and results go.",
+                    allow_override=True)
+flags.DEFINE_integer("num_steps", None, "Overrides the preset's number of steps.",
+                     allow_override=True)
+flags.DEFINE_integer("batch_size", None, "Overrides the preset's batch size.",
+                     allow_override=True)
+flags.DEFINE_float("learning_rate", None, "Overrides the preset's learning rate.",
+                   allow_override=True)
 _PRECISION = _cli.define_precision_flag()
 _INIT_FROM = flags.DEFINE_string(
-    "init_from", None, "A codec bundle (.npz) to start from when --workdir has no checkpoint: "
-    "its weights and step count, with a new optimizer (give a small --learning_rate).")
-flags.mark_flags_as_required(["data_dir", "workdir"])
+    "init_from_bundle", None, "A codec bundle (.npz) to start from when --workdir has no "
+    "checkpoint: its weights and step count, with a new optimizer (give a small "
+    "--learning_rate).")
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  config = codec_train.get_config(FLAGS.preset, num_steps=FLAGS.num_steps,
+  for name in ("data_dir", "workdir"):
+    if FLAGS[name].value is None:
+      raise app.UsageError(f"--{name} is required")
+  try:
+    preset = _PRESET.value
+    op_name = operating_points.get_operating_point(
+        _OPERATING_POINT.value or _cli.DEFAULT_OPERATING_POINT).name
+  except ValueError as e:
+    raise app.UsageError(str(e)) from None
+  config = codec_train.get_config(preset, num_steps=FLAGS.num_steps,
                                   batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
                                   precision=_PRECISION.value, init_from=_INIT_FROM.value)
   logging.set_verbosity(logging.WARNING)  # checkpoint chatter would drown the progress lines
   log = lambda msg: print(msg, flush=True)  # noqa: E731
-  codec_train.train(FLAGS.operating_point, config, FLAGS.data_dir, FLAGS.workdir,
+  codec_train.train(op_name, config, FLAGS.data_dir, FLAGS.workdir,
                     split=FLAGS.split, log=log)
-  bundle = os.path.join(FLAGS.workdir, f"codec_{FLAGS.operating_point}.npz")
+  bundle = os.path.join(FLAGS.workdir, f"codec_{op_name}.npz")
   # A bundle made before the run was extended (a larger --num_steps) is stale: remake it.
   if (not os.path.exists(bundle)
       or pretrained.read_metadata(bundle).get("trained_steps") != config.num_steps):
-    codec_train.finalize(FLAGS.operating_point, config, FLAGS.data_dir, FLAGS.workdir,
-                         FLAGS.preset, split=FLAGS.split, log=log)
+    codec_train.finalize(op_name, config, FLAGS.data_dir, FLAGS.workdir,
+                         preset, split=FLAGS.split, log=log)
   if FLAGS.kodak_dir:
     from tfcdi.codec import evaluation  # Imported late: only this stage needs the bitstream.
     evaluation.evaluate_bundle_on_folder(bundle, FLAGS.kodak_dir, FLAGS.workdir, log=log)

@@ -22,6 +22,7 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
 
+from experiments import _cli  # noqa: E402
 from tfcdi.nets import specs  # noqa: E402
 from tfcdi.train import segmenter as segmenter_train  # noqa: E402
 
@@ -39,8 +40,7 @@ _OPERATING_POINT = flags.DEFINE_string(
     "0.330, 0.635): its shipped codec.", allow_override=True)
 _CODEC = flags.DEFINE_string("codec", None, "Codec bundle (.npz) instead of the shipped one.",
                              allow_override=True)
-_PRESET = flags.DEFINE_enum("preset", "cpu", list(segmenter_train.PRESETS), "Training preset.",
-                            allow_override=True)
+_PRESET = _cli.define_preset_flag(segmenter_train.PRESETS)
 _DATASET = flags.DEFINE_enum("dataset", "camvid", ["camvid", "voc"], "Segmentation dataset.")
 _DATA_DIR = flags.DEFINE_string(
     "data_dir", None, "CamVid root, or for VOC VOCdevkit/VOC2012 or a CamVid-style folder.",
@@ -85,8 +85,12 @@ def main(argv):
   for holder in (_NET, _INPUT, _DATA_DIR, _WORKDIR):
     if holder.value is None:
       raise app.UsageError(f"--{holder.name} is required")
+  try:
+    preset = _PRESET.value
+  except ValueError as e:
+    raise app.UsageError(str(e)) from None
   config = segmenter_train.get_config(
-      _PRESET.value, num_steps=_NUM_STEPS.value, batch_size=_BATCH_SIZE.value,
+      preset, num_steps=_NUM_STEPS.value, batch_size=_BATCH_SIZE.value,
       learning_rate=_LEARNING_RATE.value, head_learning_rate_multiplier=_HEAD_MULTIPLIER.value,
       width_multiplier=_WIDTH.value, crop=_CROP.value, eval_every=_EVAL_EVERY.value,
       eval_limit=_EVAL_LIMIT.value)
@@ -95,7 +99,7 @@ def main(argv):
       _NET.value, _INPUT.value, config, _DATA_DIR.value, _WORKDIR.value,
       dataset=_DATASET.value, operating_point=_OPERATING_POINT.value, codec_path=_CODEC.value,
       init_from=_INIT_FROM.value, cache_dir=_CACHE_DIR.value, train_split=_TRAIN_SPLIT.value,
-      eval_split=_EVAL_SPLIT.value, preset_name=_PRESET.value, command=_command_line(),
+      eval_split=_EVAL_SPLIT.value, preset_name=preset, command=_command_line(),
       log=lambda msg: print(msg, flush=True))
 
 
