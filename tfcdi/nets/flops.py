@@ -148,10 +148,23 @@ def _recording_calls(layers: dict[int, tuple[str, keras.layers.Layer]], calls: l
 
 
 def _symbolic_inputs(model, input_shape) -> list[keras.KerasTensor]:
+  model_inputs = getattr(model, "inputs", None) or []
+  if isinstance(input_shape, dict):
+    # One shape per named input (e.g. the two-branch cResNet's y_hat and sigma_hat).
+    names = [t.name for t in model_inputs]
+    if sorted(input_shape) != sorted(names):
+      raise ValueError(f"input_shape names the inputs {sorted(input_shape)}, but {model.name!r} "
+                       f"has the inputs {names}.")
+    input_shape = [input_shape[name] for name in names]
   shapes = input_shape
   if not shapes or isinstance(shapes[0], (int, type(None))):
     shapes = [shapes]
-  dtypes = [getattr(t, "dtype", None) for t in (getattr(model, "inputs", None) or [])]
+  if len(model_inputs) > 1 and len(shapes) != len(model_inputs):
+    raise ValueError(
+        f"{model.name!r} has {len(model_inputs)} inputs "
+        f"({', '.join(t.name for t in model_inputs)}); give one shape per input, as a list in "
+        f"that order or a dict by input name, got {input_shape!r}.")
+  dtypes = [getattr(t, "dtype", None) for t in model_inputs]
   if len(dtypes) != len(shapes):
     dtypes = ["float32"] * len(shapes)
   tensors = []
@@ -169,8 +182,9 @@ def trace_layer_calls(model: keras.Model, input_shape) -> list[LayerCall]:
 
   Args:
     model: a built keras.Model (functional, sequential or subclassed) or layer.
-    input_shape: the shape of one example without the batch dimension, e.g. (224, 224, 3); a
-      list of such shapes for a model with several inputs.
+    input_shape: the shape of one example without the batch dimension, e.g. (224, 224, 3); for
+      a model with several inputs, a list of such shapes in input order or a dict of them keyed
+      by input name (e.g. {"y_hat": (28, 28, 192), "sigma_hat": (28, 28, 192)}).
 
   Returns:
     LayerCall records in call order.

@@ -12,6 +12,10 @@
   3x3 conv of the previous stage's last unit with explicit padding, exactly as tf-slim's
   resnet_v1 does, so that tf-slim checkpoints can be imported (see slim_import.py).
 - `width_multiplier` scales every width, for the small CPU presets and the tests.
+- `input_branches` gives a cResNet several inputs, each through a stage of its own before they
+  are concatenated and enter the net's first stage: `build_resnet("cresnet39", (None, None, 192),
+  input_branches="hyperprior")` is the follow-up's two-branch cResNet-39, which reads y_hat and
+  sigma_hat of the scale-hyperprior codec (specs.INPUT_BRANCHES).
 
 Blocks are plain functions; the result is an ordinary functional keras.Model made only of
 built-in Keras layers, so it saves, loads and exports without custom objects.
@@ -136,9 +140,41 @@ def _check_input_shape(spec: specs_lib.NetSpec, input_shape) -> tuple:
   return input_shape[:2] + (int(channels),)
 
 
+def _branch_input_shapes(spec: specs_lib.NetSpec, branches, input_shape) -> list[tuple]:
+  """One checked (height, width, channels) per branch: `input_shape` for all, or one each."""
+  if not spec.reads_latent:
+    raise ValueError(f"input_branches replace the latent input of a cResNet; {spec.name} reads "
+                     "RGB images.")
+  for branch in branches:
+    if branch.block.stride != 1:
+      raise ValueError(f"Input branch {branch.input_name!r} has stride {branch.block.stride}; "
+                       "branches keep the latent's resolution (stride 1).")
+  if input_shape is not None and len(input_shape) and all(
+      isinstance(s, (tuple, list)) for s in input_shape):
+    shapes = list(input_shape)
+    if len(shapes) != len(branches):
+      raise ValueError(f"input_shape gives {len(shapes)} shapes for {len(branches)} input "
+                       "branches; pass one shape for all of them or one per branch.")
+  else:
+    shapes = [input_shape] * len(branches)
+  return [_check_input_shape(spec, shape) for shape in shapes]
+
+
+def _input_branch(inputs, branch: specs_lib.Branch, layers: _LayerFactory,
+                  width_multiplier: float, stride_placement: str):
+  """One input through the units of its own stage (stride 1, no dilation)."""
+  x = inputs
+  block = branch.block
+  for i in range(block.num_units):
+    x = _bottleneck_unit(x, layers, _scaled(block.depth, width_multiplier),
+                         _scaled(block.base_depth, width_multiplier), 1, 1, stride_placement,
+                         name=f"{branch.input_name}_{block.name}_{i + 1}")
+  return x
+
+
 def build_resnet(
     name: str | specs_lib.NetSpec,
-    input_shape: Sequence[int | None] | None = None,
+    input_shape: Sequence[int | None] | Sequence[Sequence[int | None]] | None = None,
     num_classes: int = 1000,
     *,
     include_top: bool = True,
@@ -151,6 +187,7 @@ def build_resnet(
     kernel_initializer="he_normal",
     classifier_activation: str | None = None,
     model_name: str | None = None,
+    input_branches: str | Sequence[specs_lib.Branch] | None = None,
 ) -> keras.Model:
   """Builds a ResNet v1 (RGB) or cResNet (latent) of `specs.NETS` as a functional keras.Model.
 
@@ -180,18 +217,33 @@ def build_resnet(
       tf-slim's resnet_arg_scope uses. Anything keras.initializers.get accepts.
     classifier_activation: None for logits (the default; apply softmax in the loss) or e.g.
       "softmax".
-    model_name: name of the keras.Model; defaults to the net's name.
+    model_name: name of the keras.Model; defaults to the net's name, with "_" and the branches'
+      name appended when `input_branches` is a name (e.g. "cresnet39_hyperprior").
+    input_branches: None for one input; otherwise a name of `specs.INPUT_BRANCHES` (e.g.
+      "hyperprior": y_hat and sigma_hat) or a tuple of `specs.Branch`. The model then has one
+      input per branch, named after it (a list in branch order; a dict keyed by those names is
+      accepted too), each through its own stage, concatenated before the net's first stage.
+      Only for cResNets; `input_shape` is then the shape of every branch input, or a list of one
+      shape per branch.
 
   Returns:
-    A keras.Model from the input to logits [B, num_classes] (include_top) or to the feature map
-    [B, H / s, W / s, 2048 * width_multiplier], s being the output stride.
+    A keras.Model from the input(s) to logits [B, num_classes] (include_top) or to the feature
+    map [B, H / s, W / s, 2048 * width_multiplier], s being the output stride.
 
   Raises:
     ValueError: for an unknown net, a bad input shape or channel count, an unreachable
-      output_stride, an unknown stride_placement or a non-positive width_multiplier.
+      output_stride, an unknown stride_placement, a non-positive width_multiplier, or input
+      branches that are unknown, on an RGB net, or strided.
   """
   spec = name if isinstance(name, specs_lib.NetSpec) else specs_lib.get_spec(name)
-  input_shape = _check_input_shape(spec, input_shape)
+  branches = None
+  if input_branches is not None:
+    branches = specs_lib.get_input_branches(input_branches)
+    branch_shapes = _branch_input_shapes(spec, branches, input_shape)
+    if model_name is None and isinstance(input_branches, str):
+      model_name = f"{spec.name}_{input_branches}"
+  else:
+    input_shape = _check_input_shape(spec, input_shape)
   target_stride = _resolve_output_stride(spec, output_stride)
   strides = specs_lib.unit_strides(spec, stride_placement)
   if not width_multiplier > 0:
@@ -201,8 +253,15 @@ def build_resnet(
 
   layers = _LayerFactory(weight_decay, batch_norm_momentum, batch_norm_epsilon,
                          kernel_initializer)
-  inputs = keras.Input(input_shape, name="latent" if spec.reads_latent else "images")
-  x = inputs
+  if branches is None:
+    inputs = keras.Input(input_shape, name="latent" if spec.reads_latent else "images")
+    x = inputs
+  else:
+    inputs = [keras.Input(shape, name=branch.input_name)
+              for branch, shape in zip(branches, branch_shapes)]
+    outputs = [_input_branch(branch_input, branch, layers, width_multiplier, stride_placement)
+               for branch_input, branch in zip(inputs, branches)]
+    x = outputs[0] if len(outputs) == 1 else keras.layers.Concatenate(name="branches")(outputs)
   current_stride = 1
   if spec.include_root:
     # Both placements pad the 7x7/2 conv by 3 on every side, like the original Caffe ResNet and

@@ -14,6 +14,15 @@ deliberate difference: `stride` is the downsampling of the stage with respect to
 paper's convention ("downsampling by conv3_1, conv4_1 and conv5_1"). Where inside the stage that
 stride is applied (first 1x1 conv of the first unit as in He et al., or slim's 3x3 conv of the
 previous stage's last unit) is a choice of the builder, see `unit_strides`.
+
+Input branches (`Branch`, `INPUT_BRANCHES`). The follow-up work on the scale-hyperprior codec
+(Balle et al. 2018; shared/papers/004, Table 2) feeds a cResNet two tensors of the same shape,
+the quantized latent y_hat and the predicted scales sigma_hat. Each goes through a stage of its
+own (one bottleneck unit of base depth 32, i.e. 1x1,32 / 3x3,32 / 1x1,128: the stage conv2_x
+would be in an RGB ResNet), the two 128-channel outputs are concatenated to the 256 channels
+conv3_x reads in ResNet-50, and the net goes on from conv3_x exactly as the row it is built
+from. So the two-branch cResNet-39 is not a row of its own: it is the cresnet39 row built with
+`input_branches="hyperprior"` (see resnet.build_resnet).
 """
 
 from __future__ import annotations
@@ -100,6 +109,54 @@ class NetSpec:
     (relative to the image), 1 for the cResNets (relative to the latent they read).
     """
     return LATENT_DOWNSAMPLING if self.include_root else 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Branch:
+  """One input of a multi-input net and the stage of bottleneck units it goes through alone.
+
+  Attributes:
+    input_name: the name of the model input (and the key of that tensor in a feature dict);
+      the branch's units are named f"{input_name}_{block.name}_{i}".
+    block: the branch's stage; its stride is the downsampling of the branch.
+  """
+
+  input_name: str
+  block: Block
+
+
+# The follow-up's stem (shared/papers/004, Table 2: "conv1 None", then conv2_x as two columns
+# of 1x1,32 / 3x3,32 / 1x1,128, one for y_hat and one for sigma_hat). Two 128-channel outputs
+# concatenate to 256 channels, what conv3_1 of ResNet-50 reads, which is how the follow-up could
+# start conv3_x onward from ImageNet weights.
+INPUT_BRANCHES: dict[str, tuple[Branch, ...]] = {
+    "hyperprior": (
+        Branch("y_hat", Block("conv2", 32, 1, 1)),
+        Branch("sigma_hat", Block("conv2", 32, 1, 1)),
+    ),
+}
+
+
+def get_input_branches(branches: str | tuple[Branch, ...]) -> tuple[Branch, ...]:
+  """The branches called `branches` in `INPUT_BRANCHES` (or `branches` itself, checked).
+
+  Raises:
+    ValueError: for an unknown name, no branches, a non-Branch entry or repeated input names.
+  """
+  if isinstance(branches, str):
+    try:
+      return INPUT_BRANCHES[branches]
+    except KeyError:
+      raise ValueError(f"Unknown input branches {branches!r}; expected one of "
+                       f"{', '.join(INPUT_BRANCHES)} or a tuple of specs.Branch.") from None
+  branches = tuple(branches)
+  if not branches or not all(isinstance(b, Branch) for b in branches):
+    raise ValueError(f"input_branches must be a name or a non-empty tuple of specs.Branch, got "
+                     f"{branches!r}.")
+  names = [b.input_name for b in branches]
+  if len(set(names)) != len(names):
+    raise ValueError(f"Input branches need distinct input names, got {names}.")
+  return branches
 
 
 def _rgb(name: str, conv2: int, conv3: int, conv4: int, conv5: int) -> NetSpec:
