@@ -1,21 +1,27 @@
 """The .tfci file format: a small self-describing header plus range-coded symbols.
 
-A .tfci file holds the quantized representation of one image, as the L-ary symbols the codec's
-quantizer produced, entropy coded with a static categorical model: the codec's integer
-frequency table. The table lives in the codec bundle, not in the file; the file names the codec
-(name + fingerprint) so that a decoder can find it and refuse any other.
+A .tfci file holds the quantized representation of one image, entropy coded with static integer
+probability tables that live in the codec bundle, not in the file; the file names the codec
+(name + fingerprint) so that a decoder can find it and refuse any other. Two codec families
+share the container; the byte at offset 5 says which made the file, and the rest of the header
+after the fingerprint is that family's:
+
+- family 0, the autoencoder of Torfason et al.: the L-ary symbols of its quantizer, under one
+  categorical frequency table (layout below);
+- family 1, the scale hyperprior of Balle et al. 2018 ("bmshj2018"): two streams, the
+  hyper-latent z and the latent y, each under tables picked per symbol (layout further below).
 
 This module is pure NumPy + constriction. It knows nothing of Keras: it turns a symbol array
 into bytes and back, and checks that the bytes are a well-formed, uncorrupted file.
 
-Layout, version 1 (n is the length of the codec name; integers in the header are big-endian):
+Layout of family 0, version 1 (n is the length of the codec name; header integers are big-endian):
 
   | offset | size | type        | field                                                     |
   | ------ | ---- | ----------- | --------------------------------------------------------- |
   | 0      | 4    | bytes       | magic b"TFCI"                                             |
   | 4      | 1    | uint8       | format version, 1                                         |
   | 5      | 1    | uint8       | codec family: 0 = autoencoder (Torfason et al.);          |
-  |        |      |             | 1 = reserved for a hyperprior codec                       |
+  |        |      |             | 1 = scale hyperprior (layout below)                       |
   | 6      | 1    | uint8       | n, length of the codec name (1..255)                      |
   | 7      | n    | ASCII       | codec name, e.g. "ae-0.635-cpu"                           |
   | 7+n    | 8    | bytes       | codec fingerprint (see pretrained.py)                     |
@@ -42,6 +48,44 @@ decode "successfully", from the coder's final padding), and re-encoding the deco
 gives back the payload word for word (which a file coded with another table, in practice,
 never does).
 
+Layout of family 1 (hyperprior), version 1. Bytes [0, 15+n) are as above (magic, version,
+family = 1, name length, name, fingerprint); then:
+
+  | offset | size | type        | field                                                     |
+  | ------ | ---- | ----------- | --------------------------------------------------------- |
+  | 15+n   | 4    | uint32      | image height, before padding to a multiple of 16          |
+  | 19+n   | 4    | uint32      | image width, before padding                               |
+  | 23+n   | 2    | uint16      | latent y: height hy                                       |
+  | 25+n   | 2    | uint16      | latent y: width wy                                        |
+  | 27+n   | 2    | uint16      | latent y: channels M                                      |
+  | 29+n   | 2    | uint16      | hyper-latent z: height hz                                 |
+  | 31+n   | 2    | uint16      | hyper-latent z: width wz                                  |
+  | 33+n   | 2    | uint16      | hyper-latent z: channels N                                |
+  | 35+n   | 4    | uint32      | z payload length Pz in bytes (a positive multiple of 4)   |
+  | 39+n   | 4    | uint32      | y payload length Py in bytes (a positive multiple of 4)   |
+  | 43+n   | 4    | uint32      | CRC-32 (zlib.crc32) of bytes [0, 43+n) and both payloads  |
+  | 47+n   | Pz   | uint32 LE[] | z payload                                                 |
+  | 47+n+Pz| Py   | uint32 LE[] | y payload                                                 |
+
+The file ends exactly after the y payload. Each payload is one constriction queue RangeEncoder
+stream of integer symbols, each coded under one of a set of integer tables (`Tables`): a table
+t covers the values offsets[t] .. offsets[t] + lengths[t] - 2, and its last entry is an escape.
+Every table sums to TABLE_TOTAL = 2^20 and has no zero entry. Which table codes which symbol:
+
+- z stream: table c for every symbol of channel c (the codec's factorized density, one table
+  per channel);
+- y stream: table k for every symbol whose scale index is k. The decoder computes the scale
+  indices from the decoded z (the codec's integer hyper-synthesis), never from the file.
+
+Order within a stream: the symbols grouped by table, tables in increasing order, and within a
+table in C order of the latent (row-major over height, width, channel). Then, for every symbol
+that was coded as an escape, in the same order: one bit (Uniform(2)) that is 1 if the value lies
+below the table's range, the number of bits k of (excess + 1) minus one (Uniform(ESCAPE_BITS)),
+and if k > 0 the k low bits of (excess + 1) (Uniform(2^k)), where excess >= 0 is the distance
+from the value to the nearest end of the range, minus one. Then the end marker (as for family
+0). The decoder checks the marker, that the coder is exhausted, and that re-encoding the decoded
+symbols gives the payload back word for word.
+
 Every problem with a file raises BitstreamError (a ValueError) with a one-line message.
 """
 
@@ -57,8 +101,9 @@ import numpy as np
 MAGIC = b"TFCI"
 FORMAT_VERSION = 1
 FAMILY_AUTOENCODER = 0
-FAMILY_HYPERPRIOR = 1  # reserved: no codec of this family exists yet
-SUPPORTED_FAMILIES = (FAMILY_AUTOENCODER,)
+FAMILY_HYPERPRIOR = 1
+SUPPORTED_FAMILIES = (FAMILY_AUTOENCODER, FAMILY_HYPERPRIOR)
+FAMILY_NAMES = {FAMILY_AUTOENCODER: "autoencoder", FAMILY_HYPERPRIOR: "hyperprior"}
 
 FINGERPRINT_BYTES = 8
 # The largest image side we accept. It bounds the memory a hostile header can make us allocate.
@@ -146,6 +191,11 @@ def information_content_bits(symbols, frequencies) -> float:
   return float(np.dot(counts, bits_per_symbol))
 
 
+def _is_coder_failure(error: BaseException) -> bool:
+  """Whether an exception out of constriction means "these bytes do not decode"."""
+  return not isinstance(error, (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError))
+
+
 def _check_name(codec_name: str) -> bytes:
   try:
     raw = codec_name.encode("ascii")
@@ -181,8 +231,9 @@ def encode(symbols, frequencies, *, codec_name: str, fingerprint: bytes, image_s
   if symbols.min() < 0 or symbols.max() >= table.size:
     raise BitstreamError(f"symbols must lie in [0, {table.size}), got [{symbols.min()}, "
                          f"{symbols.max()}]")
-  if codec_family not in SUPPORTED_FAMILIES:
-    raise BitstreamError(f"unknown codec family {codec_family}")
+  if codec_family != FAMILY_AUTOENCODER:
+    raise BitstreamError(f"encode writes autoencoder (family 0) files, not family {codec_family}"
+                         "; hyperprior files are written by encode_hyperprior")
   name = _check_name(codec_name)
   fingerprint = bytes(fingerprint)
   if len(fingerprint) != FINGERPRINT_BYTES:
@@ -202,13 +253,8 @@ def encode(symbols, frequencies, *, codec_name: str, fingerprint: bytes, image_s
   return head + _CRC.pack(checksum) + payload
 
 
-def parse_header(data: bytes) -> Header:
-  """Parses and validates a .tfci file's header, and checks the payload against the checksum.
-
-  Raises:
-    BitstreamError: the data is not a complete, uncorrupted version-1 .tfci file.
-  """
-  data = memoryview(data).cast("B")
+def _parse_prefix(data) -> tuple:
+  """(version, family, name length) of the bytes common to every family, checked."""
   if len(data) == 0:
     raise BitstreamError("empty file, not a .tfci file")
   if bytes(data[:len(MAGIC)]) != MAGIC[:len(data)]:
@@ -219,10 +265,41 @@ def parse_header(data: bytes) -> Header:
   if version != FORMAT_VERSION:
     raise BitstreamError(f"unsupported .tfci format version {version} (this tfcdi reads "
                          f"version {FORMAT_VERSION})")
-  fixed_at = _PREFIX_BYTES + name_length
-  payload_offset = fixed_at + _FIXED.size + _CRC.size
+  if family not in SUPPORTED_FAMILIES:
+    raise BitstreamError(f"unsupported codec family {family} (this tfcdi reads "
+                         f"{', '.join(f'{k} ({v})' for k, v in FAMILY_NAMES.items())})")
   if name_length == 0:
     raise BitstreamError("corrupted .tfci header (empty codec name)")
+  return version, family, name_length
+
+
+def _check_name_bytes(name: bytes) -> str:
+  if not all(0x20 <= b < 0x7F for b in name):
+    raise BitstreamError("corrupted .tfci header (codec name is not printable ASCII)")
+  return name.decode("ascii")
+
+
+def parse_header(data: bytes):
+  """Parses and validates a .tfci file's header, and checks the payload against the checksum.
+
+  Returns:
+    A Header (family 0, autoencoder) or a HyperpriorHeader (family 1); both have
+    `codec_family`, `codec_name`, `fingerprint` and `image_size`.
+
+  Raises:
+    BitstreamError: the data is not a complete, uncorrupted version-1 .tfci file.
+  """
+  data = memoryview(data).cast("B")
+  _, family, _ = _parse_prefix(data)
+  if family == FAMILY_HYPERPRIOR:
+    return _parse_hyperprior_header(data)
+  return _parse_autoencoder_header(data)
+
+
+def _parse_autoencoder_header(data) -> Header:
+  version, family, name_length = _parse_prefix(data)
+  fixed_at = _PREFIX_BYTES + name_length
+  payload_offset = fixed_at + _FIXED.size + _CRC.size
   if len(data) < payload_offset:
     raise BitstreamError(f"truncated .tfci file ({len(data)} bytes, the header alone needs "
                          f"{payload_offset})")
@@ -241,12 +318,7 @@ def parse_header(data: bytes) -> Header:
   if crc != stored_crc:
     raise BitstreamError("corrupted .tfci file (checksum mismatch)")
 
-  if family not in SUPPORTED_FAMILIES:
-    detail = " (reserved for hyperprior codecs)" if family == FAMILY_HYPERPRIOR else ""
-    raise BitstreamError(f"unsupported codec family {family}{detail}")
-  name = bytes(data[_PREFIX_BYTES:fixed_at])
-  if not all(0x20 <= b < 0x7F for b in name):
-    raise BitstreamError("corrupted .tfci header (codec name is not printable ASCII)")
+  name = _check_name_bytes(bytes(data[_PREFIX_BYTES:fixed_at]))
   if not (1 <= height <= MAX_IMAGE_SIDE and 1 <= width <= MAX_IMAGE_SIDE):
     raise BitstreamError(f"unsupported image size {height}x{width} (1..{MAX_IMAGE_SIDE} pixels "
                          "per side)")
@@ -258,7 +330,7 @@ def parse_header(data: bytes) -> Header:
   if payload_length == 0 or payload_length % 4:
     raise BitstreamError(f"corrupted .tfci file (payload of {payload_length} bytes is not a "
                          "whole number of 32-bit words)")
-  return Header(codec_family=family, codec_name=name.decode("ascii"), fingerprint=fingerprint,
+  return Header(codec_family=family, codec_name=name, fingerprint=fingerprint,
                 image_size=(height, width), latent_shape=(h, w, c), num_centers=num_centers,
                 payload_offset=payload_offset, payload_length=payload_length, version=version)
 
@@ -273,6 +345,9 @@ def decode_symbols(data: bytes, header: Header, frequencies) -> np.ndarray:
     BitstreamError: the table does not fit the file, or the payload is not what encoding the
       decoded symbols with this table gives (a file made with another table, or tampered with).
   """
+  if not isinstance(header, Header):
+    raise BitstreamError(f"a {FAMILY_NAMES.get(header.codec_family, 'foreign')} file has no "
+                         "autoencoder symbols; decode it with its own family's reader")
   table = _check_frequencies(frequencies)
   if table.size != header.num_centers:
     raise BitstreamError(f"the file uses {header.num_centers} centers; the frequency table has "
@@ -290,7 +365,11 @@ def decode_symbols(data: bytes, header: Header, frequencies) -> np.ndarray:
   try:
     flat = decoder.decode(_entropy_model(table), header.num_symbols)
     marker = decoder.decode(_marker_model())
-  except Exception as e:  # constriction reports undecodable data as AssertionError, among others
+  except BaseException as e:  # pylint: disable=broad-except
+    # constriction reports undecodable data as AssertionError, among others, and a failed
+    # assertion in its Rust core as a PanicException (a BaseException).
+    if not _is_coder_failure(e):
+      raise
     raise BitstreamError(f"undecodable .tfci payload ({e})") from None
   consistent = (marker == END_MARKER and decoder.maybe_exhausted()
                 and np.array_equal(_range_encode(flat, table), words))
@@ -304,3 +383,369 @@ def decode(data: bytes, frequencies) -> tuple[Header, np.ndarray]:
   """parse_header + decode_symbols: a file's header and its int32 symbols [h, w, C]."""
   header = parse_header(data)
   return header, decode_symbols(data, header, frequencies)
+
+
+# --- family 1: the scale hyperprior ------------------------------------------------------------
+
+# Every hyperprior table sums to this. constriction codes at 24-bit precision; 20 bits leave it
+# room and keep the cost of a table's rarely used entries (each >= 1) small.
+TABLE_PRECISION = 20
+TABLE_TOTAL = 1 << TABLE_PRECISION
+# Entries per table, escape included.
+MAX_TABLE_LENGTH = 1 << 16
+# An escaped value is at most 2^ESCAPE_BITS - 1 past its table's range.
+ESCAPE_BITS = 20
+# y and z need at least one symbol each; shapes are uint16 in the header.
+_HYPER_FIXED = struct.Struct(f">{FINGERPRINT_BYTES}sIIHHHHHHII")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Tables:
+  """A set of T integer probability tables over ranges of integers, each with an escape entry.
+
+  Table t holds lengths[t] frequencies, frequencies[starts[t]:starts[t] + lengths[t]]: those of
+  the values offsets[t], offsets[t] + 1, ..., offsets[t] + lengths[t] - 2, then the escape's.
+  Every table sums to TABLE_TOTAL and has no zero entry. Build with `make_tables`.
+  """
+
+  frequencies: np.ndarray  # int64, the T tables concatenated
+  lengths: np.ndarray  # int64 [T], each >= 2
+  offsets: np.ndarray  # int64 [T]
+
+  @property
+  def num_tables(self) -> int:
+    return int(self.lengths.size)
+
+  @property
+  def starts(self) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
+
+  def table(self, t: int) -> np.ndarray:
+    start = int(self.starts[t])
+    return self.frequencies[start:start + int(self.lengths[t])]
+
+  def model(self, t: int):
+    # Integers, exactly, as floats (see _entropy_model): the same model on every machine.
+    return constriction.stream.model.Categorical(self.table(t).astype(np.float64),
+                                                 perfect=False)
+
+
+def make_tables(frequencies, lengths, offsets) -> Tables:
+  """Checks and wraps integer tables (see Tables); BitstreamError if they are malformed."""
+  freqs = np.asarray(frequencies)
+  lengths = np.asarray(lengths)
+  offsets = np.asarray(offsets)
+  for name, arr in (("frequencies", freqs), ("lengths", lengths), ("offsets", offsets)):
+    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
+      raise BitstreamError(f"table {name} must be a 1-D integer array, got {arr.dtype} "
+                           f"{arr.shape}")
+  if lengths.size == 0 or lengths.shape != offsets.shape:
+    raise BitstreamError(f"{lengths.size} table lengths for {offsets.size} offsets")
+  if np.any(lengths < 2) or np.any(lengths > MAX_TABLE_LENGTH):
+    raise BitstreamError(f"every table needs 2..{MAX_TABLE_LENGTH} entries")
+  if int(lengths.sum()) != freqs.size:
+    raise BitstreamError(f"the tables' lengths add up to {int(lengths.sum())}, not to the "
+                         f"{freqs.size} frequencies")
+  if np.any(freqs < 1):
+    raise BitstreamError("a table has a zero (or negative) entry")
+  if np.any(np.abs(offsets) > (1 << 30)):
+    raise BitstreamError("a table's offset is out of range")
+  tables = Tables(freqs.astype(np.int64), lengths.astype(np.int64), offsets.astype(np.int64))
+  sums = np.add.reduceat(tables.frequencies, tables.starts)
+  if np.any(sums != TABLE_TOTAL):
+    raise BitstreamError(f"every table must sum to {TABLE_TOTAL}")
+  return tables
+
+
+def quantize_pmf(probabilities, total: int = TABLE_TOTAL) -> np.ndarray:
+  """Integer frequencies summing to `total`, each >= 1, close to the given probabilities.
+
+  Every entry gets 1, and the other total - n units are shared in proportion to the
+  probabilities (largest remainders first). Done once, when a codec bundle is made: the
+  integers, not this float computation, are what the bundle stores and the coder uses.
+  """
+  p = np.asarray(probabilities, np.float64)
+  n = p.size
+  if p.ndim != 1 or n < 2 or n >= total or not np.all(np.isfinite(p)) or np.any(p < 0):
+    raise ValueError(f"need 2..{total - 1} finite non-negative probabilities, got {p.shape}")
+  if p.sum() <= 0:
+    raise ValueError("the probabilities sum to zero")
+  free = total - n
+  raw = p / p.sum() * free
+  freqs = np.floor(raw).astype(np.int64)
+  leftover = free - int(freqs.sum())
+  freqs[np.argsort(freqs - raw, kind="stable")[:leftover]] += 1
+  return freqs + 1
+
+
+def _escape_parts(value: int, low: int, high: int):
+  """(below, k, low bits) of a value outside [low, high]; see the module docstring."""
+  below = value < low
+  excess = (low - 1 - value) if below else (value - high - 1)
+  x = excess + 1
+  k = x.bit_length() - 1
+  if k >= ESCAPE_BITS:
+    raise BitstreamError(f"value {value} is too far outside its table's range [{low}, {high}] "
+                         "to be coded")
+  return int(below), k, x - (1 << k)
+
+
+def _grouped(table_of: np.ndarray, num_tables: int):
+  """The positions of each table's symbols, tables in order, C order within a table."""
+  order = np.argsort(table_of, kind="stable")
+  counts = np.bincount(table_of, minlength=num_tables)
+  start = 0
+  for t in np.flatnonzero(counts):
+    yield int(t), order[start:start + counts[t]]
+    start += counts[t]
+
+
+def _encode_stream(values: np.ndarray, table_of: np.ndarray, tables: Tables) -> np.ndarray:
+  """One payload's words: `values` (flat int64), each under table table_of[i]; see docstring."""
+  encoder = constriction.stream.queue.RangeEncoder()
+  escapes = []
+  for t, positions in _grouped(table_of, tables.num_tables):
+    symbols = values[positions] - tables.offsets[t]
+    escape = int(tables.lengths[t]) - 1
+    outside = (symbols < 0) | (symbols >= escape)
+    encoder.encode(np.where(outside, escape, symbols).astype(np.int32), tables.model(t))
+    low, high = int(tables.offsets[t]), int(tables.offsets[t]) + escape - 1
+    escapes.extend(_escape_parts(int(v), low, high) for v in values[positions][outside])
+  for below, k, bits in escapes:
+    encoder.encode(below, _BIT)
+    encoder.encode(k, _ESCAPE_LENGTH)
+    if k:
+      encoder.encode(bits, constriction.stream.model.Uniform(1 << k))
+  encoder.encode(END_MARKER, _marker_model())
+  return encoder.get_compressed()
+
+
+_BIT = constriction.stream.model.Uniform(2)
+_ESCAPE_LENGTH = constriction.stream.model.Uniform(ESCAPE_BITS)
+
+
+def _decode_stream(words: np.ndarray, table_of: np.ndarray, tables: Tables) -> np.ndarray:
+  """Inverse of _encode_stream: the flat int64 values, checked (see the module docstring)."""
+  values = np.empty(table_of.size, np.int64)
+  decoder = constriction.stream.queue.RangeDecoder(words)
+  try:
+    escaped = []
+    for t, positions in _grouped(table_of, tables.num_tables):
+      symbols = decoder.decode(tables.model(t), positions.size).astype(np.int64)
+      escape = int(tables.lengths[t]) - 1
+      values[positions] = symbols + tables.offsets[t]
+      escaped.extend((int(p), t) for p in positions[symbols == escape])
+    for position, t in escaped:
+      below = int(decoder.decode(_BIT))
+      k = int(decoder.decode(_ESCAPE_LENGTH))
+      bits = int(decoder.decode(constriction.stream.model.Uniform(1 << k))) if k else 0
+      excess = (1 << k) + bits - 1
+      low = int(tables.offsets[t])
+      high = low + int(tables.lengths[t]) - 2
+      values[position] = low - 1 - excess if below else high + 1 + excess
+    marker = decoder.decode(_marker_model())
+    exhausted = decoder.maybe_exhausted()
+  except BaseException as e:  # pylint: disable=broad-except
+    if not _is_coder_failure(e):
+      raise
+    raise BitstreamError(f"undecodable .tfci payload ({e})") from None
+  if marker != END_MARKER or not exhausted:
+    raise BitstreamError(f"the payload does not decode to the announced {table_of.size} "
+                         "symbols (a damaged or forged file, or other tables)")
+  if not np.array_equal(_encode_stream(values, table_of, tables), words):
+    raise BitstreamError("the payload is not what its decoded symbols encode to (a forged "
+                         "file, or one coded with other tables)")
+  return values
+
+
+def stream_information_bits(values, table_indices, tables: Tables) -> float:
+  """The ideal code length of `values` (each under tables[table_indices]), in bits.
+
+  -log2(f / TABLE_TOTAL) per symbol, plus for each escape the bits of its escape code. The
+  payload spends a little more: the 16-bit end marker, the coder's final flush (up to a couple
+  of 32-bit words) and constriction's fixed-point rounding of the tables.
+  """
+  values = np.asarray(values, np.int64).reshape(-1)
+  table_of = np.asarray(table_indices, np.int64).reshape(-1)
+  bits = 0.0
+  for t, positions in _grouped(table_of, tables.num_tables):
+    symbols = values[positions] - tables.offsets[t]
+    escape = int(tables.lengths[t]) - 1
+    outside = (symbols < 0) | (symbols >= escape)
+    freqs = tables.table(t)[np.where(outside, escape, symbols)]
+    bits += float(-np.log2(freqs / TABLE_TOTAL).sum())
+    low, high = int(tables.offsets[t]), int(tables.offsets[t]) + escape - 1
+    for v in values[positions][outside]:
+      _, k, _ = _escape_parts(int(v), low, high)
+      bits += 1 + np.log2(ESCAPE_BITS) + k
+  return bits
+
+
+@dataclasses.dataclass(frozen=True)
+class HyperpriorHeader:
+  """The parsed header of a hyperprior (family 1) .tfci file."""
+
+  codec_family: int
+  codec_name: str
+  fingerprint: bytes
+  image_size: tuple  # (height, width) of the original image
+  y_shape: tuple  # (hy, wy, M)
+  z_shape: tuple  # (hz, wz, N)
+  z_offset: int = 0  # where the z payload starts in the file
+  z_length: int = 0  # Pz
+  y_length: int = 0  # Py
+  version: int = FORMAT_VERSION
+
+  @property
+  def y_offset(self) -> int:
+    return self.z_offset + self.z_length
+
+  @property
+  def latent_shape(self) -> tuple:
+    """The shape of y, the representation the compressed-domain nets read."""
+    return self.y_shape
+
+  @property
+  def payload_length(self) -> int:
+    """Both payloads' bytes."""
+    return self.z_length + self.y_length
+
+
+def _check_integer_array(name: str, arr, ndim: int) -> np.ndarray:
+  arr = np.asarray(arr)
+  if arr.ndim != ndim or not np.issubdtype(arr.dtype, np.integer):
+    raise BitstreamError(f"{name} must be a {ndim}-D integer array, got {arr.dtype} {arr.shape}")
+  return arr
+
+
+def _check_hyper_shapes(image_size, y_shape, z_shape) -> None:
+  """The shape rules parse_header enforces; encode_hyperprior checks them too."""
+  height, width = image_size
+  hy, wy, m = y_shape
+  hz, wz, n = z_shape
+  if not (1 <= height <= MAX_IMAGE_SIDE and 1 <= width <= MAX_IMAGE_SIDE):
+    raise BitstreamError(f"unsupported image size {height}x{width} (1..{MAX_IMAGE_SIDE} pixels "
+                         "per side)")
+  # Both latents are downsampled images: no larger than what they code, never empty.
+  if not (1 <= hy <= height and 1 <= wy <= width and 1 <= m <= MAX_LATENT_SIDE
+          and hy * wy * m <= MAX_SYMBOLS):
+    raise BitstreamError(f"implausible latent shape {hy}x{wy}x{m} for a {height}x{width} image")
+  if not (1 <= hz <= hy and 1 <= wz <= wy and 1 <= n <= MAX_LATENT_SIDE
+          and hz * wz * n <= MAX_SYMBOLS):
+    raise BitstreamError(f"implausible hyper-latent shape {hz}x{wz}x{n} for a {hy}x{wy} latent")
+
+
+def _check_table_indices(indices, shape, num_tables: int, what: str) -> np.ndarray:
+  indices = _check_integer_array(f"the {what} table indices", indices, 3)
+  if tuple(indices.shape) != tuple(shape):
+    raise BitstreamError(f"{what} table indices of shape {indices.shape} for {what} of shape "
+                         f"{tuple(shape)}")
+  if indices.min() < 0 or indices.max() >= num_tables:
+    raise BitstreamError(f"{what} table indices must lie in [0, {num_tables})")
+  return indices.astype(np.int64).reshape(-1)
+
+
+def _z_table_of(z_shape) -> np.ndarray:
+  hz, wz, n = z_shape
+  return np.broadcast_to(np.arange(n, dtype=np.int64), (hz, wz, n)).reshape(-1)
+
+
+def encode_hyperprior(y, y_indices, y_tables: Tables, z, z_tables: Tables, *, codec_name: str,
+                      fingerprint: bytes, image_size) -> bytes:
+  """Writes a complete hyperprior (family 1) .tfci file.
+
+  Args:
+    y: integer array [hy, wy, M], the rounded latent.
+    y_indices: integer array [hy, wy, M], the table of each y symbol (its scale index).
+    y_tables: the codec's y tables (one per scale index).
+    z: integer array [hz, wz, N], the rounded hyper-latent.
+    z_tables: the codec's z tables (one per channel, N of them).
+    codec_name: ASCII name of the codec, stored so a decoder can find it.
+    fingerprint: the codec's 8-byte fingerprint.
+    image_size: (height, width) of the original image, before any padding.
+
+  Returns:
+    The file's bytes.
+  """
+  y = _check_integer_array("y", y, 3)
+  z = _check_integer_array("z", z, 3)
+  height, width = (int(s) for s in image_size)
+  _check_hyper_shapes((height, width), y.shape, z.shape)
+  if z_tables.num_tables != z.shape[-1]:
+    raise BitstreamError(f"{z_tables.num_tables} z tables for {z.shape[-1]} z channels")
+  y_table_of = _check_table_indices(y_indices, y.shape, y_tables.num_tables, "y")
+  name = _check_name(codec_name)
+  fingerprint = bytes(fingerprint)
+  if len(fingerprint) != FINGERPRINT_BYTES:
+    raise BitstreamError(f"the fingerprint must be {FINGERPRINT_BYTES} bytes, got "
+                         f"{len(fingerprint)}")
+  z_words = _encode_stream(z.astype(np.int64).reshape(-1), _z_table_of(z.shape), z_tables)
+  y_words = _encode_stream(y.astype(np.int64).reshape(-1), y_table_of, y_tables)
+  z_payload = z_words.astype("<u4").tobytes()
+  y_payload = y_words.astype("<u4").tobytes()
+  head = (MAGIC + bytes([FORMAT_VERSION, FAMILY_HYPERPRIOR, len(name)]) + name
+          + _HYPER_FIXED.pack(fingerprint, height, width, *y.shape, *z.shape, len(z_payload),
+                              len(y_payload)))
+  checksum = zlib.crc32(y_payload, zlib.crc32(z_payload, zlib.crc32(head)))
+  return head + _CRC.pack(checksum) + z_payload + y_payload
+
+
+def _parse_hyperprior_header(data) -> HyperpriorHeader:
+  version, family, name_length = _parse_prefix(data)
+  fixed_at = _PREFIX_BYTES + name_length
+  z_offset = fixed_at + _HYPER_FIXED.size + _CRC.size
+  if len(data) < z_offset:
+    raise BitstreamError(f"truncated .tfci file ({len(data)} bytes, the header alone needs "
+                         f"{z_offset})")
+  (fingerprint, height, width, hy, wy, m, hz, wz, n, z_length,
+   y_length) = _HYPER_FIXED.unpack(data[fixed_at:fixed_at + _HYPER_FIXED.size])
+  end = z_offset + z_length + y_length
+  if len(data) < end:
+    raise BitstreamError(f"truncated .tfci file ({len(data)} bytes, its header announces {end})")
+  if len(data) > end:
+    raise BitstreamError(f"corrupted .tfci file ({len(data) - end} unexpected bytes after the "
+                         "payload)")
+  (stored_crc,) = _CRC.unpack(data[fixed_at + _HYPER_FIXED.size:z_offset])
+  crc = zlib.crc32(data[z_offset:], zlib.crc32(data[:fixed_at + _HYPER_FIXED.size]))
+  if crc != stored_crc:
+    raise BitstreamError("corrupted .tfci file (checksum mismatch)")
+  name = _check_name_bytes(bytes(data[_PREFIX_BYTES:fixed_at]))
+  _check_hyper_shapes((height, width), (hy, wy, m), (hz, wz, n))
+  for what, length in (("z", z_length), ("y", y_length)):
+    if length == 0 or length % 4:
+      raise BitstreamError(f"corrupted .tfci file ({what} payload of {length} bytes is not a "
+                           "whole number of 32-bit words)")
+  return HyperpriorHeader(codec_family=family, codec_name=name, fingerprint=fingerprint,
+                          image_size=(height, width), y_shape=(hy, wy, m), z_shape=(hz, wz, n),
+                          z_offset=z_offset, z_length=z_length, y_length=y_length,
+                          version=version)
+
+
+def _words(data, offset: int, length: int) -> np.ndarray:
+  return np.frombuffer(memoryview(data)[offset:offset + length], dtype="<u4").astype(np.uint32)
+
+
+def _check_hyperprior_header(header) -> None:
+  if not isinstance(header, HyperpriorHeader):
+    raise BitstreamError(f"a {FAMILY_NAMES.get(header.codec_family, 'foreign')} file has no "
+                         "hyperprior streams")
+
+
+def decode_hyperprior_z(data: bytes, header: HyperpriorHeader, z_tables: Tables) -> np.ndarray:
+  """The z stream of a file whose header `parse_header` returned: int32 [hz, wz, N]."""
+  _check_hyperprior_header(header)
+  if z_tables.num_tables != header.z_shape[-1]:
+    raise BitstreamError(f"the file has {header.z_shape[-1]} z channels; the codec has "
+                         f"{z_tables.num_tables} z tables")
+  values = _decode_stream(_words(data, header.z_offset, header.z_length),
+                          _z_table_of(header.z_shape), z_tables)
+  return values.astype(np.int32).reshape(header.z_shape)
+
+
+def decode_hyperprior_y(data: bytes, header: HyperpriorHeader, y_tables: Tables,
+                        y_indices) -> np.ndarray:
+  """The y stream, given the scale indices computed from the decoded z: int32 [hy, wy, M]."""
+  _check_hyperprior_header(header)
+  table_of = _check_table_indices(y_indices, header.y_shape, y_tables.num_tables, "y")
+  values = _decode_stream(_words(data, header.y_offset, header.y_length), table_of, y_tables)
+  return values.astype(np.int32).reshape(header.y_shape)

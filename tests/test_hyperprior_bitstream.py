@@ -1,0 +1,275 @@
+"""The hyperprior (family 1) .tfci container: pure NumPy + constriction, no model needed."""
+
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+from tfcdi.codec import bitstream
+from tfcdi.codec.bitstream import BitstreamError
+
+FINGERPRINT = bytes(range(11, 19))
+NAME = "hp-q4-cpu"
+NUM_Y_TABLES = 8
+
+
+def _gaussian_tables(scales):
+  """Quantized Gaussians, as hyperprior.y_tables makes them, without TensorFlow."""
+  from math import erfc, sqrt  # pylint: disable=g-import-not-at-top
+  freqs, lengths, offsets = [], [], []
+  for scale in scales:
+    r = max(1, int(np.ceil(5 * scale)))
+    values = np.arange(-r, r + 2)  # the last one stands for the escape
+    cdf = np.array([0.5 * erfc(-(v - 0.5) / (sqrt(2) * scale)) for v in values])
+    probs = np.append(np.diff(cdf), cdf[0] + 1 - cdf[-1])
+    freqs.append(bitstream.quantize_pmf(probs))
+    lengths.append(2 * r + 2)
+    offsets.append(-r)
+  return bitstream.make_tables(np.concatenate(freqs), lengths, offsets)
+
+
+Y_SCALES = np.geomspace(0.2, 30.0, NUM_Y_TABLES)
+Y_TABLES = _gaussian_tables(Y_SCALES)
+# z: one table per channel, shifted so that offsets are not all alike.
+Z_TABLES = bitstream.make_tables(
+    np.concatenate([Y_TABLES.table(5), Y_TABLES.table(6), Y_TABLES.table(7)]),
+    Y_TABLES.lengths[5:], Y_TABLES.offsets[5:] + np.array([0, 3, -2]))
+
+
+def _sample(shape, tables, table_of, rng):
+  """Values drawn from each element's table (escapes drawn as far-away values)."""
+  values = np.empty(table_of.size, np.int64)
+  flat = table_of.reshape(-1)
+  for t in range(tables.num_tables):
+    where = np.flatnonzero(flat == t)
+    freqs = tables.table(t)
+    symbols = rng.choice(freqs.size, size=where.size, p=freqs / freqs.sum())
+    escape = freqs.size - 1
+    values[where] = np.where(symbols == escape, 10_000, symbols + tables.offsets[t])
+  return values.reshape(shape)
+
+
+def _streams(hy=16, wy=24, m=6, seed=0):
+  rng = np.random.default_rng(seed)
+  indices = rng.integers(0, NUM_Y_TABLES, (hy, wy, m))
+  y = _sample(indices.shape, Y_TABLES, indices, rng)
+  hz, wz = -(-hy // 4), -(-wy // 4)
+  z_table_of = np.broadcast_to(np.arange(3), (hz, wz, 3))
+  z = _sample(z_table_of.shape, Z_TABLES, z_table_of, rng)
+  return y, indices, z
+
+
+def _encode(y, indices, z, image_size=None, name=NAME):
+  if image_size is None:
+    image_size = (16 * y.shape[0] - 5, 16 * y.shape[1] - 9)
+  return bitstream.encode_hyperprior(y, indices, Y_TABLES, z, Z_TABLES, codec_name=name,
+                                     fingerprint=FINGERPRINT, image_size=image_size)
+
+
+def _decode(data, indices):
+  header = bitstream.parse_header(data)
+  z = bitstream.decode_hyperprior_z(data, header, Z_TABLES)
+  return header, z, bitstream.decode_hyperprior_y(data, header, Y_TABLES, indices)
+
+
+def _reseal(data):
+  """Recomputes the checksum of an edited hyperprior file (see the byte table)."""
+  crc_at = 43 + data[6]
+  crc = zlib.crc32(data[crc_at + 4:], zlib.crc32(data[:crc_at]))
+  return data[:crc_at] + struct.pack(">I", crc) + data[crc_at + 4:]
+
+
+@pytest.fixture(scope="module", name="small")
+def fixture_small():
+  y, indices, z = _streams()
+  return _encode(y, indices, z), y, indices, z
+
+
+def test_both_streams_round_trip_exactly(small):
+  data, y, indices, z = small
+  header, z_back, y_back = _decode(data, indices)
+  np.testing.assert_array_equal(z_back, z)
+  np.testing.assert_array_equal(y_back, y)
+  assert z_back.dtype == y_back.dtype == np.int32
+  assert header.codec_family == bitstream.FAMILY_HYPERPRIOR
+  assert (header.codec_name, header.fingerprint) == (NAME, FINGERPRINT)
+  assert header.y_shape == y.shape and header.z_shape == z.shape
+  assert header.image_size == (16 * 16 - 5, 16 * 24 - 9)
+
+
+def test_header_layout_is_the_documented_one(small):
+  data = small[0]
+  n = data[6]
+  assert data[:7] == b"TFCI" + bytes([1, 1, n])
+  assert data[7:7 + n] == NAME.encode() and data[7 + n:15 + n] == FINGERPRINT
+  height, width, hy, wy, m, hz, wz, nz, pz, py = struct.unpack(">IIHHHHHHII",
+                                                              data[15 + n:43 + n])
+  assert (height, width, hy, wy, m, hz, wz, nz) == (251, 375, 16, 24, 6, 4, 6, 3)
+  assert len(data) == 47 + n + pz + py and pz % 4 == py % 4 == 0
+  (crc,) = struct.unpack(">I", data[43 + n:47 + n])
+  assert crc == zlib.crc32(data[47 + n:], zlib.crc32(data[:43 + n]))
+
+
+def test_values_far_outside_the_tables_round_trip_through_escapes():
+  y, indices, z = _streams(seed=1)
+  y[0, 0, :] = [-300_000, 300_000, 0, 1, -1, 5000]
+  z[0, 0, 0] = -77
+  data = _encode(y, indices, z)
+  _, z_back, y_back = _decode(data, indices)
+  np.testing.assert_array_equal(y_back, y)
+  np.testing.assert_array_equal(z_back, z)
+
+
+def test_a_value_beyond_the_escape_code_is_refused():
+  y, indices, z = _streams(seed=2)
+  y[1, 1, 1] = 1 << 30
+  with pytest.raises(BitstreamError, match="too far outside"):
+    _encode(y, indices, z)
+
+
+def test_real_bits_are_within_one_percent_of_the_information_content():
+  # Many symbols (64 x 64 x 16 for y): the fixed costs (markers, flushes) become negligible.
+  y, indices, z = _streams(hy=64, wy=64, m=16, seed=3)
+  data = _encode(y, indices, z)
+  header = bitstream.parse_header(data)
+  z_info = bitstream.stream_information_bits(z, np.broadcast_to(np.arange(3), z.shape),
+                                             Z_TABLES)
+  y_info = bitstream.stream_information_bits(y, indices, Y_TABLES)
+  assert 8 * header.y_length >= y_info
+  assert 8 * header.y_length <= 1.01 * y_info
+  assert 8 * header.z_length <= z_info + 96  # a handful of symbols: marker + flush dominate
+
+
+def test_quantize_pmf_keeps_every_entry_and_the_total():
+  freqs = bitstream.quantize_pmf([0.5, 0.0, 1e-12, 0.25, 0.25])
+  assert freqs.sum() == bitstream.TABLE_TOTAL and freqs.min() >= 1
+  assert freqs[0] == pytest.approx(bitstream.TABLE_TOTAL / 2, rel=1e-5)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(frequencies=np.array([1, 2, 3])), "lengths add up"),
+    (dict(lengths=np.array([1])), "2\\.\\."),
+    (dict(frequencies=np.array([0, bitstream.TABLE_TOTAL])), "zero"),
+    (dict(frequencies=np.array([1, 2])), "sum to"),
+])
+def test_malformed_tables_are_refused(bad, match):
+  args = dict(frequencies=np.array([1, bitstream.TABLE_TOTAL - 1]), lengths=np.array([2]),
+              offsets=np.array([0]))
+  args.update(bad)
+  with pytest.raises(BitstreamError, match=match):
+    bitstream.make_tables(**args)
+
+
+# --- bad files -------------------------------------------------------------------------------
+
+
+def test_every_truncation_is_refused(small):
+  data, _, indices, _ = small
+  for length in range(len(data)):
+    with pytest.raises(BitstreamError):
+      _decode(data[:length], indices)
+
+
+def test_every_flipped_byte_is_refused(small):
+  data, _, indices, _ = small
+  for position in range(len(data)):
+    for flip in (0x01, 0x80):
+      damaged = bytearray(data)
+      damaged[position] ^= flip
+      with pytest.raises(BitstreamError):
+        _decode(bytes(damaged), indices)
+
+
+def test_extra_bytes_are_refused(small):
+  with pytest.raises(BitstreamError, match="unexpected bytes"):
+    bitstream.parse_header(small[0] + b"\0\0\0\0")
+
+
+def test_a_resealed_payload_edit_is_refused(small):
+  # The checksum is right, but the payload is not what the symbols encode to.
+  data, _, indices, _ = small
+  n = data[6]
+  pz = struct.unpack(">I", data[35 + n:39 + n])[0]
+  for position in (47 + n + 1, 47 + n + pz + 2, len(data) - 3):
+    forged = bytearray(data)
+    forged[position] ^= 0x5A
+    with pytest.raises(BitstreamError):
+      _decode(_reseal(bytes(forged)), indices)
+
+
+def test_decoding_with_other_tables_is_refused(small):
+  data, _, indices, _ = small
+  header = bitstream.parse_header(data)
+  # Other frequencies (the channels' tables in another order); tables that differ only in
+  # their offsets decode to shifted values, which only the codec's fingerprint tells apart.
+  order = [2, 0, 1]
+  other_z = bitstream.make_tables(np.concatenate([Z_TABLES.table(t) for t in order]),
+                                  Z_TABLES.lengths[order], Z_TABLES.offsets[order])
+  with pytest.raises(BitstreamError):
+    bitstream.decode_hyperprior_z(data, header, other_z)
+  with pytest.raises(BitstreamError):  # other scale indices: other tables for the y symbols
+    bitstream.decode_hyperprior_y(data, header, Y_TABLES, (indices + 1) % NUM_Y_TABLES)
+
+
+def test_an_autoencoder_file_relabelled_as_hyperprior_is_refused():
+  table = np.array([30000, 20000, 15536], np.int64)
+  ae_file = bitstream.encode(np.zeros((4, 4, 8), np.int32), table, codec_name="ae-0.635-cpu",
+                             fingerprint=FINGERPRINT, image_size=(32, 32))
+  relabelled = ae_file[:5] + bytes([bitstream.FAMILY_HYPERPRIOR]) + ae_file[6:]
+  with pytest.raises(BitstreamError):
+    bitstream.parse_header(relabelled)
+
+
+def test_a_hyperprior_file_relabelled_as_autoencoder_is_refused(small):
+  data = small[0]
+  with pytest.raises(BitstreamError):
+    bitstream.parse_header(data[:5] + bytes([bitstream.FAMILY_AUTOENCODER]) + data[6:])
+
+
+def test_an_unknown_family_is_refused_by_number(small):
+  data = small[0]
+  with pytest.raises(BitstreamError, match="unsupported codec family 9"):
+    bitstream.parse_header(data[:5] + bytes([9]) + data[6:])
+
+
+def test_each_family_reader_refuses_the_other_familys_file(small):
+  data, _, indices, _ = small
+  header = bitstream.parse_header(data)
+  with pytest.raises(BitstreamError, match="hyperprior file has no autoencoder symbols"):
+    bitstream.decode_symbols(data, header, np.array([1, bitstream.TABLE_TOTAL - 1]))
+  ae_file = bitstream.encode(np.zeros((4, 4, 8), np.int32), np.array([40000, 25536]),
+                             codec_name="ae", fingerprint=FINGERPRINT, image_size=(32, 32))
+  with pytest.raises(BitstreamError, match="autoencoder file has no hyperprior streams"):
+    bitstream.decode_hyperprior_z(ae_file, bitstream.parse_header(ae_file), Z_TABLES)
+
+
+@pytest.mark.parametrize("edit, match", [
+    ((23, struct.pack(">H", 300)), "implausible latent shape"),  # hy > image height
+    ((29, struct.pack(">H", 17)), "implausible hyper-latent shape"),  # hz > hy
+    ((33, struct.pack(">H", 0)), "implausible hyper-latent shape"),  # N = 0
+])
+def test_resealed_implausible_shapes_are_refused(small, edit, match):
+  data = small[0]
+  n = data[6]
+  at, value = edit
+  forged = _reseal(data[:at + n] + value + data[at + n + len(value):])
+  with pytest.raises(BitstreamError, match=match):
+    bitstream.parse_header(forged)
+
+
+def test_encode_refuses_inconsistent_inputs():
+  y, indices, z = _streams(seed=4)
+  with pytest.raises(BitstreamError, match="table indices"):
+    bitstream.encode_hyperprior(y, indices[:-1], Y_TABLES, z, Z_TABLES, codec_name=NAME,
+                                fingerprint=FINGERPRINT, image_size=(250, 380))
+  with pytest.raises(BitstreamError, match="z tables"):
+    bitstream.encode_hyperprior(y, indices, Y_TABLES, z[..., :2], Z_TABLES, codec_name=NAME,
+                                fingerprint=FINGERPRINT, image_size=(250, 380))
+  with pytest.raises(BitstreamError, match="implausible latent"):
+    bitstream.encode_hyperprior(y, indices, Y_TABLES, z, Z_TABLES, codec_name=NAME,
+                                fingerprint=FINGERPRINT, image_size=(8, 8))
+  with pytest.raises(BitstreamError, match="encode_hyperprior"):
+    bitstream.encode(np.zeros((1, 1, 1), np.int32), np.array([1, 65535]), codec_name="x",
+                     fingerprint=FINGERPRINT, image_size=(8, 8),
+                     codec_family=bitstream.FAMILY_HYPERPRIOR)
