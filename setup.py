@@ -10,6 +10,7 @@ _BINARIES = [
     "encode_dataset",
     "train_classifier",
     "train_segmenter",
+    "train_joint",
     "export",
     "classify",
     "reproduce",

@@ -92,3 +92,69 @@ def test_classification_refuses_duplicate_and_unknown_arms(tmp_path):
   _write(two, _classifier_result("0.635", "cresnet39", "decoded", 0.6))
   with pytest.raises(ValueError, match="no row for"):
     report.classification_summary([one, two], [], paper)
+
+
+def _joint_result(arm, op, start, final, kodak_start=None, kodak_final=None, complete=True):
+  kodak = {}
+  if kodak_start:
+    kodak["start"] = dict(zip(("bpp", "psnr", "ssim", "ms_ssim"), kodak_start))
+  if kodak_final:
+    kodak["final"] = dict(zip(("bpp", "psnr", "ssim", "ms_ssim"), kodak_final))
+  result = {"arm": arm, "operating_point": op, "complete": complete, "command": [arm],
+            "start": {"top1": start[0], "top5": start[1]},
+            "final": None if final is None else {"top1": final[0], "top5": final[1]},
+            "base_classifier": {"final": {"top1": 0.40, "top5": 0.80}}}
+  if kodak:
+    result["kodak"] = kodak
+  return result
+
+
+def test_joint_summary_reports_each_change_with_its_measured_direction(tmp_path):
+  paper = report.load_paper_numbers()
+  files = []
+  for arm, result in (
+      ("joint", _joint_result("joint", "0.0983", (0.5, 0.9), (0.55, 0.88),
+                              (0.10, 21.0, 0.60, 0.75), (0.11, 20.8, 0.61, 0.76))),
+      ("codec", _joint_result("codec", "0.0983", (0.5, 0.9), (0.49, 0.9),
+                              (0.10, 21.0, 0.60, 0.75), (0.10, 21.2, 0.60, 0.74))),
+      ("classifier", _joint_result("classifier", "0.0983", (0.45, 0.85), (0.52, 0.9)))):
+    files.append(os.path.join(str(tmp_path), arm, "results.json"))
+    _write(files[-1], result)
+  summary = report.joint_summary(files, paper)
+  (point,) = summary["points"]
+  changes = point["changes"]
+  # Joint: top-1 up 5 points, top-5 down 2; Kodak PSNR down 0.2 dB, MS-SSIM up.
+  assert changes["joint_ft_top1_points"]["value"] == pytest.approx(5.0)
+  assert changes["joint_ft_top5_points"]["direction"] == "down"
+  assert changes["joint_ft_kodak_psnr"]["direction"] == "down"
+  assert changes["joint_ft_kodak_ms_ssim"]["direction"] == "up"
+  # The control's accuracy is the classifier arm's (from scratch, then fine-tuned), measured
+  # against the baseline of the joint arm's starting point.
+  assert point["compression_ft"]["top1"] == pytest.approx(52.0)
+  assert point["compression_ft"]["from_scratch"]["top1"] == pytest.approx(40.0)
+  assert changes["compression_ft_top5_points"]["direction"] == "unchanged"
+  assert changes["joint_vs_compression_ft_top5_points"]["value"] == pytest.approx(-2.0)
+  assert summary["published"]["joint_vs_compression_ft_0.0983"]["classification_top5_points"] \
+      == paper["claims"]["joint_training_gain_0.0983"]["classification_top5_points"]
+  text = report.joint_markdown(summary, "t")
+  assert "## 0.0983 bpp" in text and "| joint_ft_top5_points | -2.0000 | down |" in text
+
+  from tfcdi import figures  # pylint: disable=g-import-not-at-top
+  written = figures.joint_figures(summary, str(tmp_path / "fig"))
+  assert [os.path.basename(p) for p in written] == ["fig7_joint_accuracy.png",
+                                                    "fig11_joint_codec.png"]
+  assert all(os.path.getsize(p) > 1000 for p in written)
+
+
+def test_joint_summary_lists_unfinished_arms_and_refuses_duplicates(tmp_path):
+  paper = report.load_paper_numbers()
+  one = os.path.join(str(tmp_path), "one", "results.json")
+  _write(one, _joint_result("joint", "0.635", (0.5, 0.9), None, complete=False))
+  summary = report.joint_summary([one], paper)
+  (point,) = summary["points"]
+  assert point["joint_ft"]["top1"] is None and point["arms_done"] == []
+  assert "Arms not finished: classifier, codec, joint." in report.joint_markdown(summary, "t")
+  two = os.path.join(str(tmp_path), "two", "results.json")
+  _write(two, _joint_result("joint", "0.635", (0.5, 0.9), (0.5, 0.9)))
+  with pytest.raises(ValueError, match="two 'joint' results at 0.635"):
+    report.joint_summary([one, two], paper)

@@ -152,3 +152,82 @@ def segmentation_comparison(runs: Sequence[tuple[str, str, str]], path: str,
   return mask_grid(rows, path, meta["palette"], column_titles=COMPARISON_COLUMNS,
                    row_titles=titles, class_names=meta["class_names"],
                    ignore_label=meta["ignore_label"])
+
+
+def joint_figures(summary: dict, out_dir: str) -> list[str]:
+  """The Fig. 7 and Fig. 11 analogs from report.joint_summary(); returns the PNGs written.
+
+  Fig. 7: top-5 against Kodak bpp for baseline, compression ft. and joint ft., an arrow from the
+  baseline to each fine-tuned point. Fig. 11: the codec's move in the rate-MS-SSIM, rate-SSIM
+  and rate-PSNR planes, start to end of each fine-tuning. Points without their numbers yet are
+  left out, never drawn at a made-up place.
+  """
+  from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=g-import-not-at-top
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
+
+  os.makedirs(out_dir, exist_ok=True)
+  styles = {"baseline": ("k", "o", "cResNet-51 baseline"),
+            "compression_ft": ("tab:blue", "s", "compression ft."),
+            "joint_ft": ("tab:red", "^", "joint ft.")}
+  written = []
+
+  figure = Figure(figsize=(5, 4))
+  axes = figure.add_subplot(1, 1, 1)
+  drawn = set()
+  for point in summary["points"]:
+    base = point["baseline"]
+    base_bpp = (base.get("kodak") or {}).get("bpp")
+    for key, (color, marker, label) in styles.items():
+      entry = point[key]
+      bpp = (entry.get("kodak") or {}).get("bpp")
+      if entry.get("top5") is None or bpp is None:
+        continue
+      axes.plot([bpp], [entry["top5"]], marker=marker, color=color, linestyle="none",
+                label=None if key in drawn else label)
+      drawn.add(key)
+      if key != "baseline" and base.get("top5") is not None and base_bpp is not None:
+        axes.annotate("", xy=(bpp, entry["top5"]), xytext=(base_bpp, base["top5"]),
+                      arrowprops={"arrowstyle": "->", "color": color, "lw": 1})
+  axes.set_xlabel("rate on Kodak [bpp, real files]")
+  axes.set_ylabel("top-5 accuracy [%]")
+  axes.set_title("Fig. 7 analog: fine-tuning moves the accuracy")
+  if drawn:
+    axes.legend(fontsize=8)
+  figure.tight_layout()
+  path = os.path.join(out_dir, "fig7_joint_accuracy.png")
+  FigureCanvasAgg(figure).print_png(path)
+  written.append(path)
+
+  figure = Figure(figsize=(12, 3.6))
+  for index, (metric, name) in enumerate((("ms_ssim", "MS-SSIM"), ("ssim", "SSIM"),
+                                          ("psnr", "PSNR [dB]"))):
+    axes = figure.add_subplot(1, 3, index + 1)
+    for point in summary["points"]:
+      start = point["baseline"].get("kodak")
+      if not start:
+        continue
+      axes.plot([start["bpp"]], [start[metric]], "ko", label="start" if index == 0 else None)
+      for key in ("compression_ft", "joint_ft"):
+        end = point[key].get("kodak")
+        if not end:
+          continue
+        color, marker, label = styles[key]
+        axes.plot([end["bpp"]], [end[metric]], marker=marker, color=color, linestyle="none")
+        axes.annotate("", xy=(end["bpp"], end[metric]), xytext=(start["bpp"], start[metric]),
+                      arrowprops={"arrowstyle": "->", "color": color, "lw": 1})
+        axes.plot([], [], marker=marker, color=color, linestyle="none", label=label)
+      axes.annotate(f"{point['operating_point']}", (start["bpp"], start[metric]), fontsize=7,
+                    textcoords="offset points", xytext=(4, -10))
+    axes.set_xlabel("rate [bpp]")
+    axes.set_ylabel(name)
+    handles, labels = axes.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    if unique:
+      axes.legend(unique.values(), unique.keys(), fontsize=7)
+  figure.suptitle("Fig. 11 analog: the codec before and after fine-tuning (Kodak, real files)",
+                  fontsize=10)
+  figure.tight_layout()
+  path = os.path.join(out_dir, "fig11_joint_codec.png")
+  FigureCanvasAgg(figure).print_png(path)
+  written.append(path)
+  return written

@@ -278,3 +278,130 @@ def classification_markdown(summary: dict, title: str) -> str:
   if missing:
     lines += ["## Not measured yet", "", *(f"- {m}" for m in missing), ""]
   return "\n".join(lines)
+
+
+# --- joint training (Section 6: Figs. 7 and 11) ---------------------------------------------
+
+
+def _direction(delta, tolerance=1e-9) -> str | None:
+  if delta is None:
+    return None
+  return "up" if delta > tolerance else "down" if delta < -tolerance else "unchanged"
+
+
+def _accuracy(evaluation: dict | None) -> dict:
+  if not evaluation or "top1" not in evaluation:
+    return {"top1": None, "top5": None}
+  return {"top1": 100.0 * evaluation["top1"], "top5": 100.0 * evaluation["top5"]}
+
+
+def _delta(after: dict, before: dict, key: str):
+  if after.get(key) is None or before.get(key) is None:
+    return None
+  return after[key] - before[key]
+
+
+def joint_summary(results_files: list[str], paper: dict) -> dict:
+  """Baseline, compression ft. (the control) and joint ft. per operating point.
+
+  Args:
+    results_files: results.json files of tfcdi-train-joint, any arms and operating points;
+      at most one per (operating point, arm).
+    paper: the published numbers (load_paper_numbers()).
+
+  Accuracy is top-1 / top-5 in percent on the whole validation split, measured by the same
+  loop before and after fine-tuning; the codec's rate and quality are Kodak's, from real files.
+  Every change is reported with its measured direction, whatever the paper found.
+  """
+  by_op: dict = {}
+  for path in results_files:
+    result = _read(path)
+    if result is None:
+      raise ValueError(f"no joint-training results at {path}")
+    arms = by_op.setdefault(result["operating_point"], {})
+    if result["arm"] in arms:
+      raise ValueError(f"two {result['arm']!r} results at {result['operating_point']}: "
+                       f"{arms[result['arm']]['file']} and {path}")
+    arms[result["arm"]] = {"file": path, "result": result}
+  points = []
+  for op_name in [n for n in operating_points.OPERATING_POINTS if n in by_op]:
+    arms = by_op[op_name]
+    joint, codec, control = (arms.get(a, {}).get("result") for a in
+                             ("joint", "codec", "classifier"))
+    start = (joint or control or codec or {}).get("start")
+    kodak_start = next((r["kodak"]["start"] for r in (joint, codec)
+                        if r and r.get("complete") and "kodak" in r), None)
+    baseline = {**_accuracy(start), "kodak": kodak_start}
+    compression_ft = {**_accuracy(control["final"] if control and control.get("complete")
+                                  else None),
+                      "from_scratch": _accuracy_of_final(control["base_classifier"]["final"]
+                                                         if control else None),
+                      "kodak": (codec or {}).get("kodak", {}).get("final")}
+    joint_ft = {**_accuracy(joint["final"] if joint and joint.get("complete") else None),
+                "kodak": (joint or {}).get("kodak", {}).get("final")}
+    changes = {}
+    for name, after in (("compression_ft", compression_ft), ("joint_ft", joint_ft)):
+      for key in ("top1", "top5"):
+        d = _delta(after, baseline, key)
+        changes[f"{name}_{key}_points"] = {"value": d, "direction": _direction(d)}
+      for key in ("bpp", "psnr", "ssim", "ms_ssim"):
+        d = (None if not (after["kodak"] and baseline["kodak"]) else
+             after["kodak"][key] - baseline["kodak"][key])
+        changes[f"{name}_kodak_{key}"] = {"value": d, "direction": _direction(d)}
+    d = _delta(joint_ft, compression_ft, "top5")
+    changes["joint_vs_compression_ft_top5_points"] = {"value": d, "direction": _direction(d)}
+    points.append({
+        "operating_point": op_name,
+        "baseline": baseline, "compression_ft": compression_ft, "joint_ft": joint_ft,
+        "changes": changes,
+        "arms_done": sorted(a for a, v in arms.items() if v["result"].get("complete")),
+        "sources": {a: v["file"] for a, v in arms.items()},
+        "commands": {a: v["result"].get("command") for a, v in arms.items()},
+    })
+  gain = paper["claims"]["joint_training_gain_0.0983"]
+  return {"points": points,
+          "published": {"joint_vs_compression_ft_0.0983": {
+              "classification_top5_points": gain["classification_top5_points"],
+              "segmentation_miou_points": gain["segmentation_miou_points"]},
+              "hyperparameters": paper["training"]["joint"]}}
+
+
+def _accuracy_of_final(final: dict | None) -> dict:
+  """A train_classifier 'final' (fractions) in percent."""
+  return _accuracy(final)
+
+
+def joint_markdown(summary: dict, title: str) -> str:
+  lines = [f"# {title}", "",
+           "Top-1 / top-5 (percent) on the whole validation split, cResNet-51 on the latent; "
+           "codec metrics on Kodak from real .tfci files. *Compression ft.* is the paper's "
+           "control: the codec fine-tuned alone, cResNet-51 trained from scratch on it, then "
+           "fine-tuned with the same schedule. Directions are as measured.", ""]
+  for point in summary["points"]:
+    rows = []
+    for label, key in (("baseline", "baseline"), ("compression ft.", "compression_ft"),
+                       ("joint ft.", "joint_ft")):
+      entry = point[key]
+      kodak = entry.get("kodak") or {}
+      rows.append([label, entry.get("top1"), entry.get("top5"), kodak.get("bpp"),
+                   kodak.get("psnr"), kodak.get("ssim"), kodak.get("ms_ssim")])
+    lines += [f"## {point['operating_point']} bpp", "",
+              _table(["", "top-1", "top-5", "Kodak bpp", "PSNR", "SSIM", "MS-SSIM"],
+                     [[c if not isinstance(c, float) else round(c, 4) for c in r]
+                      for r in rows]), ""]
+    scratch = point["compression_ft"].get("from_scratch") or {}
+    if scratch.get("top1") is not None:
+      lines += [f"cResNet-51 from scratch on the compression-ft. codec, before its fine-tuning: "
+                f"top-1 {scratch['top1']:.2f}, top-5 {scratch['top5']:.2f}.", ""]
+    change_rows = [[k, v["value"], v["direction"]] for k, v in point["changes"].items()
+                   if v["value"] is not None]
+    if change_rows:
+      lines += [_table(["change", "measured", "direction"], change_rows), ""]
+    missing = sorted({"joint", "codec", "classifier"} - set(point["arms_done"]))
+    if missing:
+      lines += [f"Arms not finished: {', '.join(missing)}.", ""]
+  pub = summary["published"]["joint_vs_compression_ft_0.0983"]
+  lines += ["Published (ImageNet, 0.0983 bpp): joint ft. beats compression ft. by "
+            f"{pub['classification_top5_points']} points of classification and "
+            f"{pub['segmentation_miou_points']} points of mIoU.", ""]
+  return "\n".join(lines)

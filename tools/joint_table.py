@@ -1,0 +1,59 @@
+r"""Collects tfcdi-train-joint runs into the committed joint-training results (Figs. 7 and 11).
+
+  python -m tools.joint_table --runs=/work/runs/joint --output_dir=reports/joint
+
+Every `<runs>/*/results.json` (written by tfcdi-train-joint, with its exact command) is copied to
+`<output_dir>/runs/<bpp>_<arm>.json`; `joint.json` and `joint.md` put baseline, compression ft.
+(the control) and joint ft. side by side with the direction of every change, beside the published
+gain; the Fig. 7 and Fig. 11 analogs are drawn from the same summary. The logic lives in
+tfcdi/report.py and tfcdi/figures.py.
+"""
+
+import glob
+import json
+import os
+import shutil
+
+from absl import app
+from absl import flags
+
+from tfcdi import figures
+from tfcdi import report
+
+_RUNS = flags.DEFINE_string("runs", None, "Folder whose subfolders are train_joint workdirs.")
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", "reports/joint", "Where to write.")
+_TITLE = flags.DEFINE_string("title", "Joint training on Imagenette, cpu preset",
+                             "Heading of the Markdown file.")
+_PAPER_NUMBERS = flags.DEFINE_string("paper_numbers", None,
+                                     "The reference numbers (default: ../shared/reference).")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  if not _RUNS.value or not os.path.isdir(_RUNS.value):
+    raise app.UsageError(f"--runs must be a folder of train_joint workdirs, got {_RUNS.value!r}")
+  runs_out = os.path.join(_OUTPUT_DIR.value, "runs")
+  os.makedirs(runs_out, exist_ok=True)
+  copies = []
+  for path in sorted(glob.glob(os.path.join(_RUNS.value, "*", "results.json"))):
+    with open(path) as f:
+      result = json.load(f)
+    name = f"{result['operating_point']}_{result['arm']}.json"
+    shutil.copyfile(path, os.path.join(runs_out, name))
+    copies.append(os.path.join(runs_out, name))
+  summary = report.joint_summary(copies, report.load_paper_numbers(_PAPER_NUMBERS.value))
+  for point in summary["points"]:
+    point["sources"] = {k: os.path.relpath(v, _OUTPUT_DIR.value)
+                        for k, v in point["sources"].items()}
+  with open(os.path.join(_OUTPUT_DIR.value, "joint.json"), "w") as f:
+    json.dump(summary, f, indent=2)
+  markdown = report.joint_markdown(summary, _TITLE.value)
+  with open(os.path.join(_OUTPUT_DIR.value, "joint.md"), "w") as f:
+    f.write(markdown)
+  figures.joint_figures(summary, _OUTPUT_DIR.value)
+  print(markdown)
+
+
+if __name__ == "__main__":
+  app.run(main)
