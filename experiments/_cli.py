@@ -15,6 +15,9 @@ from tfcdi.train import precision  # light: imports TensorFlow only when "auto" 
 # Binaries define --operating_point with default None (flags of one name must agree across the
 # binaries a test process imports); None means this point.
 DEFAULT_OPERATING_POINT = "0.635"
+# What --codec names when it is not a bundle path; --quality defaults to DEFAULT_QUALITY.
+CODEC_FAMILIES = ("autoencoder", "hyperprior")
+DEFAULT_QUALITY = 4
 
 
 @contextlib.contextmanager
@@ -55,9 +58,43 @@ def define_codec_flags(with_operating_point=True):
         "Codec operating point: 0.0983, 0.330 or 0.635 (bpp; default 0.635).",
         allow_override=True)
   codec = flags.DEFINE_string(
-      "codec", None, "Path to a codec bundle (.npz) to use instead of the shipped one.",
+      "codec", None, "The codec: a family (autoencoder, the default, or hyperprior; binaries "
+      "that read files take the family from each file's header), or the path of a codec "
+      "bundle (.npz) to use instead of the shipped one (same as --codec_path).",
       allow_override=True)
   return op, codec
+
+
+def define_quality_flag():
+  """--quality, the hyperprior codec's quality (same definition in each binary)."""
+  return flags.DEFINE_integer(
+      "quality", None, "Hyperprior codec quality, 1 (lowest rate) to 8 (highest); the trained "
+      f"ones are 1, 4 and 8 (default {DEFAULT_QUALITY}).", allow_override=True)
+
+
+def define_codec_path_flag():
+  """--codec_path, a codec bundle of either family (same definition in each binary)."""
+  return flags.DEFINE_string(
+      "codec_path", None, "Path to a codec bundle (.npz) of either family, e.g. from a "
+      "training workdir, instead of the shipped one.", allow_override=True)
+
+
+def define_family_flags():
+  """--quality and --codec_path; returns their holders."""
+  return define_quality_flag(), define_codec_path_flag()
+
+
+def resolve_codec_flag(codec, codec_path=None) -> tuple:
+  """(family or None, bundle path or None) from --codec and --codec_path.
+
+  --codec is a family name or, as before families existed, a bundle path.
+  """
+  if codec is None or codec in CODEC_FAMILIES:
+    return codec, codec_path
+  if codec_path is not None:
+    raise ValueError(f"--codec={codec} is not a codec family ({', '.join(CODEC_FAMILIES)}); "
+                     "give the bundle with --codec_path only")
+  return None, codec
 
 
 def define_precision_flag():
@@ -114,20 +151,43 @@ def error(message) -> None:
   print("error: " + " ".join(str(message).split("\n")), file=sys.stderr, flush=True)
 
 
-def load_codec(operating_point, codec_path):
-  """The shipped codec of an operating point, or the bundle at codec_path.
+def load_codec(operating_point, codec_path, *, quality=None, family=None,
+               families=("autoencoder",)):
+  """The shipped codec of an operating point (or hyperprior quality), or the bundle at codec_path.
 
-  With a bundle, an operating point given explicitly must agree with it; when none is given the
-  bundle's own point is used.
+  With a bundle, an operating point or quality given explicitly must agree with it; when none is
+  given the bundle's own is used. `codec_path` may also be a family name (the value of
+  --codec; see resolve_codec_flag). `families` are those the calling binary can use; a codec of
+  another family is refused with a ValueError.
   """
   from tfcdi.codec import operating_points  # pylint: disable=g-import-not-at-top
   from tfcdi.codec import pretrained  # pylint: disable=g-import-not-at-top
-  if codec_path is None:
+  named, codec_path = resolve_codec_flag(codec_path) if family is None else (family, codec_path)
+  if named is not None and named not in families:
+    raise ValueError(f"this binary reads {' and '.join(families)} codecs, not {named} codecs")
+  if named == "hyperprior" and operating_point is not None:
+    raise ValueError("--operating_point is for the autoencoder codec; the hyperprior codec "
+                     "takes --quality")
+  if named == "autoencoder" and quality is not None:
+    raise ValueError("--quality is for the hyperprior codec; the autoencoder codec takes "
+                     "--operating_point")
+  if codec_path is not None:
+    if operating_point is not None:
+      operating_point = operating_points.get_operating_point(operating_point).name
+    codec = (pretrained.load_hyperprior_codec(quality, path=codec_path) if quality is not None
+             else pretrained.load_codec(operating_point, path=codec_path))
+    if named is not None and codec.family != named:
+      raise ValueError(f"{codec_path} is a codec of the {codec.family} family, not of the "
+                       f"{named} family")
+  elif named == "hyperprior" or (named is None and quality is not None):
+    codec = pretrained.load_hyperprior_codec(quality or DEFAULT_QUALITY)
+  else:
     op = operating_points.get_operating_point(operating_point or DEFAULT_OPERATING_POINT)
-    return pretrained.load_codec(op.name)
-  if operating_point is not None:
-    operating_point = operating_points.get_operating_point(operating_point).name
-  return pretrained.load_codec(operating_point, path=codec_path)
+    codec = pretrained.load_codec(op.name)
+  if codec.family not in families:
+    raise ValueError(f"{codec.name} is a codec of the {codec.family} family; this binary reads "
+                     f"{' and '.join(families)} codecs")
+  return codec
 
 
 def run_file_jobs(jobs, process) -> int:

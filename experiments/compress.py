@@ -2,7 +2,9 @@ r"""tfcdi-compress: image files -> .tfci files, with a trained codec.
 
   tfcdi-compress --operating_point=0.635 photo.png photo.tfci
   tfcdi-compress --operating_point=0.635 photos/ compressed/   # every image -> <stem>.tfci
-  tfcdi-compress --codec=path/to/bundle.npz photo.png out/
+  tfcdi-compress --codec=hyperprior --quality=4 photo.png photo.tfci    # Balle et al. 2018
+  tfcdi-compress --codec_path=runs/hyperprior_q4/hyperprior_q4.npz photo.png out/
+  tfcdi-compress --codec=path/to/bundle.npz photo.png out/     # a bundle of either family
 
 Prints one line per file: sizes, the real bits per pixel of the file, and any conversion of the
 input (grayscale, alpha, 16-bit, ...). Problems are one `error: ...` line each on stderr; the
@@ -23,23 +25,26 @@ from tfcdi import imageio
 
 with _cli.native_stderr_silenced():  # the first import of TensorFlow
   from tfcdi.codec import coding
-  from tfcdi.codec import pretrained
 
 _OPERATING_POINT, _CODEC = _cli.define_codec_flags()
+_QUALITY, _CODEC_PATH = _cli.define_family_flags()
 _OVERWRITE = flags.DEFINE_bool(
     "overwrite", False, "Replace output files that already exist.", allow_override=True)
 
-USAGE = "usage: tfcdi-compress [--operating_point=0.635] [--codec=BUNDLE] INPUT OUTPUT"
+USAGE = ("usage: tfcdi-compress [--operating_point=0.635 | --codec=hyperprior --quality=4] "
+         "[--codec_path=BUNDLE] INPUT OUTPUT")
 
 
 _error = _cli.error
 
 
-def _load_codec() -> pretrained.Codec:
-  return _cli.load_codec(_OPERATING_POINT.value, _CODEC.value)
+def _load_codec():
+  family, path = _cli.resolve_codec_flag(_CODEC.value, _CODEC_PATH.value)
+  return _cli.load_codec(_OPERATING_POINT.value, path, quality=_QUALITY.value, family=family,
+                         families=_cli.CODEC_FAMILIES)
 
 
-def compress_file(codec: pretrained.Codec, job: imageio.FileJob) -> str:
+def compress_file(codec, job: imageio.FileJob) -> str:
   """Compresses one image file; returns the line to print."""
   image, notes = imageio.load_rgb(job.source)
   data = coding.compress_image(codec, image)

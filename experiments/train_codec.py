@@ -1,12 +1,16 @@
-r"""Trains one codec operating point, makes its compact bundle, and evaluates it on Kodak.
+r"""Trains one codec (an operating point, or a hyperprior quality), bundles it, evaluates it on Kodak.
 
   tfcdi-train-codec --operating_point=0.635 --preset=cpu \
       --data_dir=../shared/data/imagenette2_224 --kodak_dir=../shared/data/kodak \
       --workdir=runs/codec_0.635
+  tfcdi-train-codec --codec=hyperprior --quality=4 --preset=cpu \
+      --data_dir=../shared/data/imagenette2_224 --kodak_dir=../shared/data/kodak \
+      --workdir=runs/hyperprior_q4
 
 Killed and restarted with the same flags, it continues from its last checkpoint. Each stage is
 skipped when its output exists: training (checkpoint at the last step), the bundle
-(codec_<op>.npz) and the Kodak evaluation from real files (kodak_eval.json).
+(codec_<op>.npz or hyperprior_q<quality>.npz) and the Kodak evaluation from real files
+(kodak_eval.json).
 """
 
 import os
@@ -21,8 +25,10 @@ from experiments import _cli  # noqa: E402
 
 from tfcdi.codec import operating_points  # noqa: E402
 from tfcdi.codec import pretrained  # noqa: E402
+from tfcdi.codec import qualities  # noqa: E402
 
 from tfcdi.train import codec as codec_train  # noqa: E402
+from tfcdi.train import hyperprior as hyperprior_train  # noqa: E402
 
 # Flags that other binaries define too are declared alike (type, default None, allow_override)
 # so that the binaries can share a process (the tests); main checks what is required.
@@ -30,6 +36,8 @@ FLAGS = flags.FLAGS
 _OPERATING_POINT = flags.DEFINE_string(
     "operating_point", None, "Codec operating point: 0.0983, 0.330 or 0.635 (bpp; default "
     "0.635).", allow_override=True)
+_, _CODEC = _cli.define_codec_flags(with_operating_point=False)
+_QUALITY = _cli.define_quality_flag()
 _PRESET = _cli.define_preset_flag(codec_train.PRESETS)
 flags.DEFINE_string("data_dir", None, "ImageFolder root with a train split (e.g. Imagenette).",
                     allow_override=True)
@@ -56,6 +64,15 @@ def main(argv):
   for name in ("data_dir", "workdir"):
     if FLAGS[name].value is None:
       raise app.UsageError(f"--{name} is required")
+  family = _CODEC.value or "autoencoder"
+  if family not in _cli.CODEC_FAMILIES:
+    raise app.UsageError(f"--codec={family}: training takes a codec family, one of "
+                         f"{', '.join(_cli.CODEC_FAMILIES)}")
+  if family == "hyperprior":
+    return _train_hyperprior()
+  if _QUALITY.value is not None:
+    raise app.UsageError("--quality is for --codec=hyperprior; the autoencoder codec takes "
+                         "--operating_point")
   try:
     preset = _PRESET.value
     op_name = operating_points.get_operating_point(
@@ -77,6 +94,36 @@ def main(argv):
                          preset, split=FLAGS.split, log=log)
   if FLAGS.kodak_dir:
     from tfcdi.codec import evaluation  # Imported late: only this stage needs the bitstream.
+    evaluation.evaluate_bundle_on_folder(bundle, FLAGS.kodak_dir, FLAGS.workdir, log=log)
+
+
+def _train_hyperprior():
+  """--codec=hyperprior: train, bundle and evaluate one quality."""
+  if _OPERATING_POINT.value is not None:
+    raise app.UsageError("--operating_point is for the autoencoder codec; the hyperprior codec "
+                         "takes --quality")
+  if _INIT_FROM.value is not None:
+    raise app.UsageError("--init_from_bundle is for the autoencoder codec")
+  try:
+    preset = _PRESET.value
+    quality = qualities.get_quality(
+        _QUALITY.value if _QUALITY.value is not None else _cli.DEFAULT_QUALITY).quality
+  except ValueError as e:
+    raise app.UsageError(str(e)) from None
+  config = hyperprior_train.get_config(
+      preset, num_steps=FLAGS.num_steps, batch_size=FLAGS.batch_size,
+      learning_rate=FLAGS.learning_rate, precision=_PRECISION.value)
+  logging.set_verbosity(logging.WARNING)
+  log = lambda msg: print(msg, flush=True)  # noqa: E731
+  hyperprior_train.train(quality, config, FLAGS.data_dir, FLAGS.workdir, split=FLAGS.split,
+                         log=log)
+  bundle = os.path.join(FLAGS.workdir, hyperprior_train.bundle_name(quality))
+  if (not os.path.exists(bundle)
+      or pretrained.read_metadata(bundle).get("trained_steps") != config.num_steps):
+    hyperprior_train.finalize(quality, config, FLAGS.data_dir, FLAGS.workdir, preset,
+                              split=FLAGS.split, log=log)
+  if FLAGS.kodak_dir:
+    from tfcdi.codec import evaluation  # pylint: disable=g-import-not-at-top
     evaluation.evaluate_bundle_on_folder(bundle, FLAGS.kodak_dir, FLAGS.workdir, log=log)
 
 

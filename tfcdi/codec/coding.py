@@ -8,6 +8,13 @@ A file names the codec that made it (name + fingerprint). Decoding with any othe
 refused with a CodecError, even one for the same operating point: its centers and table would
 turn the symbols into a different image, silently. Without an explicit codec, the one the header
 names is looked up among the shipped bundles (tfcdi/pretrained/*.npz).
+
+Both codec families go through compress_image / decompress_bytes: the codec object (a Codec or
+a HyperpriorCodec) says which family writes, the file's header which family reads. A
+hyperprior file's symbols are two streams, read by read_hyperprior_symbols:
+
+  bytes -> header -> z symbols (z tables) -> scale indices (integer hyper-synthesis)
+        -> y symbols (the y table of each symbol's scale index)
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfcdi.codec import bitstream
+from tfcdi.codec import hyperprior as hyperprior_lib
 from tfcdi.codec import model as model_lib
 from tfcdi.codec import pretrained
 from tfcdi.codec.pretrained import CodecError
@@ -30,8 +38,18 @@ def latent_size(image_size) -> tuple:
   return tuple(-(-int(s) // model_lib.DOWNSAMPLING) for s in image_size)
 
 
-def compress_image(codec: pretrained.Codec, image: np.ndarray) -> bytes:
-  """uint8 RGB [H, W, 3] of any size (up to 65535 per side) -> the bytes of a .tfci file."""
+def hyperprior_latent_shapes(image_size, codec: pretrained.HyperpriorCodec) -> tuple:
+  """(H, W) of an image -> the shapes of its y [hy, wy, M] and z [hz, wz, N]."""
+  hy, wy = (-(-int(s) // hyperprior_lib.DOWNSAMPLING) for s in image_size)
+  hz, wz = (-(-s // hyperprior_lib.HYPER_DOWNSAMPLING) for s in (hy, wy))
+  return (hy, wy, codec.channels), (hz, wz, codec.num_filters)
+
+
+def compress_image(codec, image: np.ndarray) -> bytes:
+  """uint8 RGB [H, W, 3] of any size (up to 65535 per side) -> the bytes of a .tfci file.
+
+  `codec` is a Codec (autoencoder) or a HyperpriorCodec; the file's family follows it.
+  """
   image = np.asarray(image)
   if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3 or 0 in image.shape:
     raise ValueError(f"expected a non-empty uint8 [H, W, 3] image, got {image.dtype} "
@@ -40,6 +58,8 @@ def compress_image(codec: pretrained.Codec, image: np.ndarray) -> bytes:
   if max(height, width) > bitstream.MAX_IMAGE_SIDE:
     raise ValueError(f"a {height}x{width} image is too large: at most "
                      f"{bitstream.MAX_IMAGE_SIDE} pixels per side")
+  if codec.family == "hyperprior":
+    return _compress_hyperprior(codec, image)
   padded, _ = model_lib.pad_to_multiple(tf.convert_to_tensor(image[None], tf.float32))
   symbols = codec.model.encode(padded)[0].numpy()
   return bitstream.encode(symbols, codec.frequencies, codec_name=codec.name,
@@ -47,7 +67,18 @@ def compress_image(codec: pretrained.Codec, image: np.ndarray) -> bytes:
                           codec_family=bitstream.FAMILY_AUTOENCODER)
 
 
-def check_codec(header: bitstream.Header, codec: pretrained.Codec) -> None:
+def _compress_hyperprior(codec: pretrained.HyperpriorCodec, image: np.ndarray) -> bytes:
+  height, width = image.shape[:2]
+  padded, _ = hyperprior_lib.pad_to_multiple(tf.convert_to_tensor(image[None], tf.float32))
+  y, z = codec.model.encode(padded)
+  y, z = y.numpy(), z.numpy()
+  indices = codec.model.scale_indices(z, y.shape)
+  return bitstream.encode_hyperprior(y[0], indices[0], codec.y_tables, z[0], codec.z_tables,
+                                     codec_name=codec.name, fingerprint=codec.fingerprint,
+                                     image_size=(height, width))
+
+
+def check_codec(header, codec) -> None:
   """Refuses a codec that did not make the file, and a header that does not fit the codec.
 
   Raises:
@@ -58,6 +89,16 @@ def check_codec(header: bitstream.Header, codec: pretrained.Codec) -> None:
     raise CodecError(
         f"the file was made by codec {header.codec_name!r} ({header.fingerprint.hex()}), not by "
         f"{codec.name!r} ({codec.fingerprint.hex()}); decode it with the codec that made it")
+  if header.codec_family != codec.bitstream_family:
+    raise CodecError(f"the file is a {bitstream.FAMILY_NAMES[header.codec_family]} file; "
+                     f"codec {codec.name!r} is a {codec.family} codec")
+  if codec.family == "hyperprior":
+    y_shape, z_shape = hyperprior_latent_shapes(header.image_size, codec)
+    if (tuple(header.y_shape), tuple(header.z_shape)) != (y_shape, z_shape):
+      raise bitstream.BitstreamError(
+          f"the header announces latents {header.y_shape} and {header.z_shape}; a "
+          f"{header.image_size} image coded by {codec.name!r} has {y_shape} and {z_shape}")
+    return
   expected = (*latent_size(header.image_size), codec.channels)
   if tuple(header.latent_shape) != expected or header.num_centers != codec.num_centers:
     raise bitstream.BitstreamError(
@@ -102,9 +143,29 @@ def read_symbols(data: bytes, codec: pretrained.Codec) -> tuple:
 
   The compressed-domain path: no decoder is built or run. z_hat is codec.model.latent(symbols).
   """
+  if codec.family != "autoencoder":
+    raise CodecError(f"codec {codec.name!r} is a {codec.family} codec; its files hold two "
+                     "streams (read_hyperprior_symbols)")
   header = bitstream.parse_header(data)
   check_codec(header, codec)
   return header, bitstream.decode_symbols(data, header, codec.frequencies)
+
+
+def read_hyperprior_symbols(data: bytes, codec: pretrained.HyperpriorCodec) -> tuple:
+  """A hyperprior .tfci file's (header, y symbols, z symbols, scale indices), checked.
+
+  y and the scale indices are int32 [hy, wy, M], z is int32 [hz, wz, N]. The compressed-domain
+  path: no synthesis transform runs; codec.model.latent(y[None], z[None]) gives (y_hat,
+  sigma_hat).
+  """
+  if codec.family != "hyperprior":
+    raise CodecError(f"codec {codec.name!r} is not a hyperprior codec")
+  header = bitstream.parse_header(data)
+  check_codec(header, codec)
+  z = bitstream.decode_hyperprior_z(data, header, codec.z_tables)
+  indices = codec.model.scale_indices(z[None], (1, *header.y_shape))[0]
+  y = bitstream.decode_hyperprior_y(data, header, codec.y_tables, indices)
+  return header, y, z, indices
 
 
 def decompress_bytes(data: bytes, codec: pretrained.Codec | None = None) -> np.ndarray:
@@ -116,6 +177,11 @@ def decompress_bytes(data: bytes, codec: pretrained.Codec | None = None) -> np.n
   """
   if codec is None:
     codec = find_codec(bitstream.parse_header(data))
+  if codec.family == "hyperprior":
+    header, y, _, _ = read_hyperprior_symbols(data, codec)
+    images = codec.model.decode(y[None])
+    images = model_lib.crop_to(images, header.image_size)[0].numpy()
+    return np.clip(np.rint(images), 0, 255).astype(np.uint8)
   header, symbols = read_symbols(data, codec)
   images = codec.model.decode(tf.convert_to_tensor(symbols[None]))
   images = model_lib.crop_to(images, header.image_size)[0].numpy()

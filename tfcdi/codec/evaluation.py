@@ -20,8 +20,36 @@ from tfcdi.codec import pretrained
 from tfcdi.data import images as images_lib
 
 
-def evaluate_codec_on_images(codec: pretrained.Codec, paths, log=print) -> dict:
-  """Per-image and mean bpp / PSNR / SSIM / MS-SSIM from real files, plus coding checks."""
+def _information_bits(codec, data: bytes) -> tuple:
+  """(header, ideal code length in bits of the file's symbols under the codec's tables)."""
+  if codec.family == "hyperprior":
+    header, y, z, indices = coding.read_hyperprior_symbols(data, codec)
+    channel_of = np.broadcast_to(np.arange(z.shape[-1]), z.shape)
+    return header, (bitstream.stream_information_bits(y, indices, codec.y_tables)
+                    + bitstream.stream_information_bits(z, channel_of, codec.z_tables))
+  header, symbols = coding.read_symbols(data, codec)
+  return header, bitstream.information_content_bits(symbols, codec.frequencies)
+
+
+def _identity(codec) -> dict:
+  """The fields that say which codec a result is for."""
+  if codec.family == "hyperprior":
+    return {"codec_family": "hyperprior", "quality": codec.quality.quality,
+            "lambda": codec.quality.lmbda}
+  return {"operating_point": codec.operating_point.name,
+          "target_bpp": codec.operating_point.bpp}
+
+
+def _label(codec) -> str:
+  return (f"hyperprior {codec.quality.name}" if codec.family == "hyperprior"
+          else codec.operating_point.name)
+
+
+def evaluate_codec_on_images(codec, paths, log=print) -> dict:
+  """Per-image and mean bpp / PSNR / SSIM / MS-SSIM from real files, plus coding checks.
+
+  `codec` is a Codec (autoencoder) or a HyperpriorCodec.
+  """
   per_image = []
   for path in paths:
     image, _ = imageio.load_rgb(path)
@@ -29,10 +57,9 @@ def evaluate_codec_on_images(codec: pretrained.Codec, paths, log=print) -> dict:
     data = coding.compress_image(codec, image)
     decoded = coding.decompress_bytes(data, codec)
     seconds = time.time() - tick
-    header, symbols = coding.read_symbols(data, codec)
-    # The payload against the symbols' information content under the shipped table: the
+    # The payload against the symbols' information content under the shipped tables: the
     # range coder's overhead, which the format promises to keep within 1%.
-    info_bits = bitstream.information_content_bits(symbols, codec.frequencies)
+    header, info_bits = _information_bits(codec, data)
     height, width = image.shape[:2]
     per_image.append({
         "image": os.path.basename(path),
@@ -53,14 +80,15 @@ def evaluate_codec_on_images(codec: pretrained.Codec, paths, log=print) -> dict:
   mean = {k: float(np.mean([r[k] for r in per_image])) for k in keys}
   overhead = (sum(r["payload_bits"] for r in per_image)
               / sum(r["information_bits"] for r in per_image) - 1.0)
+  target = ({"bpp_relative_to_target": mean["bpp"] / codec.operating_point.bpp - 1.0}
+            if codec.family == "autoencoder" else {})
   return {
-      "operating_point": codec.operating_point.name,
-      "target_bpp": codec.operating_point.bpp,
+      **_identity(codec),
       "codec": codec.name,
       "fingerprint": codec.fingerprint.hex(),
       "num_images": len(per_image),
       **mean,
-      "bpp_relative_to_target": mean["bpp"] / codec.operating_point.bpp - 1.0,
+      **target,
       "payload_overhead_vs_information": overhead,
       "measured_from": "real .tfci files (whole file, header included)",
       "images": per_image,
@@ -83,15 +111,15 @@ def evaluate_bundle_on_folder(bundle_path: str, image_dir: str, workdir: str,
       cached = json.load(f)
     if (cached.get("fingerprint") == codec.fingerprint.hex()
         and cached.get("num_images") == len(paths)):
-      log(f"[codec {codec.operating_point.name}] Kodak evaluation exists: {out_path}")
+      log(f"[codec {_label(codec)}] Kodak evaluation exists: {out_path}")
       return cached
-  log(f"[codec {codec.operating_point.name}] evaluating on {len(paths)} images from real files")
+  log(f"[codec {_label(codec)}] evaluating on {len(paths)} images from real files")
   result = evaluate_codec_on_images(codec, paths, log=log)
   os.makedirs(workdir, exist_ok=True)
   with open(out_path + ".tmp", "w") as f:
     json.dump(result, f, indent=2)
   os.replace(out_path + ".tmp", out_path)
-  log(f"[codec {codec.operating_point.name}] mean {result['bpp']:.4f} bpp (target "
-      f"{codec.operating_point.bpp}), PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f}, "
-      f"MS-SSIM {result['ms_ssim']:.4f}")
+  target = f" (target {codec.operating_point.bpp})" if codec.family == "autoencoder" else ""
+  log(f"[codec {_label(codec)}] mean {result['bpp']:.4f} bpp{target}, PSNR {result['psnr']:.2f} "
+      f"dB, SSIM {result['ssim']:.4f}, MS-SSIM {result['ms_ssim']:.4f}")
   return result

@@ -477,13 +477,13 @@ class IntegerHyperSynthesis:
     return self.accumulate(z_symbols) / 2.0 ** self.output_bits
 
   def to_arrays(self) -> dict:
-    """Named int64 arrays for a bundle (from_arrays reads them back)."""
+    """Named integer arrays for a bundle (from_arrays reads them back)."""
     arrays = {"hs_strides": np.asarray(self.strides, np.int64),
               "hs_shifts": np.asarray(self.shifts, np.int64),
               "hs_thresholds": self.thresholds.astype(np.int64),
               "hs_output_bits": np.asarray([self.output_bits], np.int64)}
     for i, (kernel, bias) in enumerate(zip(self.kernels, self.biases)):
-      arrays[f"hs_kernel{i}"] = kernel.astype(np.int64)
+      arrays[f"hs_kernel{i}"] = kernel.astype(np.int32)  # |w| < 2^WEIGHT_BITS
       arrays[f"hs_bias{i}"] = bias.astype(np.int64)
     return arrays
 

@@ -1,4 +1,4 @@
-"""Compact codec bundles: float16 weights + the integer frequency table + identity, in one .npz.
+"""Compact codec bundles: float16 weights + integer coding tables + identity, in one .npz.
 
 A bundle is everything a .tfci file needs besides itself: the autoencoder's weights, the
 operating point it was trained for, and the frequency table the range coder uses. The table is
@@ -10,6 +10,12 @@ stored weights and table. A .tfci header carries both, and decoding with any oth
 refused, even one trained for the same operating point.
 
 Shipped bundles live in tfcdi/pretrained/codec_<operating point>.npz.
+
+The hyperprior family (hyperprior.py) bundles the same way, under its own metadata ("family":
+"hyperprior", the quality, N and M): float16 weights plus its integer tables (the z tables, the
+y tables of the scale table, the integer hyper-synthesis); its fingerprint covers all of them.
+`load_codec` reads a bundle of either family and returns a Codec or a HyperpriorCodec. Shipped
+hyperprior bundles are tfcdi/pretrained/hyperprior_q<quality>.npz.
 """
 
 from __future__ import annotations
@@ -19,10 +25,15 @@ import hashlib
 import json
 import os
 
+import typing
+
 import numpy as np
 
+from tfcdi.codec import bitstream
+from tfcdi.codec import hyperprior as hyperprior_lib
 from tfcdi.codec import model as model_lib
 from tfcdi.codec import operating_points
+from tfcdi.codec import qualities
 
 PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "pretrained")
 # Frequencies are scaled to sum to this; constriction's range coder works at 24-bit precision,
@@ -45,6 +56,8 @@ class Codec:
   name: str  # e.g. "ae-0.635-cpu"
   fingerprint: bytes  # 8 bytes, see module docstring
   filters: tuple = (64, 128)
+  family: typing.ClassVar[str] = "autoencoder"
+  bitstream_family: typing.ClassVar[int] = bitstream.FAMILY_AUTOENCODER
 
   @property
   def num_centers(self) -> int:
@@ -134,8 +147,21 @@ def shipped_path(operating_point) -> str:
   return os.path.join(PRETRAINED_DIR, f"codec_{op.name}.npz")
 
 
-def load_codec(operating_point=None, path: str | None = None) -> Codec:
-  """Loads a bundle: the shipped one of an operating point, or one from `path`."""
+def load_codec(operating_point=None, path: str | None = None):
+  """Loads a bundle: the shipped one of an operating point, or one from `path`.
+
+  A hyperprior bundle at `path` loads as a HyperpriorCodec (when no operating point is asked
+  for; an autoencoder operating point and a hyperprior bundle are refused together).
+  """
+  if path is not None:
+    family = read_metadata(path).get("family", "autoencoder")
+    if family == "hyperprior":
+      if operating_point is not None:
+        raise CodecError(f"{path} is a hyperprior codec, not an autoencoder codec for "
+                         f"operating point {operating_point}")
+      return load_hyperprior_codec(path=path)
+    if family != "autoencoder":
+      raise CodecError(f"{path}: unknown codec family {family!r}")
   if path is None:
     if operating_point is None:
       raise CodecError("give an operating point or a codec bundle path")
@@ -168,3 +194,150 @@ def load_codec(operating_point=None, path: str | None = None) -> Codec:
     var.assign(arr.astype(np.float32))
   return Codec(model=model, operating_point=op, frequencies=frequencies, name=meta["name"],
                fingerprint=bytes.fromhex(meta["fingerprint"]), filters=tuple(meta["filters"]))
+
+
+# --- the hyperprior family ---------------------------------------------------------------------
+
+_HYPERPRIOR_FORMAT = 1
+
+
+@dataclasses.dataclass
+class HyperpriorCodec:
+  """A ready-to-use hyperprior codec: the Keras model plus the integer tables the files need."""
+
+  model: hyperprior_lib.Hyperprior
+  quality: qualities.Quality
+  y_tables: bitstream.Tables  # one per scale of hyperprior.scale_table()
+  z_tables: bitstream.Tables  # one per channel of z
+  name: str  # e.g. "hp-q4-cpu"
+  fingerprint: bytes  # 8 bytes
+  family: typing.ClassVar[str] = "hyperprior"
+  bitstream_family: typing.ClassVar[int] = bitstream.FAMILY_HYPERPRIOR
+
+  @property
+  def channels(self) -> int:
+    """M, channels of y."""
+    return self.model.latent_channels
+
+  @property
+  def num_filters(self) -> int:
+    """N, channels of z."""
+    return self.model.num_filters
+
+
+def _table_arrays(prefix: str, tables: bitstream.Tables) -> dict:
+  # Stored as int32 (every entry is below 2^20); the fingerprint reads them as int64.
+  return {f"{prefix}_frequencies": tables.frequencies.astype(np.int32),
+          f"{prefix}_lengths": tables.lengths.astype(np.int32),
+          f"{prefix}_offsets": tables.offsets.astype(np.int32)}
+
+
+def _tables_from(prefix: str, data) -> bitstream.Tables:
+  return bitstream.make_tables(data[f"{prefix}_frequencies"], data[f"{prefix}_lengths"],
+                               data[f"{prefix}_offsets"])
+
+
+def _hyperprior_digest(weights, integer_arrays: dict) -> bytes:
+  digest = hashlib.sha256()
+  for arr in weights:
+    digest.update(np.ascontiguousarray(arr).tobytes())
+  for key in sorted(integer_arrays):
+    digest.update(key.encode())
+    digest.update(np.ascontiguousarray(integer_arrays[key], np.int64).tobytes())
+  return digest.digest()[:8]
+
+
+def hyperprior_shipped_path(quality) -> str:
+  q = qualities.get_quality(quality)
+  return os.path.join(PRETRAINED_DIR, f"hyperprior_{q.name}.npz")
+
+
+def save_hyperprior_codec(model: hyperprior_lib.Hyperprior, quality, path: str, name: str,
+                          extra_metadata=None) -> bytes:
+  """Writes a hyperprior bundle; returns its fingerprint.
+
+  Rounds the model's weights to float16 in place first (what the bundle stores), then derives
+  the integer tables from the rounded model, so that the shipped weights and tables agree.
+  """
+  q = qualities.get_quality(quality)
+  round_weights_to_float16(model)
+  weights = [np.asarray(v.numpy(), np.float16) for v in model.weights]
+  hyper_synthesis = hyperprior_lib.IntegerHyperSynthesis.from_model(model)
+  integer_arrays = {**_table_arrays("y", hyperprior_lib.y_tables()),
+                    **_table_arrays("z", hyperprior_lib.z_tables(model.density)),
+                    **hyper_synthesis.to_arrays()}
+  fingerprint = _hyperprior_digest(weights, integer_arrays)
+  meta = {
+      "format": _HYPERPRIOR_FORMAT,
+      "family": "hyperprior",
+      "name": name,
+      "quality": q.quality,
+      "lambda": q.lmbda,
+      "num_filters": model.num_filters,
+      "latent_channels": model.latent_channels,
+      "weight_paths": [v.path for v in model.weights],
+      "fingerprint": fingerprint.hex(),
+      **(extra_metadata or {}),
+  }
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  tmp = path + ".tmp.npz"
+  np.savez_compressed(
+      tmp, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8),
+      scales=hyperprior_lib.scale_table(), **integer_arrays,
+      **{f"w{i}": a for i, a in enumerate(weights)})
+  os.replace(tmp, path)
+  model.shipped_hyper_synthesis = hyper_synthesis
+  return fingerprint
+
+
+def load_hyperprior_codec(quality=None, path: str | None = None) -> HyperpriorCodec:
+  """Loads a hyperprior bundle: the shipped one of a quality, or the one at `path`."""
+  if path is None:
+    if quality is None:
+      raise CodecError("give a hyperprior quality or a codec bundle path")
+    q = qualities.get_quality(quality)
+    path = hyperprior_shipped_path(q.quality)
+    if not os.path.exists(path):
+      raise CodecError(
+          f"no trained hyperprior codec is shipped for quality {q.quality}; train one with "
+          f"`tfcdi-train-codec --codec=hyperprior --quality={q.quality} --preset=cpu "
+          f"--data_dir=DATA --workdir=runs/hyperprior_{q.name}` and pass "
+          f"--codec_path=runs/hyperprior_{q.name}/hyperprior_{q.name}.npz")
+  try:
+    with np.load(path, allow_pickle=False) as data:
+      meta = json.loads(bytes(data["meta"]).decode())
+      weights = [data[f"w{i}"] for i in range(len(meta["weight_paths"]))]
+      integer_arrays = {k: np.asarray(data[k]) for k in data.files
+                        if k.startswith(("y_", "z_", "hs_"))}
+  except (OSError, KeyError, ValueError, TypeError) as e:
+    raise CodecError(f"{path} is not a readable tfcdi codec bundle ({e})") from None
+  if meta.get("family") != "hyperprior":
+    raise CodecError(f"{path} is not a hyperprior codec bundle")
+  if meta.get("format") != _HYPERPRIOR_FORMAT:
+    raise CodecError(f"{path}: unsupported hyperprior bundle format {meta.get('format')}")
+  q = qualities.get_quality(meta["quality"])
+  if quality is not None and qualities.get_quality(quality).quality != q.quality:
+    raise CodecError(f"{path} is a hyperprior codec of quality {q.quality}, not {quality}")
+  if _hyperprior_digest(weights, integer_arrays).hex() != meta["fingerprint"]:
+    raise CodecError(f"{path} is corrupt: its weights and tables do not match its fingerprint")
+  model = hyperprior_lib.Hyperprior(meta["num_filters"], meta["latent_channels"],
+                                    name=f"hyperprior_{q.name}").build_weights()
+  if len(model.weights) != len(weights):
+    raise CodecError(f"{path} holds {len(weights)} weights; the model has {len(model.weights)}")
+  for var, arr in zip(model.weights, weights):
+    if tuple(var.shape) != arr.shape:
+      raise CodecError(f"{path}: weight {var.path} has shape {arr.shape}, expected {var.shape}")
+    var.assign(arr.astype(np.float32))
+  try:
+    y_tables = _tables_from("y", integer_arrays)
+    z_tables = _tables_from("z", integer_arrays)
+    model.shipped_hyper_synthesis = hyperprior_lib.IntegerHyperSynthesis.from_arrays(
+        integer_arrays)
+  except (KeyError, bitstream.BitstreamError) as e:
+    raise CodecError(f"{path}: malformed coding tables ({e})") from None
+  if (y_tables.num_tables != hyperprior_lib.NUM_SCALES
+      or z_tables.num_tables != model.num_filters):
+    raise CodecError(f"{path}: {y_tables.num_tables} y tables and {z_tables.num_tables} z "
+                     f"tables, expected {hyperprior_lib.NUM_SCALES} and {model.num_filters}")
+  return HyperpriorCodec(model=model, quality=q, y_tables=y_tables, z_tables=z_tables,
+                         name=meta["name"], fingerprint=bytes.fromhex(meta["fingerprint"]))

@@ -1,0 +1,257 @@
+"""Training of one hyperprior quality (Balle et al. 2018), with checkpoints a killed run resumes.
+
+Library code: experiments/train_codec.py (--codec=hyperprior) parses flags and calls `train`
+and `finalize`. Presets are typed configs; "tiny" is the variant the tests use.
+
+The loss is lambda * MSE_255 + bpp (tfcdi/codec/hyperprior.py): y and z with additive uniform
+noise, the rate from their likelihoods, lambda from tfcdi/codec/qualities.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfcdi import imageio
+from tfcdi.codec import bitstream
+from tfcdi.codec import coding
+from tfcdi.codec import hyperprior as hyperprior_lib
+from tfcdi.codec import pretrained
+from tfcdi.codec import qualities
+from tfcdi.data import images as images_lib
+from tfcdi.train import codec as codec_train
+from tfcdi.train import precision as precision_lib
+
+
+@dataclasses.dataclass(frozen=True)
+class HyperpriorTrainConfig:
+  """How to train one quality."""
+
+  # Which channel counts of qualities.py: "paper", "cpu" or "tiny".
+  widths: str = "paper"
+  crop: int = 256
+  batch_size: int = 8
+  num_steps: int = 1_000_000
+  learning_rate: float = 1e-4
+  # The learning rate is divided by 10 after this fraction of the steps (and never goes back).
+  decay_at: float = 0.9
+  # Adam's global gradient-norm clip; keeps the first steps of GDN and the density stable.
+  clip_norm: float = 1.0
+  log_every: int = 100
+  checkpoint_every: int = 1000
+  # Training images whose real files check the finished bundle (bits against the estimate).
+  check_images: int = 16
+  seed: int = 0
+  # "auto", "float32" or "mixed_bfloat16" (tfcdi/train/precision.py) for the convolutions;
+  # GDN, the entropy models and the loss are float32 under every policy.
+  precision: str = "float32"
+
+
+PRESETS = {
+    # Balle et al. 2018: Adam at 1e-4, batches of 8 crops of 256x256, paper widths.
+    "paper": HyperpriorTrainConfig(),
+    # A 2-core CPU (BUILD_NOTES.md): the cpu widths of qualities.py, 128x128 crops.
+    "cpu": HyperpriorTrainConfig(widths="cpu", crop=128, batch_size=8, num_steps=8000,
+                                 learning_rate=5e-4, decay_at=0.8, log_every=50,
+                                 checkpoint_every=200, check_images=16, precision="auto"),
+    # Seconds, for tests and smoke runs.
+    "tiny": HyperpriorTrainConfig(widths="tiny", crop=64, batch_size=2, num_steps=6,
+                                  learning_rate=1e-3, log_every=2, checkpoint_every=3,
+                                  check_images=2),
+}
+
+
+def get_config(preset: str, **overrides) -> HyperpriorTrainConfig:
+  if preset not in PRESETS:
+    raise ValueError(f"unknown hyperprior preset {preset!r}; choose one of {', '.join(PRESETS)}")
+  overrides = {k: v for k, v in overrides.items() if v is not None}
+  return dataclasses.replace(PRESETS[preset], **overrides)
+
+
+def bundle_name(quality) -> str:
+  """The bundle's file name in a workdir: hyperprior_q<quality>.npz."""
+  return f"hyperprior_{qualities.get_quality(quality).name}.npz"
+
+
+class _Checkpointing:
+  """Model, optimizer, step and the decay flag in one tf.train.Checkpoint, restored if any."""
+
+  def __init__(self, model, optimizer, directory, decayed_at):
+    self.step = tf.Variable(0, dtype=tf.int64, name="step")
+    self.decayed_at = decayed_at
+    self.ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, step=self.step,
+                                    decayed_at=decayed_at)
+    self.manager = tf.train.CheckpointManager(self.ckpt, directory, max_to_keep=2)
+
+  def restore(self) -> int:
+    if self.manager.latest_checkpoint:
+      self.ckpt.restore(self.manager.latest_checkpoint).expect_partial()
+    return int(self.step.numpy())
+
+  def save(self, step):
+    self.step.assign(step)
+    self.manager.save(checkpoint_number=step)
+
+
+def build(quality, config: HyperpriorTrainConfig, workdir: str, precision: str = "float32"):
+  """The model, its optimizer and checkpointing, restored from `workdir` if possible."""
+  q = qualities.get_quality(quality)
+  model = hyperprior_lib.from_quality(q.quality, config.widths,
+                                      precision_lib.conv_dtype(precision))
+  decayed_at = tf.Variable(0, dtype=tf.int64, trainable=False, name="decayed_at")
+  schedule = codec_train.DecayOnce(config.learning_rate, codec_train.decay_boundary(config),
+                                   decayed_at)
+  optimizer = keras.optimizers.Adam(schedule, global_clipnorm=config.clip_norm)
+  optimizer.build(model.trainable_variables)
+  checkpointing = _Checkpointing(model, optimizer, os.path.join(workdir, "checkpoints"),
+                                 decayed_at)
+  return model, optimizer, checkpointing
+
+
+def rate_distortion_loss(outputs, images, lmbda):
+  """(loss, MSE on the 0-255 scale): lambda * MSE_255 + bpp."""
+  mse = tf.reduce_mean(tf.square(outputs["reconstruction"] - images))
+  return lmbda * mse + outputs["bpp"], mse
+
+
+def _psnr(mse):
+  return 10.0 * math.log10(255.0 ** 2 / max(mse, 1e-10))
+
+
+def train(quality, config: HyperpriorTrainConfig, data_dir: str, workdir: str,
+          split: str = "train", log=print) -> dict:
+  """Trains (or resumes) one quality up to config.num_steps; returns the last metrics."""
+  q = qualities.get_quality(quality)
+  tag = f"[hyperprior {q.name}]"
+  os.makedirs(workdir, exist_ok=True)
+  precision = precision_lib.resolve(config.precision)
+  model, optimizer, checkpointing = build(q.quality, config, workdir, precision)
+  start = checkpointing.restore()
+  if start >= config.num_steps:
+    log(f"{tag} already trained for {start} steps")
+    return {"step": start}
+  log(f"{tag} {'resuming from step %d' % start if start else 'starting'}, N={model.num_filters} "
+      f"M={model.latent_channels}, lambda={q.lmbda}, computing in {precision}")
+  # A different seed per resume: the data stream is not checkpointed (see train/codec.py).
+  dataset = images_lib.codec_training_dataset(
+      data_dir, split, config.crop, config.batch_size, seed=config.seed + start)
+  lmbda = tf.constant(q.lmbda, tf.float32)
+  num_pixels = float(config.batch_size * config.crop * config.crop)
+
+  @tf.function(reduce_retracing=True)
+  def step_fn(images):
+    with tf.GradientTape() as tape:
+      out = model(images, training=True)
+      loss, mse = rate_distortion_loss(out, images, lmbda)
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    return {"loss": loss, "mse": mse, "bpp": out["bpp"], "y_bpp": out["y_bits"] / num_pixels,
+            "z_bpp": out["z_bits"] / num_pixels}
+
+  writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
+  boundary = codec_train.decay_boundary(config)
+  sums, count, tick, metrics = {}, 0, time.time(), {}
+  for step, images in zip(range(start + 1, config.num_steps + 1), dataset):
+    values = step_fn(images)
+    if step >= boundary and not int(checkpointing.decayed_at.numpy()):
+      checkpointing.decayed_at.assign(step)
+    for k, v in values.items():
+      sums[k] = sums.get(k, 0.0) + float(v)
+    count += 1
+    if not all(math.isfinite(v) for v in sums.values()):
+      raise FloatingPointError(f"{tag} the loss is no longer finite at step {step}; restart "
+                               "from the last checkpoint with a smaller --learning_rate")
+    if step % config.log_every == 0 or step == config.num_steps:
+      metrics = {k: v / count for k, v in sums.items()}
+      metrics["psnr"] = _psnr(metrics["mse"])
+      seconds = (time.time() - tick) / count
+      with writer.as_default(step=step):
+        for k, v in metrics.items():
+          tf.summary.scalar(k, v)
+      log(f"{tag} step {step}/{config.num_steps}  loss {metrics['loss']:.4f}  psnr "
+          f"{metrics['psnr']:.2f} dB  bpp~{metrics['bpp']:.4f} (y {metrics['y_bpp']:.4f}, z "
+          f"{metrics['z_bpp']:.4f})  {seconds:.2f} s/step")
+      sums, count, tick = {}, 0, time.time()
+    if step % config.checkpoint_every == 0 or step == config.num_steps:
+      checkpointing.save(step)
+  writer.flush()
+  return {"step": config.num_steps, **metrics}
+
+
+def check_bundle(codec: pretrained.HyperpriorCodec, paths, log=print) -> dict:
+  """Real files of some images against the model's estimate and the tables' information.
+
+  For each image: the bytes of its .tfci file, the ideal code length of its symbols under the
+  bundle's integer tables, and the model's continuous estimate (the likelihoods with rounding,
+  the rate training minimizes). Also checks that every file decodes to its own symbols.
+  """
+  file_bits = information_bits = estimate_bits = pixels = 0.0
+  for path in paths:
+    image, _ = imageio.load_rgb(path)
+    data = coding.compress_image(codec, image)
+    header, y, z, indices = coding.read_hyperprior_symbols(data, codec)
+    padded, _ = hyperprior_lib.pad_to_multiple(tf.convert_to_tensor(image[None], tf.float32))
+    y_ref, z_ref = codec.model.encode(padded)
+    if not (np.array_equal(y, y_ref[0]) and np.array_equal(z, z_ref[0])):
+      raise AssertionError(f"{path}: the file does not decode to its own symbols")
+    out = codec.model(padded, training=False)
+    estimate_bits += float(out["y_bits"] + out["z_bits"])
+    information_bits += (
+        bitstream.stream_information_bits(y, indices, codec.y_tables)
+        + bitstream.stream_information_bits(z, np.broadcast_to(np.arange(z.shape[-1]), z.shape),
+                                            codec.z_tables))
+    file_bits += 8.0 * header.payload_length
+    pixels += image.shape[0] * image.shape[1]
+  result = {
+      "images": len(paths),
+      "payload_bpp": file_bits / pixels,
+      "information_bpp": information_bits / pixels,
+      "estimate_bpp": estimate_bits / pixels,
+      "payload_over_information": file_bits / information_bits - 1.0,
+      "information_over_estimate": information_bits / estimate_bits - 1.0,
+  }
+  log(f"[hyperprior {codec.quality.name}] on {len(paths)} training images: payload "
+      f"{result['payload_bpp']:.4f} bpp, table information {result['information_bpp']:.4f}, "
+      f"model estimate {result['estimate_bpp']:.4f}")
+  return result
+
+
+def finalize(quality, config: HyperpriorTrainConfig, data_dir: str, workdir: str,
+             preset_name: str, split: str = "train", log=print) -> str:
+  """Turns the trained checkpoint into a compact bundle (float16 weights + integer tables).
+
+  Returns the bundle's path, workdir/hyperprior_q<quality>.npz, named "hp-q<quality>-<preset>".
+  """
+  q = qualities.get_quality(quality)
+  model, _, checkpointing = build(q.quality, config, workdir)
+  step = checkpointing.restore()
+  if step < config.num_steps:
+    raise ValueError(f"hyperprior {q.name} in {workdir} is trained for {step} of "
+                     f"{config.num_steps} steps; train it first")
+  path = os.path.join(workdir, bundle_name(q.quality))
+  name = f"hp-{q.name}-{preset_name}"
+  pretrained.save_hyperprior_codec(model, q.quality, path, name,
+                                   extra_metadata={"trained_steps": step, "preset": preset_name})
+  codec = pretrained.load_hyperprior_codec(path=path)
+  paths, _, _ = images_lib.list_images(data_dir, split)
+  rng = np.random.default_rng(0)
+  chosen = sorted(rng.choice(len(paths), size=min(config.check_images, len(paths)),
+                             replace=False))
+  check = check_bundle(codec, [paths[i] for i in chosen], log=log)
+  log(f"[hyperprior {q.name}] bundle {path} ({os.path.getsize(path) / 1024:.0f} KiB), "
+      f"fingerprint {codec.fingerprint.hex()}")
+  with open(os.path.join(workdir, "train_summary.json"), "w") as f:
+    json.dump({"codec": "hyperprior", "quality": q.quality, "lambda": q.lmbda,
+               "preset": preset_name, "steps": step, "config": dataclasses.asdict(config),
+               "num_filters": model.num_filters, "latent_channels": model.latent_channels,
+               "bundle": os.path.basename(path), "name": name,
+               "fingerprint": codec.fingerprint.hex(), "training_image_check": check}, f,
+              indent=2)
+  return path
