@@ -29,6 +29,11 @@ def test_smoke_preset_runs_to_a_report_and_resumes(tmp_path):
   assert "Table 2: classification" in text and "Not measured yet" not in text
   assert text.count("| done |") == 12
   assert os.path.exists(tmp_path / "report" / "rd_curve.png")
+  # Section 6 at both of its points: all three arms, the figures, the directions of the changes.
+  assert "Section 6: joint training" in text and "Arms not finished" not in text
+  assert text.count("| joint_ft_top5_points |") == 2
+  for figure in ("fig7_joint_accuracy.png", "fig11_joint_codec.png"):
+    assert os.path.exists(tmp_path / "report" / figure)
   # A second run finds every step done and only re-renders the report.
   lines.clear()
   pipeline.run()

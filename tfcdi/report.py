@@ -126,6 +126,22 @@ def classification_section(workdir: str, paper: dict, data: dict) -> list[str]:
   return ["#" + line if line.startswith("#") else line for line in text.splitlines()] + [""]
 
 
+def joint_section(workdir: str, paper: dict, data: dict, out_dir: str) -> list[str]:
+  """Section 6 (Figs. 7 and 11) from the pipeline's joint-training runs."""
+  files = sorted(glob.glob(os.path.join(workdir, "joint", "*", "results.json")))
+  if not files:
+    return []
+  summary = joint_summary(files, paper)
+  for point in summary["points"]:
+    point["sources"] = {k: os.path.relpath(v, workdir) for k, v in point["sources"].items()}
+  data["joint"] = summary
+  from tfcdi import figures  # pylint: disable=g-import-not-at-top  (matplotlib, only if needed)
+  written = figures.joint_figures(summary, out_dir)
+  text = joint_markdown(summary, "Section 6: joint training (Figs. 7 and 11)")
+  lines = ["#" + line if line.startswith("#") else line for line in text.splitlines()]
+  return lines + [f"![{os.path.basename(p)}]({os.path.basename(p)})" for p in written] + [""]
+
+
 def write_report(workdir: str, preset: str, out_dir: str, paper_numbers: str | None = None):
   """Renders report.md / report.json from the workdir's results; returns report.md's path."""
   paper = load_paper_numbers(paper_numbers)
@@ -142,9 +158,10 @@ def write_report(workdir: str, preset: str, out_dir: str, paper_numbers: str | N
   if os.path.exists(figure):
     shutil.copyfile(figure, os.path.join(out_dir, "rd_curve.png"))
   lines += classification_section(workdir, paper, data)
+  lines += joint_section(workdir, paper, data, out_dir)
   lines += ["## Not yet in this report", "",
-            "Segmentation (Table 2, Fig. 5), joint training (Fig. 7) and the runtime benchmark "
-            "(Fig. 6, Fig. 12) are not part of the pipeline yet.", ""]
+            "Segmentation (Table 2, Fig. 5) and the runtime benchmark (Fig. 6, Fig. 12) are not "
+            "part of the pipeline yet.", ""]
   md_path = os.path.join(out_dir, "report.md")
   with open(md_path, "w") as f:
     f.write("\n".join(lines))

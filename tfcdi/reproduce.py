@@ -13,6 +13,9 @@ Steps so far, in order:
   cls_<arm>     train each classification arm of Table 2: ResNet-50 on the original images,
                 and per operating point ResNet-50 on decoded RGB, cResNet-51 and cResNet-39 on
                 the representation (and ResNet-71 / cResNet-72 at 0.0983 bpp, as Table 2)
+  joint_<op>    Section 6 at 0.0983 and 0.635 bpp: joint ft. of codec + cResNet-51 from the
+                baseline; the control (compression ft. alone, a store of the new codec,
+                cResNet-51 from scratch on it, then the classifier alone with the same schedule)
   report        Markdown + figures + one JSON of everything
 """
 
@@ -27,6 +30,8 @@ import time
 from tfcdi.codec import operating_points
 from tfcdi.codec import pretrained
 
+# Section 6 fine-tunes at the lowest and the highest rate.
+JOINT_POINTS = ("0.0983", "0.635")
 DATASETS = {"imagenette": "imagenette2_224", "kodak": "kodak", "camvid": "camvid"}
 
 
@@ -44,6 +49,7 @@ class Preset:
   classifier_preset: str | None = None  # None: no classification steps
   store_images: tuple = (0, 0)  # (train, val) images per latent store; 0 = all
   store_image_size: int = 256  # side of the square view each store encodes
+  joint_preset: str | None = None  # None: no joint-training steps (they need the classifiers)
 
 
 PRESETS = {
@@ -52,12 +58,13 @@ PRESETS = {
                     codec_log_every=50,
                     kodak_images=2, jpeg_qualities=(5, 25, 50, 75, 95),
                     jp2_psnrs=(22.0, 26.0, 30.0, 34.0), classifier_preset="tiny",
-                    store_images=(16, 8), store_image_size=64),
+                    store_images=(16, 8), store_image_size=64, joint_preset="tiny"),
     # The scaled reproduction on this machine: the shipped cpu-preset codecs (trained by
     # tools/train_codecs_cpu.sh with exactly that preset) on all of Kodak.
-    "cpu": Preset(name="cpu", codecs="shipped", classifier_preset="cpu"),
+    "cpu": Preset(name="cpu", codecs="shipped", classifier_preset="cpu", joint_preset="cpu"),
     # The paper's settings, for users with GPUs and ImageNet.
-    "paper": Preset(name="paper", codecs="train", codec_preset="paper", classifier_preset="paper"),
+    "paper": Preset(name="paper", codecs="train", codec_preset="paper", classifier_preset="paper",
+                    joint_preset="paper"),
 }
 
 
@@ -161,15 +168,18 @@ class Pipeline:
       return False
     return True
 
-  def _store(self, op_name: str):
+  def _store(self, op_name: str, bundle: str | None = None, store_dir: str | None = None,
+             decoded: bool = True):
     from tfcdi.data import latent_store
-    codec = pretrained.load_codec(path=self.codec_bundle(op_name))
+    codec = pretrained.load_codec(path=bundle or self.codec_bundle(op_name))
+    store_dir = store_dir or self.store_dir(op_name)
     for split, limit in zip(("train", "val"), self.preset.store_images):
       source = latent_store.ImageFolderSource(self.data["imagenette"], split, limit=limit)
-      latent_store.encode_split(source, codec, self.store_dir(op_name), split,
+      latent_store.encode_split(source, codec, store_dir, split,
                                 image_size=self.preset.store_image_size, progress=False,
                                 log=self.log)
-      latent_store.build_decoded_cache(self.store_dir(op_name), split, codec, progress=False)
+      if decoded:
+        latent_store.build_decoded_cache(store_dir, split, codec, progress=False)
 
   def classification_arms(self) -> list[tuple[str, str, str | None]]:
     """(run name, net, operating point or None) of each arm, in Table 2's order."""
@@ -184,21 +194,83 @@ class Pipeline:
   def classifier_dir(self, run_name: str) -> str:
     return self.path("classification", run_name)
 
-  def _classifier_done(self, run_name: str) -> bool:
+  def _classifier_done(self, run_name: str, workdir: str | None = None) -> bool:
     from tfcdi.train import classifier
-    results = classifier.read_results(self.classifier_dir(run_name))
+    results = classifier.read_results(workdir or self.classifier_dir(run_name))
     return bool(results and results.get("complete"))
 
-  def _classifier(self, net: str, op_name: str | None, run_name: str):
+  def _classifier(self, net: str, op_name: str | None, run_name: str,
+                  store_dir: str | None = None, workdir: str | None = None):
     from tfcdi.train import classifier
     input_kind = "original" if op_name is None else ("decoded" if net.startswith("resnet")
                                                       else "latent")
     config = classifier.get_config(self.preset.classifier_preset)
     command = ["tfcdi-reproduce", f"--preset={self.preset.name}", f"step {run_name}"]
-    classifier.train(net, input_kind, config, workdir=self.classifier_dir(run_name),
+    classifier.train(net, input_kind, config, workdir=workdir or self.classifier_dir(run_name),
                      data_dir=self.data["imagenette"] if op_name is None else None,
-                     store_dir=None if op_name is None else self.store_dir(op_name),
+                     store_dir=None if op_name is None else (store_dir or self.store_dir(op_name)),
                      preset_name=self.preset.classifier_preset, command=command, log=self.log)
+
+  def scratch_classifier_dir(self, op_name: str) -> str:
+    """The control's cResNet-51 from scratch: not a Table 2 arm, so not under classification/."""
+    return self.path("joint", "scratch", f"cresnet51_{op_name}")
+
+  def joint_dir(self, arm: str, op_name: str) -> str:
+    return self.path("joint", f"{arm}_{op_name}")
+
+  def _joint_done(self, arm: str, op_name: str) -> bool:
+    from tfcdi.train import joint
+    results = joint.read_results(self.joint_dir(arm, op_name))
+    return bool(results and results.get("complete"))
+
+  def _joint(self, arm: str, op_name: str):
+    """One arm of Section 6; the control's classifier arm starts from its own cResNet-51."""
+    from tfcdi.train import joint
+    config = joint.get_config(self.preset.joint_preset)
+    if arm == "classifier":
+      codec_path = self.path("joint", f"codec_{op_name}", f"codec_{op_name}.npz")
+      classifier_dir = self.scratch_classifier_dir(op_name)
+    else:
+      codec_path = self.codec_bundle(op_name)
+      classifier_dir = self.classifier_dir(f"cresnet51_{op_name}")
+    joint.train(arm, config, workdir=self.joint_dir(arm, op_name),
+                data_dir=self.data["imagenette"], codec_path=codec_path,
+                classifier_dir=classifier_dir,
+                kodak_dir=None if arm == "classifier" else self.data["kodak"],
+                kodak_images=self.preset.kodak_images, preset_name=self.preset.joint_preset,
+                command=["tfcdi-reproduce", f"--preset={self.preset.name}",
+                         f"step joint {arm} {op_name}"], log=self.log)
+
+  def _joint_steps(self, op: str):
+    codecft_bundle = self.path("joint", f"codec_{op}", f"codec_{op}.npz")
+    codecft_store = self.path("stores", f"codecft_{op}")
+    scratch = f"cresnet51_codecft_{op}"
+    scratch_dir = self.scratch_classifier_dir(op)
+    self._step(f"joint ft. {op}", self.path("joint", f"joint_{op}", "results.json"),
+               lambda: self._joint("joint", op), done=lambda: self._joint_done("joint", op))
+    self._step(f"compression ft. {op}", self.path("joint", f"codec_{op}", "results.json"),
+               lambda: self._joint("codec", op), done=lambda: self._joint_done("codec", op))
+    self._step(f"latent store of the compression-ft. codec {op}",
+               os.path.join(codecft_store, "metadata.json"),
+               lambda: self._store(op, codecft_bundle, codecft_store, decoded=False),
+               done=lambda: self._latent_store_done(codecft_store))
+    self._step(f"classifier {scratch} (from scratch)", os.path.join(scratch_dir, "results.json"),
+               lambda: self._classifier("cresnet51", op, scratch, codecft_store, scratch_dir),
+               done=lambda: self._classifier_done(scratch, scratch_dir))
+    self._step(f"control: the classifier alone {op}",
+               self.path("joint", f"classifier_{op}", "results.json"),
+               lambda: self._joint("classifier", op),
+               done=lambda: self._joint_done("classifier", op))
+
+  @staticmethod
+  def _latent_store_done(store_dir: str) -> bool:
+    from tfcdi.data import latent_store
+    try:
+      meta = latent_store.read_metadata(store_dir)
+    except (latent_store.StoreError, OSError, ValueError):
+      return False
+    return all((meta.get("splits", {}).get(split) or {}).get("complete")
+               for split in ("train", "val"))
 
   def _report(self):
     from tfcdi import report
@@ -232,6 +304,9 @@ class Pipeline:
         self._step(f"classifier {run_name}", self.path("classification", run_name, "results.json"),
                    lambda n=net, o=op, r=run_name: self._classifier(n, o, r),
                    done=lambda r=run_name: self._classifier_done(r))
+    if self.preset.classifier_preset and self.preset.joint_preset:
+      for op in JOINT_POINTS:
+        self._joint_steps(op)
     # The report is cheap and reads everything: always re-rendered.
     self.log("== report ...")
     self._report()

@@ -343,8 +343,8 @@ class _Evaluator:
 def train(arm: str, config: JointTrainConfig, *, workdir: str, data_dir: str,
           codec_path: str | None = None, operating_point: str | None = None,
           classifier_dir: str | None = None, kodak_dir: str | None = None,
-          train_split: str = "train", eval_split: str = "val", preset_name: str | None = None,
-          command: list | None = None, log=print) -> dict:
+          kodak_images: int = 0, train_split: str = "train", eval_split: str = "val",
+          preset_name: str | None = None, command: list | None = None, log=print) -> dict:
   """Fine-tunes (or resumes) one arm for config.epochs epochs; returns the results.
 
   Args:
@@ -355,7 +355,8 @@ def train(arm: str, config: JointTrainConfig, *, workdir: str, data_dir: str,
     codec_path / operating_point: the codec to start from (a bundle, or the shipped one).
     classifier_dir: a train_classifier workdir of a cResNet trained on that codec's latents;
       required by arms joint and classifier, evaluated (not trained) by arm codec if given.
-    kodak_dir: if given, the fine-tuned codec is evaluated on it from real files.
+    kodak_dir: if given, the codec before and after is evaluated on it from real files.
+    kodak_images: evaluate on the first n images of kodak_dir only (0: all).
 
   Raises:
     JointError, pretrained.CodecError: inputs that do not fit together.
@@ -491,7 +492,7 @@ def train(arm: str, config: JointTrainConfig, *, workdir: str, data_dir: str,
   if not results.get("complete"):
     _finish(arm, results, codec, codec_model, classifier, base_results, evaluator, config,
             workdir, data_dir, train_split, final_paths, final_labels, kodak_dir,
-            preset_name, log)
+            kodak_images, preset_name, log)
     _write_json(results_path, results)
   return results
 
@@ -554,8 +555,8 @@ def _train_step_fn(arm, codec_model, classifier, optimizer, config, beta, target
 
 
 def _finish(arm, results, codec, codec_model, classifier, base_results, evaluator, config,
-            workdir, data_dir, train_split, final_paths, final_labels, kodak_dir, preset_name,
-            log):
+            workdir, data_dir, train_split, final_paths, final_labels, kodak_dir,
+            kodak_images, preset_name, log):
   """The bundle, the classifier workdir, the final evaluation and the Kodak metrics."""
   op = codec.operating_point
   tag = f"[joint {arm} {op.name}]"
@@ -589,7 +590,7 @@ def _finish(arm, results, codec, codec_model, classifier, base_results, evaluato
     results["kodak"] = {}
     for key, path in bundles.items():
       evaluation = codec_evaluation.evaluate_bundle_on_folder(
-          path, kodak_dir, os.path.join(workdir, f"kodak_{key}"), log=log)
+          path, kodak_dir, os.path.join(workdir, f"kodak_{key}"), limit=kodak_images, log=log)
       results["kodak"][key] = {k: evaluation[k] for k in ("bpp", "psnr", "ssim", "ms_ssim")}
       results["kodak"][key]["num_images"] = evaluation["num_images"]
   results["complete"] = True
