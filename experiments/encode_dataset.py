@@ -5,9 +5,13 @@ r"""tfcdi-encode-dataset: a dataset -> latent store of real .tfci files, sized b
   tfcdi-encode-dataset --codec=runs/codec_0.635/codec_0.635.npz --tfds_name=imagenet2012 \
       --tfds_data_dir=~/tensorflow_datasets --splits=train,validation --store_dir=stores/in1k
   tfcdi-encode-dataset ... --decode     # also decode the store once, for the decoded-RGB arm
+  tfcdi-encode-dataset --codec=hyperprior --quality=4 \
+      --codec_path=runs/hyperprior_q4/hyperprior_q4.npz \
+      --data_dir=../shared/data/imagenette2_224 --splits=train,val --store_dir=stores/hp_q4
 
 Every image becomes a 256 x 256 view (shorter side resized to 256, central square) whose .tfci
-file holds a 32 x 32 x C latent; see tfcdi/data/latent_store.py. Killed and restarted with the
+file holds a 32 x 32 x C latent (a hyperprior file: y of 16 x 16 x M and z of 4 x 4 x N); see
+tfcdi/data/latent_store.py. Killed and restarted with the
 same flags, it skips the shards it has finished. At the end it prints the store's size beside
 the source images' and the paper's ImageNet figures (from shared/reference/paper_numbers.json).
 Problems are one `error: ...` line on stderr and exit status 1.
@@ -37,6 +41,7 @@ _SPLITS = flags.DEFINE_list("splits", ["train", "val"], "Splits to encode.")
 _STORE_DIR = flags.DEFINE_string("store_dir", None, "Where the store goes.",
                                  allow_override=True)
 _OPERATING_POINT, _CODEC = _cli.define_codec_flags()
+_QUALITY, _CODEC_PATH = _cli.define_family_flags()
 _IMAGE_SIZE = flags.DEFINE_integer(
     "image_size", latent_store.DEFAULT_IMAGE_SIZE, "Side of the square view that is encoded.")
 _SHARD_SIZE = flags.DEFINE_integer(
@@ -53,8 +58,10 @@ _PAPER_NUMBERS = _cli.define_paper_numbers_flag()
 _error = _cli.error
 
 
-def _load_codec() -> pretrained.Codec:
-  return _cli.load_codec(_OPERATING_POINT.value, _CODEC.value)
+def _load_codec() -> pretrained.Codec | pretrained.HyperpriorCodec:
+  family, path = _cli.resolve_codec_flag(_CODEC.value, _CODEC_PATH.value)
+  return _cli.load_codec(_OPERATING_POINT.value, path, quality=_QUALITY.value, family=family,
+                         families=_cli.CODEC_FAMILIES)
 
 
 def _source(split: str):

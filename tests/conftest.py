@@ -40,3 +40,42 @@ def tiny_codec_path(tmp_path_factory):
 def tiny_codec(tiny_codec_path):
   from tfcdi.codec import pretrained  # pylint: disable=g-import-not-at-top
   return pretrained.load_codec(path=tiny_codec_path)
+
+
+def _make_tiny_hyperprior(path, name="hp-tiny", seed=0, quality=4):
+  """Saves a random tiny hyperprior bundle (N = M = 8) at `path`; returns its fingerprint.
+
+  Its analysis output is scaled up and its hyper-synthesis biased so that y and the scales span
+  many tables, as a trained codec's do.
+  """
+  import keras  # pylint: disable=g-import-not-at-top
+  from tfcdi.codec import hyperprior, pretrained  # pylint: disable=g-import-not-at-top
+  keras.utils.set_random_seed(seed)
+  model = hyperprior.Hyperprior(8, 8).build_weights()
+  kernel = model.analysis.get_layer("conv4").kernel
+  kernel.assign(kernel * 10.0)
+  rng = np.random.default_rng(seed)
+  for layer_name in ("deconv1", "deconv2", "deconv3"):
+    layer = model.hyper_synthesis.get_layer(layer_name)
+    layer.bias.assign(rng.uniform(0.5, 3.0, layer.bias.shape).astype(np.float32))
+  return pretrained.save_hyperprior_codec(model, quality, str(path), name)
+
+
+@pytest.fixture(scope="session")
+def make_tiny_hyperprior():
+  """make_tiny_hyperprior(path, name="hp-tiny", seed=0, quality=4) -> fingerprint."""
+  return _make_tiny_hyperprior
+
+
+@pytest.fixture(scope="session")
+def tiny_hyperprior_path(tmp_path_factory):
+  """Path of a random tiny hyperprior bundle named "hp-tiny" (quality 4, N = M = 8)."""
+  path = tmp_path_factory.mktemp("hyperprior_codecs") / "hp_tiny.npz"
+  _make_tiny_hyperprior(path)
+  return str(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_hyperprior(tiny_hyperprior_path):
+  from tfcdi.codec import pretrained  # pylint: disable=g-import-not-at-top
+  return pretrained.load_codec(path=tiny_hyperprior_path)

@@ -72,7 +72,7 @@ def _compress_hyperprior(codec: pretrained.HyperpriorCodec, image: np.ndarray) -
   padded, _ = hyperprior_lib.pad_to_multiple(tf.convert_to_tensor(image[None], tf.float32))
   y, z = codec.model.encode(padded)
   y, z = y.numpy(), z.numpy()
-  indices = codec.model.scale_indices(z, y.shape)
+  indices = codec.scale_indices(z, y.shape)
   return bitstream.encode_hyperprior(y[0], indices[0], codec.y_tables, z[0], codec.z_tables,
                                      codec_name=codec.name, fingerprint=codec.fingerprint,
                                      image_size=(height, width))
@@ -156,14 +156,15 @@ def read_hyperprior_symbols(data: bytes, codec: pretrained.HyperpriorCodec) -> t
 
   y and the scale indices are int32 [hy, wy, M], z is int32 [hz, wz, N]. The compressed-domain
   path: no synthesis transform runs; codec.model.latent(y[None], z[None]) gives (y_hat,
-  sigma_hat).
+  sigma_hat). `codec` is a HyperpriorCodec or anything with its identity, its tables and a
+  `scale_indices` method (latent_store.HyperpriorTables reads files without a Keras model).
   """
   if codec.family != "hyperprior":
     raise CodecError(f"codec {codec.name!r} is not a hyperprior codec")
   header = bitstream.parse_header(data)
   check_codec(header, codec)
   z = bitstream.decode_hyperprior_z(data, header, codec.z_tables)
-  indices = codec.model.scale_indices(z[None], (1, *header.y_shape))[0]
+  indices = codec.scale_indices(z[None], (1, *header.y_shape))[0]
   y = bitstream.decode_hyperprior_y(data, header, codec.y_tables, indices)
   return header, y, z, indices
 

@@ -224,6 +224,10 @@ class HyperpriorCodec:
     """N, channels of z."""
     return self.model.num_filters
 
+  def scale_indices(self, z_symbols, y_shape=None) -> np.ndarray:
+    """z symbols [B, hz, wz, N] -> scale indices [B, hy, wy, M] (the integer hyper-synthesis)."""
+    return self.model.scale_indices(z_symbols, y_shape)
+
 
 def _table_arrays(prefix: str, tables: bitstream.Tables) -> dict:
   # Stored as int32 (every entry is below 2^20); the fingerprint reads them as int64.
@@ -341,3 +345,52 @@ def load_hyperprior_codec(quality=None, path: str | None = None) -> HyperpriorCo
                      f"tables, expected {hyperprior_lib.NUM_SCALES} and {model.num_filters}")
   return HyperpriorCodec(model=model, quality=q, y_tables=y_tables, z_tables=z_tables,
                          name=meta["name"], fingerprint=bytes.fromhex(meta["fingerprint"]))
+
+
+def hyperprior_integer_arrays(codec: HyperpriorCodec) -> dict:
+  """The integer arrays of a hyperprior codec's coding path, named as in its bundle.
+
+  The y tables, the z tables and the integer hyper-synthesis: everything a reader of its files
+  needs to get the symbols and the scales, and nothing of the transforms.
+  """
+  return {**_table_arrays("y", codec.y_tables), **_table_arrays("z", codec.z_tables),
+          **codec.model.integer_hyper_synthesis().to_arrays()}
+
+
+def hyperprior_coding_tables(arrays: dict) -> tuple:
+  """(y tables, z tables, integer hyper-synthesis) from the named integer arrays.
+
+  Raises:
+    CodecError: arrays missing or malformed.
+  """
+  try:
+    return (_tables_from("y", arrays), _tables_from("z", arrays),
+            hyperprior_lib.IntegerHyperSynthesis.from_arrays(arrays))
+  except (KeyError, IndexError, ValueError) as e:  # BitstreamError is a ValueError
+    raise CodecError(f"malformed hyperprior coding tables ({e!r})") from None
+
+
+def read_hyperprior_tables(path: str) -> tuple[dict, dict]:
+  """A hyperprior bundle's metadata and integer arrays, checked, without building its model.
+
+  The fingerprint covers the weights too, so they are read (as bytes) to check it; no Keras
+  model is made.
+
+  Raises:
+    CodecError: not a readable hyperprior bundle, or one whose content does not match its
+      fingerprint.
+  """
+  try:
+    with np.load(path, allow_pickle=False) as data:
+      meta = json.loads(bytes(data["meta"]).decode())
+      if meta.get("family") != "hyperprior":
+        raise CodecError(f"{path} is not a hyperprior codec bundle")
+      weights = [data[f"w{i}"] for i in range(len(meta["weight_paths"]))]
+      arrays = {k: np.asarray(data[k]) for k in data.files if k.startswith(("y_", "z_", "hs_"))}
+  except (OSError, KeyError, ValueError, TypeError) as e:
+    if isinstance(e, CodecError):
+      raise
+    raise CodecError(f"{path} is not a readable tfcdi codec bundle ({e})") from None
+  if _hyperprior_digest(weights, arrays).hex() != meta["fingerprint"]:
+    raise CodecError(f"{path} is corrupt: its weights and tables do not match its fingerprint")
+  return meta, arrays

@@ -6,13 +6,27 @@ compressed data: the cResNets read the quantized representation z_hat = centers[
 (`decoded_dataset`, from a one-time decoded cache). The third arm, uncompressed RGB, reads the
 source images through the same geometry (`original_dataset`).
 
+Two codec families make stores (the "family" of the store's codec metadata):
+  autoencoder  Torfason et al.'s codec: the latent arm reads (z_hat, label);
+  hyperprior   Balle et al. 2018's scale hyperprior (the follow-up work): the latent arm reads
+               (y_hat, sigma_hat, label) (`hyperprior_latent_dataset`). The z stream is decoded,
+               the codec's integer hyper-synthesis gives each y symbol's scale index (the same
+               integers the encoder used), the y stream is decoded with those tables, and
+               sigma_hat = scale_table[index]. Neither the synthesis transform nor any float
+               network runs. The integer tables live beside the metadata in
+               `codec_tables.npz` (not counted in the store's size, like the autoencoder's
+               table in metadata.json), so a store reads without the codec bundle.
+
 Geometry. Every image is brought to a square view before anything else: its shorter side is
 resized to `image_size` (256 by default; bilinear with antialiasing) and the central
 image_size x image_size square is kept. This is the paper's "resize to 256" step made square, so
 that every latent has the same shape: a 256 x 256 view gives a 32 x 32 x C latent, from which
 training takes random 28 x 28 crops (the latent of a 224 x 224 crop) and evaluation the central
 one. The RGB arms take 224 x 224 crops of the same 256 x 256 view. (Imagenette's images are
-224 x 224 already; they are upsampled by 8/7 to keep the paper's latent size.)
+224 x 224 already; they are upsampled by 8/7 to keep the paper's latent size.) The hyperprior
+downsamples by 16: a 256 x 256 view gives y_hat and sigma_hat of 16 x 16 x M, which the
+classifiers resize to 32 x 32 before cropping 28 x 28 (the follow-up's geometry,
+data/latent_pairs.py). Its views must be multiples of 16.
 
 What a store holds. Per example one tf.train.Example with
   tfci      bytes   the complete .tfci file of the view (header + range-coded symbols)
@@ -42,11 +56,14 @@ import json
 import math
 import os
 
+import typing
+
 import numpy as np
 import tensorflow as tf
 
 from tfcdi.codec import bitstream
 from tfcdi.codec import coding
+from tfcdi.codec import hyperprior as hyperprior_lib
 from tfcdi.codec import model as model_lib
 from tfcdi.codec import pretrained
 from tfcdi.data import images as images_lib
@@ -54,6 +71,8 @@ from tfcdi.data import images as images_lib
 STORE_FORMAT = 1
 METADATA_FILE = "metadata.json"
 DECODED_DIR = "decoded"
+# A hyperprior store's integer coding tables (HyperpriorTables.save / load).
+HYPERPRIOR_TABLES_FILE = "codec_tables.npz"
 # The square view every image is brought to; its latent is 32 x 32 (see the module docstring).
 DEFAULT_IMAGE_SIZE = 256
 # ~1000 examples per shard: Imagenette's train split is 10 shards of a few MB each.
@@ -98,6 +117,8 @@ class CodecTables:
   frequencies: np.ndarray  # int64 [L]
   centers: np.ndarray  # float32 [L]
   channels: int
+  family: typing.ClassVar[str] = "autoencoder"
+  bitstream_family: typing.ClassVar[int] = bitstream.FAMILY_AUTOENCODER
 
   @property
   def num_centers(self) -> int:
@@ -129,15 +150,134 @@ class CodecTables:
     return (self.name, bytes(self.fingerprint)) == (other.name, bytes(other.fingerprint))
 
 
-def load_codec_tables(path: str) -> CodecTables:
-  """Reads the tables of a codec bundle (.npz) without building its model.
+@dataclasses.dataclass(frozen=True, eq=False)
+class HyperpriorTables:
+  """A hyperprior codec's identity and integer coding tables: enough to read its .tfci files.
 
-  The centers are one of the bundle's weights: the one whose path ends in "centers".
+  Duck-compatible with pretrained.HyperpriorCodec for coding.read_hyperprior_symbols /
+  check_codec, without its Keras model: the z tables, the y tables of the scale table and the
+  integer hyper-synthesis that maps z symbols to scale indices. A reader gets the y symbols and
+  sigma_hat = scale_table()[index] from these alone, so the compressed-domain path never builds
+  a transform.
+  """
+
+  name: str
+  fingerprint: bytes
+  quality: int
+  channels: int  # M, channels of y
+  num_filters: int  # N, channels of z
+  arrays: dict  # the named integer arrays (pretrained.hyperprior_integer_arrays)
+  family: typing.ClassVar[str] = "hyperprior"
+  bitstream_family: typing.ClassVar[int] = bitstream.FAMILY_HYPERPRIOR
+
+  def __post_init__(self):
+    y_tables, z_tables, hyper_synthesis = pretrained.hyperprior_coding_tables(self.arrays)
+    if (y_tables.num_tables != hyperprior_lib.NUM_SCALES
+        or z_tables.num_tables != self.num_filters):
+      raise pretrained.CodecError(
+          f"codec {self.name!r}: {y_tables.num_tables} y tables and {z_tables.num_tables} z "
+          f"tables, expected {hyperprior_lib.NUM_SCALES} and {self.num_filters}")
+    object.__setattr__(self, "y_tables", y_tables)
+    object.__setattr__(self, "z_tables", z_tables)
+    object.__setattr__(self, "hyper_synthesis", hyper_synthesis)
+
+  @property
+  def operating_point(self) -> str:
+    """The quality's name ("q4"): what results and reports list where the autoencoder has its
+    operating point."""
+    return f"q{self.quality}"
+
+  @property
+  def digest(self) -> str:
+    """SHA-256 (hex, 16 digits) of the integer arrays, to check a stored copy of them."""
+    digest = hashlib.sha256()
+    for key in sorted(self.arrays):
+      digest.update(key.encode())
+      digest.update(np.ascontiguousarray(self.arrays[key], np.int64).tobytes())
+    return digest.hexdigest()[:16]
+
+  def scale_indices(self, z_symbols, y_shape=None) -> np.ndarray:
+    """z symbols [B, hz, wz, N] -> scale indices [B, hy, wy, M], integer arithmetic only."""
+    indices = self.hyper_synthesis(z_symbols)
+    if y_shape is not None:
+      indices = indices[:, :y_shape[1], :y_shape[2], :]
+    return indices
+
+  def read(self, data: bytes) -> tuple:
+    """A file's (header, y symbols, z symbols, scale indices), checked against this codec."""
+    return coding.read_hyperprior_symbols(data, self)
+
+  @classmethod
+  def from_codec(cls, codec: pretrained.HyperpriorCodec) -> HyperpriorTables:
+    return cls(name=codec.name, fingerprint=bytes(codec.fingerprint),
+               quality=codec.quality.quality, channels=int(codec.channels),
+               num_filters=int(codec.num_filters),
+               arrays=pretrained.hyperprior_integer_arrays(codec))
+
+  def to_json(self) -> dict:
+    """The identity (the arrays go to a file of their own: `save`)."""
+    return {"family": self.family, "name": self.name, "fingerprint": self.fingerprint.hex(),
+            "quality": self.quality, "operating_point": self.operating_point,
+            "channels": self.channels, "num_filters": self.num_filters,
+            "tables_file": HYPERPRIOR_TABLES_FILE, "tables_digest": self.digest}
+
+  def save(self, path: str) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp.npz"
+    np.savez_compressed(tmp, **self.arrays)
+    os.replace(tmp, path)
+
+  @classmethod
+  def load(cls, data: dict, path: str) -> HyperpriorTables:
+    """The tables whose identity is `data` (to_json) and whose arrays are in `path` (save).
+
+    Raises:
+      pretrained.CodecError: the file is missing, unreadable or holds other tables.
+    """
+    try:
+      with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: np.asarray(npz[k]) for k in npz.files}
+    except (OSError, ValueError) as e:
+      raise pretrained.CodecError(
+          f"cannot read the hyperprior coding tables {path} ({e})") from None
+    tables = cls(name=data["name"], fingerprint=bytes.fromhex(data["fingerprint"]),
+                 quality=int(data["quality"]), channels=int(data["channels"]),
+                 num_filters=int(data["num_filters"]), arrays=arrays)
+    if tables.digest != data["tables_digest"]:
+      raise pretrained.CodecError(f"{path} holds other coding tables than codec "
+                                  f"{data['name']!r}'s")
+    return tables
+
+  def same_codec(self, other) -> bool:
+    return (self.name, bytes(self.fingerprint)) == (other.name, bytes(other.fingerprint))
+
+
+def tables_of(codec):
+  """The reading tables of a loaded codec of either family (CodecTables or HyperpriorTables)."""
+  if codec.family == "hyperprior":
+    return HyperpriorTables.from_codec(codec)
+  return CodecTables.from_codec(codec)
+
+
+def codec_family(codec_json: dict) -> str:
+  """The family of a codec's JSON identity (stores made before families are autoencoder)."""
+  return codec_json.get("family", "autoencoder")
+
+
+def load_codec_tables(path: str):
+  """Reads the tables of a codec bundle (.npz) of either family without building its model.
+
+  Autoencoder: the frequency table and the centers, one of the bundle's weights (the one whose
+  path ends in "centers"). Hyperprior: the integer tables (the fingerprint is checked).
 
   Raises:
     pretrained.CodecError: the file is not a readable bundle.
   """
   meta = pretrained.read_metadata(path)
+  if meta.get("family") == "hyperprior":
+    meta, arrays = pretrained.read_hyperprior_tables(path)
+    return HyperpriorTables(name=meta["name"], fingerprint=bytes.fromhex(meta["fingerprint"]),
+                            quality=int(meta["quality"]), channels=int(meta["latent_channels"]),
+                            num_filters=int(meta["num_filters"]), arrays=arrays)
   try:
     index = next(i for i, p in enumerate(meta["weight_paths"]) if p.endswith("centers"))
     with np.load(path, allow_pickle=False) as data:
@@ -295,9 +435,33 @@ def read_metadata(store_dir: str) -> dict:
   return meta
 
 
-def store_tables(meta: dict) -> CodecTables:
-  """The tables of the codec that made the store."""
+def store_family(meta: dict) -> str:
+  """"autoencoder" or "hyperprior": the family of the codec that made the store."""
+  return codec_family(meta["codec"])
+
+
+def store_tables(meta: dict, store_dir: str | None = None):
+  """The tables of the codec that made the store (CodecTables or HyperpriorTables).
+
+  A hyperprior store keeps its tables in a file beside the metadata: give `store_dir`.
+
+  Raises:
+    StoreError: a hyperprior store's tables are missing or do not match its metadata.
+  """
+  if store_family(meta) == "hyperprior":
+    if store_dir is None:
+      raise ValueError("reading a hyperprior store's tables needs its folder")
+    try:
+      return HyperpriorTables.load(meta["codec"],
+                                   os.path.join(store_dir, HYPERPRIOR_TABLES_FILE))
+    except pretrained.CodecError as e:
+      raise StoreError(f"the store at {store_dir}: {e}") from None
   return CodecTables.from_json(meta["codec"])
+
+
+def _same_identity(codec_json: dict, codec) -> bool:
+  return (codec_json["name"], codec_json["fingerprint"]) == (codec.name,
+                                                             bytes(codec.fingerprint).hex())
 
 
 def _split_entry(meta: dict, split: str, store_dir: str) -> dict:
@@ -347,17 +511,28 @@ def _int_feature(value: int):
   return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
 
 
-def _open_store(store_dir: str, tables: CodecTables, image_size: int, classes) -> dict:
+def _downsampling(family: str) -> int:
+  return hyperprior_lib.DOWNSAMPLING if family == "hyperprior" else model_lib.DOWNSAMPLING
+
+
+def _open_store(store_dir: str, tables, image_size: int, classes) -> dict:
   """Existing metadata checked against this encoding, or fresh metadata for a new store."""
   os.makedirs(store_dir, exist_ok=True)
   if not os.path.exists(os.path.join(store_dir, METADATA_FILE)):
-    return {"format": STORE_FORMAT, "codec": tables.to_json(), "image_size": image_size,
-            "latent_shape": [image_size // model_lib.DOWNSAMPLING] * 2 + [tables.channels],
+    side = image_size // _downsampling(tables.family)
+    meta = {"format": STORE_FORMAT, "codec": tables.to_json(), "image_size": image_size,
+            "latent_shape": [side, side, tables.channels],
             "preprocessing": (f"shorter side resized to {image_size} (bilinear, antialiased), "
                               f"central {image_size}x{image_size} square, rounded to uint8"),
             "classes": list(classes), "splits": {}}
+    if tables.family == "hyperprior":
+      hyper_side = -(-side // hyperprior_lib.HYPER_DOWNSAMPLING)
+      meta["hyper_latent_shape"] = [hyper_side, hyper_side, tables.num_filters]
+      # The tables before the metadata: a store with metadata always has them.
+      tables.save(os.path.join(store_dir, HYPERPRIOR_TABLES_FILE))
+    return meta
   meta = read_metadata(store_dir)
-  if not tables.same_codec(store_tables(meta)):
+  if not _same_identity(meta["codec"], tables):
     raise StoreError(f"the store at {store_dir} was made by codec {meta['codec']['name']!r} "
                      f"({meta['codec']['fingerprint']}), not {tables.name!r} "
                      f"({tables.fingerprint.hex()}); use another --store_dir")
@@ -376,7 +551,8 @@ def encode_split(source, codec: pretrained.Codec, store_dir: str, split: str, *,
 
   Args:
     source: an ImageFolderSource or TfdsSource.
-    codec: the codec bundle to encode with (pretrained.load_codec).
+    codec: the codec to encode with (pretrained.load_codec): a Codec (autoencoder) or a
+      HyperpriorCodec; the store's metadata records its family.
     store_dir: the store's folder; created if needed. One store holds one codec's encodings of
       any number of splits with the same classes and geometry.
     split: the name the split gets in the store ("train", "val").
@@ -393,12 +569,13 @@ def encode_split(source, codec: pretrained.Codec, store_dir: str, split: str, *,
     StoreError: the store exists but was made by another codec, at another size, with other
       classes, or holds a different plan for this split.
   """
-  if image_size % model_lib.DOWNSAMPLING or image_size <= 0:
-    raise StoreError(f"image_size must be a positive multiple of {model_lib.DOWNSAMPLING}, got "
-                     f"{image_size}")
+  multiple = _downsampling(codec.family)
+  if image_size % multiple or image_size <= 0:
+    raise StoreError(f"image_size must be a positive multiple of {multiple} for a "
+                     f"{codec.family} codec, got {image_size}")
   if shard_size < 1 or batch_size < 1:
     raise StoreError("shard_size and batch_size must be positive")
-  tables = CodecTables.from_codec(codec)
+  tables = tables_of(codec)
   meta = _open_store(store_dir, tables, image_size, source.classes)
   num_shards = max(1, math.ceil(source.count / shard_size))
   plan = {"source": source.description, "digest": source.digest, "count": source.count,
@@ -411,16 +588,15 @@ def encode_split(source, codec: pretrained.Codec, store_dir: str, split: str, *,
                            "num_shards": num_shards, "complete": False}
   _write_json_atomic(os.path.join(store_dir, METADATA_FILE), meta)
 
-  encode = tf.function(codec.model.encode, input_signature=[
-      tf.TensorSpec([None, image_size, image_size, 3], tf.float32)])
+  to_files = _file_writer(codec, image_size)
   bar = _progress_bar(source.count, f"encoding {split}", progress)
   shard_stats = []
   for index in range(num_shards):
     start, stop = index * shard_size, min(source.count, (index + 1) * shard_size)
     path = os.path.join(store_dir, shard_name(split, index, num_shards))
     if not os.path.exists(path):
-      _encode_shard(source.examples(start, stop), encode, codec, meta["classes"], path,
-                    image_size, batch_size, bar)
+      _encode_shard(source.examples(start, stop), to_files, meta["classes"], path, image_size,
+                    batch_size, bar)
     else:
       bar.update(stop - start)
     with open(path + ".json") as f:
@@ -445,7 +621,33 @@ def _progress_bar(total: int, desc: str, enabled: bool):
   return tqdm(total=total, desc=desc, unit="img", disable=not enabled, dynamic_ncols=True)
 
 
-def _encode_shard(examples, encode, codec, classes, path, image_size, batch_size, bar):
+def _file_writer(codec, image_size: int):
+  """A function: float32 views [B, S, S, 3] -> their B .tfci files, byte for byte what
+  coding.compress_image writes for each view (no padding: S is a multiple of the codec's
+  downsampling)."""
+  encode = tf.function(codec.model.encode, input_signature=[
+      tf.TensorSpec([None, image_size, image_size, 3], tf.float32)])
+  if codec.family == "hyperprior":
+
+    def hyperprior_files(images):
+      y, z = encode(images)
+      y, z = y.numpy(), z.numpy()
+      indices = codec.scale_indices(z, y.shape)  # integers: the same batched or not
+      return [bitstream.encode_hyperprior(y[i], indices[i], codec.y_tables, z[i], codec.z_tables,
+                                          codec_name=codec.name, fingerprint=codec.fingerprint,
+                                          image_size=(image_size, image_size))
+              for i in range(y.shape[0])]
+    return hyperprior_files
+
+  def autoencoder_files(images):
+    return [bitstream.encode(symbols, codec.frequencies, codec_name=codec.name,
+                             fingerprint=codec.fingerprint, image_size=(image_size, image_size),
+                             codec_family=bitstream.FAMILY_AUTOENCODER)
+            for symbols in encode(images).numpy()]
+  return autoencoder_files
+
+
+def _encode_shard(examples, to_files, classes, path, image_size, batch_size, bar):
   """Writes one shard: to a temporary name, its stats beside it, then renames it into place."""
   views = examples.map(
       lambda data, label, name: (square_view(_decode_image_bytes(data), image_size), data,
@@ -455,13 +657,8 @@ def _encode_shard(examples, encode, codec, classes, path, image_size, batch_size
   stats = {"count": 0, "source_bytes": 0, "tfci_bytes": 0}
   with tf.io.TFRecordWriter(tmp) as writer:
     for images, encoded, labels, names in views.batch(batch_size).prefetch(1):
-      symbols = encode(tf.cast(images, tf.float32)).numpy()
-      for i in range(symbols.shape[0]):
-        # Exactly what coding.compress_image writes for this view (no padding: size % 8 == 0).
-        data = bitstream.encode(symbols[i], codec.frequencies, codec_name=codec.name,
-                                fingerprint=codec.fingerprint,
-                                image_size=(image_size, image_size),
-                                codec_family=bitstream.FAMILY_AUTOENCODER)
+      files = to_files(tf.cast(images, tf.float32))
+      for i, data in enumerate(files):
         label = int(labels[i])
         source_bytes = len(encoded[i].numpy())
         example = tf.train.Example(features=tf.train.Features(feature={
@@ -475,7 +672,7 @@ def _encode_shard(examples, encode, codec, classes, path, image_size, batch_size
         stats["count"] += 1
         stats["source_bytes"] += source_bytes
         stats["tfci_bytes"] += len(data)
-      bar.update(symbols.shape[0])
+      bar.update(len(files))
   # The stats first, the shard last: a shard under its final name always has its stats.
   _write_json_atomic(path + ".json", stats)
   os.replace(tmp, path)
@@ -498,10 +695,12 @@ def size_report(meta: dict, published: dict | None = None) -> list[str]:
           f"{meta['image_size']}x{meta['image_size']}")
   if "totals" in meta and meta["totals"]["store_bytes"]:
     t = meta["totals"]
+    point = (f"operating point {meta['codec']['operating_point']}"
+             if store_family(meta) == "autoencoder" else
+             f"hyperprior quality {meta['codec']['quality']}")
     lines.append(f"total: {t['count']} images, {_mb(t['source_bytes'])} of source images -> "
                  f"{_mb(t['store_bytes'])} store, ratio {t['ratio']:.2f}x "
-                 f"(codec {meta['codec']['name']}, operating point "
-                 f"{meta['codec']['operating_point']})")
+                 f"(codec {meta['codec']['name']}, {point})")
   if published:
     lines.append(f"published (ImageNet, 0.635 bpp): {published['original']} GB -> "
                  f"{published['at_0.635_bpp']} GB, ratio {published['ratio']}x")
@@ -543,8 +742,8 @@ def parse_example(serialized) -> dict:
   return tf.io.parse_single_example(serialized, _FEATURES)
 
 
-def _check_codec(meta: dict, codec, store_dir: str) -> CodecTables:
-  tables = store_tables(meta)
+def _check_codec(meta: dict, codec, store_dir: str):
+  tables = store_tables(meta, store_dir)
   if codec is not None and not tables.same_codec(codec):
     raise StoreError(f"the store at {store_dir} was made by codec {tables.name!r} "
                      f"({tables.fingerprint.hex()}), not {codec.name!r} "
@@ -558,6 +757,21 @@ def _symbols_fn(tables: CodecTables):
     _, symbols = coding.read_symbols(bytes(data), tables)
     return symbols
   return decode
+
+
+def _read_hyperprior(tables: HyperpriorTables, shape):
+  """A graph function: .tfci bytes -> (y symbols, scale indices), int32 [h, w, M] each."""
+
+  def decode(data):
+    # read_hyperprior_symbols checks the identity and shapes, decodes z, runs the integer
+    # hyper-synthesis and decodes y with the tables of the resulting scale indices.
+    _, y, _, indices = tables.read(bytes(data))
+    return y, indices
+
+  def read(data):
+    y, indices = tf.numpy_function(decode, [data], (tf.int32, tf.int32), stateful=False)
+    return tf.ensure_shape(y, shape), tf.ensure_shape(indices, shape)
+  return read
 
 
 def latent_dataset(store_dir: str, split: str, *, shuffle: bool = False, seed: int = 0,
@@ -576,12 +790,18 @@ def latent_dataset(store_dir: str, split: str, *, shuffle: bool = False, seed: i
     output: "latent" for z_hat = centers[symbols] (float32 [h, w, C]), "symbols" for the int32
       symbols themselves.
 
+  A hyperprior store yields (y_hat, sigma_hat, label) instead: see hyperprior_latent_dataset,
+  which this calls for one.
+
   Raises:
     StoreError: no such store or split, or another codec's store.
   """
   if output not in ("latent", "symbols"):
     raise ValueError(f"output must be 'latent' or 'symbols', got {output!r}")
   meta = read_metadata(store_dir)
+  if store_family(meta) == "hyperprior":
+    return hyperprior_latent_dataset(store_dir, split, shuffle=shuffle, seed=seed, skip=skip,
+                                     shuffle_buffer=shuffle_buffer, codec=codec, output=output)
   tables = _check_codec(meta, codec, store_dir)
   files = shard_files(store_dir, split, meta)
   shape = meta["latent_shape"]
@@ -597,6 +817,48 @@ def latent_dataset(store_dir: str, split: str, *, shuffle: bool = False, seed: i
 
   records = _ordered_records(files, shuffle, seed, skip, shuffle_buffer)
   return records.map(to_latent, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def hyperprior_latent_dataset(store_dir: str, split: str, *, shuffle: bool = False,
+                              seed: int = 0, skip: int = 0,
+                              shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER, codec=None,
+                              output: str = "latent") -> tf.data.Dataset:
+  """(y_hat, sigma_hat, label) of a hyperprior store split: the two-branch cResNet's input.
+
+  Each record's .tfci file is entropy-decoded on the fly (see the module docstring): y_hat is
+  the y symbols as float32, sigma_hat the scale each was coded with, float32 [h, w, M] each,
+  exactly what Hyperprior.latent gives for the file's symbols. No transform runs.
+
+  Args:
+    store_dir, split, shuffle, seed, skip, shuffle_buffer: as for latent_dataset (the same
+      orders, so the decoded arm reads the same examples in the same order for a seed).
+    codec: optional codec (HyperpriorCodec or HyperpriorTables) the store must have been made by.
+    output: "latent" for (y_hat, sigma_hat), "symbols" for the int32 (y symbols, scale
+      indices) themselves.
+
+  Raises:
+    StoreError: no such store or split, a store of another family, or another codec's store.
+  """
+  if output not in ("latent", "symbols"):
+    raise ValueError(f"output must be 'latent' or 'symbols', got {output!r}")
+  meta = read_metadata(store_dir)
+  if store_family(meta) != "hyperprior":
+    raise StoreError(f"the store at {store_dir} was made by an {store_family(meta)} codec; its "
+                     "latent arm reads (z_hat, label) with latent_dataset")
+  tables = _check_codec(meta, codec, store_dir)
+  files = shard_files(store_dir, split, meta)
+  read = _read_hyperprior(tables, meta["latent_shape"])
+  scales = tf.constant(hyperprior_lib.scale_table(), tf.float32)
+
+  def to_pair(serialized):
+    example = parse_example(serialized)
+    y, indices = read(example["tfci"])
+    if output == "symbols":
+      return y, indices, example["label"]
+    return tf.cast(y, tf.float32), tf.gather(scales, indices), example["label"]
+
+  records = _ordered_records(files, shuffle, seed, skip, shuffle_buffer)
+  return records.map(to_pair, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 def num_examples(store_dir: str, split: str) -> int:
@@ -618,7 +880,8 @@ def build_decoded_cache(store_dir: str, split: str, codec: pretrained.Codec, *,
   Every store shard gets a cache shard of the same name under store_dir/decoded/, holding the
   reconstructions as raw uint8 [S, S, 3] (what coding.decompress_bytes returns for the same
   file). Raw, not PNG: the arm reads them every epoch, and raw costs no CPU to read. Resumable
-  per shard, like encoding. Returns the cache folder.
+  per shard, like encoding. Returns the cache folder. For a hyperprior store the decoder is
+  the synthesis transform of the y symbols (`codec` must be the HyperpriorCodec).
 
   Raises:
     StoreError: no such split, or `codec` did not make the store.
@@ -632,12 +895,19 @@ def build_decoded_cache(store_dir: str, split: str, codec: pretrained.Codec, *,
       tf.TensorSpec([None, *meta["latent_shape"]], tf.int32)])
   bar = _progress_bar(_split_entry(meta, split, store_dir)["count"], f"decoding {split}",
                       progress)
-  decode = _symbols_fn(tables)
+  if tables.family == "hyperprior":
+    read = _read_hyperprior(tables, meta["latent_shape"])
 
-  def symbols_and_label(serialized):
-    example = parse_example(serialized)
-    symbols = tf.numpy_function(decode, [example["tfci"]], tf.int32, stateful=False)
-    return tf.ensure_shape(symbols, meta["latent_shape"]), example["label"]
+    def symbols_and_label(serialized):
+      example = parse_example(serialized)
+      return read(example["tfci"])[0], example["label"]  # the y symbols
+  else:
+    decode = _symbols_fn(tables)
+
+    def symbols_and_label(serialized):
+      example = parse_example(serialized)
+      symbols = tf.numpy_function(decode, [example["tfci"]], tf.int32, stateful=False)
+      return tf.ensure_shape(symbols, meta["latent_shape"]), example["label"]
 
   for store_shard in files:
     target = os.path.join(cache, os.path.basename(store_shard))
