@@ -7,9 +7,20 @@ r"""tfcdi-train-classifier: one classifier of Table 2 on original, decoded or la
   tfcdi-train-classifier --net=resnet50 --input=original --preset=cpu \
       --data_dir=../shared/data/imagenette2_224 --workdir=runs/cls/resnet50_original
 
+A store of the hyperprior codec (tfcdi-encode-dataset --codec=hyperprior) holds y_hat and
+sigma_hat; its latent arm trains the follow-up's two-branch net or the net on y_hat alone:
+
+  tfcdi-train-classifier --net=cresnet39 --input=latent --latent_inputs=y_hat+sigma_hat \
+      --preset=cpu --store_dir=stores/hp_q4 --workdir=runs/cls/cresnet39_two_branch_q4
+  tfcdi-train-classifier --net=cresnet39 --input=latent --latent_inputs=y_hat \
+      --preset=cpu --store_dir=stores/hp_q4 --workdir=runs/cls/cresnet39_y_hat_q4
+  tfcdi-train-classifier --net=resnet50 --input=decoded --preset=cpu --store_dir=stores/hp_q4 \
+      --codec_path=runs/hyperprior_q4/hyperprior_q4.npz --workdir=runs/cls/resnet50_decoded_q4
+
 The latent and decoded arms read the same latent store (tfcdi-encode-dataset); the decoded arm
 decodes it once into a cache beside the store (with the store's codec: the shipped bundle of its
-operating point, or --codec). Killed and restarted with the same flags, a run resumes from its
+operating point or quality, or --codec / --codec_path). Killed and restarted with the same flags,
+a run resumes from its
 last checkpoint. Results (config, command, per-epoch validation curves, final top-1 / top-5) go
 to WORKDIR/results.json.
 """
@@ -43,6 +54,11 @@ _OPERATING_POINT = flags.DEFINE_string(
 _CODEC = flags.DEFINE_string(
     "codec", None, "The store's codec bundle, to build the decoded cache (default: the shipped "
     "bundle of the store's operating point).", allow_override=True)
+_QUALITY, _CODEC_PATH = _cli.define_family_flags()
+_LATENT_INPUTS = flags.DEFINE_enum(
+    "latent_inputs", None, list(classifier.LATENT_INPUTS),
+    "Hyperprior stores, --input=latent: the two-branch net on y_hat and sigma_hat (the "
+    "default) or the net on y_hat alone.")
 _PRESET = _cli.define_preset_flag(classifier.PRESETS)
 _STORE_DIR = flags.DEFINE_string("store_dir", None, "Latent store (inputs decoded and latent).",
                                  allow_override=True)  # encode_dataset defines it too
@@ -83,10 +99,13 @@ def _error(message) -> None:
 def _codec_loader():
   """Loads the store's codec only if the decoded cache has to be built."""
   def load():
-    op = _OPERATING_POINT.value
-    if op is None and _STORE_DIR.value:
-      op = latent_store.read_metadata(_STORE_DIR.value)["codec"]["operating_point"]
-    return pretrained.load_codec(op, path=_CODEC.value)
+    family, path = _cli.resolve_codec_flag(_CODEC.value, _CODEC_PATH.value)
+    codec_json = latent_store.read_metadata(_STORE_DIR.value)["codec"]
+    if latent_store.codec_family(codec_json) == "hyperprior":
+      return _cli.load_codec(None, path, quality=_QUALITY.value or codec_json["quality"],
+                             family=family or "hyperprior", families=("hyperprior",))
+    op = _OPERATING_POINT.value or codec_json["operating_point"]
+    return pretrained.load_codec(op, path=path)
   return load
 
 
@@ -112,7 +131,8 @@ def main(argv):
         store_dir=_STORE_DIR.value, codec=_codec_loader(),
         operating_point=_OPERATING_POINT.value, strategy=_STRATEGY.value,
         train_split=_TRAIN_SPLIT.value, eval_split=_EVAL_SPLIT.value,
-        preset_name=_PRESET.value, command=list(sys.argv),
+        preset_name=_PRESET.value, command=list(sys.argv), latent_inputs=_LATENT_INPUTS.value,
+        quality=_QUALITY.value,
         log=lambda msg: print(msg, flush=True))
   except (ValueError, OSError) as e:
     _error(e)

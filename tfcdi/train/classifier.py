@@ -12,6 +12,20 @@ random mirroring; evaluation takes the central crop. The input is centred by a p
 estimated once on the training split; it lives in the model (a ChannelMean layer), so it is
 checkpointed and exported with the weights.
 
+A store of the hyperprior codec (the follow-up work, shared/papers/004) holds y_hat and
+sigma_hat, 16 x 16 x M for a 256 view. Its latent arm reads `latent_inputs`:
+
+  y_hat+sigma_hat  the follow-up's two-branch cResNet (the net's row built with
+                   input_branches="hyperprior"): each tensor through its own branch;
+  y_hat            the same row as a plain cResNet on y_hat alone: the ablation.
+
+Both take the follow-up's geometry for every example (data/latent_pairs.py): y_hat and
+sigma_hat resized to 32 x 32 (`hyperprior_resize`), one random 28 x 28 crop and one random flip
+shared by the two; evaluation takes the central 28 x 28 of the resized pair. The y_hat arm gets
+exactly the views of the two-branch arm, minus sigma_hat. Each input has its own ChannelMean.
+The decoded arm of a hyperprior store reads the synthesis transform's reconstructions, as for the
+autoencoder.
+
 Training follows the paper (Section 5.1): SGD with momentum 0.9, batch 64, learning rate 0.025
 divided by 10 at epochs 8, 16 and 24 of 28, weight decay 1e-4. Presets scale that down.
 
@@ -33,12 +47,18 @@ import tensorflow as tf
 
 from tfcdi import metrics
 from tfcdi.codec import operating_points
+from tfcdi.codec import qualities
+from tfcdi.data import latent_pairs
 from tfcdi.data import latent_store
 from tfcdi.nets import resnet as resnet_lib
 from tfcdi.nets import specs as specs_lib
 from tfcdi.train import precision as precision_lib
 
 INPUT_KINDS = ("original", "decoded", "latent")
+# What the latent arm of a hyperprior store reads (see the module docstring).
+Y_HAT = "y_hat"
+TWO_BRANCH = "y_hat+sigma_hat"
+LATENT_INPUTS = (Y_HAT, TWO_BRANCH)
 STRATEGIES = ("default", "mirrored", "multi_worker_mirrored")
 RESULTS_FILE = "results.json"
 # Fixed so that a limited evaluation (eval_examples > 0) sees the same subset every epoch.
@@ -62,6 +82,10 @@ class ClassifierTrainConfig:
   rgb_size: int = 256  # side of the square view the RGB nets crop from
   rgb_crop: int = 224
   latent_crop: int = 28
+  # Hyperprior stores: y_hat and sigma_hat are resized to this side before the latent crop (the
+  # follow-up's 32; its 16 x 16 latents of a 256 view are upsampled). Autoencoder latents are
+  # cropped as they are.
+  hyperprior_resize: int = 32
   # Training examples (a seeded random subset) the channel mean is estimated on; 0 = all.
   # 10,000 pin a mean down far below a gray level; ImageNet would take a full pass.
   mean_examples: int = 0
@@ -99,7 +123,8 @@ PRESETS = {
     # Seconds, for the tests: truncated, narrow nets on a 64-pixel view (8 x 8 latents).
     "tiny": ClassifierTrainConfig(batch_size=4, epochs=2, lr_drop_epochs=(1,),
                                   width_multiplier=1 / 16, max_units_per_stage=1, rgb_size=64,
-                                  rgb_crop=56, latent_crop=7, mean_examples=8, steps_per_epoch=2,
+                                  rgb_crop=56, latent_crop=7, hyperprior_resize=8,
+                                  mean_examples=8, steps_per_epoch=2,
                                   eval_examples=8, final_eval_examples=8, checkpoint_every=1,
                                   log_every=1,
                                   shuffle_buffer=64),
@@ -165,26 +190,49 @@ def check_net_and_input(net: str, input_kind: str) -> None:
     raise TrainingError(f"{net} reads {reads}; use --input={wanted}, not {input_kind}")
 
 
+def branch_names() -> list[str]:
+  """The two-branch net's input names, in branch order ("y_hat", "sigma_hat")."""
+  return [b.input_name for b in specs_lib.get_input_branches("hyperprior")]
+
+
 def build_model(net: str, channels: int, num_classes: int, config: ClassifierTrainConfig,
-                precision: str = "float32") -> keras.Model:
+                precision: str = "float32", latent_inputs: str | None = None) -> keras.Model:
   """ChannelMean -> the net -> logits, for inputs [B, H, W, channels] of any size.
 
   `precision` (resolved, not "auto") sets the backbone's dtype policy; the mean subtraction
-  and the logits are float32 under both.
+  and the logits are float32 under both. latent_inputs="y_hat+sigma_hat" builds the two-branch
+  net: inputs {"y_hat", "sigma_hat"}, each [B, H, W, channels] with its own ChannelMean
+  ("channel_mean_y_hat", "channel_mean_sigma_hat"); otherwise one input and "channel_mean".
   """
+  two_branch = latent_inputs == TWO_BRANCH
   previous = keras.config.dtype_policy()
   keras.config.set_dtype_policy("mixed_bfloat16" if precision == "mixed_bfloat16" else "float32")
   try:
     backbone = resnet_lib.build_resnet(
         net_spec(net, config), (None, None, channels), num_classes,
         width_multiplier=config.width_multiplier, weight_decay=config.weight_decay,
-        model_name=net)
+        model_name=net, input_branches="hyperprior" if two_branch else None)
   finally:
     keras.config.set_dtype_policy(previous)
-  inputs = keras.Input((None, None, channels), name="inputs")
-  logits = backbone(ChannelMean(channels, name="channel_mean", dtype="float32")(inputs))
+  if two_branch:
+    inputs = {name: keras.Input((None, None, channels), name=name) for name in branch_names()}
+    logits = backbone([ChannelMean(channels, name=f"channel_mean_{name}", dtype="float32")(
+        inputs[name]) for name in branch_names()])
+  else:
+    inputs = keras.Input((None, None, channels), name="inputs")
+    logits = backbone(ChannelMean(channels, name="channel_mean", dtype="float32")(inputs))
   logits = keras.layers.Activation("linear", name="logits_float32", dtype="float32")(logits)
-  return keras.Model(inputs, logits, name=f"{net}_classifier")
+  return keras.Model(inputs, logits,
+                     name=f"{net}_hyperprior_classifier" if two_branch else f"{net}_classifier")
+
+
+def set_channel_mean(model: keras.Model, mean) -> None:
+  """Loads a mean into the model: a list (one input) or {input name: list} (two branches)."""
+  if isinstance(mean, dict):
+    for name, value in mean.items():
+      model.get_layer(f"channel_mean_{name}").mean.assign(np.asarray(value, np.float32))
+  else:
+    model.get_layer("channel_mean").mean.assign(np.asarray(mean, np.float32))
 
 
 # --- the data ---------------------------------------------------------------------------------
@@ -199,9 +247,16 @@ class DataSpec:
   store_dir: str | None
   classes: tuple
   channels: int
-  view_size: int  # side of the full example before cropping (pixels or latent entries)
+  view_size: int  # side of the example the crop is taken from (pixels or latent entries)
   train_split: str = "train"
   eval_split: str = "val"
+  family: str = "autoencoder"  # of the store's codec
+  latent_inputs: str | None = None  # hyperprior latent arm: one of LATENT_INPUTS
+
+  @property
+  def reads_pairs(self) -> bool:
+    """The latent arm of a hyperprior store: examples are (y_hat, sigma_hat) pairs."""
+    return self.input_kind == "latent" and self.family == "hyperprior"
 
   def count(self, split: str) -> int:
     if self.input_kind == "original":
@@ -210,7 +265,18 @@ class DataSpec:
 
   def examples(self, split: str, config: ClassifierTrainConfig, *, shuffle: bool = False,
                seed: int = 0, skip: int = 0) -> tf.data.Dataset:
-    """Full, uncropped examples (float32 [S, S, C], int32 label)."""
+    """Full, uncropped examples (float32 [S, S, C], int32 label).
+
+    The latent arm of a hyperprior store gives ({"y_hat", "sigma_hat"}, label) instead, both
+    float32 [h, w, M] as stored (not yet resized).
+    """
+    if self.reads_pairs:
+      ds = latent_store.hyperprior_latent_dataset(self.store_dir, split, shuffle=shuffle,
+                                                  seed=seed, skip=skip,
+                                                  shuffle_buffer=config.shuffle_buffer)
+      return ds.map(lambda y_hat, sigma_hat, label: (
+          {latent_pairs.Y_HAT: y_hat, latent_pairs.SIGMA_HAT: sigma_hat},
+          tf.cast(label, tf.int32)), num_parallel_calls=tf.data.AUTOTUNE)
     if self.input_kind == "original":
       ds = latent_store.original_dataset(self.data_dir, split, image_size=config.rgb_size,
                                          shuffle=shuffle, seed=seed, skip=skip)
@@ -231,17 +297,29 @@ class DataSpec:
 
 def describe_data(input_kind: str, *, data_dir: str | None, store_dir: str | None,
                   config: ClassifierTrainConfig, operating_point: str | None = None,
-                  train_split: str = "train", eval_split: str = "val") -> DataSpec:
+                  train_split: str = "train", eval_split: str = "val",
+                  latent_inputs: str | None = None, quality: int | None = None) -> DataSpec:
   """Checks that the input's data exists and fits the config; returns its DataSpec.
 
+  Args:
+    latent_inputs: for the latent arm of a hyperprior store, "y_hat+sigma_hat" (the default)
+      or "y_hat"; refused for any other arm or store.
+    quality: if given, a hyperprior store must hold this quality (as `operating_point` for an
+      autoencoder store).
+
   Raises:
-    TrainingError: a missing folder or store, a store of another operating point, or crops
-      larger than the examples.
+    TrainingError: a missing folder or store, a store of another operating point, quality or
+      family, or crops larger than the examples.
     latent_store.StoreError: an unreadable store.
   """
+  if latent_inputs is not None and latent_inputs not in LATENT_INPUTS:
+    raise TrainingError(f"unknown latent inputs {latent_inputs!r}; choose one of "
+                        f"{', '.join(LATENT_INPUTS)}")
   if input_kind == "original":
     if not data_dir:
       raise TrainingError("--input=original needs --data_dir (an ImageFolder with train/val)")
+    if latent_inputs is not None:
+      raise TrainingError("--latent_inputs is for the latent arm of a hyperprior store")
     classes = latent_store.original_classes(data_dir, train_split)
     spec = DataSpec(input_kind, data_dir, None, tuple(classes), 3, config.rgb_size, train_split,
                     eval_split)
@@ -250,22 +328,66 @@ def describe_data(input_kind: str, *, data_dir: str | None, store_dir: str | Non
       raise TrainingError(f"--input={input_kind} needs --store_dir (a latent store made by "
                           "tfcdi-encode-dataset)")
     meta = latent_store.read_metadata(store_dir)
-    store_op = meta["codec"]["operating_point"]
-    if operating_point is not None and (
-        operating_points.get_operating_point(operating_point).name != store_op):
-      raise TrainingError(f"the store at {store_dir} holds operating point {store_op}, not "
-                          f"{operating_point}")
+    family = latent_store.store_family(meta)
+    _check_store_codec(meta, store_dir, operating_point, quality)
+    if latent_inputs is not None and (input_kind != "latent" or family != "hyperprior"):
+      raise TrainingError("--latent_inputs is for the latent arm of a hyperprior store; the "
+                          f"store at {store_dir} is an {family} store read as {input_kind}"
+                          if family != "hyperprior" else
+                          "--latent_inputs is for the latent arm of a hyperprior store, not "
+                          f"for --input={input_kind}")
     if input_kind == "latent":
       size, channels = meta["latent_shape"][0], meta["latent_shape"][-1]
+      if family == "hyperprior":
+        size = config.hyperprior_resize  # the pair is resized before it is cropped
+        latent_inputs = latent_inputs or TWO_BRANCH
     else:
       size, channels = config.rgb_size, 3
     spec = DataSpec(input_kind, None, store_dir, tuple(meta["classes"]), channels, size,
-                    train_split, eval_split)
+                    train_split, eval_split, family, latent_inputs)
   crop = config.crop_for(input_kind)
   if crop > spec.view_size:
     raise TrainingError(f"a {crop}x{crop} crop does not fit the {spec.view_size}x"
                         f"{spec.view_size} {input_kind} examples")
   return spec
+
+
+def _check_store_codec(meta: dict, store_dir: str, operating_point, quality) -> None:
+  """Refuses a store of another operating point or quality than the one asked for."""
+  codec = meta["codec"]
+  family = latent_store.store_family(meta)
+  if operating_point is not None:
+    if family != "autoencoder":
+      raise TrainingError(f"the store at {store_dir} holds hyperprior quality "
+                          f"{codec['quality']} latents; --operating_point is for autoencoder "
+                          "stores")
+    if operating_points.get_operating_point(operating_point).name != codec["operating_point"]:
+      raise TrainingError(f"the store at {store_dir} holds operating point "
+                          f"{codec['operating_point']}, not {operating_point}")
+  if quality is not None:
+    if family != "hyperprior":
+      raise TrainingError(f"the store at {store_dir} holds operating point "
+                          f"{codec['operating_point']} (autoencoder) latents; --quality is for "
+                          "hyperprior stores")
+    if qualities.get_quality(quality).quality != codec["quality"]:
+      raise TrainingError(f"the store at {store_dir} holds hyperprior quality "
+                          f"{codec['quality']}, not {quality}")
+
+
+def pair_geometry(config: ClassifierTrainConfig) -> latent_pairs.PairGeometry:
+  """The follow-up's geometry at the config's sizes: resize, crop, flip."""
+  return latent_pairs.PairGeometry(resize=config.hyperprior_resize, crop=config.latent_crop)
+
+
+def _pair_views(data: DataSpec, config: ClassifierTrainConfig, ds, training: bool, seed: int = 0):
+  """({"y_hat", "sigma_hat"}, label) -> the net's input views: both, or y_hat alone."""
+  triples = ds.map(lambda x, y: (x[latent_pairs.Y_HAT], x[latent_pairs.SIGMA_HAT], y),
+                   num_parallel_calls=tf.data.AUTOTUNE)
+  views = latent_pairs.pair_dataset(triples, pair_geometry(config), training=training, seed=seed)
+  if data.latent_inputs == Y_HAT:
+    views = views.map(lambda x, y: (x[latent_pairs.Y_HAT], y),
+                      num_parallel_calls=tf.data.AUTOTUNE)
+  return views
 
 
 def _crop_and_flip(x, crop: int, training: bool):
@@ -283,10 +405,14 @@ def train_input(data: DataSpec, config: ClassifierTrainConfig, epoch: int, skip_
   A resumed epoch skips the `skip_steps` batches it has already trained on, on the raw records.
   """
   crop = config.crop_for(data.input_kind)
-  ds = data.examples(data.train_split, config, shuffle=True, seed=config.seed + 1000 * epoch,
+  seed = config.seed + 1000 * epoch
+  ds = data.examples(data.train_split, config, shuffle=True, seed=seed,
                      skip=skip_steps * config.batch_size)
-  ds = ds.map(lambda x, y: (_crop_and_flip(x, crop, True), y),
-              num_parallel_calls=tf.data.AUTOTUNE)
+  if data.reads_pairs:
+    ds = _pair_views(data, config, ds, True, seed)
+  else:
+    ds = ds.map(lambda x, y: (_crop_and_flip(x, crop, True), y),
+                num_parallel_calls=tf.data.AUTOTUNE)
   return ds.batch(config.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
@@ -296,26 +422,38 @@ def eval_input(data: DataSpec, config: ClassifierTrainConfig, limit: int = 0):
   ds = data.examples(data.eval_split, config, shuffle=limit > 0, seed=_EVAL_SEED)
   if limit:
     ds = ds.take(limit)
-  ds = ds.map(lambda x, y: (_crop_and_flip(x, crop, False), y),
-              num_parallel_calls=tf.data.AUTOTUNE)
+  if data.reads_pairs:
+    ds = _pair_views(data, config, ds, False)
+  else:
+    ds = ds.map(lambda x, y: (_crop_and_flip(x, crop, False), y),
+                num_parallel_calls=tf.data.AUTOTUNE)
   return ds.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def channel_mean(data: DataSpec, config: ClassifierTrainConfig) -> np.ndarray:
-  """Per-channel mean of the full training examples (or of `mean_examples` random ones)."""
+def channel_mean(data: DataSpec, config: ClassifierTrainConfig):
+  """Per-channel mean of the full training examples (or of `mean_examples` random ones).
+
+  float32 [C]; for the two-branch net {"y_hat": [M], "sigma_hat": [M]}, one mean per input.
+  The y_hat arm of a hyperprior store takes y_hat's.
+  """
   limited = config.mean_examples > 0
   ds = data.examples(data.train_split, config, shuffle=limited, seed=_EVAL_SEED)
   if limited:
     ds = ds.take(config.mean_examples)
-  total = np.zeros(data.channels, np.float64)
-  count = 0
+  if data.reads_pairs and data.latent_inputs == Y_HAT:
+    ds = ds.map(lambda x, y: (x[latent_pairs.Y_HAT], y))
+  totals, count = None, 0
   for x, _ in ds.batch(64):
-    x = x.numpy().astype(np.float64)
-    total += x.sum(axis=(0, 1, 2))
-    count += x.shape[0] * x.shape[1] * x.shape[2]
+    parts = {k: v.numpy().astype(np.float64) for k, v in x.items()} if isinstance(x, dict) else {
+        None: x.numpy().astype(np.float64)}
+    sums = {k: v.sum(axis=(0, 1, 2)) for k, v in parts.items()}
+    totals = sums if totals is None else {k: totals[k] + sums[k] for k in totals}
+    first = next(iter(parts.values()))
+    count += first.shape[0] * first.shape[1] * first.shape[2]
   if not count:
     raise TrainingError(f"the {data.train_split!r} split is empty")
-  return (total / count).astype(np.float32)
+  means = {k: (v / count).astype(np.float32) for k, v in totals.items()}
+  return means[None] if None in means else means
 
 
 # --- distribution -----------------------------------------------------------------------------
@@ -406,7 +544,8 @@ def train(net: str, input_kind: str, config: ClassifierTrainConfig, *, workdir: 
           data_dir: str | None = None, store_dir: str | None = None, codec=None,
           operating_point: str | None = None, strategy: str = "default",
           train_split: str = "train", eval_split: str = "val",
-          preset_name: str | None = None, command: list | None = None, log=print) -> dict:
+          preset_name: str | None = None, command: list | None = None,
+          latent_inputs: str | None = None, quality: int | None = None, log=print) -> dict:
   """Trains (or resumes) one classifier for config.epochs epochs; returns the results.
 
   Args:
@@ -416,9 +555,12 @@ def train(net: str, input_kind: str, config: ClassifierTrainConfig, *, workdir: 
     workdir: checkpoints, results.json and TensorBoard logs go here; a run in it resumes.
     data_dir: ImageFolder root with train/ and val/ (input "original").
     store_dir: a latent store with train and val splits (inputs "decoded" and "latent").
-    codec: the store's pretrained.Codec, or a function returning it (called only if the
-      decoded cache is missing and has to be built).
+    codec: the store's pretrained.Codec (or HyperpriorCodec), or a function returning it
+      (called only if the decoded cache is missing and has to be built).
     operating_point: if given, the store must hold this operating point.
+    quality: if given, the (hyperprior) store must hold this quality.
+    latent_inputs: the latent arm of a hyperprior store: "y_hat+sigma_hat" (the two-branch
+      net; the default) or "y_hat" (the net on y_hat alone). Recorded in the results.
     strategy: "default", "mirrored" or "multi_worker_mirrored".
     train_split: the split trained on ("train").
     eval_split: the split evaluated after every epoch ("val"; tfds ImageNet: "validation").
@@ -432,7 +574,7 @@ def train(net: str, input_kind: str, config: ClassifierTrainConfig, *, workdir: 
   check_net_and_input(net, input_kind)
   data = describe_data(input_kind, data_dir=data_dir, store_dir=store_dir, config=config,
                        operating_point=operating_point, train_split=train_split,
-                       eval_split=eval_split)
+                       eval_split=eval_split, latent_inputs=latent_inputs, quality=quality)
   _check_workdir(workdir, net, input_kind, data)
   if input_kind == "decoded":
     _ensure_decoded_cache(data, codec, log)
@@ -455,11 +597,13 @@ def train(net: str, input_kind: str, config: ClassifierTrainConfig, *, workdir: 
   ckpt_dir = os.path.join(workdir, "checkpoints")
   if not chief:
     ckpt_dir = os.path.join(workdir, f"worker_tmp_{dist.cluster_resolver.task_id}")
-  tag = f"[{net} {input_kind}]"
+  tag = f"[{net} {input_kind} {data.latent_inputs}]" if data.latent_inputs else (
+      f"[{net} {input_kind}]")
 
   precision = precision_lib.resolve(config.precision)
   with dist.scope():
-    model = build_model(net, data.channels, len(data.classes), config, precision)
+    model = build_model(net, data.channels, len(data.classes), config, precision,
+                        data.latent_inputs)
     optimizer = keras.optimizers.SGD(_learning_rate_schedule(config, steps_per_epoch),
                                      momentum=config.momentum)
     optimizer.build(model.trainable_variables)
@@ -470,15 +614,16 @@ def train(net: str, input_kind: str, config: ClassifierTrainConfig, *, workdir: 
   if results is None:
     tick = time.time()
     mean = channel_mean(data, config)
+    shown = "; ".join(f"{name}: {_format_mean(m)}" for name, m in mean.items()) if isinstance(
+        mean, dict) else _format_mean(mean)
     log(f"{tag} channel mean over {config.mean_examples or train_count} training examples "
-        f"({time.time() - tick:.0f} s): {np.array2string(mean, precision=3, max_line_width=10**6)}")
+        f"({time.time() - tick:.0f} s): {shown}")
     results = _new_results(net, input_kind, config, data, mean, preset_name, command, strategy,
                            operating_point, train_count, eval_count, steps_per_epoch, model)
   # Entries past the checkpoint cannot exist (results are written after it), unless someone
   # removed checkpoints; the curves then restart with the training.
   del results["epochs"][epoch_done:]
-  mean = np.asarray(results["channel_mean"], np.float32)
-  model.get_layer("channel_mean").mean.assign(mean)
+  set_channel_mean(model, results["channel_mean"])
   # The config and command of the latest (possibly resumed and extended) run.
   results["config"] = dataclasses.asdict(config)
   results["command"] = command if command is not None else results.get("command")
@@ -569,6 +714,10 @@ def train(net: str, input_kind: str, config: ClassifierTrainConfig, *, workdir: 
   return results
 
 
+def _format_mean(mean) -> str:
+  return np.array2string(np.asarray(mean), precision=3, max_line_width=10**6)
+
+
 def _check_workdir(workdir: str, net: str, input_kind: str, data: DataSpec) -> None:
   """Refuses to resume a workdir that holds another net, input or codec's run."""
   previous = read_results(workdir)
@@ -577,6 +726,10 @@ def _check_workdir(workdir: str, net: str, input_kind: str, data: DataSpec) -> N
   if (previous["net"], previous["input"]) != (net, input_kind):
     raise TrainingError(f"{workdir} holds a {previous['net']} run on {previous['input']} "
                         "inputs; use another --workdir")
+  if previous.get("latent_inputs") != data.latent_inputs:
+    raise TrainingError(f"{workdir} holds a {previous['net']} run on "
+                        f"{previous.get('latent_inputs') or previous['input']} inputs, not "
+                        f"{data.latent_inputs or input_kind}; use another --workdir")
   if data.store_dir and previous.get("codec"):
     store_codec = latent_store.read_metadata(data.store_dir)["codec"]
     if store_codec["fingerprint"] != previous["codec"]["fingerprint"]:
@@ -617,9 +770,16 @@ def _new_results(net, input_kind, config, data, mean, preset_name, command, stra
     codec = meta["codec"]
     operating_point = codec["operating_point"]
   crop = config.crop_for(input_kind)
+  if isinstance(mean, dict):
+    channel_means = {name: [float(m) for m in values] for name, values in mean.items()}
+  else:
+    channel_means = [float(m) for m in mean]
   return {
       "net": net,
       "input": input_kind,
+      # The hyperprior arms: which latents the net reads (None for the other stores and arms).
+      "latent_inputs": data.latent_inputs,
+      "codec_family": latent_store.codec_family(codec) if codec else None,
       "operating_point": operating_point if input_kind != "original" else "original",
       "preset": preset_name,
       "config": dataclasses.asdict(config),
@@ -632,7 +792,7 @@ def _new_results(net, input_kind, config, data, mean, preset_name, command, stra
       "num_classes": len(data.classes),
       "input_shape": [crop, crop, data.channels],
       "view_size": data.view_size,
-      "channel_mean": [float(m) for m in mean],
+      "channel_mean": channel_means,
       "num_params": int(model.count_params()),
       "train_examples": train_count,
       "eval_split_examples": eval_count,
@@ -709,7 +869,8 @@ def restore_model(workdir: str) -> tuple[keras.Model, dict]:
     raise TrainingError(f"no {RESULTS_FILE} in {workdir}; train a classifier there first")
   config = ClassifierTrainConfig(**{**results["config"],
                                     "lr_drop_epochs": tuple(results["config"]["lr_drop_epochs"])})
-  model = build_model(results["net"], results["input_shape"][-1], results["num_classes"], config)
+  model = build_model(results["net"], results["input_shape"][-1], results["num_classes"], config,
+                      latent_inputs=results.get("latent_inputs"))
   directory = os.path.join(workdir, "checkpoints")
   latest = tf.train.latest_checkpoint(directory)
   if latest is None:
