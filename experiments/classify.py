@@ -12,6 +12,14 @@ bundle instead (its weights are not loaded). Without --model, each file goes to 
 classifier shipped with the package for the codec named in its header (tfcdi/pretrained/
 classifiers); a file of a codec without one is refused.
 
+Hyperprior files (tfcdi-compress --codec=hyperprior) go to a classifier trained on a hyperprior
+store (the two-branch cResNet or the one on y_hat): both streams are entropy-decoded, the
+codec's integer hyper-synthesis gives the scale indices (hence sigma_hat), and the synthesis
+transform is never built. Such a classifier brings any latent to its training view (central
+square, resized to 32 x 32, central 28 x 28; --latent_policy does not apply).
+
+  tfcdi-classify --model=exports/cresnet39_two_branch_q4 photo_q4.tfci
+
 Scale: the classifier learned on 256 x 256 views (32 x 32 latents, 28 x 28 crops). Files made
 from such views (see serving.compress_for_classification) are classified as they are. For
 files of photos compressed at their own size, --latent_policy=resize (the default) first
@@ -75,7 +83,7 @@ def _inputs(args) -> list[str]:
 def _load(model_dir: str):
   """The classifier and the tables to decode with; checked against each other."""
   with _cli.native_stderr_silenced():
-    classifier = serving.LatentClassifier(model_dir)
+    classifier = serving.load_classifier(model_dir)
   tables = None
   if _CODEC.value:
     tables = latent_store.load_codec_tables(_CODEC.value)
@@ -110,6 +118,18 @@ def classify_file(load, path: str) -> str:
   classifier, tables = load(data)
   header, symbols = serving.read_for_classification(data, classifier, tables,
                                                     _LATENT_POLICY.value)
+  if classifier.family == "hyperprior":
+    y, indices = symbols
+    h, w, m = header.y_shape
+    side, view, crop = min(h, w), classifier.view_size, classifier.crop_size
+    square = f"{h}x{w}" if h == w else f"{h}x{w} -> central {side}x{side}"
+    inputs = "y_hat and sigma_hat" if classifier.two_branch else "y_hat"
+    lines = [f"{path}: {header.image_size[1]}x{header.image_size[0]} image, {inputs} "
+             f"{square}x{m} -> {view}x{view}, central {crop}x{crop}"]
+    top = classifier.top_k(y, indices, _TOP_K.value)
+    lines.extend(f"  {rank}. {prob:.4f}  {wnid}  {name}"
+                 for rank, (wnid, name, prob) in enumerate(top, 1))
+    return "\n".join(lines)
   h, w, c = header.latent_shape
   crop = min(classifier.crop_size, symbols.shape[0], symbols.shape[1])
   scale = "" if symbols.shape[:2] == (h, w) else f" -> {symbols.shape[0]}x{symbols.shape[1]}"

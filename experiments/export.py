@@ -3,6 +3,13 @@ r"""tfcdi-export: SavedModels with explicit serving signatures (see tfcdi/servin
   tfcdi-export --what=encoder --operating_point=0.635 --export_dir=exports/encoder_0.635
   tfcdi-export --what=classifier --workdir=runs/cls/cresnet51_latent_0.635 \
       --export_dir=exports/cresnet51_0.635 [--labels=../shared/data/imagenet_samples/labels.tsv]
+  tfcdi-export --what=classifier --workdir=runs/cls/cresnet39_two_branch_q4 \
+      --export_dir=exports/cresnet39_two_branch_q4 [--codec_path=BUNDLE.npz]
+
+A classifier trained on a hyperprior store exports with `classify` (y_symbols and, for the
+two-branch net, scale_indices, as a reader of the .tfci file gets them) and `classify_latents`
+(y_hat and sigma_hat) signatures and the codec's integer tables, taken from the store it trained
+on (or from --codec_path).
 
 Inspect the result with `saved_model_cli show --dir DIR --all`. Problems are one
 `error: ...` line on stderr and exit status 1.
@@ -24,6 +31,7 @@ from tfcdi.codec import pretrained
 _WHAT = flags.DEFINE_enum("what", None, ["encoder", "classifier"], "What to export.")
 _EXPORT_DIR = flags.DEFINE_string("export_dir", None, "Where the SavedModel goes.")
 _OPERATING_POINT, _CODEC = _cli.define_codec_flags()
+_CODEC_PATH = _cli.define_codec_path_flag()
 _WORKDIR = flags.DEFINE_string("workdir", None, "A tfcdi-train-classifier workdir (classifier).",
                                allow_override=True)  # train_classifier defines it too
 _LABELS = flags.DEFINE_string("labels", None, "TSV with wnid and name columns for class names.")
@@ -35,7 +43,8 @@ _error = _cli.error
 
 
 def _load_codec() -> pretrained.Codec:
-  return _cli.load_codec(_OPERATING_POINT.value, _CODEC.value)
+  family, path = _cli.resolve_codec_flag(_CODEC.value, _CODEC_PATH.value)
+  return _cli.load_codec(_OPERATING_POINT.value, path, family=family)
 
 
 def main(argv):
@@ -59,10 +68,23 @@ def main(argv):
       if _WORKDIR.value is None:
         _error("--what=classifier needs --workdir")
         return 1
-      serving.export_latent_classifier(_WORKDIR.value, target, labels_file=_LABELS.value)
-      print(f"exported the classifier to {target}: signature 'classify' (serving_default), "
-            "symbols int32 [B, h, w, C] -> probabilities [B, classes]; signature 'labels'",
-            flush=True)
+      _, codec_path = _cli.resolve_codec_flag(_CODEC.value, _CODEC_PATH.value)
+      serving.export_latent_classifier(_WORKDIR.value, target, labels_file=_LABELS.value,
+                                       codec_path=codec_path)
+      info = serving.read_info(target)
+      if info.get("family") == "hyperprior":
+        inputs = ("y_symbols, scale_indices" if info["latent_inputs"] == "y_hat+sigma_hat"
+                  else "y_symbols")
+        latents = ("y_hat, sigma_hat" if info["latent_inputs"] == "y_hat+sigma_hat"
+                   else "y_hat")
+        print(f"exported the classifier to {target}: signature 'classify' (serving_default), "
+              f"{inputs} int32 [B, h, w, M] -> probabilities [B, classes]; signature "
+              f"'classify_latents', {latents} float32 [B, h, w, M]; signature 'labels'",
+              flush=True)
+      else:
+        print(f"exported the classifier to {target}: signature 'classify' (serving_default), "
+              "symbols int32 [B, h, w, C] -> probabilities [B, classes]; signature 'labels'",
+              flush=True)
   except (ValueError, OSError) as e:
     _error(e)
     return 1

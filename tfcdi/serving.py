@@ -16,9 +16,26 @@ Latent classifier (export_latent_classifier):
     convolutional), though the caller should refuse it (see `check_latent`).
   labels:  () -> wnids, names  string [classes]
 
-Both keep the codec's identity (name, fingerprint), frequency table and centers as variables,
-so a file can be checked against the codec a classifier was trained on, and decoded, with
-nothing but the export. Class names also go to assets/labels.tsv.
+Hyperprior latent classifier (export_latent_classifier of a run on a hyperprior store): the
+net reads y_hat, or y_hat and sigma_hat (the two-branch net), never the file's z itself.
+  serving_default / classify:  y_symbols int32 [B, h, w, M], and for the two-branch net
+      scale_indices int32 [B, h, w, M] -> probabilities float32 [B, classes]
+    What a reader of the .tfci file has (coding.read_hyperprior_symbols): the y symbols and
+    the scale index each was coded with (the codec's integer hyper-synthesis of the decoded z;
+    a reader needs them to decode y at all). y_hat = y_symbols, sigma_hat =
+    scale_table[scale_indices].
+  classify_latents:  y_hat float32 [B, h, w, M] (and sigma_hat for the two-branch net) ->
+      probabilities, for callers that have the latents already (Hyperprior.latents).
+  labels:  as above.
+  Both classify signatures apply the follow-up's evaluation geometry to any latent size: the
+  central square of the latent, resized to the training view (32 x 32, bilinear), then its
+  central crop (28 x 28); for the square latents of a store's views this is exactly the
+  evaluation of training (latent_pairs.center_pair).
+
+All keep the codec's identity (name, fingerprint) and the tables to read its files as
+variables (the autoencoder's frequency table and centers; the hyperprior's integer y and z
+tables and integer hyper-synthesis), so a file can be checked against the codec a classifier was
+trained on, and decoded, with nothing but the export. Class names also go to assets/labels.tsv.
 
 Scale. A classifier learned on 256 x 256 views (latent 32 x 32, crop 28). A .tfci made from a
 photo at its own size has a latent at another scale (a 500 x 375 photo: 63 x 47). The intended
@@ -40,6 +57,7 @@ import tensorflow as tf
 
 from tfcdi.codec import bitstream
 from tfcdi.codec import coding
+from tfcdi.codec import hyperprior as hyperprior_lib
 from tfcdi.codec import model as model_lib
 from tfcdi.codec import pretrained
 from tfcdi.codec import quantizer
@@ -166,44 +184,167 @@ class _LatentClassifierModule(tf.Module):
     _track_variables(self, [classify, labels])
 
 
-def export_latent_classifier(workdir: str, export_dir: str, labels_file: str | None = None) -> str:
+def export_latent_classifier(workdir: str, export_dir: str, labels_file: str | None = None,
+                             codec_path: str | None = None) -> str:
   """Saves the trained latent classifier of a training workdir as a SavedModel.
 
   Args:
     workdir: a tfcdi-train-classifier workdir (results.json + checkpoints) of a cResNet trained
-      on latents.
+      on latents (of either codec family).
     export_dir: where the SavedModel goes.
     labels_file: an optional TSV with wnid/name columns for class names beyond Imagenette's.
+    codec_path: hyperprior runs: the codec's bundle, to take its coding tables from (by default
+      they come from the store the run trained on).
 
   Raises:
-    ServingError: the workdir holds an RGB classifier.
+    ServingError: the workdir holds an RGB classifier, or the hyperprior codec's tables cannot
+      be found.
     classifier_lib.TrainingError: no trained classifier in the workdir.
   """
   model, results = classifier_lib.restore_model(workdir)
   if results["input"] != "latent":
     raise ServingError(f"{workdir} holds a {results['net']} trained on {results['input']} "
                        "images; only latent classifiers are exported")
-  tables = latent_store.CodecTables.from_json(results["codec"])
   wnids = results["classes"]
   names = imagenet_classes.class_names(wnids, labels_file)
-  module = _LatentClassifierModule(model, tables, wnids, names, results["input_shape"][0],
-                                   results["view_size"])
+  crop, view_size = results["input_shape"][0], results["view_size"]
+  info = {}
+  if latent_store.codec_family(results["codec"]) == "hyperprior":
+    tables = _hyperprior_tables_for(results, codec_path)
+    latent_inputs = results["latent_inputs"]
+    module = _HyperpriorClassifierModule(model, tables, latent_inputs, wnids, names, crop,
+                                         view_size)
+    signatures = {"serving_default": module.classify, "classify": module.classify,
+                  "classify_latents": module.classify_latents, "labels": module.labels}
+    info = {"family": "hyperprior", "latent_inputs": latent_inputs}
+  else:
+    tables = latent_store.CodecTables.from_json(results["codec"])
+    module = _LatentClassifierModule(model, tables, wnids, names, crop, view_size)
+    signatures = {"serving_default": module.classify, "classify": module.classify,
+                  "labels": module.labels}
   with tempfile.TemporaryDirectory() as tmp:
     labels_path = os.path.join(tmp, LABELS_ASSET)
     with open(labels_path, "w") as f:
       f.write("index\twnid\tname\n")
       f.writelines(f"{i}\t{w}\t{n}\n" for i, (w, n) in enumerate(zip(wnids, names)))
     module.labels_asset = tf.saved_model.Asset(labels_path)
-    signatures = {"serving_default": module.classify, "classify": module.classify,
-                  "labels": module.labels}
     tf.saved_model.save(module, export_dir, signatures=signatures)
   final = results.get("final") or {}
   write_info(export_dir, {
-      "kind": "latent_classifier", "net": results["net"], "classes": wnids, "names": names,
-      "crop_size": results["input_shape"][0], "view_size": results["view_size"],
-      "codec": tables.to_json(), "top1": final.get("top1"), "top5": final.get("top5"),
+      "kind": "latent_classifier", "net": results["net"], **info, "classes": wnids,
+      "names": names, "crop_size": crop, "view_size": view_size, "codec": tables.to_json(),
+      "top1": final.get("top1"), "top5": final.get("top5"),
       "trained_epochs": len(results["epochs"]), "workdir": os.path.abspath(workdir)})
   return export_dir
+
+
+# --- hyperprior latent classifiers ------------------------------------------------------------
+
+
+def _hyperprior_tables_for(results: dict, codec_path: str | None):
+  """The coding tables of a hyperprior run's codec: from its bundle, or from its store."""
+  wanted = results["codec"]
+  try:
+    if codec_path is not None:
+      tables = latent_store.load_codec_tables(codec_path)
+    else:
+      store_dir = results.get("store_dir")
+      if not store_dir or not os.path.exists(os.path.join(store_dir,
+                                                          latent_store.METADATA_FILE)):
+        raise ServingError(f"the store the classifier trained on ({store_dir}) is gone; give "
+                           "the codec's bundle (--codec_path=BUNDLE.npz) for its tables")
+      tables = latent_store.store_tables(latent_store.read_metadata(store_dir), store_dir)
+  except (pretrained.CodecError, latent_store.StoreError) as e:
+    raise ServingError(str(e)) from None
+  if (tables.name, tables.fingerprint.hex()) != (wanted["name"], wanted["fingerprint"]):
+    raise ServingError(f"the classifier reads latents of codec {wanted['name']!r} "
+                       f"({wanted['fingerprint']}), not of {tables.name!r} "
+                       f"({tables.fingerprint.hex()})")
+  return tables
+
+
+def center_views(tensors, view_size: int, crop: int) -> list:
+  """Batched evaluation views of same-shaped latents [B, h, w, M]: each's central square,
+  resized to view_size (bilinear, antialiased), then its central crop x crop.
+
+  The same numbers as latent_pairs.center_pair (followed by the same crop) for square latents:
+  one resize of the tensors stacked along channels, which treats every channel alike.
+  """
+  stacked = tf.concat(tensors, axis=-1)
+  shape = tf.shape(stacked)
+  side = tf.minimum(shape[1], shape[2])
+  top, left = (shape[1] - side) // 2, (shape[2] - side) // 2
+  stacked = stacked[:, top:top + side, left:left + side, :]
+  stacked = tf.image.resize(stacked, [view_size, view_size], method="bilinear", antialias=True)
+  offset = (view_size - crop) // 2
+  stacked = stacked[:, offset:offset + crop, offset:offset + crop, :]
+  return tf.split(stacked, len(tensors), axis=-1)
+
+
+class _HyperpriorClassifierModule(tf.Module):
+  """y symbols (+ scale indices) or y_hat (+ sigma_hat) -> class probabilities; the codec's
+  identity and integer tables, the labels."""
+
+  def __init__(self, model, tables: latent_store.HyperpriorTables, latent_inputs: str, wnids,
+               names, crop: int, view_size: int):
+    super().__init__(name="tfcdi_hyperprior_classifier")
+    self.model = model
+    self.codec_name = _string_var(tables.name, "codec_name")
+    self.codec_fingerprint = _string_var(tables.fingerprint.hex(), "codec_fingerprint")
+    self.codec_family = _string_var(tables.family, "codec_family")
+    self.quality = tf.Variable(tables.quality, dtype=tf.int32, trainable=False, name="quality")
+    self.channels = tf.Variable(tables.channels, dtype=tf.int32, trainable=False,
+                                name="channels")
+    self.num_filters = tf.Variable(tables.num_filters, dtype=tf.int32, trainable=False,
+                                   name="num_filters")
+    self.tables_digest = _string_var(tables.digest, "tables_digest")
+    self.coding_tables = {key: tf.Variable(np.asarray(value, np.int64), trainable=False,
+                                           name=key) for key, value in tables.arrays.items()}
+    self.scales = tf.Variable(hyperprior_lib.scale_table().astype(np.float32), trainable=False,
+                              name="scales")
+    self.latent_inputs = _string_var(latent_inputs, "latent_inputs")
+    self.class_wnids = _string_var(list(wnids), "class_wnids")
+    self.class_names = _string_var(list(names), "class_names")
+    self.crop_size = tf.Variable(crop, dtype=tf.int32, trainable=False, name="crop_size")
+    self.view_size = tf.Variable(view_size, dtype=tf.int32, trainable=False, name="view_size")
+    two_branch = latent_inputs == classifier_lib.TWO_BRANCH
+    spec = lambda name, dtype: tf.TensorSpec([None, None, None, tables.channels], dtype,  # noqa
+                                             name=name)
+
+    def probabilities(*latents):
+      views = center_views(latents, view_size, crop)
+      inputs = dict(zip(classifier_lib.branch_names(), views)) if two_branch else views[0]
+      return {"probabilities": tf.nn.softmax(self.model(inputs, training=False), axis=-1)}
+
+    def scales_of(scale_indices):
+      return tf.gather(tf.convert_to_tensor(self.scales), scale_indices)
+
+    if two_branch:
+      @tf.function(input_signature=[spec("y_symbols", tf.int32), spec("scale_indices", tf.int32)])
+      def classify(y_symbols, scale_indices):
+        return probabilities(tf.cast(y_symbols, tf.float32), scales_of(scale_indices))
+
+      @tf.function(input_signature=[spec("y_hat", tf.float32), spec("sigma_hat", tf.float32)])
+      def classify_latents(y_hat, sigma_hat):
+        return probabilities(y_hat, sigma_hat)
+    else:
+      @tf.function(input_signature=[spec("y_symbols", tf.int32)])
+      def classify(y_symbols):
+        return probabilities(tf.cast(y_symbols, tf.float32))
+
+      @tf.function(input_signature=[spec("y_hat", tf.float32)])
+      def classify_latents(y_hat):
+        return probabilities(y_hat)
+
+    @tf.function(input_signature=[])
+    def labels():
+      return {"wnids": tf.convert_to_tensor(self.class_wnids),
+              "names": tf.convert_to_tensor(self.class_names)}
+
+    self.classify = classify
+    self.classify_latents = classify_latents
+    self.labels = labels
+    _track_variables(self, [classify, classify_latents, labels])
 
 
 # Latent classifiers shipped with the package, one SavedModel folder each (tools/ship_classifier).
@@ -256,6 +397,8 @@ def write_info(export_dir: str, info: dict) -> None:
 
 class LatentClassifier:
   """A loaded latent classifier export: checks inputs, then calls its `classify` signature."""
+
+  family = "autoencoder"
 
   def __init__(self, export_dir: str):
     if not tf.saved_model.contains_saved_model(export_dir):
@@ -322,6 +465,111 @@ class _Identity:
     self.name, self.fingerprint = name, fingerprint
 
 
+class HyperpriorClassifier:
+  """A loaded hyperprior latent classifier export: checks files, calls its `classify` signature.
+
+  Attributes:
+    tables: the codec's identity and integer tables, from the export (read no bundle).
+    latent_inputs: "y_hat+sigma_hat" (two-branch net) or "y_hat".
+  """
+
+  family = "hyperprior"
+
+  def __init__(self, export_dir: str):
+    if not tf.saved_model.contains_saved_model(export_dir):
+      raise ServingError(f"{export_dir} is not a SavedModel directory")
+    try:
+      loaded = tf.saved_model.load(export_dir)
+      identity = {"name": loaded.codec_name.numpy().decode(),
+                  "fingerprint": loaded.codec_fingerprint.numpy().decode(),
+                  "quality": int(loaded.quality.numpy()), "channels": int(loaded.channels.numpy()),
+                  "num_filters": int(loaded.num_filters.numpy()),
+                  "tables_digest": loaded.tables_digest.numpy().decode()}
+      arrays = {key: var.numpy() for key, var in loaded.coding_tables.items()}
+      self.latent_inputs = loaded.latent_inputs.numpy().decode()
+      self.wnids = [w.decode() for w in loaded.class_wnids.numpy()]
+      self.names = [n.decode() for n in loaded.class_names.numpy()]
+      self.crop_size = int(loaded.crop_size.numpy())
+      self.view_size = int(loaded.view_size.numpy())
+      self._classify = loaded.signatures["classify"]
+    except (AttributeError, KeyError) as e:
+      raise ServingError(f"{export_dir} is not a tfcdi hyperprior classifier export "
+                         f"({e})") from None
+    try:
+      self.tables = latent_store.HyperpriorTables(
+          name=identity["name"], fingerprint=bytes.fromhex(identity["fingerprint"]),
+          quality=identity["quality"], channels=identity["channels"],
+          num_filters=identity["num_filters"], arrays=arrays)
+    except pretrained.CodecError as e:
+      raise ServingError(f"{export_dir}: {e}") from None
+    if self.tables.digest != identity["tables_digest"]:
+      raise ServingError(f"{export_dir}: its coding tables do not match their digest")
+    self._loaded = loaded
+
+  @property
+  def channels(self) -> int:
+    return self.tables.channels
+
+  @property
+  def two_branch(self) -> bool:
+    return self.latent_inputs == classifier_lib.TWO_BRANCH
+
+  def check_header(self, header) -> None:
+    """Refuses a file of another family, another codec, or with other channels.
+
+    Raises:
+      ServingError: the file cannot be read by this classifier.
+    """
+    if header.codec_family != bitstream.FAMILY_HYPERPRIOR:
+      raise ServingError(
+          f"the file is an {bitstream.FAMILY_NAMES.get(header.codec_family, 'unknown')} file "
+          f"(codec {header.codec_name!r}); this classifier reads hyperprior latents of codec "
+          f"{self.tables.name!r}")
+    if not self.tables.same_codec(_Identity(header.codec_name, header.fingerprint)):
+      raise ServingError(
+          f"the file was made by codec {header.codec_name!r} ({header.fingerprint.hex()}); this "
+          f"classifier reads latents of codec {self.tables.name!r} "
+          f"({self.tables.fingerprint.hex()})")
+    if header.y_shape[-1] != self.channels:
+      raise ServingError(f"the file holds a {header.y_shape[-1]}-channel latent; this "
+                         f"classifier reads {self.channels}-channel latents")
+
+  def probabilities(self, y_symbols, scale_indices) -> np.ndarray:
+    """int32 [B, h, w, M] each (all the same size) -> probabilities [B, classes]."""
+    inputs = {"y_symbols": tf.convert_to_tensor(y_symbols, tf.int32)}
+    if self.two_branch:
+      inputs["scale_indices"] = tf.convert_to_tensor(scale_indices, tf.int32)
+    return self._classify(**inputs)["probabilities"].numpy()
+
+  def top_k(self, y_symbols: np.ndarray, scale_indices: np.ndarray,
+            k: int = 5) -> list[tuple[str, str, float]]:
+    """[(wnid, name, probability)] of the k most probable classes of one file, best first."""
+    if y_symbols.ndim != 3 or y_symbols.shape != scale_indices.shape:
+      raise ServingError(f"expected y symbols and scale indices [h, w, {self.channels}], got "
+                         f"{y_symbols.shape} and {scale_indices.shape}")
+    probs = self.probabilities(y_symbols[None], scale_indices[None])[0]
+    order = np.argsort(-probs, kind="stable")[:k]
+    return [(self.wnids[i], self.names[i], float(probs[i])) for i in order]
+
+
+def load_classifier(export_dir: str):
+  """The latent classifier export at export_dir, of either family (LatentClassifier or
+  HyperpriorClassifier).
+
+  Raises:
+    ServingError: not a tfcdi latent classifier export.
+  """
+  info = read_info(export_dir)
+  if info is None:  # an export without its info file: try both
+    try:
+      return LatentClassifier(export_dir)
+    except ServingError:
+      return HyperpriorClassifier(export_dir)
+  if info.get("family") == "hyperprior":
+    return HyperpriorClassifier(export_dir)
+  return LatentClassifier(export_dir)
+
+
 def fit_latent(symbols: np.ndarray, view_size: int) -> np.ndarray:
   """Nearest-neighbour resize of symbols [h, w, C] so the shorter side is `view_size`.
 
@@ -353,6 +601,10 @@ def read_for_classification(data: bytes, classifier: LatentClassifier,
     policy: "resize" (fit_latent, then the signature's center crop) or "crop" (center crop
       only, for files compressed at the classifier's scale).
 
+  A HyperpriorClassifier gets (header, (y symbols, scale indices)): the entropy decoding
+  of both streams and the integer hyper-synthesis, no transform; `policy` does not apply (its
+  signature brings every latent to the training view, see the module docstring).
+
   Raises:
     ServingError, bitstream.BitstreamError, pretrained.CodecError: the file cannot be
       classified by this classifier.
@@ -362,6 +614,9 @@ def read_for_classification(data: bytes, classifier: LatentClassifier,
                        f"{', '.join(LATENT_POLICIES)}")
   header = bitstream.parse_header(data)
   classifier.check_header(header)
+  if classifier.family == "hyperprior":
+    _, y, _, indices = (tables or classifier.tables).read(data)
+    return header, (y, indices)
   _, symbols = coding.read_symbols(data, tables or classifier.tables)
   if policy == "resize":
     symbols = fit_latent(symbols, classifier.view_size)
