@@ -47,8 +47,11 @@ def test_two_branch_net_trains_resumes_and_records_its_inputs(store_dir, tmp_pat
   lines = []
   results = classifier.train("cresnet39", "latent", config, workdir=workdir, store_dir=store_dir,
                              preset_name="tiny", log=lines.append)
-  assert lines[0].startswith("[cresnet39 latent y_hat+sigma_hat] channel mean over 8 ")
-  assert "y_hat: [" in lines[0] and "sigma_hat: [" in lines[0]
+  # The store is entropy-decoded once into its latent cache, then read from there.
+  assert lines[:2] == [f"entropy-decoding the '{split}' split of {store_dir} once, for the "
+                       "latent arms" for split in ("train", "val")]
+  assert lines[2].startswith("[cresnet39 latent y_hat+sigma_hat] channel mean over 8 ")
+  assert "y_hat: [" in lines[2] and "sigma_hat: [" in lines[2]
   assert results["complete"] and [e["epoch"] for e in results["epochs"]] == [1]
   assert results["latent_inputs"] == "y_hat+sigma_hat"
   assert results["codec_family"] == "hyperprior" and results["operating_point"] == "q4"

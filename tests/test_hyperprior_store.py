@@ -8,6 +8,7 @@ import os
 
 from absl import flags
 from absl.testing import flagsaver
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -210,3 +211,46 @@ def test_binary_encodes_a_hyperprior_store(tmp_path, tiny_hyperprior_path, capsy
   assert _cli("--codec=hyperprior", "--quality=8", f"--data_dir={IMAGENETTE}",
               f"--store_dir={tmp_path / 's2'}", "--limit=1", "--noprogress") == 1
   assert "no trained hyperprior codec is shipped for quality 8" in capsys.readouterr().err
+
+
+def test_latent_cache_gives_the_same_examples_in_the_same_orders(store, tmp_path):
+  store_dir, _ = store
+  with pytest.raises(latent_store.StoreError, match="latent cache"):
+    latent_store.hyperprior_latent_dataset(store_dir, "train", cached=True)
+  assert not latent_store.has_latent_cache(store_dir, "train")
+  latent_store.build_latent_cache(store_dir, "train", progress=False)
+  assert latent_store.has_latent_cache(store_dir, "train")
+  cache = latent_store.latent_cache_dir(store_dir)
+  mtimes = {f: os.stat(os.path.join(cache, f)).st_mtime_ns for f in os.listdir(cache)}
+  latent_store.build_latent_cache(store_dir, "train", progress=False)  # resumes: nothing to do
+  assert {f: os.stat(os.path.join(cache, f)).st_mtime_ns for f in os.listdir(cache)} == mtimes
+  for kwargs in ({}, {"shuffle": True, "seed": 4}, {"shuffle": True, "seed": 4, "skip": 3}):
+    for output in ("latent", "symbols"):
+      fresh = list(latent_store.hyperprior_latent_dataset(store_dir, "train", output=output,
+                                                          **kwargs))
+      cached = list(latent_store.hyperprior_latent_dataset(store_dir, "train", output=output,
+                                                           cached=True, **kwargs))
+      assert len(fresh) == len(cached) > 0
+      for a, b in zip(fresh, cached):
+        for x, y in zip(a, b):
+          assert x.dtype == y.dtype
+          np.testing.assert_array_equal(x.numpy(), y.numpy())
+
+
+def test_latent_cache_keeps_values_beyond_16_bits(tmp_path):
+  keras.utils.set_random_seed(1)
+  model = hp.Hyperprior(8, 8).build_weights()
+  kernel = model.analysis.get_layer("conv4").kernel
+  kernel.assign(kernel * 3e4)  # y far beyond int16, coded through the escapes
+  pretrained.save_hyperprior_codec(model, 4, str(tmp_path / "wide.npz"), "hp-wide")
+  codec = pretrained.load_codec(path=str(tmp_path / "wide.npz"))
+  _encode(codec, tmp_path / "store", limit=2)
+  store_dir = str(tmp_path / "store")
+  latent_store.build_latent_cache(store_dir, "train", progress=False)
+  fresh = [y.numpy() for y, _, _ in latent_store.hyperprior_latent_dataset(
+      store_dir, "train", output="symbols")]
+  cached = [y.numpy() for y, _, _ in latent_store.hyperprior_latent_dataset(
+      store_dir, "train", output="symbols", cached=True)]
+  assert max(np.abs(y).max() for y in fresh) > 32767
+  for a, b in zip(fresh, cached):
+    np.testing.assert_array_equal(a, b)
