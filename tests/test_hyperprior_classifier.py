@@ -11,7 +11,6 @@ from absl import flags
 from absl.testing import flagsaver
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from experiments import train_classifier
 from tfcdi.data import latent_pairs
@@ -98,7 +97,8 @@ def test_y_hat_arm_sees_the_two_branch_arms_views_without_sigma(store_dir):
   pairs = list(latent_store.hyperprior_latent_dataset(store_dir, "val"))
   (two_x, _), = views["y_hat+sigma_hat"][1]
   for i, (y_hat, sigma_hat, _) in enumerate(pairs):
-    want_y, want_sigma = latent_pairs.center_pair(y_hat, sigma_hat, classifier.pair_geometry(config))
+    want_y, want_sigma = latent_pairs.center_pair(y_hat, sigma_hat,
+                                                  classifier.pair_geometry(config))
     np.testing.assert_allclose(two_x["y_hat"][i].numpy(), want_y.numpy(), rtol=1e-6)
     np.testing.assert_allclose(two_x["sigma_hat"][i].numpy(), want_sigma.numpy(), rtol=1e-6)
 
