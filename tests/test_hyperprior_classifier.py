@@ -103,6 +103,7 @@ def test_y_hat_arm_sees_the_two_branch_arms_views_without_sigma(store_dir):
     np.testing.assert_allclose(two_x["sigma_hat"][i].numpy(), want_sigma.numpy(), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_binary_trains_the_y_hat_arm_and_the_decoded_arm(store_dir, tiny_hyperprior_path,
                                                          tmp_path, capsys):
   status = _cli("--net=cresnet39", "--input=latent", "--latent_inputs=y_hat", "--preset=tiny",

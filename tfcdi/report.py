@@ -21,6 +21,22 @@ DEFAULT_PAPER_NUMBERS = os.path.join(REPO_ROOT, "..", "shared", "reference",
                                      "paper_numbers.json")
 
 
+def collect_results(runs_dir: str, out_dir: str, name_of) -> list[str]:
+  """Copies every `<runs_dir>/*/results.json` to `<out_dir>/<name_of(result)>.json`.
+
+  The committed copies are what the tables cite, so they keep each run's exact command.
+  Returns the copies' paths.
+  """
+  os.makedirs(out_dir, exist_ok=True)
+  copies = []
+  for path in sorted(glob.glob(os.path.join(runs_dir, "*", "results.json"))):
+    result = _read(path)
+    copy = os.path.join(out_dir, f"{name_of(result)}.json")
+    shutil.copyfile(path, copy)
+    copies.append(copy)
+  return copies
+
+
 def load_paper_numbers(path: str | None = None) -> dict:
   path = path or os.environ.get("TFCDI_PAPER_NUMBERS", DEFAULT_PAPER_NUMBERS)
   if not os.path.exists(path):

@@ -10,10 +10,8 @@ copied to `<output_dir>/runs/<bpp>_<net>_<input>.json`; `classification.json` an
 and the stores' sizes beside the source JPEGs'. The logic lives in tfcdi/report.py.
 """
 
-import glob
 import json
 import os
-import shutil
 
 from absl import app
 from absl import flags
@@ -34,15 +32,9 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   if not _RUNS.value or not os.path.isdir(_RUNS.value):
     raise app.UsageError(f"--runs must be a folder of classifier workdirs, got {_RUNS.value!r}")
-  runs_out = os.path.join(_OUTPUT_DIR.value, "runs")
-  os.makedirs(runs_out, exist_ok=True)
-  copies = []
-  for path in sorted(glob.glob(os.path.join(_RUNS.value, "*", "results.json"))):
-    with open(path) as f:
-      result = json.load(f)
-    name = f"{result['operating_point']}_{result['net']}_{result['input']}.json"
-    shutil.copyfile(path, os.path.join(runs_out, name))
-    copies.append(os.path.join(runs_out, name))
+  copies = report.collect_results(
+      _RUNS.value, os.path.join(_OUTPUT_DIR.value, "runs"),
+      lambda r: f"{r['operating_point']}_{r['net']}_{r['input']}")
   summary = report.classification_summary(copies, _STORES.value,
                                           report.load_paper_numbers(_PAPER_NUMBERS.value))
   # Sources relative to the output folder, so the committed files point at each other.

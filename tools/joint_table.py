@@ -9,10 +9,8 @@ gain; the Fig. 7 and Fig. 11 analogs are drawn from the same summary. The logic 
 tfcdi/report.py and tfcdi/figures.py.
 """
 
-import glob
 import json
 import os
-import shutil
 
 from absl import app
 from absl import flags
@@ -33,15 +31,8 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   if not _RUNS.value or not os.path.isdir(_RUNS.value):
     raise app.UsageError(f"--runs must be a folder of train_joint workdirs, got {_RUNS.value!r}")
-  runs_out = os.path.join(_OUTPUT_DIR.value, "runs")
-  os.makedirs(runs_out, exist_ok=True)
-  copies = []
-  for path in sorted(glob.glob(os.path.join(_RUNS.value, "*", "results.json"))):
-    with open(path) as f:
-      result = json.load(f)
-    name = f"{result['operating_point']}_{result['arm']}.json"
-    shutil.copyfile(path, os.path.join(runs_out, name))
-    copies.append(os.path.join(runs_out, name))
+  copies = report.collect_results(_RUNS.value, os.path.join(_OUTPUT_DIR.value, "runs"),
+                                  lambda r: f"{r['operating_point']}_{r['arm']}")
   summary = report.joint_summary(copies, report.load_paper_numbers(_PAPER_NUMBERS.value))
   for point in summary["points"]:
     point["sources"] = {k: os.path.relpath(v, _OUTPUT_DIR.value)

@@ -92,11 +92,15 @@ def rate_entropy(outputs):
   return soft + tf.stop_gradient(outputs["entropy"] - soft)
 
 
-class _Checkpointing:
-  """Model, optimizer and step in one tf.train.Checkpoint, restored if one exists."""
+class StepCheckpointing:
+  """Model, optimizer, step and the decay flag in one tf.train.Checkpoint, restored if any.
+
+  Shared by both codec families' training loops (this one and train/hyperprior.py).
+  """
 
   def __init__(self, model, optimizer, directory, decayed_at):
     self.step = tf.Variable(0, dtype=tf.int64, name="step")
+    self.decayed_at = decayed_at
     self.ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, step=self.step,
                                     decayed_at=decayed_at)
     self.manager = tf.train.CheckpointManager(self.ckpt, directory, max_to_keep=2)
@@ -147,7 +151,7 @@ def build(op, config: CodecTrainConfig, workdir: str, precision: str = "float32"
   optimizer = keras.optimizers.Adam(DecayOnce(lr, boundary, decayed_at))
   # Creating the slots up front lets the checkpoint restore them immediately, not lazily.
   optimizer.build(model.trainable_variables)
-  checkpointing = _Checkpointing(model, optimizer, os.path.join(workdir, "checkpoints"),
+  checkpointing = StepCheckpointing(model, optimizer, os.path.join(workdir, "checkpoints"),
                                  decayed_at)
   return model, optimizer, checkpointing
 
@@ -193,8 +197,8 @@ def train(operating_point, config: CodecTrainConfig, data_dir: str, workdir: str
   boundary = decay_boundary(config)
   for step, images in zip(range(start + 1, config.num_steps + 1), dataset):
     values = step_fn(images)
-    if step >= boundary and not int(checkpointing.ckpt.decayed_at.numpy()):
-      checkpointing.ckpt.decayed_at.assign(step)
+    if step >= boundary and not int(checkpointing.decayed_at.numpy()):
+      checkpointing.decayed_at.assign(step)
     for k, v in values.items():
       sums[k] = sums.get(k, 0.0) + float(v)
     count += 1

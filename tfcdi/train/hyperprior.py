@@ -80,26 +80,6 @@ def bundle_name(quality) -> str:
   return f"hyperprior_{qualities.get_quality(quality).name}.npz"
 
 
-class _Checkpointing:
-  """Model, optimizer, step and the decay flag in one tf.train.Checkpoint, restored if any."""
-
-  def __init__(self, model, optimizer, directory, decayed_at):
-    self.step = tf.Variable(0, dtype=tf.int64, name="step")
-    self.decayed_at = decayed_at
-    self.ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, step=self.step,
-                                    decayed_at=decayed_at)
-    self.manager = tf.train.CheckpointManager(self.ckpt, directory, max_to_keep=2)
-
-  def restore(self) -> int:
-    if self.manager.latest_checkpoint:
-      self.ckpt.restore(self.manager.latest_checkpoint).expect_partial()
-    return int(self.step.numpy())
-
-  def save(self, step):
-    self.step.assign(step)
-    self.manager.save(checkpoint_number=step)
-
-
 def build(quality, config: HyperpriorTrainConfig, workdir: str, precision: str = "float32"):
   """The model, its optimizer and checkpointing, restored from `workdir` if possible."""
   q = qualities.get_quality(quality)
@@ -110,8 +90,8 @@ def build(quality, config: HyperpriorTrainConfig, workdir: str, precision: str =
                                    decayed_at)
   optimizer = keras.optimizers.Adam(schedule, global_clipnorm=config.clip_norm)
   optimizer.build(model.trainable_variables)
-  checkpointing = _Checkpointing(model, optimizer, os.path.join(workdir, "checkpoints"),
-                                 decayed_at)
+  checkpointing = codec_train.StepCheckpointing(model, optimizer,
+                                                os.path.join(workdir, "checkpoints"), decayed_at)
   return model, optimizer, checkpointing
 
 
