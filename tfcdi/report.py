@@ -385,6 +385,7 @@ def joint_summary(results_files: list[str], paper: dict) -> dict:
     changes["joint_vs_compression_ft_top5_points"] = {"value": d, "direction": _direction(d)}
     points.append({
         "operating_point": op_name,
+        "val_examples": (start or {}).get("examples"),
         "baseline": baseline, "compression_ft": compression_ft, "joint_ft": joint_ft,
         "changes": changes,
         "arms_done": sorted(a for a, v in arms.items() if v["result"].get("complete")),
@@ -406,8 +407,9 @@ def _accuracy_of_final(final: dict | None) -> dict:
 
 def joint_markdown(summary: dict, title: str) -> str:
   lines = [f"# {title}", "",
-           "Top-1 / top-5 (percent) on the whole validation split, cResNet-51 on the latent; "
-           "codec metrics on Kodak from real .tfci files. *Compression ft.* is the paper's "
+           "Top-1 / top-5 (percent) of cResNet-51 on the latent, on the validation images "
+           "counted under each point; codec metrics on Kodak from real .tfci files. "
+           "*Compression ft.* is the paper's "
            "control: the codec fine-tuned alone, cResNet-51 trained from scratch on it, then "
            "fine-tuned with the same schedule. Directions are as measured.", ""]
   for point in summary["points"]:
@@ -419,6 +421,7 @@ def joint_markdown(summary: dict, title: str) -> str:
       rows.append([label, entry.get("top1"), entry.get("top5"), kodak.get("bpp"),
                    kodak.get("psnr"), kodak.get("ssim"), kodak.get("ms_ssim")])
     lines += [f"## {point['operating_point']} bpp", "",
+              f"{point['val_examples']} validation images.", "",
               _table(["", "top-1", "top-5", "Kodak bpp", "PSNR", "SSIM", "MS-SSIM"],
                      [[c if not isinstance(c, float) else round(c, 4) for c in r]
                       for r in rows]), ""]
