@@ -191,10 +191,27 @@ def train(operating_point, config: CodecTrainConfig, data_dir: str, workdir: str
     return {"loss": loss, "mse": mse, "entropy": out["entropy"],
             "soft_entropy": out["soft_entropy"]}
 
-  writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
-  sums, count, tick = {}, 0, time.time()
-  metrics = {}
+  def describe(step, metrics, seconds):
+    metrics["bpp_estimate"] = float(q.bits_per_pixel(metrics["entropy"], op.channels))
+    return (f"[codec {op.name}] step {step}/{config.num_steps}  loss {metrics['loss']:.2f}  "
+            f"psnr {metrics['psnr']:.2f} dB  H {metrics['entropy']:.3f} (target "
+            f"{target_entropy:.3f})  bpp~{metrics['bpp_estimate']:.4f}  {seconds:.2f} s/step")
+
+  metrics = run_steps(step_fn, dataset, start, config, checkpointing,
+                      os.path.join(workdir, "tensorboard"), describe, f"[codec {op.name}]", log)
+  return {"step": config.num_steps, **metrics}
+
+
+def run_steps(step_fn, dataset, start: int, config, checkpointing: StepCheckpointing,
+              tensorboard_dir: str, describe, tag: str, log) -> dict:
+  """The loop both codec families share: steps up to config.num_steps, the decay flag,
+  averaged metrics (with PSNR) to the log and TensorBoard, checkpoints; returns the last metrics.
+
+  `describe(step, metrics, seconds)` returns the progress line (and may add metrics).
+  """
+  writer = tf.summary.create_file_writer(tensorboard_dir)
   boundary = decay_boundary(config)
+  sums, count, tick, metrics = {}, 0, time.time(), {}
   for step, images in zip(range(start + 1, config.num_steps + 1), dataset):
     values = step_fn(images)
     if step >= boundary and not int(checkpointing.decayed_at.numpy()):
@@ -202,22 +219,23 @@ def train(operating_point, config: CodecTrainConfig, data_dir: str, workdir: str
     for k, v in values.items():
       sums[k] = sums.get(k, 0.0) + float(v)
     count += 1
+    # Stop before a checkpoint can save diverged weights over the last good ones.
+    if not all(math.isfinite(v) for v in sums.values()):
+      raise FloatingPointError(f"{tag} the loss is no longer finite at step {step}; restart "
+                               "from the last checkpoint with a smaller --learning_rate")
     if step % config.log_every == 0 or step == config.num_steps:
       metrics = {k: v / count for k, v in sums.items()}
       metrics["psnr"] = _psnr(metrics["mse"])
-      metrics["bpp_estimate"] = float(q.bits_per_pixel(metrics["entropy"], op.channels))
-      seconds = (time.time() - tick) / count
+      line = describe(step, metrics, (time.time() - tick) / count)
       with writer.as_default(step=step):
         for k, v in metrics.items():
           tf.summary.scalar(k, v)
-      log(f"[codec {op.name}] step {step}/{config.num_steps}  loss {metrics['loss']:.2f}  "
-          f"psnr {metrics['psnr']:.2f} dB  H {metrics['entropy']:.3f} (target "
-          f"{target_entropy:.3f})  bpp~{metrics['bpp_estimate']:.4f}  {seconds:.2f} s/step")
+      log(line)
       sums, count, tick = {}, 0, time.time()
     if step % config.checkpoint_every == 0 or step == config.num_steps:
       checkpointing.save(step)
   writer.flush()
-  return {"step": config.num_steps, **metrics}
+  return metrics
 
 
 def _initialize_from_bundle(model, optimizer, op, config, checkpointing, log) -> int:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
-import time
 
 import keras
 import numpy as np
@@ -101,10 +99,6 @@ def rate_distortion_loss(outputs, images, lmbda):
   return lmbda * mse + outputs["bpp"], mse
 
 
-def _psnr(mse):
-  return 10.0 * math.log10(255.0 ** 2 / max(mse, 1e-10))
-
-
 def train(quality, config: HyperpriorTrainConfig, data_dir: str, workdir: str,
           split: str = "train", log=print) -> dict:
   """Trains (or resumes) one quality up to config.num_steps; returns the last metrics."""
@@ -135,33 +129,13 @@ def train(quality, config: HyperpriorTrainConfig, data_dir: str, workdir: str,
     return {"loss": loss, "mse": mse, "bpp": out["bpp"], "y_bpp": out["y_bits"] / num_pixels,
             "z_bpp": out["z_bits"] / num_pixels}
 
-  writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
-  boundary = codec_train.decay_boundary(config)
-  sums, count, tick, metrics = {}, 0, time.time(), {}
-  for step, images in zip(range(start + 1, config.num_steps + 1), dataset):
-    values = step_fn(images)
-    if step >= boundary and not int(checkpointing.decayed_at.numpy()):
-      checkpointing.decayed_at.assign(step)
-    for k, v in values.items():
-      sums[k] = sums.get(k, 0.0) + float(v)
-    count += 1
-    if not all(math.isfinite(v) for v in sums.values()):
-      raise FloatingPointError(f"{tag} the loss is no longer finite at step {step}; restart "
-                               "from the last checkpoint with a smaller --learning_rate")
-    if step % config.log_every == 0 or step == config.num_steps:
-      metrics = {k: v / count for k, v in sums.items()}
-      metrics["psnr"] = _psnr(metrics["mse"])
-      seconds = (time.time() - tick) / count
-      with writer.as_default(step=step):
-        for k, v in metrics.items():
-          tf.summary.scalar(k, v)
-      log(f"{tag} step {step}/{config.num_steps}  loss {metrics['loss']:.4f}  psnr "
-          f"{metrics['psnr']:.2f} dB  bpp~{metrics['bpp']:.4f} (y {metrics['y_bpp']:.4f}, z "
-          f"{metrics['z_bpp']:.4f})  {seconds:.2f} s/step")
-      sums, count, tick = {}, 0, time.time()
-    if step % config.checkpoint_every == 0 or step == config.num_steps:
-      checkpointing.save(step)
-  writer.flush()
+  def describe(step, metrics, seconds):
+    return (f"{tag} step {step}/{config.num_steps}  loss {metrics['loss']:.4f}  psnr "
+            f"{metrics['psnr']:.2f} dB  bpp~{metrics['bpp']:.4f} (y {metrics['y_bpp']:.4f}, z "
+            f"{metrics['z_bpp']:.4f})  {seconds:.2f} s/step")
+
+  metrics = codec_train.run_steps(step_fn, dataset, start, config, checkpointing,
+                                  os.path.join(workdir, "tensorboard"), describe, tag, log)
   return {"step": config.num_steps, **metrics}
 
 
