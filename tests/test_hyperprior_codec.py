@@ -9,7 +9,6 @@ import os
 
 from absl import flags
 from absl.testing import flagsaver
-import keras
 import numpy as np
 from PIL import Image
 import pytest
@@ -28,18 +27,6 @@ IMAGENETTE = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data
                           "imagenette2_224")
 
 
-def _make_tiny_hyperprior(path, name="hp-tiny", seed=0, quality=4):
-  keras.utils.set_random_seed(seed)
-  model = hp.Hyperprior(8, 8).build_weights()
-  kernel = model.analysis.get_layer("conv4").kernel
-  kernel.assign(kernel * 10.0)
-  rng = np.random.default_rng(seed)
-  for layer_name in ("deconv1", "deconv2", "deconv3"):
-    layer = model.hyper_synthesis.get_layer(layer_name)
-    layer.bias.assign(rng.uniform(0.5, 3.0, layer.bias.shape).astype(np.float32))
-  return pretrained.save_hyperprior_codec(model, quality, str(path), name)
-
-
 def _image(height, width, seed=0):
   # Smooth content: random colours upsampled, like a photograph's low frequencies.
   rng = np.random.default_rng(seed)
@@ -49,10 +36,8 @@ def _image(height, width, seed=0):
 
 
 @pytest.fixture(scope="module", name="bundle_path")
-def fixture_bundle_path(tmp_path_factory):
-  path = tmp_path_factory.mktemp("hyperprior") / "hp_tiny.npz"
-  _make_tiny_hyperprior(path)
-  return str(path)
+def fixture_bundle_path(tiny_hyperprior_path):
+  return tiny_hyperprior_path
 
 
 @pytest.fixture(scope="module", name="codec")
@@ -98,10 +83,11 @@ def test_bundle_stores_float16_weights_and_the_integer_tables_it_was_made_with(c
   assert os.path.getsize(bundle_path) < 200_000
 
 
-def test_same_weights_give_the_same_fingerprint_and_other_weights_another(tmp_path):
-  a = _make_tiny_hyperprior(tmp_path / "a.npz", seed=1)
-  b = _make_tiny_hyperprior(tmp_path / "b.npz", seed=1)
-  c = _make_tiny_hyperprior(tmp_path / "c.npz", seed=2)
+def test_same_weights_give_the_same_fingerprint_and_other_weights_another(
+    tmp_path, make_tiny_hyperprior):
+  a = make_tiny_hyperprior(tmp_path / "a.npz", seed=1)
+  b = make_tiny_hyperprior(tmp_path / "b.npz", seed=1)
+  c = make_tiny_hyperprior(tmp_path / "c.npz", seed=2)
   assert a == b != c
 
 
@@ -164,8 +150,8 @@ def test_file_bits_are_within_one_percent_of_the_information_content(codec):
   assert abs(8 * header.payload_length / estimate - 1) < 0.1
 
 
-def test_another_codecs_file_is_refused(codec, tmp_path, tiny_codec):
-  _make_tiny_hyperprior(tmp_path / "other.npz", name="hp-tiny", seed=5)
+def test_another_codecs_file_is_refused(codec, tmp_path, tiny_codec, make_tiny_hyperprior):
+  make_tiny_hyperprior(tmp_path / "other.npz", name="hp-tiny", seed=5)
   other = pretrained.load_codec(path=str(tmp_path / "other.npz"))
   data = coding.compress_image(codec, _image(32, 32))
   with pytest.raises(pretrained.CodecError, match="made by codec 'hp-tiny'"):

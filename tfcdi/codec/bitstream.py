@@ -126,6 +126,32 @@ class BitstreamError(ValueError):
   """A .tfci file (or what should become one) is malformed, truncated or corrupted."""
 
 
+def _unpack_checked(data, fixed_at: int, fixed: struct.Struct, payload_bytes) -> tuple:
+  """(fields, payload offset): the fixed header fields after the codec name, once the file's
+  length matches what they announce (`payload_bytes(fields)`) and its checksum matches.
+
+  Both families end their header with these fields and a CRC-32 of everything but itself.
+  """
+  payload_offset = fixed_at + fixed.size + _CRC.size
+  if len(data) < payload_offset:
+    raise BitstreamError(f"truncated .tfci file ({len(data)} bytes, the header alone needs "
+                         f"{payload_offset})")
+  fields = fixed.unpack(data[fixed_at:fixed_at + fixed.size])
+  end = payload_offset + payload_bytes(fields)
+  if len(data) < end:
+    raise BitstreamError(f"truncated .tfci file ({len(data)} bytes, its header announces {end})")
+  if len(data) > end:
+    raise BitstreamError(f"corrupted .tfci file ({len(data) - end} unexpected bytes after the "
+                         "payload)")
+  (stored_crc,) = _CRC.unpack(data[fixed_at + fixed.size:payload_offset])
+  # Checked before any field is trusted: a flipped bit anywhere reads as "corrupted", not as
+  # whatever odd value it happens to produce.
+  crc = zlib.crc32(data[payload_offset:], zlib.crc32(data[:fixed_at + fixed.size]))
+  if crc != stored_crc:
+    raise BitstreamError("corrupted .tfci file (checksum mismatch)")
+  return fields, payload_offset
+
+
 @dataclasses.dataclass(frozen=True)
 class Header:
   """The parsed header of a .tfci file."""
@@ -299,24 +325,8 @@ def parse_header(data: bytes):
 def _parse_autoencoder_header(data) -> Header:
   version, family, name_length = _parse_prefix(data)
   fixed_at = _PREFIX_BYTES + name_length
-  payload_offset = fixed_at + _FIXED.size + _CRC.size
-  if len(data) < payload_offset:
-    raise BitstreamError(f"truncated .tfci file ({len(data)} bytes, the header alone needs "
-                         f"{payload_offset})")
-  (fingerprint, height, width, h, w, c, num_centers,
-   payload_length) = _FIXED.unpack(data[fixed_at:fixed_at + _FIXED.size])
-  end = payload_offset + payload_length
-  if len(data) < end:
-    raise BitstreamError(f"truncated .tfci file ({len(data)} bytes, its header announces {end})")
-  if len(data) > end:
-    raise BitstreamError(f"corrupted .tfci file ({len(data) - end} unexpected bytes after the "
-                         "payload)")
-  (stored_crc,) = _CRC.unpack(data[fixed_at + _FIXED.size:payload_offset])
-  # Checked before any field is trusted: a flipped bit anywhere reads as "corrupted", not as
-  # whatever odd value it happens to produce.
-  crc = zlib.crc32(data[payload_offset:], zlib.crc32(data[:fixed_at + _FIXED.size]))
-  if crc != stored_crc:
-    raise BitstreamError("corrupted .tfci file (checksum mismatch)")
+  (fingerprint, height, width, h, w, c, num_centers, payload_length), payload_offset = (
+      _unpack_checked(data, fixed_at, _FIXED, lambda fields: fields[-1]))
 
   name = _check_name_bytes(bytes(data[_PREFIX_BYTES:fixed_at]))
   if not (1 <= height <= MAX_IMAGE_SIDE and 1 <= width <= MAX_IMAGE_SIDE):
@@ -693,22 +703,8 @@ def encode_hyperprior(y, y_indices, y_tables: Tables, z, z_tables: Tables, *, co
 def _parse_hyperprior_header(data) -> HyperpriorHeader:
   version, family, name_length = _parse_prefix(data)
   fixed_at = _PREFIX_BYTES + name_length
-  z_offset = fixed_at + _HYPER_FIXED.size + _CRC.size
-  if len(data) < z_offset:
-    raise BitstreamError(f"truncated .tfci file ({len(data)} bytes, the header alone needs "
-                         f"{z_offset})")
-  (fingerprint, height, width, hy, wy, m, hz, wz, n, z_length,
-   y_length) = _HYPER_FIXED.unpack(data[fixed_at:fixed_at + _HYPER_FIXED.size])
-  end = z_offset + z_length + y_length
-  if len(data) < end:
-    raise BitstreamError(f"truncated .tfci file ({len(data)} bytes, its header announces {end})")
-  if len(data) > end:
-    raise BitstreamError(f"corrupted .tfci file ({len(data) - end} unexpected bytes after the "
-                         "payload)")
-  (stored_crc,) = _CRC.unpack(data[fixed_at + _HYPER_FIXED.size:z_offset])
-  crc = zlib.crc32(data[z_offset:], zlib.crc32(data[:fixed_at + _HYPER_FIXED.size]))
-  if crc != stored_crc:
-    raise BitstreamError("corrupted .tfci file (checksum mismatch)")
+  (fingerprint, height, width, hy, wy, m, hz, wz, n, z_length, y_length), z_offset = (
+      _unpack_checked(data, fixed_at, _HYPER_FIXED, lambda fields: fields[-2] + fields[-1]))
   name = _check_name_bytes(bytes(data[_PREFIX_BYTES:fixed_at]))
   _check_hyper_shapes((height, width), (hy, wy, m), (hz, wz, n))
   for what, length in (("z", z_length), ("y", y_length)):
