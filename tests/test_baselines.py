@@ -104,6 +104,19 @@ def test_compare_with_baselines():
     baselines.compare_with_baselines({"operating_point": "x", "bpp": 0.5}, curves)
 
 
+def test_hyperprior_results_compare_by_quality():
+  curves = {"jpeg": _curve("jpeg", [0.1, 1.0], lambda b: 20 + 10 * b)}
+  point = {"codec_family": "hyperprior", "quality": 4, "bpp": 0.5, "psnr": 30.0, "ssim": 0.9,
+           "ms_ssim": 0.97}
+  result = baselines.compare_with_baselines(point, curves)
+  assert result["quality"] == 4 and result["baselines"]["jpeg"]["psnr"] == pytest.approx(25.0)
+  assert baselines.result_label(point) == "hyperprior, quality 4"
+  # A hyperprior result must say which quality it is; an operating point does not stand in.
+  with pytest.raises(ValueError, match=r"hyperprior.*lacks \['quality'\]"):
+    baselines.compare_with_baselines({**{k: v for k, v in point.items() if k != "quality"},
+                                      "operating_point": "0.635"}, curves)
+
+
 def test_load_codec_results_object_or_list(tmp_path):
   point = {"operating_point": "0.635", "bpp": 0.6, "psnr": 29.0, "ssim": 0.8, "ms_ssim": 0.95}
   (tmp_path / "one.json").write_text(json.dumps(point))

@@ -158,3 +158,54 @@ def test_joint_summary_lists_unfinished_arms_and_refuses_duplicates(tmp_path):
   _write(two, _joint_result("joint", "0.635", (0.5, 0.9), (0.5, 0.9)))
   with pytest.raises(ValueError, match="two 'joint' results at 0.635"):
     report.joint_summary([one, two], paper)
+
+
+def _segmenter_result(op, net, input_kind, miou, steps=600, num_steps=600):
+  return {"operating_point": op, "net": f"{net}-d", "input": input_kind, "dataset": "camvid",
+          "steps": steps, "miou": miou, "pixel_accuracy": 0.8, "eval_split": "val",
+          "eval_images": 101, "config": {"num_steps": num_steps, "width_multiplier": 0.25},
+          "codec": None if op is None else {"name": f"ae-{op}-cpu", "fingerprint": "ab"},
+          "command": f"tfcdi-train-segmenter --net={net}"}
+
+
+def test_segmentation_rows_and_the_latent_vs_decoded_gap_are_measured(tmp_path):
+  paper = report.load_paper_numbers()
+  files = []
+  for name, result in (("a", _segmenter_result("0.0983", "cresnet51", "latent", 0.40)),
+                       ("b", _segmenter_result("0.0983", "resnet50", "decoded", 0.43)),
+                       ("c", _segmenter_result(None, "resnet50", "original", 0.5)),
+                       ("d", _segmenter_result("0.330", "cresnet51", "latent", 0.45, steps=200)),
+                       ("e", _segmenter_result("0.330", "resnet50", "decoded", 0.44))):
+    files.append(os.path.join(str(tmp_path), name, "results.json"))
+    _write(files[-1], result)
+  summary = report.segmentation_summary(files, paper)
+  rows = {(r["operating_point"], r["net"], r["input"]): r for r in summary["rows"]}
+  assert rows[("original", "resnet50-d", "original")]["measured"]["miou"] == pytest.approx(50.0)
+  published = {(str(r["bpp"]), r["net"]): r["miou"] for r in paper["table2"]["rows"]}
+  assert (rows[("0.0983", "cresnet51-d", "latent")]["published_voc_miou"]
+          == published[("0.0983", "cresnet51")])
+  gaps = {g["operating_point"]: g for g in summary["latent_vs_decoded"]}
+  # Measured: the latent arm loses 3 points here while the paper's wins; reported as measured.
+  assert gaps["0.0983"]["measured"] == pytest.approx(-3.0)
+  assert gaps["0.0983"]["measured_direction"] == "down"
+  assert gaps["0.0983"]["published_voc"] == pytest.approx(
+      published[("0.0983", "cresnet51")] - published[("0.0983", "resnet50")])
+  assert gaps["0.0983"]["same_direction"] is False
+  # An unfinished arm gives no gap and is listed as not finished.
+  assert gaps["0.330"]["measured"] is None
+  text = report.segmentation_markdown(summary, "t")
+  assert "200/600 steps" in text and "- cresnet51-d on latent at 0.330" in text
+  assert "- cresnet39-d on latent at 0.635" in text
+
+
+def test_segmentation_refuses_duplicate_and_unknown_arms(tmp_path):
+  paper = report.load_paper_numbers()
+  one = os.path.join(str(tmp_path), "one", "results.json")
+  two = os.path.join(str(tmp_path), "two", "results.json")
+  _write(one, _segmenter_result("0.635", "cresnet51", "latent", 0.5))
+  _write(two, _segmenter_result("0.635", "cresnet51", "latent", 0.6))
+  with pytest.raises(ValueError, match="two results"):
+    report.segmentation_summary([one, two], paper)
+  _write(two, _segmenter_result("0.635", "resnet50", "latent", 0.6))
+  with pytest.raises(ValueError, match="no row for"):
+    report.segmentation_summary([one, two], paper)

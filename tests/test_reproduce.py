@@ -14,6 +14,24 @@ def test_unknown_preset_and_missing_data_are_clear_errors(tmp_path):
     reproduce.get_preset("huge")
   with pytest.raises(ValueError, match="must hold imagenette2_224"):
     reproduce.Pipeline(reproduce.get_preset("smoke"), str(tmp_path), str(tmp_path / "w"))
+  # Segmentation needs its dataset too, and says so before any step runs.
+  for sub in ("imagenette2_224", "kodak"):
+    os.makedirs(tmp_path / sub)
+  with pytest.raises(ValueError, match="must hold camvid"):
+    reproduce.Pipeline(reproduce.get_preset("smoke"), str(tmp_path), str(tmp_path / "w"))
+  assert not os.path.exists(tmp_path / "w")
+
+
+def test_segmentation_arms_are_table_2_rows():
+  pipeline = reproduce.Pipeline.__new__(reproduce.Pipeline)  # the arm list needs no data
+  arms = pipeline.segmentation_arms()
+  assert len(arms) == 12 and len({name for name, *_ in arms}) == 12
+  assert ("resnet50_original", "resnet50", "original", None) in arms
+  for name, net, input_kind, op in arms:
+    if op is not None:
+      assert input_kind == ("decoded" if net.startswith("resnet") else "latent")
+  assert {net for _, net, _, op in arms if op == "0.0983"} == {
+      "resnet50", "resnet71", "cresnet39", "cresnet51", "cresnet72"}
 
 
 @pytest.mark.slow
@@ -27,7 +45,16 @@ def test_smoke_preset_runs_to_a_report_and_resumes(tmp_path):
   assert "Table 1" in text and "Codec operating points" in text
   # Every classification arm of Table 2 ran (tiny) and is reported beside the published row.
   assert "Table 2: classification" in text and "Not measured yet" not in text
-  assert text.count("| done |") == 12
+  # ... and every segmentation arm, with the Fig. 5 analog.
+  assert "Table 2: segmentation" in text and "not finished) yet" not in text
+  assert text.count("| done |") == 24
+  # The benchmark with its speed-ups, and every figure the paper has an analog of here.
+  assert "Runtime benchmark" in text and "| cresnet51 | decoder+resnet50 |" in text
+  for figure in ("fig3_top5.png", "fig3_top1.png", "fig4_miou.png", "fig5_masks.png",
+                 "fig6_accuracy_vs_multiply_adds.png", "fig9_channels.png", "fig10_decoded.png",
+                 "fig12_accuracy_vs_runtime.png"):
+    assert os.path.exists(tmp_path / "report" / figure), figure
+    assert f"({figure})" in text, figure
   assert os.path.exists(tmp_path / "report" / "rd_curve.png")
   # Section 6 at both of its points: all three arms, the figures, the directions of the changes.
   assert "Section 6: joint training" in text and "Arms not finished" not in text

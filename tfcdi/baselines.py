@@ -61,7 +61,7 @@ DEFAULT_JPEG2000_TARGET_PSNRS = (21.0, 22.0, 23.0, 24.0, 25.0, 26.0, 28.0, 30.0,
                                  38.0, 40.0, 42.0)
 
 # Fields a learned-codec result must have to be placed on the plot.
-REQUIRED_RESULT_KEYS = ("operating_point", "bpp") + QUALITY_METRICS
+REQUIRED_RESULT_KEYS = ("bpp",) + QUALITY_METRICS
 
 
 def _check_rgb_uint8(image) -> np.ndarray:
@@ -269,13 +269,23 @@ def interpolate_at_bpp(curve_bpps, curve_values, bpp: float) -> Interpolated:
   return Interpolated(float(np.interp(bpp, unique_bpps, unique_values)), True, "")
 
 
+def result_label(result: dict) -> str:
+  """How a learned-codec result is named in plots: its operating point or hyperprior quality."""
+  if result.get("codec_family") == "hyperprior":
+    return f"hyperprior, quality {result.get('quality', '?')}"
+  return f"learned, {result.get('operating_point', '?')} bpp point"
+
+
 def validate_codec_result(result: dict) -> dict:
   """Checks a learned-codec result has the fields the comparison needs; returns it."""
   if not isinstance(result, dict):
     raise ValueError(f"A codec result must be a JSON object, got {type(result).__name__}.")
-  missing = [key for key in REQUIRED_RESULT_KEYS if key not in result]
+  # Each result names its codec: an autoencoder operating point, or a hyperprior quality.
+  identity = (("quality",) if result.get("codec_family") == "hyperprior"
+              else ("operating_point",))
+  missing = [key for key in identity + REQUIRED_RESULT_KEYS if key not in result]
   if missing:
-    raise ValueError(f"Codec result {result.get('operating_point', '?')!r} lacks {missing}.")
+    raise ValueError(f"Codec result ({result_label(result)}) lacks {missing}.")
   for key in ("bpp",) + QUALITY_METRICS:
     if not isinstance(result[key], (int, float)) or not math.isfinite(result[key]):
       raise ValueError(f"Codec result field {key!r} must be a finite number, got "
@@ -345,8 +355,10 @@ def plot_rd_curves(curves: dict[str, dict], results: Sequence[dict], path: str,
       ax.plot([p["bpp"] for p in points], [p[metric] for p in points], ".-",
               label=labels.get(name, name))
     for result in results:
-      ax.plot(result["bpp"], result[metric], "*", markersize=13,
-              label=f"learned, {result['operating_point']} bpp point")
+      # Hyperprior results as diamonds, so the two learned families read apart.
+      marker = "D" if result.get("codec_family") == "hyperprior" else "*"
+      ax.plot(result["bpp"], result[metric], marker, markersize=9 if marker == "D" else 13,
+              label=result_label(result))
     ax.set_xlabel("bits per pixel")
     ax.set_ylabel(_METRIC_LABELS[metric])
     ax.set_title(f"{_METRIC_LABELS[metric].split(' ')[0]} vs rate")
@@ -374,7 +386,8 @@ def _json_ready(value):
 def rd_report(images: Sequence[tuple[str, np.ndarray]], results: Sequence[dict] = (),
               settings: dict[str, Sequence] | None = None,
               progress: Callable[[Codec, dict, float], None] | None = None,
-              note: str = "measured on Kodak, from real file sizes") -> dict:
+              note: str = "measured on Kodak, from real file sizes",
+              curves: dict[str, dict] | None = None) -> dict:
   """Sweeps JPEG and JPEG 2000 over the images and compares each learned result with them.
 
   Args:
@@ -383,6 +396,8 @@ def rd_report(images: Sequence[tuple[str, np.ndarray]], results: Sequence[dict] 
     settings: optional codec name -> settings overriding the defaults.
     progress: see sweep.
     note: how the numbers were obtained, carried into the JSON (and the plot).
+    curves: baseline curves swept earlier on the same images (an earlier report's "curves");
+      given, nothing is swept again.
 
   Returns:
     A JSON-ready dict: "curves" (codec -> curve), "learned" (one comparison per result),
@@ -390,8 +405,9 @@ def rd_report(images: Sequence[tuple[str, np.ndarray]], results: Sequence[dict] 
   """
   settings = settings or {}
   start = time.perf_counter()
-  curves = {name: sweep(images, codec, settings.get(name), progress)
-            for name, codec in CODECS.items()}
+  if curves is None:
+    curves = {name: sweep(images, codec, settings.get(name), progress)
+              for name, codec in CODECS.items()}
   learned = [compare_with_baselines(validate_codec_result(r), curves) for r in results]
   return _json_ready({
       "note": note,

@@ -123,7 +123,7 @@ def flops_section(workdir: str, data: dict) -> list[str]:
           _table(["net", "measured", "published (paper)", "difference", "within 1%"], rows), ""]
 
 
-def classification_section(workdir: str, paper: dict, data: dict) -> list[str]:
+def classification_section(workdir: str, paper: dict, data: dict, out_dir: str) -> list[str]:
   """Table 2's classification columns from the pipeline's classifier runs and stores."""
   files = sorted(glob.glob(os.path.join(workdir, "classification", "*", "results.json")))
   stores = sorted(os.path.dirname(p) for p in glob.glob(os.path.join(workdir, "stores", "*",
@@ -139,7 +139,14 @@ def classification_section(workdir: str, paper: dict, data: dict) -> list[str]:
   data["classification"] = summary
   text = classification_markdown(summary, "Table 2: classification (Imagenette)")
   # One level down: a section of this report, not a document of its own.
-  return ["#" + line if line.startswith("#") else line for line in text.splitlines()] + [""]
+  lines = ["#" + line if line.startswith("#") else line for line in text.splitlines()] + [""]
+  from tfcdi import paper_figures  # pylint: disable=g-import-not-at-top  (matplotlib)
+  for metric in ("top5", "top1"):  # the paper's Fig. 3 is top-5; on 10 classes top-1 says more
+    written = paper_figures.fig3_top5_per_operating_point(
+        summary, os.path.join(out_dir, f"fig3_{metric}.png"), metric)
+    if written:
+      lines.append(f"![Fig. 3 analog, {metric}]({os.path.basename(written)})")
+  return lines + [""]
 
 
 def joint_section(workdir: str, paper: dict, data: dict, out_dir: str) -> list[str]:
@@ -154,8 +161,99 @@ def joint_section(workdir: str, paper: dict, data: dict, out_dir: str) -> list[s
   from tfcdi import figures  # pylint: disable=g-import-not-at-top  (matplotlib, only if needed)
   written = figures.joint_figures(summary, out_dir)
   text = joint_markdown(summary, "Section 6: joint training (Figs. 7 and 11)")
-  lines = ["#" + line if line.startswith("#") else line for line in text.splitlines()]
+  lines = ["#" + line if line.startswith("#") else line for line in text.splitlines()] + [""]
   return lines + [f"![{os.path.basename(p)}]({os.path.basename(p)})" for p in written] + [""]
+
+
+def segmentation_section(workdir: str, paper: dict, data: dict, out_dir: str) -> list[str]:
+  """Table 2's mIoU column and the Fig. 5 analog from the pipeline's segmenter runs."""
+  files = sorted(glob.glob(os.path.join(workdir, "segmentation", "*", "results.json")))
+  if not files:
+    return []
+  summary = segmentation_summary(files, paper)
+  written = write_segmentation_figure(summary, out_dir)
+  from tfcdi import paper_figures  # pylint: disable=g-import-not-at-top  (matplotlib)
+  fig4 = paper_figures.fig4_miou_per_operating_point(summary,
+                                                     os.path.join(out_dir, "fig4_miou.png"))
+  written += [fig4] if fig4 else []
+  for row in summary["rows"]:
+    if "source" in row:
+      row["source"] = os.path.relpath(row["source"], workdir)
+  data["segmentation"] = summary
+  text = segmentation_markdown(summary, "Table 2: segmentation")
+  lines = ["#" + line if line.startswith("#") else line for line in text.splitlines()] + [""]
+  return lines + [f"![{os.path.basename(p)}]({os.path.basename(p)})" for p in written] + [""]
+
+
+FIG5_FILE = "fig5_masks.png"
+
+
+def write_segmentation_figure(summary: dict, out_dir: str) -> list[str]:
+  """The Fig. 5 analog from the predictions.npz beside each row's results.json (if any)."""
+  runs = segmentation_figure_runs(
+      summary, lambda row: os.path.join(os.path.dirname(row["source"]), "predictions.npz"))
+  if not runs:
+    return []
+  from tfcdi import figures  # pylint: disable=g-import-not-at-top  (matplotlib, only if needed)
+  os.makedirs(out_dir, exist_ok=True)
+  return [figures.segmentation_comparison(runs, os.path.join(out_dir, FIG5_FILE))]
+
+
+def codec_figures_section(workdir: str, out_dir: str) -> list[str]:
+  """Figs. 9 and 10, drawn by the pipeline's figures step; copied beside the report."""
+  lines = []
+  for name, caption in (("fig10_decoded.png", "Fig. 10 analog: the decoded image at each "
+                         "operating point (rate of the real file, PSNR)"),
+                        ("fig9_channels.png", "Fig. 9 analog: the decoded image and the four "
+                         "highest-entropy channels of the representation")):
+    source = os.path.join(workdir, "figures", name)
+    if os.path.exists(source):
+      shutil.copyfile(source, os.path.join(out_dir, name))
+      lines += [f"{caption}:", "", f"![{caption}]({name})", ""]
+  return (["## The representation (Figs. 9 and 10)", ""] + lines) if lines else []
+
+
+def benchmark_section(workdir: str, paper: dict, data: dict, out_dir: str) -> list[str]:
+  """Speed-ups beside multiply-add ratios (Appendix A.9), and the Fig. 6 / Fig. 12 analogs."""
+  from tfcdi import benchmark  # pylint: disable=g-import-not-at-top
+  source = os.path.join("benchmark", "benchmark.json")
+  result = _read(os.path.join(workdir, source))
+  if result is None:
+    return []
+  config = result["config"]
+  rows = [[c["path"], c["baseline"], c["speedup"], c["multiply_add_ratio"],
+           c["fraction_of_multiply_add_ratio"], c["published_ratio"],
+           c["fraction_of_published_ratio"]] for c in result["comparisons"]]
+  data["benchmark"] = {"source": source, "comparisons": result["comparisons"],
+                       "device": result["device"], "config": config}
+  lines = ["## Runtime benchmark (Appendix A.9, Figs. 6 and 12)", "",
+           f"Per-image inference on {result['device']['requested']}, width "
+           f"x{config['width_multiplier']:g}, batch {config['batch_size']} (segmentation "
+           f"{config['seg_batch_size']}), {config['repeats']} timed rounds, latent of the "
+           f"{config['operating_point']} bpp codec. Speed-up: the baseline's median time over the "
+           "path's; *published ratio* is the multiply-add ratio from the paper's Table 1 counts. "
+           f"The goal is a speed-up of at least {benchmark.GOAL_FRACTION:.0%} of the ratio.", "",
+           _table(["path", "baseline", "speed-up", "multiply-add ratio", "fraction",
+                   "published ratio", "fraction of published"],
+                  [[c if not isinstance(c, float) else round(c, 3) for c in r] for r in rows]),
+           ""]
+  summary = data.get("classification")
+  if summary:
+    points, notes = benchmark.accuracy_points(summary, workdir, "top5",
+                                              default_width=config["width_multiplier"])
+    if points:
+      fig6 = os.path.join(out_dir, "fig6_accuracy_vs_multiply_adds.png")
+      benchmark.plot_accuracy_vs_multiply_adds(points, fig6, "top5",
+                                               benchmark.published_points(paper, "top5"))
+      lines += ["![Fig. 6 analog](fig6_accuracy_vs_multiply_adds.png)", ""]
+      lines += [f"- {note}" for note in notes] + ([""] if notes else [])
+    from tfcdi import paper_figures  # pylint: disable=g-import-not-at-top  (matplotlib)
+    fig12 = paper_figures.fig12_accuracy_vs_runtime(
+        result, summary, os.path.join(out_dir, "fig12_accuracy_vs_runtime.png"),
+        summary_dir=workdir)
+    if fig12:
+      lines += ["![Fig. 12 analog](fig12_accuracy_vs_runtime.png)", ""]
+  return lines
 
 
 def write_report(workdir: str, preset: str, out_dir: str, paper_numbers: str | None = None):
@@ -173,11 +271,11 @@ def write_report(workdir: str, preset: str, out_dir: str, paper_numbers: str | N
   figure = os.path.join(workdir, "rd", "rd_curve.png")
   if os.path.exists(figure):
     shutil.copyfile(figure, os.path.join(out_dir, "rd_curve.png"))
-  lines += classification_section(workdir, paper, data)
+  lines += classification_section(workdir, paper, data, out_dir)
+  lines += codec_figures_section(workdir, out_dir)
+  lines += segmentation_section(workdir, paper, data, out_dir)
+  lines += benchmark_section(workdir, paper, data, out_dir)
   lines += joint_section(workdir, paper, data, out_dir)
-  lines += ["## Not yet in this report", "",
-            "Segmentation (Table 2, Fig. 5) and the runtime benchmark (Fig. 6, Fig. 12) are not "
-            "part of the pipeline yet.", ""]
   md_path = os.path.join(out_dir, "report.md")
   with open(md_path, "w") as f:
     f.write("\n".join(lines))
@@ -194,7 +292,7 @@ CLASSIFICATION_ARMS = (("resnet50", "original"), ("resnet50", "decoded"), ("cres
                        ("cresnet39", "latent"), ("resnet71", "decoded"), ("cresnet72", "latent"))
 
 
-def _published_classification(paper: dict) -> dict:
+def _published_table2(paper: dict) -> dict:
   """{(bpp name, net): row} of Table 2; bpp names as in OPERATING_POINTS, or 'original'."""
   names = {float(name): name for name in operating_points.OPERATING_POINTS}
   table = {}
@@ -212,7 +310,7 @@ def classification_summary(results_files: list[str], store_dirs: list[str], pape
     store_dirs: latent stores (tfcdi-encode-dataset) whose size to report.
     paper: the published numbers (load_paper_numbers()).
   """
-  published = _published_classification(paper)
+  published = _published_table2(paper)
   runs = {}
   for path in results_files:
     result = _read(path)
@@ -441,3 +539,150 @@ def joint_markdown(summary: dict, title: str) -> str:
             f"{pub['classification_top5_points']} points of classification and "
             f"{pub['segmentation_miou_points']} points of mIoU.", ""]
   return "\n".join(lines)
+
+
+# --- segmentation (Table 2's mIoU column, Fig. 5) -------------------------------------------
+
+# Table 2's mIoU column has the same rows as its classification columns; the nets are the
+# dilated "-d" variants of the same backbones.
+SEGMENTATION_ARMS = CLASSIFICATION_ARMS
+# The paper's headline comparison per operating point: segmenting from the representation
+# (cResNet-51-d) against segmenting from decoded RGB (ResNet-50-d).
+SEGMENTATION_PAIR = (("cresnet51", "latent"), ("resnet50", "decoded"))
+
+
+def segmentation_summary(results_files: list[str], paper: dict) -> dict:
+  """Measured mIoU per arm beside Table 2's (published, PASCAL VOC), and latent-vs-decoded gaps.
+
+  Args:
+    results_files: results.json files written by tfcdi-train-segmenter.
+    paper: the published numbers (load_paper_numbers()).
+  """
+  published = _published_table2(paper)
+  runs = {}
+  for path in results_files:
+    result = _read(path)
+    if result is None:
+      raise ValueError(f"no segmenter results at {path}")
+    net = result["net"][:-2] if result["net"].endswith("-d") else result["net"]
+    key = (result.get("operating_point") or "original", net, result["input"])
+    if key in runs:
+      raise ValueError(f"two results for {key}: {runs[key]['file']} and {path}")
+    runs[key] = {"file": path, "result": result}
+  rows = []
+  for op_name in ("original", *operating_points.OPERATING_POINTS):
+    for net, input_kind in SEGMENTATION_ARMS:
+      if (op_name == "original") != (input_kind == "original"):
+        continue
+      run = runs.pop((op_name, net, input_kind), None)
+      paper_row = published.get((op_name, net))
+      if run is None and paper_row is None:
+        continue
+      row = {"operating_point": op_name, "net": f"{net}-d", "input": input_kind,
+             "published_voc_miou": None if paper_row is None else paper_row["miou"]}
+      if run is not None:
+        result = run["result"]
+        num_steps = result["config"]["num_steps"]
+        row["measured"] = {
+            "miou": 100.0 * result["miou"] if "miou" in result else None,
+            "pixel_accuracy": (100.0 * result["pixel_accuracy"] if "pixel_accuracy" in result
+                               else None),
+            "steps": result.get("steps", 0), "num_steps": num_steps,
+            "complete": result.get("steps") == num_steps,
+            "dataset": result.get("dataset"), "eval_split": result.get("eval_split"),
+            "eval_images": result.get("eval_images"),
+            "width_multiplier": result["config"].get("width_multiplier"),
+            "multiply_adds_per_crop": result.get("multiply_adds_per_crop"),
+            "crop": result.get("crop"),
+            "seconds_per_step": result.get("seconds_per_step"),
+            "codec": (result.get("codec") or {}).get("name"),
+            "codec_fingerprint": (result.get("codec") or {}).get("fingerprint"),
+            "command": result.get("command"),
+        }
+        row["source"] = run["file"]
+      rows.append(row)
+  if runs:
+    raise ValueError(f"results for arms the table has no row for: {sorted(runs)}")
+  gaps = []
+  (latent_net, latent_in), (rgb_net, rgb_in) = SEGMENTATION_PAIR
+  for op_name in operating_points.OPERATING_POINTS:
+    by_arm = {(r["net"], r["input"]): r for r in rows if r["operating_point"] == op_name}
+    latent = by_arm.get((f"{latent_net}-d", latent_in), {})
+    rgb = by_arm.get((f"{rgb_net}-d", rgb_in), {})
+    measured = None
+    if (latent.get("measured") or {}).get("complete") and (rgb.get("measured") or {}).get(
+        "complete"):
+      measured = latent["measured"]["miou"] - rgb["measured"]["miou"]
+    published_gap = None
+    if latent.get("published_voc_miou") is not None and rgb.get("published_voc_miou") is not None:
+      published_gap = latent["published_voc_miou"] - rgb["published_voc_miou"]
+    gaps.append({
+        "operating_point": op_name,
+        "comparison": f"{latent_net}-d on the latent minus {rgb_net}-d on decoded RGB (mIoU "
+                      "points)",
+        "measured": measured, "measured_direction": _direction(measured),
+        "published_voc": published_gap, "published_direction": _direction(published_gap),
+        "same_direction": (None if measured is None or published_gap is None
+                           else _direction(measured) == _direction(published_gap)),
+    })
+  return {"rows": rows, "latent_vs_decoded": gaps}
+
+
+def segmentation_markdown(summary: dict, title: str) -> str:
+  """The summary as Markdown: mIoU per arm beside the published PASCAL VOC numbers."""
+  rows = []
+  for r in summary["rows"]:
+    m = r.get("measured") or {}
+    state = None
+    if m:
+      state = "done" if m["complete"] else f"{m['steps']}/{m['num_steps']} steps"
+    rows.append([r["operating_point"], r["net"], r["input"], m.get("miou"),
+                 m.get("pixel_accuracy"), state, m.get("seconds_per_step"),
+                 r.get("published_voc_miou")])
+  dataset = next((r["measured"]["dataset"] for r in summary["rows"] if r.get("measured")), None)
+  lines = [f"# {title}", "",
+           f"Measured: mIoU and pixel accuracy (percent) on the full validation images of "
+           f"{dataset or 'the dataset'}, ignore label excluded, after the last step. Published: "
+           "the paper's Table 2 on PASCAL VOC 2012 val (21 classes, full-width nets initialised "
+           "from ImageNet classifiers), labelled *published*; compare the gaps between arms, "
+           "not the values.", "",
+           _table(["bpp", "net", "input", "mIoU", "pixel acc.", "state", "s/step",
+                   "mIoU (published, VOC)"],
+                  [[c if not isinstance(c, float) else f"{c:.2f}" for c in row]
+                   for row in rows]), ""]
+  gap_rows = [[g["operating_point"], g["measured"], g["measured_direction"], g["published_voc"],
+               g["published_direction"], g["same_direction"]]
+              for g in summary["latent_vs_decoded"]]
+  if any(g["measured"] is not None or g["published_voc"] is not None
+         for g in summary["latent_vs_decoded"]):
+    lines += ["## From the representation vs from decoded RGB", "",
+              "cResNet-51-d on the latent minus ResNet-50-d on the decoded image, in mIoU points "
+              "(the paper's Section 5 claim: the representation wins at the lowest rate).", "",
+              _table(["bpp", "measured", "direction", "published (VOC)", "published direction",
+                      "same direction"],
+                     [[c if not isinstance(c, float) else f"{c:+.2f}" for c in row]
+                      for row in gap_rows]), ""]
+  missing = [f"{r['net']} on {r['input']} at {r['operating_point']}" for r in summary["rows"]
+             if not (r.get("measured") or {}).get("complete")]
+  if missing:
+    lines += ["## Not measured (or not finished) yet", "", *(f"- {m}" for m in missing), ""]
+  return "\n".join(lines)
+
+
+def segmentation_figure_runs(summary: dict, prediction_file) -> list[tuple[str, str, str]]:
+  """(label, decoded predictions.npz, latent predictions.npz) per point with both arms done.
+
+  `prediction_file(row)` maps a summary row to its predictions.npz (or None if absent).
+  """
+  (latent_net, latent_in), (rgb_net, rgb_in) = SEGMENTATION_PAIR
+  runs = []
+  for op_name in operating_points.OPERATING_POINTS:
+    by_arm = {(r["net"], r["input"]): r for r in summary["rows"]
+              if r["operating_point"] == op_name and (r.get("measured") or {}).get("complete")}
+    latent = by_arm.get((f"{latent_net}-d", latent_in))
+    rgb = by_arm.get((f"{rgb_net}-d", rgb_in))
+    if latent and rgb:
+      paths = prediction_file(rgb), prediction_file(latent)
+      if all(p and os.path.exists(p) for p in paths):
+        runs.append((f"{op_name} bpp", *paths))
+  return runs

@@ -13,6 +13,12 @@ Steps so far, in order:
   cls_<arm>     train each classification arm of Table 2: ResNet-50 on the original images,
                 and per operating point ResNet-50 on decoded RGB, cResNet-51 and cResNet-39 on
                 the representation (and ResNet-71 / cResNet-72 at 0.0983 bpp, as Table 2)
+  seg_<arm>     train each segmentation arm of Table 2 (the "-d" nets, same arms as cls_) on
+                CamVid (PASCAL VOC at the paper preset), with one latent / decoded store per
+                codec shared by the arms of its operating point
+  benchmark     multiply-adds and measured per-image time of every inference path (Appendix A.9)
+  figures       Figs. 9 and 10: one Kodak image through each codec, decoded, with the
+                highest-entropy channels of its representation
   joint_<op>    Section 6 at 0.0983 and 0.635 bpp: joint ft. of codec + cResNet-51 from the
                 baseline; the control (compression ft. alone, a store of the new codec,
                 cResNet-51 from scratch on it, then the classifier alone with the same schedule)
@@ -32,7 +38,8 @@ from tfcdi.codec import pretrained
 
 # Section 6 fine-tunes at the lowest and the highest rate.
 JOINT_POINTS = ("0.0983", "0.635")
-DATASETS = {"imagenette": "imagenette2_224", "kodak": "kodak", "camvid": "camvid"}
+DATASETS = {"imagenette": "imagenette2_224", "kodak": "kodak", "camvid": "camvid",
+            "voc": os.path.join("VOCdevkit", "VOC2012")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +57,11 @@ class Preset:
   store_images: tuple = (0, 0)  # (train, val) images per latent store; 0 = all
   store_image_size: int = 256  # side of the square view each store encodes
   joint_preset: str | None = None  # None: no joint-training steps (they need the classifiers)
+  segmenter_preset: str | None = None  # None: no segmentation steps
+  segmentation_dataset: str = "camvid"  # a DATASETS key: camvid or voc
+  # tfcdi.benchmark.BenchmarkConfig fields (None: no benchmark step). The paper's Figs. 6 and 12
+  # are at 0.0983 bpp, so the benchmark's latent is too.
+  benchmark: dict | None = None
 
 
 PRESETS = {
@@ -58,13 +70,21 @@ PRESETS = {
                     codec_log_every=50,
                     kodak_images=2, jpeg_qualities=(5, 25, 50, 75, 95),
                     jp2_psnrs=(22.0, 26.0, 30.0, 34.0), classifier_preset="tiny",
-                    store_images=(16, 8), store_image_size=64, joint_preset="tiny"),
+                    store_images=(16, 8), store_image_size=64, joint_preset="tiny",
+                    segmenter_preset="tiny",
+                    benchmark={"batch_size": 4, "seg_batch_size": 2, "repeats": 2, "warmup": 1,
+                               "width_multiplier": 1 / 16, "image_size": 64, "num_files": 2,
+                               "operating_point": "0.0983"}),
     # The scaled reproduction on this machine: the shipped cpu-preset codecs (trained by
     # tools/train_codecs_cpu.sh with exactly that preset) on all of Kodak.
-    "cpu": Preset(name="cpu", codecs="shipped", classifier_preset="cpu", joint_preset="cpu"),
+    "cpu": Preset(name="cpu", codecs="shipped", classifier_preset="cpu", joint_preset="cpu",
+                  segmenter_preset="cpu",
+                  # The paper's nets and batches, timed on this machine (about 20 minutes).
+                  benchmark={"repeats": 3, "warmup": 1, "operating_point": "0.0983"}),
     # The paper's settings, for users with GPUs and ImageNet.
     "paper": Preset(name="paper", codecs="train", codec_preset="paper", classifier_preset="paper",
-                    joint_preset="paper"),
+                    joint_preset="paper", segmenter_preset="paper", segmentation_dataset="voc",
+                    benchmark={"operating_point": "0.0983"}),
 }
 
 
@@ -74,9 +94,13 @@ def get_preset(name: str) -> Preset:
   return PRESETS[name]
 
 
-def data_paths(data_root: str) -> dict:
+def data_paths(data_root: str, preset: Preset | None = None) -> dict:
+  """The datasets under data_root; those the preset needs must exist (checked before any step)."""
   paths = {key: os.path.join(data_root, sub) for key, sub in DATASETS.items()}
-  for key in ("imagenette", "kodak"):
+  needed = ["imagenette", "kodak"]
+  if preset is not None and preset.segmenter_preset:
+    needed.append(preset.segmentation_dataset)
+  for key in needed:
     if not os.path.isdir(paths[key]):
       raise ValueError(f"{paths[key]} not found: --data_root must hold {DATASETS[key]}/")
   return paths
@@ -87,7 +111,7 @@ class Pipeline:
 
   def __init__(self, preset: Preset, data_root: str, workdir: str, log=print):
     self.preset = preset
-    self.data = data_paths(data_root)
+    self.data = data_paths(data_root, preset)
     self.workdir = os.path.abspath(workdir)
     self.log = log
     os.makedirs(self.workdir, exist_ok=True)
@@ -211,6 +235,70 @@ class Pipeline:
                      store_dir=None if op_name is None else (store_dir or self.store_dir(op_name)),
                      preset_name=self.preset.classifier_preset, command=command, log=self.log)
 
+  def segmentation_arms(self) -> list[tuple[str, str, str, str | None]]:
+    """(run name, net, input, operating point or None) of each segmentation arm (Table 2)."""
+    return [(run_name, net, "original" if op is None else
+             "decoded" if net.startswith("resnet") else "latent", op)
+            for run_name, net, op in self.classification_arms()]
+
+  def segmenter_dir(self, run_name: str) -> str:
+    return self.path("segmentation", run_name)
+
+  def _segmenter_done(self, run_name: str) -> bool:
+    from tfcdi.train import segmenter
+    config = segmenter.get_config(self.preset.segmenter_preset)
+    results = self._read_if_exists(os.path.join(self.segmenter_dir(run_name),
+                                                segmenter.RESULTS_FILE))
+    return bool(results and results.get("steps") == config.num_steps and os.path.exists(
+        os.path.join(self.segmenter_dir(run_name), segmenter.PREDICTIONS_FILE)))
+
+  def _segmenter(self, run_name: str, net: str, input_kind: str, op_name: str | None):
+    from tfcdi.train import segmenter
+    config = segmenter.get_config(self.preset.segmenter_preset)
+    # The paper starts each segmenter from the classifier of the same arm. That needs the same
+    # width: the cpu preset's segmenters are wider than its classifiers, so they start from
+    # scratch there (BUILD_NOTES.md).
+    init_from = None
+    classifier = self._read_if_exists(os.path.join(self.classifier_dir(run_name), "results.json"))
+    if (classifier and classifier.get("complete")
+        and classifier["config"].get("width_multiplier") == config.width_multiplier):
+      init_from = self.classifier_dir(run_name)
+    segmenter.train(
+        net, input_kind, config, self.data[self.preset.segmentation_dataset],
+        self.segmenter_dir(run_name), dataset=self.preset.segmentation_dataset,
+        codec_path=None if op_name is None else self.codec_bundle(op_name),
+        init_from=init_from,
+        cache_dir=None if op_name is None else self.path("segmentation", "stores", op_name),
+        preset_name=self.preset.segmenter_preset,
+        command=f"tfcdi-reproduce --preset={self.preset.name} (step seg {run_name})",
+        log=self.log)
+
+  def _benchmark(self):
+    from tfcdi import benchmark
+    from tfcdi import report
+    settings = dict(self.preset.benchmark)
+    op_name = settings["operating_point"]
+    # The .tfci files it times are made by this run's codec (trained or shipped).
+    config = benchmark.BenchmarkConfig(codec_path=self.codec_bundle(op_name),
+                                       image_dir=os.path.join(self.data["imagenette"], "val"),
+                                       **settings).validate()
+    paper = report.load_paper_numbers()
+    result = benchmark.run_benchmark(config, paper["flops_1e9_at_224"], log=self.log)
+    self.log(benchmark.format_table(result))
+    self._write(self.path("benchmark", "benchmark.json"), result)
+
+  def _codec_figures(self):
+    from tfcdi import paper_figures
+    images = sorted(f for f in os.listdir(self.data["kodak"]) if f.lower().endswith(".png"))
+    # kodim23 (parrots) when it is there: colourful, with flat and textured regions.
+    image = os.path.join(self.data["kodak"],
+                         "kodim23.png" if "kodim23.png" in images else images[0])
+    codecs = [pretrained.load_codec(path=self.codec_bundle(op))
+              for op in operating_points.OPERATING_POINTS]
+    os.makedirs(self.path("figures"), exist_ok=True)
+    paper_figures.fig10_decoded_images(image, codecs, self.path("figures", "fig10_decoded.png"))
+    paper_figures.fig9_latent_channels(image, codecs, self.path("figures", "fig9_channels.png"))
+
   def scratch_classifier_dir(self, op_name: str) -> str:
     """The control's cResNet-51 from scratch: not a Table 2 arm, so not under classification/."""
     return self.path("joint", "scratch", f"cresnet51_{op_name}")
@@ -276,6 +364,10 @@ class Pipeline:
     from tfcdi import report
     report.write_report(self.workdir, self.preset.name, self.path("report"))
 
+  @classmethod
+  def _read_if_exists(cls, path):
+    return cls._read(path) if os.path.exists(path) else None
+
   @staticmethod
   def _read(path):
     with open(path) as f:
@@ -304,6 +396,17 @@ class Pipeline:
         self._step(f"classifier {run_name}", self.path("classification", run_name, "results.json"),
                    lambda n=net, o=op, r=run_name: self._classifier(n, o, r),
                    done=lambda r=run_name: self._classifier_done(r))
+    self._step("Figs. 9 and 10 (one Kodak image through each codec)",
+               self.path("figures", "fig9_channels.png"), self._codec_figures)
+    if self.preset.benchmark:
+      self._step("runtime benchmark (Appendix A.9)", self.path("benchmark", "benchmark.json"),
+                 self._benchmark)
+    if self.preset.segmenter_preset:
+      for run_name, net, input_kind, op in self.segmentation_arms():
+        self._step(f"segmenter {run_name}",
+                   os.path.join(self.segmenter_dir(run_name), "results.json"),
+                   lambda r=run_name, n=net, i=input_kind, o=op: self._segmenter(r, n, i, o),
+                   done=lambda r=run_name: self._segmenter_done(r))
     if self.preset.classifier_preset and self.preset.joint_preset:
       for op in JOINT_POINTS:
         self._joint_steps(op)

@@ -9,7 +9,9 @@ rd_curve.json and rd_curve.png to --output_dir. The logic lives in tfcdi/baselin
 
 Each --codec_results file holds one JSON object, or a list of them, measured from real .tfci
 files, with at least {"operating_point": "0.635", "bpp": ..., "psnr": ..., "ssim": ...,
-"ms_ssim": ...}.
+"ms_ssim": ...} (a hyperprior codec's: {"codec_family": "hyperprior", "quality": 4, ...}; the
+kodak_eval.json that tfcdi-train-codec writes is such a file). To add points to curves already
+swept: --curves_from=reports/codec/rd_curve.json (same images), which takes seconds.
 """
 
 import json
@@ -30,6 +32,9 @@ _CODEC_RESULTS = flags.DEFINE_multi_string(
     "codec_results", [], "JSON file(s) of learned-codec operating points; repeat the flag.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where rd_curve.json/.png go.",
                                   required=True)
+_CURVES_FROM = flags.DEFINE_string(
+    "curves_from", None, "An earlier rd_curve.json whose JPEG / JPEG 2000 curves to reuse "
+    "instead of sweeping again (they must come from the same images).")
 _MAX_IMAGES = flags.DEFINE_integer("max_images", 0, "Use only the first N images; 0 = all.")
 _JPEG_QUALITIES = flags.DEFINE_list(
     "jpeg_qualities", None, "Comma-separated Pillow JPEG qualities (default: "
@@ -58,7 +63,17 @@ def main(argv):
   if _JP2_LEVELS.value:
     settings["jpeg2000"] = [float(level) for level in _JP2_LEVELS.value]
 
-  report = baselines.rd_report(images, results, settings, progress=_log_point)
+  curves = None
+  if _CURVES_FROM.value:
+    with open(_CURVES_FROM.value) as f:
+      previous = json.load(f)
+    names = [name for name, _ in images]
+    if previous.get("images") != names:
+      raise app.UsageError(f"{_CURVES_FROM.value} was measured on {previous.get('images')}, not "
+                           f"on the {len(names)} images of {_KODAK_DIR.value}; sweep again "
+                           "without --curves_from")
+    curves = previous["curves"]
+  report = baselines.rd_report(images, results, settings, progress=_log_point, curves=curves)
 
   os.makedirs(_OUTPUT_DIR.value, exist_ok=True)
   json_path = os.path.join(_OUTPUT_DIR.value, "rd_curve.json")
@@ -73,10 +88,10 @@ def main(argv):
     for name, base in entry["baselines"].items():
       if base["in_range"]:
         better = ", ".join(f"{m} {'yes' if v else 'no'}" for m, v in base["learned_better"].items())
-        logging.info("%s bpp point vs %s: learned better? %s", entry["operating_point"], name,
+        logging.info("%s vs %s: learned better? %s", baselines.result_label(entry), name,
                      better)
       else:
-        logging.info("%s bpp point vs %s: outside its curve (%s)", entry["operating_point"], name,
+        logging.info("%s vs %s: outside its curve (%s)", baselines.result_label(entry), name,
                      base["reason"])
   logging.info("Wrote %s and %s in %.0f s", json_path, png_path, report["seconds"])
 

@@ -1,0 +1,65 @@
+r"""Collects segmenter runs into the committed segmentation results and the Fig. 5 analog.
+
+  python -m tools.segmentation_table --runs=/work/runs/seg --output_dir=reports/segmentation
+
+Every `<runs>/*/results.json` (written by tfcdi-train-segmenter, with its exact command) is
+copied to `<output_dir>/runs/<bpp>_<net>_<input>.json`; `segmentation.json` and
+`segmentation.md` put the mIoU of each arm beside Table 2 (published, PASCAL VOC), with the
+latent-vs-decoded gap per operating point; `fig5_masks.png` is drawn from the runs'
+predictions.npz (not copied: they hold full-size images). The logic lives in tfcdi/report.py.
+"""
+
+import glob
+import json
+import os
+
+from absl import app
+from absl import flags
+
+from tfcdi import report
+
+_RUNS = flags.DEFINE_string("runs", None, "Folder whose subfolders are segmenter workdirs.")
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", "reports/segmentation", "Where to write.")
+_TITLE = flags.DEFINE_string("title", "Segmentation on CamVid, cpu preset",
+                             "Heading of the Markdown file.")
+_PAPER_NUMBERS = flags.DEFINE_string("paper_numbers", None,
+                                     "The reference numbers (default: ../shared/reference).")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  if not _RUNS.value or not os.path.isdir(_RUNS.value):
+    raise app.UsageError(f"--runs must be a folder of segmenter workdirs, got {_RUNS.value!r}")
+
+  def name_of(result):
+    return f"{result.get('operating_point') or 'original'}_{result['net']}_{result['input']}"
+
+  copies = report.collect_results(_RUNS.value, os.path.join(_OUTPUT_DIR.value, "runs"), name_of)
+  summary = report.segmentation_summary(copies, report.load_paper_numbers(_PAPER_NUMBERS.value))
+  # The figure reads the predictions from the run folders; the copies leave them out.
+  predictions = {}
+  for path in glob.glob(os.path.join(_RUNS.value, "*", "results.json")):
+    with open(path) as f:
+      predictions[name_of(json.load(f))] = os.path.join(os.path.dirname(path), "predictions.npz")
+  figure_runs = report.segmentation_figure_runs(
+      summary, lambda row: predictions.get(os.path.splitext(os.path.basename(row["source"]))[0]))
+  if figure_runs:
+    from tfcdi import figures  # pylint: disable=g-import-not-at-top  (matplotlib)
+    figures.segmentation_comparison(figure_runs,
+                                    os.path.join(_OUTPUT_DIR.value, report.FIG5_FILE))
+  for row in summary["rows"]:
+    if "source" in row:
+      row["source"] = os.path.relpath(row["source"], _OUTPUT_DIR.value)
+  with open(os.path.join(_OUTPUT_DIR.value, "segmentation.json"), "w") as f:
+    json.dump(summary, f, indent=2)
+  markdown = report.segmentation_markdown(summary, _TITLE.value)
+  if figure_runs:
+    markdown += f"\n![Fig. 5 analog]({report.FIG5_FILE})\n"
+  with open(os.path.join(_OUTPUT_DIR.value, "segmentation.md"), "w") as f:
+    f.write(markdown)
+  print(markdown)
+
+
+if __name__ == "__main__":
+  app.run(main)
