@@ -209,3 +209,29 @@ def test_segmentation_refuses_duplicate_and_unknown_arms(tmp_path):
   _write(two, _segmenter_result("0.635", "resnet50", "latent", 0.6))
   with pytest.raises(ValueError, match="no row for"):
     report.segmentation_summary([one, two], paper)
+
+
+def test_hyperprior_summary_keeps_the_two_latent_arms_apart(tmp_path):
+  paper = report.load_paper_numbers()
+  files = []
+  for name, latent_inputs, top1 in (("two", "y_hat+sigma_hat", 0.6), ("y", "y_hat", 0.5)):
+    result = _classifier_result("q4", "cresnet39", "latent", top1)
+    result.update(codec_family="hyperprior", latent_inputs=latent_inputs)
+    files.append(os.path.join(str(tmp_path), name, "results.json"))
+    _write(files[-1], result)
+  codec = {"codec_family": "hyperprior", "quality": 4, "bpp": 0.4, "psnr": 30.0, "ssim": 0.9,
+           "ms_ssim": 0.97, "codec": "hp-q4-cpu", "fingerprint": "ab", "num_images": 24}
+  summary = report.hyperprior_summary(files, [codec], paper)
+  (point,) = summary["points"]
+  assert point["quality"] == "q4" and point["kodak"]["bpp"] == 0.4
+  arms = {(a["net"], a["latent_inputs"]): a for a in point["arms"]}
+  assert arms[("cresnet39", "y_hat+sigma_hat")]["measured"]["top1"] == pytest.approx(60.0)
+  assert arms[("cresnet39", "y_hat")]["measured"]["top1"] == pytest.approx(50.0)
+  assert "measured" not in arms[("resnet50", None)]  # not run: listed, never filled in
+  text = report.hyperprior_markdown(summary, "t")
+  assert "- resnet50, decoded RGB at q4" in text
+  assert "Published" in text and str(paper["hyperprior_followup"]["gupta_rsscn7_top1"]["8"]) in text
+  # An autoencoder run is refused rather than mixed into the follow-up's table.
+  _write(files[0], _classifier_result("0.635", "cresnet39", "latent", 0.6))
+  with pytest.raises(ValueError, match="not a run on a hyperprior store"):
+    report.hyperprior_summary(files, [codec], paper)

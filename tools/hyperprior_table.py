@@ -1,0 +1,80 @@
+r"""Collects the hyperprior follow-up's runs into committed results (issue: hyperprior latents).
+
+  python -m tools.hyperprior_table --runs=runs/cls_hp \
+      --codec_results=runs/hyperprior_q1/kodak_eval.json \
+      --codec_results=runs/hyperprior_q4/kodak_eval.json \
+      --codec_results=runs/hyperprior_q8/kodak_eval.json --output_dir=reports/hyperprior
+
+Every `<runs>/*/results.json` (tfcdi-train-classifier on a hyperprior store) is copied to
+`<output_dir>/runs/<quality>_<net>_<input>[_<latent inputs>].json`, and each codec's Kodak
+evaluation to `<output_dir>/kodak_eval_<quality>.json`; `hyperprior.json` / `hyperprior.md`
+put the arms of each quality side by side with its Kodak rate, beside the follow-up's published
+numbers (other datasets, labelled published). For the rate-distortion plot against JPEG,
+JPEG 2000 and the autoencoder's points, use tools/rd_curve.py with --curves_from. The logic lives
+in tfcdi/report.py.
+"""
+
+import json
+import os
+import shutil
+
+from absl import app
+from absl import flags
+
+from tfcdi import report
+
+_RUNS = flags.DEFINE_string("runs", None, "Folder whose subfolders are classifier workdirs of "
+                            "hyperprior stores (may be absent: codecs only).")
+_CODEC_RESULTS = flags.DEFINE_multi_string(
+    "codec_results", [], "kodak_eval.json of a hyperprior codec; repeat the flag.")
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", "reports/hyperprior", "Where to write.")
+_TITLE = flags.DEFINE_string("title", "Hyperprior latents on Imagenette, cpu preset",
+                             "Heading of the Markdown file.")
+_PAPER_NUMBERS = flags.DEFINE_string("paper_numbers", None,
+                                     "The reference numbers (default: ../shared/reference).")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  if _RUNS.value and not os.path.isdir(_RUNS.value):
+    raise app.UsageError(f"--runs must be a folder of classifier workdirs, got {_RUNS.value!r}")
+  if not _RUNS.value and not _CODEC_RESULTS.value:
+    raise app.UsageError("give --runs, --codec_results or both")
+  os.makedirs(_OUTPUT_DIR.value, exist_ok=True)
+  copies = []
+  if _RUNS.value:
+    copies = report.collect_results(
+        _RUNS.value, os.path.join(_OUTPUT_DIR.value, "runs"),
+        lambda r: "_".join(str(p) for p in (r["operating_point"], r["net"], r["input"],
+                                            r.get("latent_inputs")) if p))
+  codec_results = []
+  for path in _CODEC_RESULTS.value:
+    try:
+      with open(path) as f:
+        result = json.load(f)
+    except (OSError, ValueError) as e:
+      raise app.UsageError(f"--codec_results {path}: not readable JSON ({e})") from None
+    codec_results.append(result)
+    if result.get("codec_family") == "hyperprior":
+      shutil.copyfile(path, os.path.join(_OUTPUT_DIR.value,
+                                         f"kodak_eval_q{result['quality']}.json"))
+  try:
+    summary = report.hyperprior_summary(copies, codec_results,
+                                        report.load_paper_numbers(_PAPER_NUMBERS.value))
+  except ValueError as e:
+    raise app.UsageError(str(e)) from None
+  for point in summary["points"]:
+    for arm in point["arms"]:
+      if "source" in arm:
+        arm["source"] = os.path.relpath(arm["source"], _OUTPUT_DIR.value)
+  with open(os.path.join(_OUTPUT_DIR.value, "hyperprior.json"), "w") as f:
+    json.dump(summary, f, indent=2)
+  markdown = report.hyperprior_markdown(summary, _TITLE.value)
+  with open(os.path.join(_OUTPUT_DIR.value, "hyperprior.md"), "w") as f:
+    f.write(markdown)
+  print(markdown)
+
+
+if __name__ == "__main__":
+  app.run(main)
