@@ -146,6 +146,35 @@ def test_joint_summary_reports_each_change_with_its_measured_direction(tmp_path)
   assert all(os.path.getsize(p) > 1000 for p in written)
 
 
+def test_joint_summary_takes_the_segmentation_step_by_arm(tmp_path):
+  paper = report.load_paper_numbers()
+  joint = os.path.join(str(tmp_path), "joint", "results.json")
+  _write(joint, _joint_result("joint", "0.0983", (0.5, 0.9), (0.55, 0.88),
+                              (0.10, 21.0, 0.60, 0.75), (0.11, 20.8, 0.61, 0.76)))
+  seg = str(tmp_path / "seg")
+  for name, miou, steps in (("baseline_0.0983", 0.40, 600), ("joint_ft_0.0983", 0.43, 600),
+                            ("compression_ft_0.0983", 0.41, 300), ("other", 0.9, 600)):
+    _write(os.path.join(seg, name, "results.json"),
+           _segmenter_result("0.0983", "cresnet51", "latent", miou, steps=steps))
+  files = report.joint_segmentation_files(seg)
+  assert sorted(files) == [("0.0983", "baseline"), ("0.0983", "compression_ft"),
+                           ("0.0983", "joint_ft")]  # "other" names no arm: not picked up
+  summary = report.joint_summary([joint], paper, files)
+  (point,) = summary["points"]
+  assert point["joint_ft"]["miou"] == pytest.approx(43.0)
+  assert point["compression_ft"]["miou"] is None  # unfinished: no number
+  assert point["changes"]["joint_ft_miou_points"]["value"] == pytest.approx(3.0)
+  assert point["changes"]["joint_vs_compression_ft_miou_points"]["value"] is None
+  assert "| joint_ft_miou_points | 3.0000 | up |" in report.joint_markdown(summary, "t")
+  from tfcdi import figures  # pylint: disable=g-import-not-at-top
+  assert len(figures.joint_figures(summary, str(tmp_path / "fig"))) == 2
+  # A segmenter of another operating point in an arm's folder is refused, not mixed in.
+  _write(files[("0.0983", "baseline")],
+         _segmenter_result("0.635", "cresnet51", "latent", 0.4))
+  with pytest.raises(ValueError, match="not 0.0983"):
+    report.joint_summary([joint], paper, files)
+
+
 def test_joint_summary_lists_unfinished_arms_and_refuses_duplicates(tmp_path):
   paper = report.load_paper_numbers()
   one = os.path.join(str(tmp_path), "one", "results.json")

@@ -59,6 +59,9 @@ def test_smoke_preset_runs_to_a_report_and_resumes(tmp_path):
   # Section 6 at both of its points: all three arms, the figures, the directions of the changes.
   assert "Section 6: joint training" in text and "Arms not finished" not in text
   assert text.count("| joint_ft_top5_points |") == 2
+  # ... with the segmentation step of every arm at both points.
+  assert text.count("| joint_ft_miou_points |") == 2
+  assert text.count("| joint_vs_compression_ft_miou_points |") == 2
   for figure in ("fig7_joint_accuracy.png", "fig11_joint_codec.png"):
     assert os.path.exists(tmp_path / "report" / figure)
   # A second run finds every step done and only re-renders the report.

@@ -157,8 +157,8 @@ def segmentation_comparison(runs: Sequence[tuple[str, str, str]], path: str,
 def joint_figures(summary: dict, out_dir: str) -> list[str]:
   """The Fig. 7 and Fig. 11 analogs from report.joint_summary(); returns the PNGs written.
 
-  Fig. 7: top-5 against Kodak bpp for baseline, compression ft. and joint ft., an arrow from the
-  baseline to each fine-tuned point. Fig. 11: the codec's move in the rate-MS-SSIM, rate-SSIM
+  Fig. 7: top-5 (and mIoU, where the segmentation step ran) against Kodak bpp for baseline,
+  compression ft. and joint ft., an arrow from the baseline to each fine-tuned point. Fig. 11: the codec's move in the rate-MS-SSIM, rate-SSIM
   and rate-PSNR planes, start to end of each fine-tuning. Points without their numbers yet are
   left out, never drawn at a made-up place.
   """
@@ -171,28 +171,33 @@ def joint_figures(summary: dict, out_dir: str) -> list[str]:
             "joint_ft": ("tab:red", "^", "joint ft.")}
   written = []
 
-  figure = Figure(figsize=(5, 4))
-  axes = figure.add_subplot(1, 1, 1)
-  drawn = set()
-  for point in summary["points"]:
-    base = point["baseline"]
-    base_bpp = (base.get("kodak") or {}).get("bpp")
-    for key, (color, marker, label) in styles.items():
-      entry = point[key]
-      bpp = (entry.get("kodak") or {}).get("bpp")
-      if entry.get("top5") is None or bpp is None:
-        continue
-      axes.plot([bpp], [entry["top5"]], marker=marker, color=color, linestyle="none",
-                label=None if key in drawn else label)
-      drawn.add(key)
-      if key != "baseline" and base.get("top5") is not None and base_bpp is not None:
-        axes.annotate("", xy=(bpp, entry["top5"]), xytext=(base_bpp, base["top5"]),
-                      arrowprops={"arrowstyle": "->", "color": color, "lw": 1})
-  axes.set_xlabel("rate on Kodak [bpp, real files]")
-  axes.set_ylabel("top-5 accuracy [%]")
-  axes.set_title("Fig. 7 analog: fine-tuning moves the accuracy")
-  if drawn:
-    axes.legend(fontsize=8)
+  # Fig. 7: classification, and segmentation where the segmentation step has run.
+  metrics = [("top5", "top-5 accuracy [%]")]
+  if any(point[key].get("miou") is not None for point in summary["points"] for key in styles):
+    metrics.append(("miou", "mIoU [%] (CamVid)"))
+  figure = Figure(figsize=(5 * len(metrics), 4))
+  for index, (metric, name) in enumerate(metrics):
+    axes = figure.add_subplot(1, len(metrics), index + 1)
+    drawn = set()
+    for point in summary["points"]:
+      base = point["baseline"]
+      base_bpp = (base.get("kodak") or {}).get("bpp")
+      for key, (color, marker, label) in styles.items():
+        entry = point[key]
+        bpp = (entry.get("kodak") or {}).get("bpp")
+        if entry.get(metric) is None or bpp is None:
+          continue
+        axes.plot([bpp], [entry[metric]], marker=marker, color=color, linestyle="none",
+                  label=None if key in drawn else label)
+        drawn.add(key)
+        if key != "baseline" and base.get(metric) is not None and base_bpp is not None:
+          axes.annotate("", xy=(bpp, entry[metric]), xytext=(base_bpp, base[metric]),
+                        arrowprops={"arrowstyle": "->", "color": color, "lw": 1})
+    axes.set_xlabel("rate on Kodak [bpp, real files]")
+    axes.set_ylabel(name)
+    if drawn:
+      axes.legend(fontsize=8)
+  figure.suptitle("Fig. 7 analog: fine-tuning moves the accuracy", fontsize=10)
   figure.tight_layout()
   path = os.path.join(out_dir, "fig7_joint_accuracy.png")
   FigureCanvasAgg(figure).print_png(path)

@@ -154,9 +154,11 @@ def joint_section(workdir: str, paper: dict, data: dict, out_dir: str) -> list[s
   files = sorted(glob.glob(os.path.join(workdir, "joint", "*", "results.json")))
   if not files:
     return []
-  summary = joint_summary(files, paper)
+  summary = joint_summary(files, paper,
+                          joint_segmentation_files(os.path.join(workdir, "joint", "seg")))
   for point in summary["points"]:
     point["sources"] = {k: os.path.relpath(v, workdir) for k, v in point["sources"].items()}
+    relative_miou_sources(point, workdir)
   data["joint"] = summary
   from tfcdi import figures  # pylint: disable=g-import-not-at-top  (matplotlib, only if needed)
   written = figures.joint_figures(summary, out_dir)
@@ -432,13 +434,50 @@ def _delta(after: dict, before: dict, key: str):
   return after[key] - before[key]
 
 
-def joint_summary(results_files: list[str], paper: dict) -> dict:
+# Section 6's segmentation step: cResNet-51-d trained from each arm's classifier on that arm's
+# codec, in folders named <arm>_<operating point> (e.g. joint_ft_0.0983).
+JOINT_SEGMENTATION_ARMS = ("baseline", "compression_ft", "joint_ft")
+
+
+def joint_segmentation_files(folder: str) -> dict:
+  """{(operating point, arm): results.json} of the segmenters under `folder`/<arm>_<op>/."""
+  found = {}
+  for path in sorted(glob.glob(os.path.join(folder, "*", "results.json"))):
+    name = os.path.basename(os.path.dirname(path))
+    for arm in JOINT_SEGMENTATION_ARMS:
+      op_name = name[len(arm) + 1:] if name.startswith(arm + "_") else None
+      if op_name in operating_points.OPERATING_POINTS:
+        found[(op_name, arm)] = path
+  return found
+
+
+def _segmentation_miou(path: str | None, op_name: str) -> dict:
+  result = _read(path) if path else None
+  if result is None:
+    return {"miou": None}
+  if result.get("operating_point") != op_name:
+    raise ValueError(f"{path} is a segmenter at {result.get('operating_point')}, not {op_name}")
+  done = result.get("steps") == result["config"]["num_steps"] and "miou" in result
+  return {"miou": 100.0 * result["miou"] if done else None, "miou_source": path,
+          "miou_init_from": result.get("init_from")}
+
+
+def relative_miou_sources(point: dict, start: str) -> None:
+  for key in JOINT_SEGMENTATION_ARMS:
+    if point[key].get("miou_source"):
+      point[key]["miou_source"] = os.path.relpath(point[key]["miou_source"], start)
+
+
+def joint_summary(results_files: list[str], paper: dict,
+                  segmentation_files: dict | None = None) -> dict:
   """Baseline, compression ft. (the control) and joint ft. per operating point.
 
   Args:
     results_files: results.json files of tfcdi-train-joint, any arms and operating points;
       at most one per (operating point, arm).
     paper: the published numbers (load_paper_numbers()).
+    segmentation_files: {(operating point, "baseline" | "compression_ft" | "joint_ft"):
+      results.json of tfcdi-train-segmenter} for the segmentation step (joint_segmentation_files).
 
   Accuracy is top-1 / top-5 in percent on the whole validation split, measured by the same
   loop before and after fine-tuning; the codec's rate and quality are Kodak's, from real files.
@@ -470,17 +509,22 @@ def joint_summary(results_files: list[str], paper: dict) -> dict:
                       "kodak": (codec or {}).get("kodak", {}).get("final")}
     joint_ft = {**_accuracy(joint["final"] if joint and joint.get("complete") else None),
                 "kodak": (joint or {}).get("kodak", {}).get("final")}
+    for arm, entry in (("baseline", baseline), ("compression_ft", compression_ft),
+                       ("joint_ft", joint_ft)):
+      entry.update(_segmentation_miou((segmentation_files or {}).get((op_name, arm)), op_name))
     changes = {}
     for name, after in (("compression_ft", compression_ft), ("joint_ft", joint_ft)):
-      for key in ("top1", "top5"):
+      for key in ("top1", "top5", "miou"):
         d = _delta(after, baseline, key)
         changes[f"{name}_{key}_points"] = {"value": d, "direction": _direction(d)}
       for key in ("bpp", "psnr", "ssim", "ms_ssim"):
         d = (None if not (after["kodak"] and baseline["kodak"]) else
              after["kodak"][key] - baseline["kodak"][key])
         changes[f"{name}_kodak_{key}"] = {"value": d, "direction": _direction(d)}
-    d = _delta(joint_ft, compression_ft, "top5")
-    changes["joint_vs_compression_ft_top5_points"] = {"value": d, "direction": _direction(d)}
+    for key in ("top5", "miou"):
+      d = _delta(joint_ft, compression_ft, key)
+      changes[f"joint_vs_compression_ft_{key}_points"] = {"value": d,
+                                                          "direction": _direction(d)}
     points.append({
         "operating_point": op_name,
         "val_examples": (start or {}).get("examples"),
@@ -509,18 +553,21 @@ def joint_markdown(summary: dict, title: str) -> str:
            "counted under each point; codec metrics on Kodak from real .tfci files. "
            "*Compression ft.* is the paper's "
            "control: the codec fine-tuned alone, cResNet-51 trained from scratch on it, then "
-           "fine-tuned with the same schedule. Directions are as measured.", ""]
+           "fine-tuned with the same schedule. mIoU: cResNet-51-d started from each arm's "
+           "classifier, on that arm's codec (the paper's segmentation step). Directions are as "
+           "measured.", ""]
   for point in summary["points"]:
     rows = []
     for label, key in (("baseline", "baseline"), ("compression ft.", "compression_ft"),
                        ("joint ft.", "joint_ft")):
       entry = point[key]
       kodak = entry.get("kodak") or {}
-      rows.append([label, entry.get("top1"), entry.get("top5"), kodak.get("bpp"),
-                   kodak.get("psnr"), kodak.get("ssim"), kodak.get("ms_ssim")])
+      rows.append([label, entry.get("top1"), entry.get("top5"), entry.get("miou"),
+                   kodak.get("bpp"), kodak.get("psnr"), kodak.get("ssim"), kodak.get("ms_ssim")])
     lines += [f"## {point['operating_point']} bpp", "",
               f"{point['val_examples']} validation images.", "",
-              _table(["", "top-1", "top-5", "Kodak bpp", "PSNR", "SSIM", "MS-SSIM"],
+              _table(["", "top-1", "top-5", "mIoU (CamVid)", "Kodak bpp", "PSNR", "SSIM",
+                      "MS-SSIM"],
                      [[c if not isinstance(c, float) else round(c, 4) for c in r]
                       for r in rows]), ""]
     scratch = point["compression_ft"].get("from_scratch") or {}

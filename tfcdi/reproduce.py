@@ -21,7 +21,8 @@ Steps so far, in order:
                 highest-entropy channels of its representation
   joint_<op>    Section 6 at 0.0983 and 0.635 bpp: joint ft. of codec + cResNet-51 from the
                 baseline; the control (compression ft. alone, a store of the new codec,
-                cResNet-51 from scratch on it, then the classifier alone with the same schedule)
+                cResNet-51 from scratch on it, then the classifier alone with the same schedule),
+                then cResNet-51-d from each arm's classifier on that arm's codec (segmentation)
   report        Markdown + figures + one JSON of everything
 """
 
@@ -349,6 +350,54 @@ class Pipeline:
                self.path("joint", f"classifier_{op}", "results.json"),
                lambda: self._joint("classifier", op),
                done=lambda: self._joint_done("classifier", op))
+    if self.preset.segmenter_preset:
+      for arm in ("baseline", "compression_ft", "joint_ft"):
+        self._step(f"segmentation after fine-tuning: {arm} {op}",
+                   os.path.join(self.joint_segmentation_dir(arm, op), "results.json"),
+                   lambda a=arm: self._joint_segmenter(a, op),
+                   done=lambda a=arm: self._joint_segmenter_done(a, op))
+
+  def joint_segmentation_dir(self, arm: str, op_name: str) -> str:
+    """Where Section 6's segmentation step of an arm goes (report.joint_segmentation_files)."""
+    return self.path("joint", "seg", f"{arm}_{op_name}")
+
+  def _joint_segmenter(self, arm: str, op_name: str):
+    """cResNet-51-d from an arm's classifier, on that arm's codec (the paper's Section 6)."""
+    from tfcdi.train import classifier
+    from tfcdi.train import segmenter
+    codec_path, init_from = {
+        "baseline": (self.codec_bundle(op_name), self.classifier_dir(f"cresnet51_{op_name}")),
+        "compression_ft": (self.path("joint", f"codec_{op_name}", f"codec_{op_name}.npz"),
+                           os.path.join(self.joint_dir("classifier", op_name), "classifier")),
+        "joint_ft": (self.path("joint", f"joint_{op_name}", f"codec_{op_name}.npz"),
+                     os.path.join(self.joint_dir("joint", op_name), "classifier")),
+    }[arm]
+    # At the classifier's width, so that every weight of the backbone comes from it.
+    classifier_config = classifier.get_config(self.preset.classifier_preset)
+    config = segmenter.get_config(self.preset.segmenter_preset,
+                                  width_multiplier=classifier_config.width_multiplier)
+    if classifier_config.max_units_per_stage:
+      # The tiny preset's classifiers are shortened nets that no segmenter matches: the smoke
+      # run trains this step from scratch, on each arm's codec.
+      self.log(f"  the {self.preset.classifier_preset} classifiers are shortened nets: "
+               f"cResNet-51-d starts from scratch")
+      init_from = None
+    segmenter.train(
+        "cresnet51", "latent", config, self.data[self.preset.segmentation_dataset],
+        self.joint_segmentation_dir(arm, op_name), dataset=self.preset.segmentation_dataset,
+        codec_path=codec_path, init_from=init_from,
+        cache_dir=self.path("joint", "seg", "stores", f"{arm}_{op_name}"),
+        preset_name=self.preset.segmenter_preset,
+        command=f"tfcdi-reproduce --preset={self.preset.name} (step joint seg {arm} {op_name})",
+        log=self.log)
+
+  def _joint_segmenter_done(self, arm: str, op_name: str) -> bool:
+    from tfcdi.train import segmenter
+    workdir = self.joint_segmentation_dir(arm, op_name)
+    results = self._read_if_exists(os.path.join(workdir, segmenter.RESULTS_FILE))
+    config = segmenter.get_config(self.preset.segmenter_preset)
+    return bool(results and results.get("steps") == config.num_steps and os.path.exists(
+        os.path.join(workdir, segmenter.PREDICTIONS_FILE)))
 
   @staticmethod
   def _latent_store_done(store_dir: str) -> bool:
