@@ -1,0 +1,75 @@
+"""The result-collecting tools run as a user runs them: a subprocess per call, files in, files out."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_PAPER_NUMBERS = os.path.join(_REPO_ROOT, "..", "shared", "reference", "paper_numbers.json")
+pytestmark = pytest.mark.skipif(not os.path.exists(_PAPER_NUMBERS),
+                                reason="shared/reference/paper_numbers.json missing")
+
+
+def _run(module, *args):
+  # A subprocess keeps each tool's absl flags out of this process.
+  env = dict(os.environ, PYTHONPATH=_REPO_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+  return subprocess.run([sys.executable, "-m", module, *args], cwd=_REPO_ROOT, env=env,
+                        capture_output=True, text=True, timeout=300, check=False)
+
+
+def _write(path, value):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, "w") as f:
+    json.dump(value, f)
+
+
+def test_segmentation_table_collects_runs_beside_table_2(tmp_path):
+  runs = tmp_path / "runs"
+  for name, op, net, input_kind, miou in (("a", "0.0983", "cresnet51", "latent", 0.2),
+                                          ("b", "0.0983", "resnet50", "decoded", 0.25),
+                                          ("c", None, "resnet50", "original", 0.3)):
+    _write(str(runs / name / "results.json"), {
+        "operating_point": op, "net": f"{net}-d", "input": input_kind, "dataset": "camvid",
+        "steps": 600, "miou": miou, "pixel_accuracy": 0.7, "config": {"num_steps": 600},
+        "command": f"tfcdi-train-segmenter --net={net}"})
+  out = tmp_path / "out"
+  result = _run("tools.segmentation_table", f"--runs={runs}", f"--output_dir={out}")
+  assert result.returncode == 0, result.stderr[-2000:]
+  summary = json.load(open(out / "segmentation.json"))
+  gap = {g["operating_point"]: g for g in summary["latent_vs_decoded"]}["0.0983"]
+  assert gap["measured"] == pytest.approx(-5.0) and gap["same_direction"] is False
+  # The committed copies keep each run's command, and the summary cites them.
+  assert sorted(os.listdir(out / "runs")) == ["0.0983_cresnet51-d_latent.json",
+                                              "0.0983_resnet50-d_decoded.json",
+                                              "original_resnet50-d_original.json"]
+  sources = [r["source"] for r in summary["rows"] if "source" in r]
+  assert all(os.path.exists(out / s) for s in sources) and len(sources) == 3
+  assert not (out / "fig5_masks.png").exists()  # no predictions.npz: no figure, not a fake one
+  bad = _run("tools.segmentation_table", f"--runs={tmp_path / 'none'}")
+  assert bad.returncode != 0 and "--runs must be a folder" in bad.stderr
+
+
+def test_hyperprior_table_needs_hyperprior_results(tmp_path):
+  codec = {"codec_family": "hyperprior", "quality": 8, "bpp": 0.9, "psnr": 33.0, "ssim": 0.95,
+           "ms_ssim": 0.985, "codec": "hp-q8-cpu", "fingerprint": "ab", "num_images": 24}
+  _write(str(tmp_path / "q8.json"), codec)
+  out = tmp_path / "out"
+  result = _run("tools.hyperprior_table", f"--codec_results={tmp_path / 'q8.json'}",
+                f"--output_dir={out}")
+  assert result.returncode == 0, result.stderr[-2000:]
+  summary = json.load(open(out / "hyperprior.json"))
+  assert summary["points"][0]["quality"] == "q8" and summary["points"][0]["kodak"]["bpp"] == 0.9
+  assert (out / "kodak_eval_q8.json").exists()
+  _write(str(tmp_path / "ae.json"), {"operating_point": "0.635", "bpp": 0.6, "psnr": 29.0,
+                                     "ssim": 0.8, "ms_ssim": 0.95})
+  bad = _run("tools.hyperprior_table", f"--codec_results={tmp_path / 'ae.json'}",
+             f"--output_dir={out}")
+  assert bad.returncode != 0 and "not a hyperprior codec" in bad.stderr
+
+
+def test_flops_table_segmentation_refuses_a_size_the_logits_do_not_divide():
+  result = _run("tools.flops_table", "--segmentation", "--image_size=321")
+  assert result.returncode != 0 and "multiple of 8" in result.stderr
