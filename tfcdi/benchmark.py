@@ -904,7 +904,8 @@ def _shipped_decoder_filters(operating_point: str, codec_name: str | None):
 
 def accuracy_points(summary: dict, summary_dir: str | None = None, metric: str = "top5",
                     default_width: float = 1.0, default_decoder_filters=PAPER_DECODER_FILTERS,
-                    image_size: int = PAPER_IMAGE_SIZE) -> tuple[list[dict], list[str]]:
+                    image_size: int = PAPER_IMAGE_SIZE,
+                    codec_bundles: Sequence[str] = ()) -> tuple[list[dict], list[str]]:
   """Measured accuracy of each arm beside the multiply-adds of the net that reached it.
 
   Costs are those of the models that produced the accuracy: the net at the width its run was
@@ -920,6 +921,8 @@ def accuracy_points(summary: dict, summary_dir: str | None = None, metric: str =
     metric: "top1" or "top5".
     default_width, default_decoder_filters: used without a run file.
     image_size: RGB side the costs are counted at (the latent is a eighth of it).
+    codec_bundles: bundles besides the shipped ones whose decoders may have made the decoded
+      arms' data (a pipeline's trained codecs); matched by the codec name a run records.
 
   Returns:
     (points, notes). A point: operating_point, net, input, accuracy, net_multiply_adds,
@@ -939,6 +942,12 @@ def accuracy_points(summary: dict, summary_dir: str | None = None, metric: str =
       counts[key] = flops.count_multiply_adds(build(), shape)
     return counts[key]
 
+  bundle_filters = {}
+  for bundle in codec_bundles:
+    from tfcdi.codec import pretrained  # pylint: disable=g-import-not-at-top
+    meta = pretrained.read_metadata(bundle)
+    if "filters" in meta:
+      bundle_filters[meta.get("name")] = tuple(meta["filters"])
   points, notes = [], []
   for row in summary.get("rows", []):
     measured = row.get("measured") or {}
@@ -965,7 +974,8 @@ def accuracy_points(summary: dict, summary_dir: str | None = None, metric: str =
     decoder_count, filters = 0, None
     if input_kind == "decoded":
       latent_channels = operating_points.get_operating_point(op_name).channels
-      filters = _shipped_decoder_filters(op_name, measured.get("codec"))
+      filters = (_shipped_decoder_filters(op_name, measured.get("codec"))
+                 or bundle_filters.get(measured.get("codec")))
       if filters is None:
         filters = tuple(default_decoder_filters)
         notes.append(f"{op_name} {net} decoded: codec {measured.get('codec')!r} is not the "

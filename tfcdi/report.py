@@ -241,8 +241,9 @@ def benchmark_section(workdir: str, paper: dict, data: dict, out_dir: str) -> li
            ""]
   summary = data.get("classification")
   if summary:
-    points, notes = benchmark.accuracy_points(summary, workdir, "top5",
-                                              default_width=config["width_multiplier"])
+    points, notes = benchmark.accuracy_points(
+        summary, workdir, "top5", default_width=config["width_multiplier"],
+        codec_bundles=sorted(glob.glob(os.path.join(workdir, "codecs", "*", "codec_*.npz"))))
     if points:
       fig6 = os.path.join(out_dir, "fig6_accuracy_vs_multiply_adds.png")
       benchmark.plot_accuracy_vs_multiply_adds(points, fig6, "top5",
