@@ -710,7 +710,8 @@ def segmentation_markdown(summary: dict, title: str) -> str:
                       "same direction"],
                      [[c if not isinstance(c, float) else f"{c:+.2f}" for c in row]
                       for row in gap_rows]), ""]
-  missing = [f"{r['net']} on {r['input']} at {r['operating_point']}" for r in summary["rows"]
+  missing = [f"{r['net']} on the original images" if r["input"] == "original" else
+             f"{r['net']} on {r['input']} at {r['operating_point']}" for r in summary["rows"]
              if not (r.get("measured") or {}).get("complete")]
   if missing:
     lines += ["## Not measured (or not finished) yet", "", *(f"- {m}" for m in missing), ""]
