@@ -305,6 +305,39 @@ def _published_table2(paper: dict) -> dict:
   return table
 
 
+def _index_runs(results_files: list[str], key_of, what: str) -> dict:
+  """{key_of(result): {"file", "result"}} of run results; a missing file or a repeat is an error."""
+  runs = {}
+  for path in results_files:
+    result = _read(path)
+    if result is None:
+      raise ValueError(f"no {what} results at {path}")
+    key = key_of(result)
+    if key in runs:
+      raise ValueError(f"two results for {key}: {runs[key]['file']} and {path}")
+    runs[key] = {"file": path, "result": result}
+  return runs
+
+
+def _table2_arms(runs: dict, arms, published: dict):
+  """Yields (operating point, net, input, run or None, published row or None) in Table 2's order.
+
+  An arm is yielded if it was run or the paper has it; `runs` ({(op, net, input): run}) is
+  emptied as it goes, and runs of arms the table has no row for are an error (dropping them
+  silently would hide a mislabelled run).
+  """
+  for op_name in ("original", *operating_points.OPERATING_POINTS):
+    for net, input_kind in arms:
+      if (op_name == "original") != (input_kind == "original"):
+        continue
+      run = runs.pop((op_name, net, input_kind), None)
+      paper_row = published.get((op_name, net))
+      if run is not None or paper_row is not None:
+        yield op_name, net, input_kind, run, paper_row
+  if runs:
+    raise ValueError(f"results for arms the table has no row for: {sorted(runs)}")
+
+
 def classification_summary(results_files: list[str], store_dirs: list[str], paper: dict) -> dict:
   """Measured top-1 / top-5 per arm and the stores' sizes, beside Table 2 (published).
 
@@ -313,50 +346,33 @@ def classification_summary(results_files: list[str], store_dirs: list[str], pape
     store_dirs: latent stores (tfcdi-encode-dataset) whose size to report.
     paper: the published numbers (load_paper_numbers()).
   """
-  published = _published_table2(paper)
-  runs = {}
-  for path in results_files:
-    result = _read(path)
-    if result is None:
-      raise ValueError(f"no classifier results at {path}")
-    key = (result["operating_point"], result["net"], result["input"])
-    if key in runs:
-      raise ValueError(f"two results for {key}: {runs[key]['file']} and {path}")
-    runs[key] = {"file": path, "result": result}
+  runs = _index_runs(results_files,
+                     lambda r: (r["operating_point"], r["net"], r["input"]), "classifier")
   rows = []
-  for op_name in ("original", *operating_points.OPERATING_POINTS):
-    for net, input_kind in CLASSIFICATION_ARMS:
-      if (op_name == "original") != (input_kind == "original"):
-        continue
-      run = runs.pop((op_name, net, input_kind), None)
-      paper_row = published.get((op_name, net))
-      if run is None and paper_row is None:
-        continue
-      row = {"operating_point": op_name, "net": net, "input": input_kind,
-             "published_imagenet": (None if paper_row is None else
-                                    {"top1": paper_row["top1"], "top5": paper_row["top5"]})}
-      if run is not None:
-        result = run["result"]
-        final = result.get("final") or {}
-        steps = [e["step_seconds"] for e in result["epochs"] if "step_seconds" in e]
-        row["measured"] = {
-            "top1": None if not final else 100.0 * final["top1"],
-            "top5": None if not final else 100.0 * final["top5"],
-            "epochs_done": len(result["epochs"]),
-            "epochs": result["config"]["epochs"],
-            "complete": bool(result.get("complete")),
-            "val_examples": result["epochs"][-1]["val_examples"] if result["epochs"] else None,
-            "median_step_seconds": sorted(steps)[len(steps) // 2] if steps else None,
-            "codec": (result.get("codec") or {}).get("name"),
-            "codec_fingerprint": (result.get("codec") or {}).get("fingerprint"),
-            "command": result.get("command"),
-            "precision": result.get("precision", "float32"),
-        }
-        row["source"] = run["file"]
-      rows.append(row)
-  if runs:
-    # Arms outside Table 2 (say cResNet-39 at 0.635 on decoded RGB) would be dropped silently.
-    raise ValueError(f"results for arms the table has no row for: {sorted(runs)}")
+  for op_name, net, input_kind, run, paper_row in _table2_arms(runs, CLASSIFICATION_ARMS,
+                                                               _published_table2(paper)):
+    row = {"operating_point": op_name, "net": net, "input": input_kind,
+           "published_imagenet": (None if paper_row is None else
+                                  {"top1": paper_row["top1"], "top5": paper_row["top5"]})}
+    if run is not None:
+      result = run["result"]
+      final = result.get("final") or {}
+      steps = [e["step_seconds"] for e in result["epochs"] if "step_seconds" in e]
+      row["measured"] = {
+          "top1": None if not final else 100.0 * final["top1"],
+          "top5": None if not final else 100.0 * final["top5"],
+          "epochs_done": len(result["epochs"]),
+          "epochs": result["config"]["epochs"],
+          "complete": bool(result.get("complete")),
+          "val_examples": result["epochs"][-1]["val_examples"] if result["epochs"] else None,
+          "median_step_seconds": sorted(steps)[len(steps) // 2] if steps else None,
+          "codec": (result.get("codec") or {}).get("name"),
+          "codec_fingerprint": (result.get("codec") or {}).get("fingerprint"),
+          "command": result.get("command"),
+          "precision": result.get("precision", "float32"),
+      }
+      row["source"] = run["file"]
+    rows.append(row)
   stores = []
   for store_dir in store_dirs:
     meta = latent_store.read_metadata(store_dir)
@@ -606,51 +622,36 @@ def segmentation_summary(results_files: list[str], paper: dict) -> dict:
     results_files: results.json files written by tfcdi-train-segmenter.
     paper: the published numbers (load_paper_numbers()).
   """
-  published = _published_table2(paper)
-  runs = {}
-  for path in results_files:
-    result = _read(path)
-    if result is None:
-      raise ValueError(f"no segmenter results at {path}")
-    net = result["net"][:-2] if result["net"].endswith("-d") else result["net"]
-    key = (result.get("operating_point") or "original", net, result["input"])
-    if key in runs:
-      raise ValueError(f"two results for {key}: {runs[key]['file']} and {path}")
-    runs[key] = {"file": path, "result": result}
+  runs = _index_runs(
+      results_files,
+      lambda r: (r.get("operating_point") or "original", r["net"].removesuffix("-d"), r["input"]),
+      "segmenter")
   rows = []
-  for op_name in ("original", *operating_points.OPERATING_POINTS):
-    for net, input_kind in SEGMENTATION_ARMS:
-      if (op_name == "original") != (input_kind == "original"):
-        continue
-      run = runs.pop((op_name, net, input_kind), None)
-      paper_row = published.get((op_name, net))
-      if run is None and paper_row is None:
-        continue
-      row = {"operating_point": op_name, "net": f"{net}-d", "input": input_kind,
-             "published_voc_miou": None if paper_row is None else paper_row["miou"]}
-      if run is not None:
-        result = run["result"]
-        num_steps = result["config"]["num_steps"]
-        row["measured"] = {
-            "miou": 100.0 * result["miou"] if "miou" in result else None,
-            "pixel_accuracy": (100.0 * result["pixel_accuracy"] if "pixel_accuracy" in result
-                               else None),
-            "steps": result.get("steps", 0), "num_steps": num_steps,
-            "complete": result.get("steps") == num_steps,
-            "dataset": result.get("dataset"), "eval_split": result.get("eval_split"),
-            "eval_images": result.get("eval_images"),
-            "width_multiplier": result["config"].get("width_multiplier"),
-            "multiply_adds_per_crop": result.get("multiply_adds_per_crop"),
-            "crop": result.get("crop"),
-            "seconds_per_step": result.get("seconds_per_step"),
-            "codec": (result.get("codec") or {}).get("name"),
-            "codec_fingerprint": (result.get("codec") or {}).get("fingerprint"),
-            "command": result.get("command"),
-        }
-        row["source"] = run["file"]
-      rows.append(row)
-  if runs:
-    raise ValueError(f"results for arms the table has no row for: {sorted(runs)}")
+  for op_name, net, input_kind, run, paper_row in _table2_arms(runs, SEGMENTATION_ARMS,
+                                                               _published_table2(paper)):
+    row = {"operating_point": op_name, "net": f"{net}-d", "input": input_kind,
+           "published_voc_miou": None if paper_row is None else paper_row["miou"]}
+    if run is not None:
+      result = run["result"]
+      num_steps = result["config"]["num_steps"]
+      row["measured"] = {
+          "miou": 100.0 * result["miou"] if "miou" in result else None,
+          "pixel_accuracy": (100.0 * result["pixel_accuracy"] if "pixel_accuracy" in result
+                             else None),
+          "steps": result.get("steps", 0), "num_steps": num_steps,
+          "complete": result.get("steps") == num_steps,
+          "dataset": result.get("dataset"), "eval_split": result.get("eval_split"),
+          "eval_images": result.get("eval_images"),
+          "width_multiplier": result["config"].get("width_multiplier"),
+          "multiply_adds_per_crop": result.get("multiply_adds_per_crop"),
+          "crop": result.get("crop"),
+          "seconds_per_step": result.get("seconds_per_step"),
+          "codec": (result.get("codec") or {}).get("name"),
+          "codec_fingerprint": (result.get("codec") or {}).get("fingerprint"),
+          "command": result.get("command"),
+      }
+      row["source"] = run["file"]
+    rows.append(row)
   gaps = []
   (latent_net, latent_in), (rgb_net, rgb_in) = SEGMENTATION_PAIR
   for op_name in operating_points.OPERATING_POINTS:
@@ -754,19 +755,12 @@ def hyperprior_summary(results_files: list[str], codec_results: list[dict], pape
     paper: the published numbers; the follow-up's are on MINC-2500 / RSSCN7 / RESISC45, not
       Imagenette, and are carried as published context only.
   """
-  runs = {}
-  for path in results_files:
-    result = _read(path)
-    if result is None:
-      raise ValueError(f"no classifier results at {path}")
-    if result.get("codec_family") != "hyperprior":
-      raise ValueError(f"{path} is not a run on a hyperprior store (codec family "
-                       f"{result.get('codec_family')!r})")
-    key = (str(result["operating_point"]), result["net"], result["input"],
-           result.get("latent_inputs"))
-    if key in runs:
-      raise ValueError(f"two results for {key}: {runs[key]['file']} and {path}")
-    runs[key] = {"file": path, "result": result}
+  runs = _index_runs(results_files, lambda r: (str(r["operating_point"]), r["net"], r["input"],
+                                                r.get("latent_inputs")), "classifier")
+  for run in runs.values():
+    if run["result"].get("codec_family") != "hyperprior":
+      raise ValueError(f"{run['file']} is not a run on a hyperprior store (codec family "
+                       f"{run['result'].get('codec_family')!r})")
   codecs = {}
   for result in codec_results:
     if result.get("codec_family") != "hyperprior":

@@ -10,21 +10,18 @@ copied to `<output_dir>/runs/<bpp>_<net>_<input>.json`; `classification.json` an
 and the stores' sizes beside the source JPEGs'. The logic lives in tfcdi/report.py.
 """
 
-import json
 import os
 
 from absl import app
 from absl import flags
 
 from tfcdi import report
+from tools import _tables
 
 _RUNS = flags.DEFINE_string("runs", None, "Folder whose subfolders are classifier workdirs.")
 _STORES = flags.DEFINE_list("stores", [], "Latent store folders to report the size of.")
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", "reports/classification", "Where to write.")
-_TITLE = flags.DEFINE_string("title", "Classification on Imagenette, cpu preset",
-                             "Heading of the Markdown file.")
-_PAPER_NUMBERS = flags.DEFINE_string("paper_numbers", None,
-                                     "The reference numbers (default: ../shared/reference).")
+_OUTPUT_DIR, _TITLE, _PAPER_NUMBERS = _tables.define_output_flags(
+    "reports/classification", "Classification on Imagenette, cpu preset")
 
 
 def main(argv):
@@ -41,12 +38,8 @@ def main(argv):
   for row in summary["rows"]:
     if "source" in row:
       row["source"] = os.path.relpath(row["source"], _OUTPUT_DIR.value)
-  with open(os.path.join(_OUTPUT_DIR.value, "classification.json"), "w") as f:
-    json.dump(summary, f, indent=2)
   markdown = report.classification_markdown(summary, _TITLE.value)
-  with open(os.path.join(_OUTPUT_DIR.value, "classification.md"), "w") as f:
-    f.write(markdown)
-  print(markdown)
+  _tables.write_summary(_OUTPUT_DIR.value, "classification", summary, markdown)
 
 
 if __name__ == "__main__":

@@ -22,16 +22,14 @@ from absl import app
 from absl import flags
 
 from tfcdi import report
+from tools import _tables
 
 _RUNS = flags.DEFINE_string("runs", None, "Folder whose subfolders are classifier workdirs of "
                             "hyperprior stores (may be absent: codecs only).")
 _CODEC_RESULTS = flags.DEFINE_multi_string(
     "codec_results", [], "kodak_eval.json of a hyperprior codec; repeat the flag.")
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", "reports/hyperprior", "Where to write.")
-_TITLE = flags.DEFINE_string("title", "Hyperprior latents on Imagenette, cpu preset",
-                             "Heading of the Markdown file.")
-_PAPER_NUMBERS = flags.DEFINE_string("paper_numbers", None,
-                                     "The reference numbers (default: ../shared/reference).")
+_OUTPUT_DIR, _TITLE, _PAPER_NUMBERS = _tables.define_output_flags(
+    "reports/hyperprior", "Hyperprior latents on Imagenette, cpu preset")
 
 
 def main(argv):
@@ -68,12 +66,8 @@ def main(argv):
     for arm in point["arms"]:
       if "source" in arm:
         arm["source"] = os.path.relpath(arm["source"], _OUTPUT_DIR.value)
-  with open(os.path.join(_OUTPUT_DIR.value, "hyperprior.json"), "w") as f:
-    json.dump(summary, f, indent=2)
-  markdown = report.hyperprior_markdown(summary, _TITLE.value)
-  with open(os.path.join(_OUTPUT_DIR.value, "hyperprior.md"), "w") as f:
-    f.write(markdown)
-  print(markdown)
+  _tables.write_summary(_OUTPUT_DIR.value, "hyperprior", summary,
+                        report.hyperprior_markdown(summary, _TITLE.value))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ gain; the Fig. 7 and Fig. 11 analogs are drawn from the same summary. The logic 
 tfcdi/report.py and tfcdi/figures.py.
 """
 
-import json
 import os
 import shutil
 
@@ -19,16 +18,14 @@ from absl import flags
 
 from tfcdi import figures
 from tfcdi import report
+from tools import _tables
 
 _RUNS = flags.DEFINE_string("runs", None, "Folder whose subfolders are train_joint workdirs.")
 _SEG_RUNS = flags.DEFINE_string(
     "seg_runs", None, "Folder of the segmentation step's tfcdi-train-segmenter workdirs, named "
     "<arm>_<bpp> with arm baseline, compression_ft or joint_ft (optional).")
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", "reports/joint", "Where to write.")
-_TITLE = flags.DEFINE_string("title", "Joint training on Imagenette, cpu preset",
-                             "Heading of the Markdown file.")
-_PAPER_NUMBERS = flags.DEFINE_string("paper_numbers", None,
-                                     "The reference numbers (default: ../shared/reference).")
+_OUTPUT_DIR, _TITLE, _PAPER_NUMBERS = _tables.define_output_flags(
+    "reports/joint", "Joint training on Imagenette, cpu preset")
 
 
 def main(argv):
@@ -53,13 +50,9 @@ def main(argv):
     point["sources"] = {k: os.path.relpath(v, _OUTPUT_DIR.value)
                         for k, v in point["sources"].items()}
     report.relative_miou_sources(point, _OUTPUT_DIR.value)
-  with open(os.path.join(_OUTPUT_DIR.value, "joint.json"), "w") as f:
-    json.dump(summary, f, indent=2)
-  markdown = report.joint_markdown(summary, _TITLE.value)
-  with open(os.path.join(_OUTPUT_DIR.value, "joint.md"), "w") as f:
-    f.write(markdown)
   figures.joint_figures(summary, _OUTPUT_DIR.value)
-  print(markdown)
+  _tables.write_summary(_OUTPUT_DIR.value, "joint", summary,
+                        report.joint_markdown(summary, _TITLE.value))
 
 
 if __name__ == "__main__":

@@ -17,13 +17,11 @@ from absl import app
 from absl import flags
 
 from tfcdi import report
+from tools import _tables
 
 _RUNS = flags.DEFINE_string("runs", None, "Folder whose subfolders are segmenter workdirs.")
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", "reports/segmentation", "Where to write.")
-_TITLE = flags.DEFINE_string("title", "Segmentation on CamVid, cpu preset",
-                             "Heading of the Markdown file.")
-_PAPER_NUMBERS = flags.DEFINE_string("paper_numbers", None,
-                                     "The reference numbers (default: ../shared/reference).")
+_OUTPUT_DIR, _TITLE, _PAPER_NUMBERS = _tables.define_output_flags(
+    "reports/segmentation", "Segmentation on CamVid, cpu preset")
 
 
 def main(argv):
@@ -51,14 +49,10 @@ def main(argv):
   for row in summary["rows"]:
     if "source" in row:
       row["source"] = os.path.relpath(row["source"], _OUTPUT_DIR.value)
-  with open(os.path.join(_OUTPUT_DIR.value, "segmentation.json"), "w") as f:
-    json.dump(summary, f, indent=2)
   markdown = report.segmentation_markdown(summary, _TITLE.value)
   if figure_runs:
     markdown += f"\n![Fig. 5 analog]({report.FIG5_FILE})\n"
-  with open(os.path.join(_OUTPUT_DIR.value, "segmentation.md"), "w") as f:
-    f.write(markdown)
-  print(markdown)
+  _tables.write_summary(_OUTPUT_DIR.value, "segmentation", summary, markdown)
 
 
 if __name__ == "__main__":
