@@ -74,9 +74,12 @@ _EVAL_EVERY = flags.DEFINE_integer("eval_every", None,
                                    "Overrides the preset's evaluation interval.")
 _EVAL_LIMIT = flags.DEFINE_integer("eval_limit", None,
                                    "Evaluate on the first N validation images only.")
+_SEED = flags.DEFINE_integer("seed", None, "Overrides the preset's seed of the training data "
+                             "order (the initial weights differ from run to run anyway).")
 _ALL_FLAGS = (_NET, _INPUT, _OPERATING_POINT, _CODEC, _PRESET, _DATASET, _DATA_DIR, _TRAIN_SPLIT,
               _EVAL_SPLIT, _WORKDIR, _CACHE_DIR, _INIT_FROM, _NUM_STEPS, _BATCH_SIZE,
-              _LEARNING_RATE, _HEAD_MULTIPLIER, _WIDTH, _CROP, _EVAL_EVERY, _EVAL_LIMIT)
+              _LEARNING_RATE, _HEAD_MULTIPLIER, _WIDTH, _CROP, _EVAL_EVERY, _EVAL_LIMIT,
+              _SEED)
 
 
 def main(argv):
@@ -93,7 +96,7 @@ def main(argv):
       preset, num_steps=_NUM_STEPS.value, batch_size=_BATCH_SIZE.value,
       learning_rate=_LEARNING_RATE.value, head_learning_rate_multiplier=_HEAD_MULTIPLIER.value,
       width_multiplier=_WIDTH.value, crop=_CROP.value, eval_every=_EVAL_EVERY.value,
-      eval_limit=_EVAL_LIMIT.value)
+      eval_limit=_EVAL_LIMIT.value, seed=_SEED.value)
   logging.set_verbosity(logging.WARNING)  # checkpoint chatter would drown the progress lines
   segmenter_train.train(
       _NET.value, _INPUT.value, config, _DATA_DIR.value, _WORKDIR.value,
