@@ -5,8 +5,9 @@ r"""Collects segmenter runs into the committed segmentation results and the Fig.
 Every `<runs>/*/results.json` (written by tfcdi-train-segmenter, with its exact command) is
 copied to `<output_dir>/runs/<bpp>_<net>_<input>.json`; `segmentation.json` and
 `segmentation.md` put the mIoU of each arm beside Table 2 (published, PASCAL VOC), with the
-latent-vs-decoded gap per operating point; `fig5_masks.png` is drawn from the runs'
-predictions.npz (not copied: they hold full-size images). The logic lives in tfcdi/report.py.
+latent-vs-decoded gap per operating point; `fig4_miou.png` plots them; `fig5_masks.png` is
+drawn from the runs' predictions.npz (not copied: they hold full-size images). The logic lives
+in tfcdi/report.py.
 """
 
 import glob
@@ -46,10 +47,15 @@ def main(argv):
     from tfcdi import figures  # pylint: disable=g-import-not-at-top  (matplotlib)
     figures.segmentation_comparison(figure_runs,
                                     os.path.join(_OUTPUT_DIR.value, report.FIG5_FILE))
+  from tfcdi import paper_figures  # pylint: disable=g-import-not-at-top  (matplotlib)
+  fig4 = paper_figures.fig4_miou_per_operating_point(
+      summary, os.path.join(_OUTPUT_DIR.value, "fig4_miou.png"))
   for row in summary["rows"]:
     if "source" in row:
       row["source"] = os.path.relpath(row["source"], _OUTPUT_DIR.value)
   markdown = report.segmentation_markdown(summary, _TITLE.value)
+  if fig4:
+    markdown += "\n![Fig. 4 analog](fig4_miou.png)\n"
   if figure_runs:
     markdown += f"\n![Fig. 5 analog]({report.FIG5_FILE})\n"
   _tables.write_summary(_OUTPUT_DIR.value, "segmentation", summary, markdown)
