@@ -245,13 +245,13 @@ class Pipeline:
   def segmenter_dir(self, run_name: str) -> str:
     return self.path("segmentation", run_name)
 
-  def _segmenter_done(self, run_name: str) -> bool:
+  def _segmenter_done(self, workdir: str) -> bool:
+    """A segmenter run is done once it has trained all its steps and dumped its masks."""
     from tfcdi.train import segmenter
+    results = self._read_if_exists(os.path.join(workdir, segmenter.RESULTS_FILE))
     config = segmenter.get_config(self.preset.segmenter_preset)
-    results = self._read_if_exists(os.path.join(self.segmenter_dir(run_name),
-                                                segmenter.RESULTS_FILE))
     return bool(results and results.get("steps") == config.num_steps and os.path.exists(
-        os.path.join(self.segmenter_dir(run_name), segmenter.PREDICTIONS_FILE)))
+        os.path.join(workdir, segmenter.PREDICTIONS_FILE)))
 
   def _segmenter(self, run_name: str, net: str, input_kind: str, op_name: str | None):
     from tfcdi.train import segmenter
@@ -355,7 +355,8 @@ class Pipeline:
         self._step(f"segmentation after fine-tuning: {arm} {op}",
                    os.path.join(self.joint_segmentation_dir(arm, op), "results.json"),
                    lambda a=arm: self._joint_segmenter(a, op),
-                   done=lambda a=arm: self._joint_segmenter_done(a, op))
+                   done=lambda a=arm: self._segmenter_done(
+                       self.joint_segmentation_dir(a, op)))
 
   def joint_segmentation_dir(self, arm: str, op_name: str) -> str:
     """Where Section 6's segmentation step of an arm goes (report.joint_segmentation_files)."""
@@ -390,14 +391,6 @@ class Pipeline:
         preset_name=self.preset.segmenter_preset,
         command=f"tfcdi-reproduce --preset={self.preset.name} (step joint seg {arm} {op_name})",
         log=self.log)
-
-  def _joint_segmenter_done(self, arm: str, op_name: str) -> bool:
-    from tfcdi.train import segmenter
-    workdir = self.joint_segmentation_dir(arm, op_name)
-    results = self._read_if_exists(os.path.join(workdir, segmenter.RESULTS_FILE))
-    config = segmenter.get_config(self.preset.segmenter_preset)
-    return bool(results and results.get("steps") == config.num_steps and os.path.exists(
-        os.path.join(workdir, segmenter.PREDICTIONS_FILE)))
 
   @staticmethod
   def _latent_store_done(store_dir: str) -> bool:
@@ -455,7 +448,7 @@ class Pipeline:
         self._step(f"segmenter {run_name}",
                    os.path.join(self.segmenter_dir(run_name), "results.json"),
                    lambda r=run_name, n=net, i=input_kind, o=op: self._segmenter(r, n, i, o),
-                   done=lambda r=run_name: self._segmenter_done(r))
+                   done=lambda r=run_name: self._segmenter_done(self.segmenter_dir(r)))
     if self.preset.classifier_preset and self.preset.joint_preset:
       for op in JOINT_POINTS:
         self._joint_steps(op)
