@@ -2,7 +2,8 @@ r"""The main job: runs the reproduction at a preset and writes the report.
 
   tfcdi-reproduce --preset=smoke --data_root=../shared/data --workdir=runs/smoke
 
-Interrupted, the same command resumes: every finished step is skipped.
+Interrupted, the same command resumes: every finished step is skipped. `--plan` lists the
+steps, done or still to run, and runs nothing.
 """
 
 import os
@@ -21,6 +22,8 @@ _PRESET = _cli.define_preset_flag(reproduce.PRESETS, default="smoke")
 flags.DEFINE_string("data_root", None, "Folder holding imagenette2_224/, kodak/ and camvid/.")
 flags.DEFINE_string("workdir", None, "Where every step's results, and the report, go.",
                     allow_override=True)
+flags.DEFINE_bool("plan", False, "List the preset's steps, each done or still to run, and run "
+                  "nothing (a long run's progress, or what a workdir of linked runs still lacks).")
 
 
 def main(argv):
@@ -35,6 +38,9 @@ def main(argv):
                                   FLAGS.workdir, log=lambda m: print(m, flush=True))
   except ValueError as e:
     raise app.UsageError(str(e))
+  if FLAGS.plan:
+    print(reproduce.format_plan(pipeline))
+    return
   pipeline.run()
 
 

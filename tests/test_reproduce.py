@@ -34,6 +34,40 @@ def test_segmentation_arms_are_table_2_rows():
       "resnet50", "resnet71", "cresnet39", "cresnet51", "cresnet72"}
 
 
+def _fake_data_root(root):
+  for sub in ("imagenette2_224", "kodak", "camvid"):
+    os.makedirs(root / sub)
+  return str(root)
+
+
+def test_plan_lists_every_step_runs_nothing_and_sees_finished_ones(tmp_path):
+  workdir = tmp_path / "w"
+  pipeline = reproduce.Pipeline(reproduce.get_preset("cpu"), _fake_data_root(tmp_path / "data"),
+                                str(workdir))
+  plan = pipeline.plan()
+  names = [step.name for step, _ in plan]
+  assert len(names) == len(set(names))
+  # Codecs, Kodak, rd, flops, 3 stores, 12 classifiers, figures, benchmark, 12 segmenters, and
+  # Section 6's 8 steps at each of its two points.
+  assert len(plan) == 6 + 2 + 3 + 12 + 2 + 12 + 2 * 8
+  assert not any(done for _, done in plan)
+  assert not workdir.exists()  # a plan writes nothing
+  # An output file marks its step done; a classifier is done only once its run is complete.
+  os.makedirs(workdir / "flops")
+  (workdir / "flops" / "flops.json").write_text("{}")
+  run = workdir / "classification" / "cresnet51_0.0983"
+  os.makedirs(run)
+  (run / "results.json").write_text('{"complete": false}')
+  done = {step.name for step, is_done in pipeline.plan() if is_done}
+  assert done == {"multiply-adds (Table 1)"}
+  (run / "results.json").write_text('{"complete": true}')
+  done = {step.name for step, is_done in pipeline.plan() if is_done}
+  assert done == {"multiply-adds (Table 1)", "classifier cresnet51_0.0983"}
+  text = reproduce.format_plan(pipeline)
+  assert "  done  classifier cresnet51_0.0983" in text and "  todo  classifier resnet50_0.0983" in text
+  assert text.splitlines()[-1].startswith(f"2 of {len(plan)} steps done")
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir(DATA), reason="shared data missing")
 def test_smoke_preset_runs_to_a_report_and_resumes(tmp_path):
@@ -69,3 +103,4 @@ def test_smoke_preset_runs_to_a_report_and_resumes(tmp_path):
   pipeline.run()
   assert sum(": done (" in line for line in lines) >= 8
   assert not any("finished in" in line for line in lines)
+  assert all(done for _, done in pipeline.plan())

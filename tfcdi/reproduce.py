@@ -33,6 +33,7 @@ import json
 import os
 import shutil
 import time
+from typing import Callable
 
 from tfcdi.codec import operating_points
 from tfcdi.codec import pretrained
@@ -107,6 +108,19 @@ def data_paths(data_root: str, preset: Preset | None = None) -> dict:
   return paths
 
 
+@dataclasses.dataclass(frozen=True)
+class Step:
+  """One resumable step: `fn` writes `output`; the step is done once that exists, or once
+  `done()` says so for steps whose output is written as they go (checkpointed training)."""
+  name: str
+  output: str
+  fn: Callable[[], None]
+  done: Callable[[], bool] | None = None
+
+  def is_done(self) -> bool:
+    return self.done() if self.done is not None else os.path.exists(self.output)
+
+
 class Pipeline:
   """Runs the steps of a preset in a workdir, skipping those whose results exist."""
 
@@ -115,20 +129,19 @@ class Pipeline:
     self.data = data_paths(data_root, preset)
     self.workdir = os.path.abspath(workdir)
     self.log = log
-    os.makedirs(self.workdir, exist_ok=True)
 
   def path(self, *parts) -> str:
     return os.path.join(self.workdir, *parts)
 
-  def _step(self, name: str, output: str, fn, done=None):
-    """Runs fn unless its output exists (or `done()` says so, for outputs written as it goes)."""
-    if done() if done is not None else os.path.exists(output):
-      self.log(f"== {name}: done ({os.path.relpath(output, self.workdir)})")
+  def _run_step(self, step: Step):
+    """Runs a step unless it is done."""
+    if step.is_done():
+      self.log(f"== {step.name}: done ({os.path.relpath(step.output, self.workdir)})")
       return
-    self.log(f"== {name} ...")
+    self.log(f"== {step.name} ...")
     tick = time.time()
-    fn()
-    self.log(f"== {name}: finished in {time.time() - tick:.0f} s")
+    step.fn()
+    self.log(f"== {step.name}: finished in {time.time() - tick:.0f} s")
 
   def codec_bundle(self, op_name: str) -> str:
     return self.path("codecs", op_name, f"codec_{op_name}.npz")
@@ -330,33 +343,35 @@ class Pipeline:
                 command=["tfcdi-reproduce", f"--preset={self.preset.name}",
                          f"step joint {arm} {op_name}"], log=self.log)
 
-  def _joint_steps(self, op: str):
+  def _joint_steps(self, op: str) -> list[Step]:
     codecft_bundle = self.path("joint", f"codec_{op}", f"codec_{op}.npz")
     codecft_store = self.path("stores", f"codecft_{op}")
     scratch = f"cresnet51_codecft_{op}"
     scratch_dir = self.scratch_classifier_dir(op)
-    self._step(f"joint ft. {op}", self.path("joint", f"joint_{op}", "results.json"),
-               lambda: self._joint("joint", op), done=lambda: self._joint_done("joint", op))
-    self._step(f"compression ft. {op}", self.path("joint", f"codec_{op}", "results.json"),
-               lambda: self._joint("codec", op), done=lambda: self._joint_done("codec", op))
-    self._step(f"latent store of the compression-ft. codec {op}",
-               os.path.join(codecft_store, "metadata.json"),
-               lambda: self._store(op, codecft_bundle, codecft_store, decoded=False),
-               done=lambda: self._latent_store_done(codecft_store))
-    self._step(f"classifier {scratch} (from scratch)", os.path.join(scratch_dir, "results.json"),
-               lambda: self._classifier("cresnet51", op, scratch, codecft_store, scratch_dir),
-               done=lambda: self._classifier_done(scratch, scratch_dir))
-    self._step(f"control: the classifier alone {op}",
-               self.path("joint", f"classifier_{op}", "results.json"),
-               lambda: self._joint("classifier", op),
-               done=lambda: self._joint_done("classifier", op))
+    steps = [
+        Step(f"joint ft. {op}", self.path("joint", f"joint_{op}", "results.json"),
+             lambda: self._joint("joint", op), done=lambda: self._joint_done("joint", op)),
+        Step(f"compression ft. {op}", self.path("joint", f"codec_{op}", "results.json"),
+             lambda: self._joint("codec", op), done=lambda: self._joint_done("codec", op)),
+        Step(f"latent store of the compression-ft. codec {op}",
+             os.path.join(codecft_store, "metadata.json"),
+             lambda: self._store(op, codecft_bundle, codecft_store, decoded=False),
+             done=lambda: self._latent_store_done(codecft_store)),
+        Step(f"classifier {scratch} (from scratch)", os.path.join(scratch_dir, "results.json"),
+             lambda: self._classifier("cresnet51", op, scratch, codecft_store, scratch_dir),
+             done=lambda: self._classifier_done(scratch, scratch_dir)),
+        Step(f"control: the classifier alone {op}",
+             self.path("joint", f"classifier_{op}", "results.json"),
+             lambda: self._joint("classifier", op),
+             done=lambda: self._joint_done("classifier", op)),
+    ]
     if self.preset.segmenter_preset:
-      for arm in ("baseline", "compression_ft", "joint_ft"):
-        self._step(f"segmentation after fine-tuning: {arm} {op}",
-                   os.path.join(self.joint_segmentation_dir(arm, op), "results.json"),
-                   lambda a=arm: self._joint_segmenter(a, op),
-                   done=lambda a=arm: self._segmenter_done(
-                       self.joint_segmentation_dir(a, op)))
+      steps += [Step(f"segmentation after fine-tuning: {arm} {op}",
+                     os.path.join(self.joint_segmentation_dir(arm, op), "results.json"),
+                     lambda a=arm: self._joint_segmenter(a, op),
+                     done=lambda a=arm: self._segmenter_done(self.joint_segmentation_dir(a, op)))
+                for arm in ("baseline", "compression_ft", "joint_ft")]
+    return steps
 
   def joint_segmentation_dir(self, arm: str, op_name: str) -> str:
     """Where Section 6's segmentation step of an arm goes (report.joint_segmentation_files)."""
@@ -422,37 +437,65 @@ class Pipeline:
       json.dump(value, f, indent=2)
     os.replace(path + ".tmp", path)
 
-  def run(self):
-    self.log(f"tfcdi reproduce: preset {self.preset.name}, workdir {self.workdir}")
-    for op in operating_points.OPERATING_POINTS:
-      self._step(f"codec {op}", self.codec_bundle(op), lambda op=op: self._make_codec(op))
-      self._step(f"kodak {op}", self.kodak_result(op), lambda op=op: self._kodak(op))
-    self._step("rate-distortion vs JPEG / JPEG 2000", self.path("rd", "rd_curve.json"),
-               self._rd_curve)
-    self._step("multiply-adds (Table 1)", self.path("flops", "flops.json"), self._flops)
+  def steps(self) -> list[Step]:
+    """Every step of the preset, in order (the report is not one: it is always re-rendered)."""
+    ops = operating_points.OPERATING_POINTS
+    steps = []
+    for op in ops:
+      steps.append(Step(f"codec {op}", self.codec_bundle(op), lambda op=op: self._make_codec(op)))
+      steps.append(Step(f"kodak {op}", self.kodak_result(op), lambda op=op: self._kodak(op)))
+    steps.append(Step("rate-distortion vs JPEG / JPEG 2000", self.path("rd", "rd_curve.json"),
+                      self._rd_curve))
+    steps.append(Step("multiply-adds (Table 1)", self.path("flops", "flops.json"), self._flops))
     if self.preset.classifier_preset:
-      for op in operating_points.OPERATING_POINTS:
-        self._step(f"latent store {op}", self.path("stores", op, "metadata.json"),
-                   lambda op=op: self._store(op), done=lambda op=op: self._store_done(op))
-      for run_name, net, op in self.classification_arms():
-        self._step(f"classifier {run_name}", self.path("classification", run_name, "results.json"),
-                   lambda n=net, o=op, r=run_name: self._classifier(n, o, r),
-                   done=lambda r=run_name: self._classifier_done(r))
-    self._step("Figs. 9 and 10 (one Kodak image through each codec)",
-               self.path("figures", "fig9_channels.png"), self._codec_figures)
+      steps += [Step(f"latent store {op}", self.path("stores", op, "metadata.json"),
+                     lambda op=op: self._store(op), done=lambda op=op: self._store_done(op))
+                for op in ops]
+      steps += [Step(f"classifier {run_name}",
+                     self.path("classification", run_name, "results.json"),
+                     lambda n=net, o=op, r=run_name: self._classifier(n, o, r),
+                     done=lambda r=run_name: self._classifier_done(r))
+                for run_name, net, op in self.classification_arms()]
+    steps.append(Step("Figs. 9 and 10 (one Kodak image through each codec)",
+                      self.path("figures", "fig9_channels.png"), self._codec_figures))
     if self.preset.benchmark:
-      self._step("runtime benchmark (Appendix A.9)", self.path("benchmark", "benchmark.json"),
-                 self._benchmark)
+      steps.append(Step("runtime benchmark (Appendix A.9)",
+                        self.path("benchmark", "benchmark.json"), self._benchmark))
     if self.preset.segmenter_preset:
-      for run_name, net, input_kind, op in self.segmentation_arms():
-        self._step(f"segmenter {run_name}",
-                   os.path.join(self.segmenter_dir(run_name), "results.json"),
-                   lambda r=run_name, n=net, i=input_kind, o=op: self._segmenter(r, n, i, o),
-                   done=lambda r=run_name: self._segmenter_done(self.segmenter_dir(r)))
+      steps += [Step(f"segmenter {run_name}",
+                     os.path.join(self.segmenter_dir(run_name), "results.json"),
+                     lambda r=run_name, n=net, i=input_kind, o=op: self._segmenter(r, n, i, o),
+                     done=lambda r=run_name: self._segmenter_done(self.segmenter_dir(r)))
+                for run_name, net, input_kind, op in self.segmentation_arms()]
     if self.preset.classifier_preset and self.preset.joint_preset:
       for op in JOINT_POINTS:
-        self._joint_steps(op)
+        steps += self._joint_steps(op)
+    return steps
+
+  def plan(self) -> list[tuple[Step, bool]]:
+    """Each step with whether it is done; runs nothing (`tfcdi-reproduce --plan`)."""
+    return [(step, step.is_done()) for step in self.steps()]
+
+  def run(self):
+    self.log(f"tfcdi reproduce: preset {self.preset.name}, workdir {self.workdir}")
+    os.makedirs(self.workdir, exist_ok=True)
+    for step in self.steps():
+      self._run_step(step)
     # The report is cheap and reads everything: always re-rendered.
     self.log("== report ...")
     self._report()
     self.log(f"== report: {self.path('report', 'report.md')}")
+
+
+def format_plan(pipeline: Pipeline) -> str:
+  """The plan as text: one line per step, then how many are left."""
+  plan = pipeline.plan()
+  lines = [f"tfcdi reproduce --plan: preset {pipeline.preset.name}, workdir {pipeline.workdir}"]
+  for step, done in plan:
+    lines.append(f"  {'done' if done else 'todo'}  {step.name}"
+                 + (f"  ({os.path.relpath(step.output, pipeline.workdir)})" if done else ""))
+  left = sum(not done for _, done in plan)
+  lines.append(f"{len(plan) - left} of {len(plan)} steps done, {left} to run"
+               + ("; the report is re-rendered on every run" if plan else ""))
+  return "\n".join(lines)
+
