@@ -269,6 +269,7 @@ def write_report(workdir: str, preset: str, out_dir: str, paper_numbers: str | N
            "Every measured number below comes from a JSON file under the run's workdir "
            "(named in report.json); every published number from "
            "`shared/reference/paper_numbers.json`, labelled *published*.", ""]
+  header_lines = len(lines)
   lines += flops_section(workdir, data)
   lines += codec_section(workdir, paper, data)
   figure = os.path.join(workdir, "rd", "rd_curve.png")
@@ -279,6 +280,10 @@ def write_report(workdir: str, preset: str, out_dir: str, paper_numbers: str | N
   lines += segmentation_section(workdir, paper, data, out_dir)
   lines += benchmark_section(workdir, paper, data, out_dir)
   lines += joint_section(workdir, paper, data, out_dir)
+  # The claims come first in the report but read every section's numbers, so they go last here.
+  from tfcdi import claims  # pylint: disable=g-import-not-at-top
+  data["claims"] = claims.check_claims(data, paper, preset)
+  lines[header_lines:header_lines] = claims.claims_markdown(data["claims"])
   md_path = os.path.join(out_dir, "report.md")
   with open(md_path, "w") as f:
     f.write("\n".join(lines))
@@ -295,7 +300,7 @@ CLASSIFICATION_ARMS = (("resnet50", "original"), ("resnet50", "decoded"), ("cres
                        ("cresnet39", "latent"), ("resnet71", "decoded"), ("cresnet72", "latent"))
 
 
-def _published_table2(paper: dict) -> dict:
+def published_table2(paper: dict) -> dict:
   """{(bpp name, net): row} of Table 2; bpp names as in OPERATING_POINTS, or 'original'."""
   names = {float(name): name for name in operating_points.OPERATING_POINTS}
   table = {}
@@ -350,7 +355,7 @@ def classification_summary(results_files: list[str], store_dirs: list[str], pape
                      lambda r: (r["operating_point"], r["net"], r["input"]), "classifier")
   rows = []
   for op_name, net, input_kind, run, paper_row in _table2_arms(runs, CLASSIFICATION_ARMS,
-                                                               _published_table2(paper)):
+                                                               published_table2(paper)):
     row = {"operating_point": op_name, "net": net, "input": input_kind,
            "published_imagenet": (None if paper_row is None else
                                   {"top1": paper_row["top1"], "top5": paper_row["top5"]})}
@@ -628,7 +633,7 @@ def segmentation_summary(results_files: list[str], paper: dict) -> dict:
       "segmenter")
   rows = []
   for op_name, net, input_kind, run, paper_row in _table2_arms(runs, SEGMENTATION_ARMS,
-                                                               _published_table2(paper)):
+                                                               published_table2(paper)):
     row = {"operating_point": op_name, "net": f"{net}-d", "input": input_kind,
            "published_voc_miou": None if paper_row is None else paper_row["miou"]}
     if run is not None:

@@ -1,0 +1,117 @@
+"""The paper's claims are checked on measured numbers: verdicts, thresholds and reasons."""
+
+import json
+import os
+
+import pytest
+
+from tfcdi import claims
+from tfcdi import report
+
+PAPER = report.DEFAULT_PAPER_NUMBERS
+pytestmark = pytest.mark.skipif(not os.path.exists(PAPER), reason="shared/reference missing")
+
+
+def _by_id(data, preset="cpu"):
+  return {c["id"]: c for c in claims.check_claims(data, report.load_paper_numbers(), preset)}
+
+
+def _cls_row(op, net, input_kind, top1, top5, complete=True):
+  return {"operating_point": op, "net": net, "input": input_kind,
+          "measured": {"top1": top1, "top5": top5, "complete": complete},
+          "published_imagenet": None}
+
+
+def test_nothing_measured_is_never_a_verdict():
+  found = _by_id({})
+  assert found and all(c["verdict"] == "not measured yet" for c in found.values())
+  assert all(c["why"] == "" for c in found.values())
+
+
+def test_classification_gap_within_a_point_is_reproduced_and_a_larger_one_is_not():
+  rows = [_cls_row("0.0983", "cresnet51", "latent", 56.0, 92.0),
+          _cls_row("0.0983", "resnet50", "decoded", 56.5, 92.5),   # -0.5 / -0.5: holds
+          _cls_row("0.330", "cresnet51", "latent", 60.0, 94.0),
+          _cls_row("0.330", "resnet50", "decoded", 62.0, 94.0),    # top-1 -2.0: fails
+          _cls_row("0.635", "cresnet51", "latent", 60.0, 94.0),
+          _cls_row("0.635", "resnet50", "decoded", 61.0, 94.0, complete=False)]  # unfinished
+  claim = _by_id({"classification": {"rows": rows, "stores": []}})["classification_as_accurate"]
+  assert claim["checks"] == [True, False, None]
+  assert claim["verdict"] == "partly reproduced (2 of 3 checks measured)"
+  assert "0.330: top-1 -2.00, top-5 +0.00" in claim["measured"]
+  assert "0.635: not measured" in claim["measured"]
+  # The published gaps come from Table 2 (ImageNet top-5), never typed in.
+  paper = {(str(r["bpp"]), r["net"]): r for r in report.load_paper_numbers()["table2"]["rows"]}
+  gap = paper[("0.0983", "cresnet51")]["top5"] - paper[("0.0983", "resnet50")]["top5"]
+  assert f"0.0983: {gap:+.2f}" in claim["published"]
+  # The reason names what the cpu preset changes, read from its config.
+  assert "0.125 width" in claim["why"] and "8 epochs" in claim["why"]
+
+
+def test_codec_claims_follow_the_baselines_at_the_same_rate():
+  def record(op, better, in_range=True):
+    return {"operating_point": op, "measured": {"bpp": 0.5, "ms_ssim": 0.9},
+            "baselines_at_same_bpp": {"jpeg": {"in_range": in_range, "ms_ssim": 0.95,
+                                               "learned_better": {"ms_ssim": better}},
+                                      "jpeg2000": {"in_range": True, "ms_ssim": 0.85,
+                                                   "learned_better": {"ms_ssim": True}}}}
+  data = {"codec": [record("0.0983", True, in_range=False), record("0.330", True),
+                    record("0.635", False)]}
+  found = _by_id(data)
+  jpeg = found["codec_beats_jpeg"]
+  assert jpeg["checks"] == [None, True, False]  # JPEG cannot go that low: not a check
+  assert "JPEG does not reach" in jpeg["measured"]
+  assert jpeg["why"].startswith("behind JPEG at 0.635 bpp")
+  assert found["codec_beats_jpeg2000"]["verdict"] == "reproduced"
+
+
+def test_benchmark_and_runtime_claims_read_the_comparisons():
+  def comparison(path, speedup, ratio, low, high):
+    return {"path": path, "baseline": "decoder+resnet50", "speedup": speedup,
+            "speedup_min": low, "speedup_max": high, "multiply_add_ratio": ratio,
+            "fraction_of_multiply_add_ratio": speedup / ratio,
+            "meets_goal_multiply_add_ratio": speedup >= 0.9 * ratio}
+  data = {"benchmark": {"comparisons": [comparison("cresnet51", 1.88, 1.93, 1.5, 2.2),
+                                        comparison("cresnet39", 2.0, 2.51, 1.8, 2.1)]}}
+  found = _by_id(data)
+  assert found["fewer_operations"]["verdict"] == "reproduced"
+  runtime = found["runtime_follows_operations"]
+  assert runtime["checks"] == [True, False]
+  # 0.9 * 2.51 = 2.26 > 2.1: the shortfall is outside even the best round, and says so.
+  assert "cresnet39's best round stays below the goal" in runtime["why"]
+
+
+def test_segmentation_and_joint_directions():
+  data = {"segmentation": {"latent_vs_decoded": [
+      {"operating_point": "0.0983", "measured": -7.4, "published_voc": 1.65},
+      {"operating_point": "0.330", "measured": -0.6, "published_voc": 0.37},
+      {"operating_point": "0.635", "measured": -2.0, "published_voc": -0.11}]},
+      "joint": {"points": [{"operating_point": "0.0983", "changes": {
+          "joint_vs_compression_ft_top5_points": {"value": 0.7},
+          "joint_vs_compression_ft_miou_points": {"value": -0.5},
+          "joint_ft_kodak_ssim": {"value": 0.002}, "joint_ft_kodak_ms_ssim": {"value": 0.01},
+          "compression_ft_kodak_ms_ssim": {"value": 0.03}}}]}}
+  found = _by_id(data)
+  assert found["segmentation_better_at_low_rate"]["verdict"] == "not reproduced"
+  assert found["segmentation_as_accurate"]["checks"] == [True, False]
+  assert found["joint_beats_compression_ft_classification"]["verdict"] == (
+      "reproduced (1 of 2 checks measured)")
+  assert found["joint_beats_compression_ft_segmentation"]["checks"] == [False, None]
+  codec = found["joint_improves_codec"]
+  # Up on both metrics, but less than the control on MS-SSIM.
+  assert codec["checks"] == [True, None, False, None]
+  assert "same bpp" in codec["why"]
+
+
+def test_the_report_opens_with_the_claims(tmp_path):
+  work = str(tmp_path)
+  os.makedirs(os.path.join(work, "flops"))
+  with open(os.path.join(work, "flops", "flops.json"), "w") as f:
+    json.dump({"rows": [{"model": "decoder", "measured_1e9": 3.56, "published_1e9": 2.85,
+                         "relative_difference": 0.248, "within_1pct": False}]}, f)
+  text = open(report.write_report(work, "cpu", str(tmp_path / "r"))).read()
+  sections = [line for line in text.splitlines() if line.startswith("## ")]
+  assert sections[:2] == ["## The paper's claims, checked", "## Table 1: multiply-adds (x1e9)"]
+  assert "| **not reproduced** | off by more than 1%: decoder (+24.80%)" in text
+  data = json.load(open(tmp_path / "r" / "report.json"))
+  assert {c["id"] for c in data["claims"]} >= {"table1_multiply_adds", "storage"}
