@@ -73,3 +73,23 @@ def test_hyperprior_table_needs_hyperprior_results(tmp_path):
 def test_flops_table_segmentation_refuses_a_size_the_logits_do_not_divide():
   result = _run("tools.flops_table", "--segmentation", "--image_size=321")
   assert result.returncode != 0 and "multiple of 8" in result.stderr
+
+
+def test_ship_codecs_ships_a_hyperprior_quality_with_its_own_evaluation(
+    tmp_path, make_tiny_hyperprior):
+  run = tmp_path / "runs" / "hyperprior_q4"
+  os.makedirs(run)
+  fingerprint = make_tiny_hyperprior(run / "hyperprior_q4.npz").hex()
+  evaluation = {"fingerprint": fingerprint, "bpp": 0.5, "psnr": 30.0, "ms_ssim": 0.95}
+  _write(str(run / "kodak_eval.json"), {**evaluation, "fingerprint": "0" * 16})
+  dest = tmp_path / "pretrained"
+  refused = _run("tools.ship_codecs", f"--hyperprior_runs={tmp_path / 'runs'}", f"--dest={dest}")
+  assert refused.returncode != 0 and "measured on another codec" in refused.stderr
+  assert not (dest / "hyperprior_q4.npz").exists()
+  _write(str(run / "kodak_eval.json"), evaluation)
+  shipped = _run("tools.ship_codecs", f"--hyperprior_runs={tmp_path / 'runs'}", f"--dest={dest}")
+  assert shipped.returncode == 0, shipped.stderr
+  assert "hyperprior q4: shipped hp-tiny" in shipped.stdout
+  assert (dest / "hyperprior_q4.npz").read_bytes() == (run / "hyperprior_q4.npz").read_bytes()
+  assert json.load(open(dest / "kodak_eval_hyperprior_q4.json")) == evaluation
+  assert _run("tools.ship_codecs", f"--dest={dest}").returncode != 0  # nothing to ship from

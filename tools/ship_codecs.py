@@ -1,6 +1,7 @@
 r"""Copies trained codec bundles and their Kodak evaluations into the package (tfcdi/pretrained).
 
   python -m tools.ship_codecs --runs=/path/to/codec_cpu     # holds <op>/codec_<op>.npz
+  python -m tools.ship_codecs --hyperprior_runs=runs        # holds hyperprior_q<Q>/hyperprior_q<Q>.npz
 
 Refuses a bundle whose Kodak evaluation was made with different weights (fingerprint mismatch),
 so the shipped metrics always describe the shipped codec.
@@ -15,30 +16,55 @@ from absl import flags
 
 from tfcdi.codec import operating_points
 from tfcdi.codec import pretrained
+from tfcdi.codec import qualities
 
 _RUNS = flags.DEFINE_string("runs", None, "Folder with one sub-folder per operating point.")
-flags.mark_flag_as_required("runs")
+_DEST = flags.DEFINE_string("dest", None, "Where to ship to (default: the package's "
+                            "tfcdi/pretrained, which setup.py installs).")
+_HYPERPRIOR_RUNS = flags.DEFINE_string(
+    "hyperprior_runs", None, "Folder holding hyperprior_q<Q>/ runs of tfcdi-train-codec "
+    "--codec=hyperprior; every finished quality is shipped.")
+
+
+def _ship(bundle: str, evaluation: str, bundle_to: str, evaluation_to: str, label: str):
+  """Copies one bundle and its Kodak evaluation, refusing an evaluation of other weights."""
+  meta = pretrained.read_metadata(bundle)
+  with open(evaluation) as f:
+    result = json.load(f)
+  if result["fingerprint"] != meta["fingerprint"]:
+    raise app.UsageError(f"{evaluation} was measured on another codec than {bundle}")
+  shutil.copyfile(bundle, bundle_to)
+  shutil.copyfile(evaluation, evaluation_to)
+  print(f"{label}: shipped {meta['name']} ({meta['fingerprint']}), Kodak {result['bpp']:.4f} "
+        f"bpp, PSNR {result['psnr']:.2f} dB, MS-SSIM {result['ms_ssim']:.4f}")
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  os.makedirs(pretrained.PRETRAINED_DIR, exist_ok=True)
-  for op in operating_points.OPERATING_POINTS:
+  if not (_RUNS.value or _HYPERPRIOR_RUNS.value):
+    raise app.UsageError("give --runs (autoencoder codecs) and/or --hyperprior_runs")
+  dest = _DEST.value or pretrained.PRETRAINED_DIR
+  os.makedirs(dest, exist_ok=True)
+  for op in operating_points.OPERATING_POINTS if _RUNS.value else ():
     bundle = os.path.join(_RUNS.value, op, f"codec_{op}.npz")
     evaluation = os.path.join(_RUNS.value, op, "kodak_eval.json")
     if not (os.path.exists(bundle) and os.path.exists(evaluation)):
       print(f"{op}: not finished (no bundle or no Kodak evaluation), skipped")
       continue
-    meta = pretrained.read_metadata(bundle)
-    with open(evaluation) as f:
-      result = json.load(f)
-    if result["fingerprint"] != meta["fingerprint"]:
-      raise app.UsageError(f"{evaluation} was measured on another codec than {bundle}")
-    shutil.copyfile(bundle, pretrained.shipped_path(op))
-    shutil.copyfile(evaluation, os.path.join(pretrained.PRETRAINED_DIR, f"kodak_eval_{op}.json"))
-    print(f"{op}: shipped {meta['name']} ({meta['fingerprint']}), Kodak {result['bpp']:.4f} bpp, "
-          f"PSNR {result['psnr']:.2f} dB, MS-SSIM {result['ms_ssim']:.4f}")
+    _ship(bundle, evaluation, os.path.join(dest, os.path.basename(pretrained.shipped_path(op))),
+          os.path.join(dest, f"kodak_eval_{op}.json"), op)
+  for quality in qualities.QUALITIES if _HYPERPRIOR_RUNS.value else ():
+    name = qualities.get_quality(quality).name
+    run_dir = os.path.join(_HYPERPRIOR_RUNS.value, f"hyperprior_{name}")
+    bundle = os.path.join(run_dir, f"hyperprior_{name}.npz")
+    evaluation = os.path.join(run_dir, "kodak_eval.json")
+    if not (os.path.exists(bundle) and os.path.exists(evaluation)):
+      continue  # qualities nobody trained are the common case: no line for each
+    _ship(bundle, evaluation,
+          os.path.join(dest, os.path.basename(pretrained.hyperprior_shipped_path(quality))),
+          os.path.join(dest, f"kodak_eval_hyperprior_{name}.json"),
+          f"hyperprior {name}")
 
 
 def run():
