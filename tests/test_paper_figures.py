@@ -71,6 +71,32 @@ def test_fig3_writes_nothing_without_a_finished_arm(classification_summary, tmp_
   assert not path.exists()
 
 
+def _with_curve(row, values, complete=True):
+  row["measured"] = {**(row.get("measured") or {}), "complete": complete,
+                     "curve": [[epoch + 1, None, value, 1000] for epoch, value in enumerate(values)]}
+  return row
+
+
+def test_fig3_curves_draw_every_run_and_name_the_unfinished(tmp_path):
+  summary = {"rows": [
+      _with_curve(_classification_row("0.0983", "cresnet51", "latent"), [40.0, 70.0, 90.0]),
+      _with_curve(_classification_row("0.0983", "resnet50", "decoded"), [50.0], complete=False),
+      _with_curve(_classification_row("original", "resnet50", "original"), [60.0, 80.0]),
+      _classification_row("0.635", "cresnet39", "latent", top5=80.0)]}  # no curve: not drawn
+  data = paper_figures.validation_curves(summary)
+  assert data["panels"] == {"0.0983": {
+      "cResNet-51 on the representation": [(1, 40.0), (2, 70.0), (3, 90.0)],
+      "ResNet-50 on decoded RGB": [(1, 50.0)]}}
+  assert data["reference"] == [(1, 60.0), (2, 80.0)]
+  assert data["unfinished"] == ["ResNet-50 on decoded RGB at 0.0983 bpp"]
+  assert paper_figures.validation_curves(summary, "top1")["panels"] == {}  # no top-1 values
+  path = str(tmp_path / "curves.png")
+  assert paper_figures.fig3_validation_curves(summary, path) == path
+  assert paper_figures.fig3_validation_curves(summary, str(tmp_path / "n.png"), "top1") is None
+  with pytest.raises(ValueError, match="top1 or top5"):
+    paper_figures.validation_curves(summary, "miou")
+
+
 def _segmentation_summary(measured: dict):
   rows = [{"operating_point": "original", "net": "resnet50-d", "input": "original",
            "published_voc_miou": 65.75,

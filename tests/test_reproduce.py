@@ -84,7 +84,8 @@ def test_smoke_preset_runs_to_a_report_and_resumes(tmp_path):
   assert text.count("| done |") == 24
   # The benchmark with its speed-ups, and every figure the paper has an analog of here.
   assert "Runtime benchmark" in text and "| cresnet51 | decoder+resnet50 |" in text
-  for figure in ("fig3_top5.png", "fig3_top1.png", "fig4_miou.png", "fig5_masks.png",
+  for figure in ("fig3_top5.png", "fig3_top1.png", "fig3_validation_curves.png", "fig4_miou.png",
+                 "fig5_masks.png",
                  "fig6_accuracy_vs_multiply_adds.png", "fig9_channels.png", "fig10_decoded.png",
                  "fig12_accuracy_vs_runtime.png"):
     assert os.path.exists(tmp_path / "report" / figure), figure

@@ -3,6 +3,8 @@
 - Fig. 3 / Fig. 4: top-5 accuracy / mIoU at each operating point for the RGB net on decoded
   images and the two cResNets on the representation, the original-RGB net as a reference line;
   measured values in one panel, the published ones (paper_numbers.json) in another.
+- Fig. 3's validation curves: the same arms' validation accuracy after each epoch, one panel per
+  operating point, as the paper's Fig. 3 draws them.
 - Fig. 9: for one image and each operating point, the decoded image and the four channels of the
   compressed representation z_hat with the highest entropy.
 - Fig. 10: the original beside its decoded image at each operating point, with the rate of the
@@ -194,6 +196,75 @@ def fig3_top5_per_operating_point(summary: dict, path: str, metric: str = "top5"
       suptitle=f"{name} accuracy at each operating point (Fig. 3 analog)",
       published_title="published (paper, ImageNet)",
       reference_label="ResNet-50 on original RGB")
+
+
+def validation_curves(summary: dict, metric: str = "top5") -> dict:
+  """Fig. 3's curves from tfcdi.report.classification_summary() (its rows' "curve" entries).
+
+  Returns:
+    {"panels": {operating point: {label: [(epoch, value), ...]}}, "reference": [(epoch, value)]
+    of ResNet-50 on the original images (or []), "unfinished": [label at op, ...]}. Runs still
+    training are drawn as far as they got, and named in "unfinished"; arms without a run are
+    absent.
+  """
+  index = {"top1": 1, "top5": 2}.get(metric)
+  if index is None:
+    raise ValueError(f"metric must be top1 or top5, got {metric!r}")
+  rows = {(r["operating_point"], r["net"], r["input"]): r for r in summary["rows"]}
+
+  def curve(row):
+    points = ((row or {}).get("measured") or {}).get("curve") or []
+    return [(point[0], point[index]) for point in points if point[index] is not None]
+
+  panels, unfinished = {}, []
+  for op in operating_points.OPERATING_POINTS:
+    for net, input_kind, label in FIG3_ARMS:
+      row = rows.get((op, net, input_kind))
+      points = curve(row)
+      if points:
+        panels.setdefault(op, {})[label] = points
+        if not row["measured"].get("complete"):
+          unfinished.append(f"{label} at {op} bpp")
+  return {"panels": panels, "reference": curve(rows.get(("original", "resnet50", "original"))),
+          "unfinished": unfinished}
+
+
+def fig3_validation_curves(summary: dict, path: str, metric: str = "top5") -> str | None:
+  """The paper's Fig. 3 as it draws it: validation accuracy per epoch, a panel per point.
+
+  Per-epoch values are each run's evaluation during training (a fixed subset of the validation
+  split when its preset says so); the table's numbers are the final evaluation on all of it.
+  Returns `path`, or None (nothing written) when no run has a validation curve.
+  """
+  data = validation_curves(summary, metric)
+  if not data["panels"]:
+    return None
+  name = {"top1": "top-1", "top5": "top-5"}[metric]
+  ops = list(operating_points.OPERATING_POINTS)
+  figure = _new_figure(4.6 * len(ops), 4.2)
+  axes = figure.subplots(1, len(ops), squeeze=False)[0]
+  for ax, op in zip(axes, ops):
+    for index, (_, _, label) in enumerate(FIG3_ARMS):
+      points = data["panels"].get(op, {}).get(label)
+      if points:
+        color, marker, line = _ARM_STYLES[index % len(_ARM_STYLES)]
+        xs, ys = zip(*points)
+        suffix = " (still training)" if f"{label} at {op} bpp" in data["unfinished"] else ""
+        ax.plot(xs, ys, color=color, marker=marker, linestyle=line, markersize=3,
+                label=label + suffix)
+    if data["reference"]:
+      xs, ys = zip(*data["reference"])
+      ax.plot(xs, ys, color="k", linestyle=":", label="ResNet-50 on original RGB")
+    ax.set_title(f"{op} bpp" + ("" if op in data["panels"] else " (no run yet)"), fontsize=10)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"validation {name} accuracy [%]")
+    ax.grid(True, alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+      ax.legend(fontsize=7, loc="lower right")
+  figure.suptitle(f"Validation {name} accuracy during training (Fig. 3 analog, measured)",
+                  fontsize=11)
+  figure.tight_layout()
+  return _save(figure, path)
 
 
 def fig4_miou_per_operating_point(summary: dict, path: str) -> str | None:

@@ -52,6 +52,10 @@ def _read(path):
     return json.load(f)
 
 
+def _percent(fraction):
+  return None if fraction is None else 100.0 * fraction
+
+
 def _fmt(value, digits=4):
   if value is None:
     return "—"
@@ -140,12 +144,24 @@ def classification_section(workdir: str, paper: dict, data: dict, out_dir: str) 
   text = classification_markdown(summary, "Table 2: classification (Imagenette)")
   # One level down: a section of this report, not a document of its own.
   lines = ["#" + line if line.startswith("#") else line for line in text.splitlines()] + [""]
+  return lines + classification_figures(summary, out_dir)
+
+
+def classification_figures(summary: dict, out_dir: str) -> list[str]:
+  """Fig. 3's analogs (accuracy per point, top-5 and top-1; validation curves) as Markdown."""
   from tfcdi import paper_figures  # pylint: disable=g-import-not-at-top  (matplotlib)
+  lines = []
   for metric in ("top5", "top1"):  # the paper's Fig. 3 is top-5; on 10 classes top-1 says more
     written = paper_figures.fig3_top5_per_operating_point(
         summary, os.path.join(out_dir, f"fig3_{metric}.png"), metric)
     if written:
       lines.append(f"![Fig. 3 analog, {metric}]({os.path.basename(written)})")
+  curves = paper_figures.fig3_validation_curves(
+      summary, os.path.join(out_dir, "fig3_validation_curves.png"))
+  if curves:
+    lines += ["", "Validation top-5 after each epoch (the paper's Fig. 3 draws these curves; "
+              "per-epoch values are on the run's evaluation subset, the table's on the whole "
+              "split):", "", "![Fig. 3 analog, validation curves](fig3_validation_curves.png)"]
   return lines + [""]
 
 
@@ -375,6 +391,9 @@ def classification_summary(results_files: list[str], store_dirs: list[str], pape
           "codec_fingerprint": (result.get("codec") or {}).get("fingerprint"),
           "command": result.get("command"),
           "precision": result.get("precision", "float32"),
+          # [epoch, top-1, top-5, examples] of each epoch's validation (Fig. 3's curves).
+          "curve": [[e["epoch"], _percent(e.get("val_top1")), _percent(e.get("val_top5")),
+                     e.get("val_examples")] for e in result["epochs"]],
       }
       row["source"] = run["file"]
     rows.append(row)

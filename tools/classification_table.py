@@ -7,7 +7,8 @@ r"""Collects classifier runs and latent stores into the committed classification
 Every `<runs>/*/results.json` (written by tfcdi-train-classifier, with its exact command) is
 copied to `<output_dir>/runs/<bpp>_<net>_<input>.json`; `classification.json` and
 `classification.md` put the final top-1 / top-5 of each arm beside Table 2 (published, ImageNet)
-and the stores' sizes beside the source JPEGs'. The logic lives in tfcdi/report.py.
+and the stores' sizes beside the source JPEGs', with the Fig. 3 analogs (accuracy per operating
+point, and the validation curves). The logic lives in tfcdi/report.py.
 """
 
 import os
@@ -38,7 +39,9 @@ def main(argv):
   for row in summary["rows"]:
     if "source" in row:
       row["source"] = os.path.relpath(row["source"], _OUTPUT_DIR.value)
-  markdown = report.classification_markdown(summary, _TITLE.value)
+  os.makedirs(_OUTPUT_DIR.value, exist_ok=True)
+  figures = report.classification_figures(summary, _OUTPUT_DIR.value)
+  markdown = report.classification_markdown(summary, _TITLE.value) + "\n\n" + "\n".join(figures)
   _tables.write_summary(_OUTPUT_DIR.value, "classification", summary, markdown)
 
 
