@@ -22,6 +22,9 @@ _PRESET = _cli.define_preset_flag(reproduce.PRESETS, default="smoke")
 flags.DEFINE_string("data_root", None, "Folder holding imagenette2_224/, kodak/ and camvid/.")
 flags.DEFINE_string("workdir", None, "Where every step's results, and the report, go.",
                     allow_override=True)
+flags.DEFINE_list("only", [], "Run only the steps whose names start with one of these (e.g. "
+                  "'kodak,runtime benchmark'); the others are left as they are. The report is "
+                  "rendered as always. `--plan` lists the step names.")
 flags.DEFINE_bool("plan", False, "List the preset's steps, each done or still to run, and run "
                   "nothing (a long run's progress, or what a workdir of linked runs still lacks).")
 
@@ -36,12 +39,13 @@ def main(argv):
   try:
     pipeline = reproduce.Pipeline(reproduce.get_preset(_PRESET.value), FLAGS.data_root,
                                   FLAGS.workdir, log=lambda m: print(m, flush=True))
+    pipeline.selected_steps(FLAGS.only)  # a prefix no step has is a usage error, before any run
   except ValueError as e:
     raise app.UsageError(str(e))
   if FLAGS.plan:
     print(reproduce.format_plan(pipeline))
     return
-  pipeline.run()
+  pipeline.run(only=FLAGS.only)
 
 
 def run():

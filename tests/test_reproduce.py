@@ -63,6 +63,11 @@ def test_plan_lists_every_step_runs_nothing_and_sees_finished_ones(tmp_path):
   (run / "results.json").write_text('{"complete": true}')
   done = {step.name for step, is_done in pipeline.plan() if is_done}
   assert done == {"multiply-adds (Table 1)", "classifier cresnet51_0.0983"}
+  # --only selects steps by name prefix; a prefix no step has is refused, never a silent no-op.
+  assert [s.name for s in pipeline.selected_steps(["kodak", "runtime"])] == [
+      "kodak 0.0983", "kodak 0.330", "kodak 0.635", "runtime benchmark (Appendix A.9)"]
+  with pytest.raises(ValueError, match="no step of the cpu preset starts with 'kodac'"):
+    pipeline.selected_steps(["kodac"])
   text = reproduce.format_plan(pipeline)
   assert "  done  classifier cresnet51_0.0983" in text and "  todo  classifier resnet50_0.0983" in text
   assert text.splitlines()[-1].startswith(f"2 of {len(plan)} steps done")

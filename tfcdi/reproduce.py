@@ -33,7 +33,7 @@ import json
 import os
 import shutil
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
 from tfcdi.codec import operating_points
 from tfcdi.codec import pretrained
@@ -472,14 +472,29 @@ class Pipeline:
         steps += self._joint_steps(op)
     return steps
 
+  def selected_steps(self, only: Sequence[str] = ()) -> list[Step]:
+    """The steps whose names start with one of `only`'s prefixes (all of them if it is empty);
+    a prefix no step has is an error, so that a typo never silently runs nothing."""
+    steps = self.steps()
+    if not only:
+      return steps
+    unknown = [p for p in only if not any(s.name.startswith(p) for s in steps)]
+    if unknown:
+      raise ValueError(f"no step of the {self.preset.name} preset starts with "
+                       f"{', '.join(map(repr, unknown))}; `--plan` lists the steps")
+    return [s for s in steps if s.name.startswith(tuple(only))]
+
   def plan(self) -> list[tuple[Step, bool]]:
     """Each step with whether it is done; runs nothing (`tfcdi-reproduce --plan`)."""
     return [(step, step.is_done()) for step in self.steps()]
 
-  def run(self):
+  def run(self, only: Sequence[str] = ()):
+    """Runs every step not done yet (or, with `only`, those whose names start with one of its
+    prefixes), then renders the report."""
+    steps = self.selected_steps(only)
     self.log(f"tfcdi reproduce: preset {self.preset.name}, workdir {self.workdir}")
     os.makedirs(self.workdir, exist_ok=True)
-    for step in self.steps():
+    for step in steps:
       self._run_step(step)
     # The report is cheap and reads everything: always re-rendered.
     self.log("== report ...")
