@@ -56,3 +56,40 @@ def test_every_kodak_image_round_trips_through_the_command_line(tmp_path):
   _, symbols = coding.read_symbols((compressed / "kodim01.tfci").read_bytes(), codec)
   padded, _ = model_lib.pad_to_multiple(image[None].astype(np.float32))
   np.testing.assert_array_equal(symbols, codec.model.encode(padded).numpy()[0])
+
+
+SHIPPED_HYPERPRIOR = sorted(glob.glob(os.path.join(pretrained.PRETRAINED_DIR, "hyperprior_q*.npz")))
+
+
+@pytest.mark.parametrize("path", SHIPPED_HYPERPRIOR, ids=os.path.basename)
+def test_shipped_hyperprior_quality_loads_and_matches_its_kodak_metrics(path):
+  quality = os.path.basename(path)[len("hyperprior_q"):-len(".npz")]
+  codec = pretrained.load_hyperprior_codec(quality=quality)
+  assert codec.name == f"hp-q{quality}-cpu"
+  with open(os.path.join(pretrained.PRETRAINED_DIR, f"kodak_eval_hyperprior_q{quality}.json")) as f:
+    result = json.load(f)
+  assert result["fingerprint"] == codec.fingerprint.hex()
+  assert result["num_images"] == 24 and result["quality"] == int(quality)
+
+
+@pytest.mark.skipif(not SHIPPED_HYPERPRIOR or not os.path.isdir(KODAK),
+                    reason="no hyperprior quality shipped, or the shared Kodak is missing")
+def test_shipped_hyperprior_round_trips_a_kodak_image_at_its_measured_rate(tmp_path):
+  quality = os.path.basename(SHIPPED_HYPERPRIOR[0])[len("hyperprior_q"):-len(".npz")]
+  env = {**os.environ, "PYTHONPATH": REPO}
+  source = os.path.join(KODAK, "kodim23.png")
+  compressed, restored = tmp_path / "a.tfci", tmp_path / "a.png"
+  for args in (["experiments.compress", "--codec=hyperprior", f"--quality={quality}", source,
+                str(compressed)],
+               ["experiments.decompress", str(compressed), str(restored)]):
+    done = subprocess.run([sys.executable, "-m", *args], env=env, capture_output=True, text=True,
+                          timeout=600, check=False)
+    assert done.returncode == 0, done.stderr
+  with open(os.path.join(pretrained.PRETRAINED_DIR, f"kodak_eval_hyperprior_q{quality}.json")) as f:
+    measured = {e["image"]: e for e in json.load(f)["images"]}["kodim23.png"]
+  # The same bytes the committed evaluation counted, and the same reconstruction.
+  assert compressed.stat().st_size == measured["bytes"]
+  original = np.asarray(Image.open(source).convert("RGB"), np.float64)
+  back = np.asarray(Image.open(restored), np.float64)
+  psnr = 10 * np.log10(255.0 ** 2 / np.mean((original - back) ** 2))
+  assert psnr == pytest.approx(measured["psnr"], abs=0.05)
