@@ -68,6 +68,16 @@ def test_plan_lists_every_step_runs_nothing_and_sees_finished_ones(tmp_path):
       "kodak 0.0983", "kodak 0.330", "kodak 0.635", "runtime benchmark (Appendix A.9)"]
   with pytest.raises(ValueError, match="no step of the cpu preset starts with 'kodac'"):
     pipeline.selected_steps(["kodac"])
+  # A segmenter run counts only at the preset's width: a run of another configuration (the
+  # older from-scratch width) in the workdir is not taken for this one's.
+  seg = workdir / "segmentation" / "resnet50_original"
+  os.makedirs(seg)
+  (seg / "predictions.npz").write_bytes(b"")
+  (seg / "results.json").write_text('{"steps": 600, "config": {"width_multiplier": 0.25}}')
+  assert not dict((s.name, d) for s, d in pipeline.plan())["segmenter resnet50_original"]
+  (seg / "results.json").write_text('{"steps": 600, "config": {"width_multiplier": 0.125}}')
+  assert dict((s.name, d) for s, d in pipeline.plan())["segmenter resnet50_original"]
+  (seg / "results.json").unlink()
   text = reproduce.format_plan(pipeline)
   assert "  done  classifier cresnet51_0.0983" in text and "  todo  classifier resnet50_0.0983" in text
   assert text.splitlines()[-1].startswith(f"2 of {len(plan)} steps done")

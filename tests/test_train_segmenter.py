@@ -125,6 +125,15 @@ def test_head_learning_rate_is_ten_times_the_backbones():
     assert float(optimizer.learning_rate) == pytest.approx(rate * 0.5 ** 0.9, rel=1e-5)
 
 
+def test_cpu_segmenters_have_the_cpu_classifiers_width_so_they_start_from_them():
+  # The paper starts every segmenter from its arm's classifier; the pipeline does so whenever
+  # the two widths are equal (tfcdi/reproduce.py), which these two presets must keep.
+  from tfcdi.train import classifier as classifier_train  # pylint: disable=g-import-not-at-top
+  assert (segmenter_train.get_config("cpu").width_multiplier
+          == classifier_train.get_config("cpu").width_multiplier)
+  assert segmenter_train.get_config("cpu_scratch").width_multiplier == 0.25
+
+
 def test_loss_leaves_out_the_ignore_label():
   logits = tf.random.normal([1, 2, 2, 3], seed=1)
   labels = np.full((1, 16, 16), 11, np.int32)

@@ -54,11 +54,16 @@ def scale_notes(preset_name: str) -> dict:
         "seed per arm, so a gap of about a point is within run-to-run spread")
   if preset.segmenter_preset:
     config = segmenter.get_config(preset.segmenter_preset)
+    start = "from scratch"
+    if preset.classifier_preset:
+      classifier_config = classifier.get_config(preset.classifier_preset)
+      if (classifier_config.width_multiplier == config.width_multiplier
+          and not classifier_config.max_units_per_stage):
+        start = "from each arm's Imagenette classifier"
     notes["segmentation"] = (
         f"{preset.name} preset: {_DATASET_NAMES.get(preset.segmentation_dataset)}, nets at "
-        f"{config.width_multiplier:g} width trained {config.num_steps} steps from scratch "
-        "(paper: PASCAL VOC + SBD, full width, started from the ImageNet classifiers); one seed "
-        "per arm")
+        f"{config.width_multiplier:g} width trained {config.num_steps} steps {start} (paper: "
+        "PASCAL VOC + SBD, full width, started from the ImageNet classifiers); one seed per arm")
   if preset.joint_preset:
     config = joint.get_config(preset.joint_preset)
     notes["joint"] = (f"{preset.name} preset: {config.epochs} epochs of "

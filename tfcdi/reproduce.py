@@ -258,20 +258,23 @@ class Pipeline:
   def segmenter_dir(self, run_name: str) -> str:
     return self.path("segmentation", run_name)
 
-  def _segmenter_done(self, workdir: str) -> bool:
-    """A segmenter run is done once it has trained all its steps and dumped its masks."""
+  def _segmenter_done(self, workdir: str, width_multiplier: float | None = None) -> bool:
+    """A segmenter run is done once it has trained all its steps at the preset's width (or
+    `width_multiplier`) and dumped its masks. The width is checked so that a run of another
+    configuration in the workdir is never taken for this one's."""
     from tfcdi.train import segmenter
     results = self._read_if_exists(os.path.join(workdir, segmenter.RESULTS_FILE))
-    config = segmenter.get_config(self.preset.segmenter_preset)
-    return bool(results and results.get("steps") == config.num_steps and os.path.exists(
-        os.path.join(workdir, segmenter.PREDICTIONS_FILE)))
+    config = segmenter.get_config(self.preset.segmenter_preset, width_multiplier=width_multiplier)
+    return bool(results and results.get("steps") == config.num_steps
+                and results.get("config", {}).get("width_multiplier") == config.width_multiplier
+                and os.path.exists(os.path.join(workdir, segmenter.PREDICTIONS_FILE)))
 
   def _segmenter(self, run_name: str, net: str, input_kind: str, op_name: str | None):
     from tfcdi.train import segmenter
     config = segmenter.get_config(self.preset.segmenter_preset)
     # The paper starts each segmenter from the classifier of the same arm. That needs the same
-    # width: the cpu preset's segmenters are wider than its classifiers, so they start from
-    # scratch there (BUILD_NOTES.md).
+    # width, as in the cpu and paper presets; the smoke preset's tiny classifiers are shortened
+    # nets, so its segmenters start from scratch.
     init_from = None
     classifier = self._read_if_exists(os.path.join(self.classifier_dir(run_name), "results.json"))
     if (classifier and classifier.get("complete")
@@ -369,9 +372,14 @@ class Pipeline:
       steps += [Step(f"segmentation after fine-tuning: {arm} {op}",
                      os.path.join(self.joint_segmentation_dir(arm, op), "results.json"),
                      lambda a=arm: self._joint_segmenter(a, op),
-                     done=lambda a=arm: self._segmenter_done(self.joint_segmentation_dir(a, op)))
+                     done=lambda a=arm: self._segmenter_done(self.joint_segmentation_dir(a, op),
+                                                             self._classifier_width()))
                 for arm in ("baseline", "compression_ft", "joint_ft")]
     return steps
+
+  def _classifier_width(self) -> float:
+    from tfcdi.train import classifier
+    return classifier.get_config(self.preset.classifier_preset).width_multiplier
 
   def joint_segmentation_dir(self, arm: str, op_name: str) -> str:
     """Where Section 6's segmentation step of an arm goes (report.joint_segmentation_files)."""
@@ -389,9 +397,9 @@ class Pipeline:
                      os.path.join(self.joint_dir("joint", op_name), "classifier")),
     }[arm]
     # At the classifier's width, so that every weight of the backbone comes from it.
-    classifier_config = classifier.get_config(self.preset.classifier_preset)
     config = segmenter.get_config(self.preset.segmenter_preset,
-                                  width_multiplier=classifier_config.width_multiplier)
+                                  width_multiplier=self._classifier_width())
+    classifier_config = classifier.get_config(self.preset.classifier_preset)
     if classifier_config.max_units_per_stage:
       # The tiny preset's classifiers are shortened nets that no segmenter matches: the smoke
       # run trains this step from scratch, on each arm's codec.
