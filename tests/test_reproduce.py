@@ -34,6 +34,27 @@ def test_segmentation_arms_are_table_2_rows():
       "resnet50", "resnet71", "cresnet39", "cresnet51", "cresnet72"}
 
 
+def test_paper_preset_reads_imagenet_and_voc_and_passes_the_strategy(tmp_path, monkeypatch):
+  root = tmp_path / "data"
+  for sub in ("imagenette2_224", "kodak", "camvid"):
+    os.makedirs(root / sub)
+  with pytest.raises(ValueError, match="must hold imagenet/"):
+    reproduce.Pipeline(reproduce.get_preset("paper"), str(root), str(tmp_path / "w"))
+  os.makedirs(root / "imagenet")
+  with pytest.raises(ValueError, match="must hold VOCdevkit"):
+    reproduce.Pipeline(reproduce.get_preset("paper"), str(root), str(tmp_path / "w"))
+  os.makedirs(root / "VOCdevkit" / "VOC2012")
+  pipeline = reproduce.Pipeline(reproduce.get_preset("paper"), str(root), str(tmp_path / "w"),
+                                strategy="mirrored")
+  assert pipeline.images == str(root / "imagenet")
+  # The classifier steps get the strategy and the preset's images.
+  from tfcdi.train import classifier  # pylint: disable=g-import-not-at-top
+  seen = {}
+  monkeypatch.setattr(classifier, "train", lambda *args, **kwargs: seen.update(kwargs))
+  pipeline._classifier("resnet50", None, "resnet50_original")  # pylint: disable=protected-access
+  assert seen["strategy"] == "mirrored" and seen["data_dir"] == str(root / "imagenet")
+
+
 def _fake_data_root(root):
   for sub in ("imagenette2_224", "kodak", "camvid"):
     os.makedirs(root / sub)

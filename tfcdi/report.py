@@ -127,7 +127,8 @@ def flops_section(workdir: str, data: dict) -> list[str]:
           _table(["net", "measured", "published (paper)", "difference", "within 1%"], rows), ""]
 
 
-def classification_section(workdir: str, paper: dict, data: dict, out_dir: str) -> list[str]:
+def classification_section(workdir: str, paper: dict, data: dict, out_dir: str,
+                           dataset: str = "Imagenette") -> list[str]:
   """Table 2's classification columns from the pipeline's classifier runs and stores."""
   files = sorted(glob.glob(os.path.join(workdir, "classification", "*", "results.json")))
   stores = sorted(os.path.dirname(p) for p in glob.glob(os.path.join(workdir, "stores", "*",
@@ -141,7 +142,7 @@ def classification_section(workdir: str, paper: dict, data: dict, out_dir: str) 
   for store in summary["stores"]:
     store["store_dir"] = os.path.relpath(store["store_dir"], workdir)
   data["classification"] = summary
-  text = classification_markdown(summary, "Table 2: classification (Imagenette)")
+  text = classification_markdown(summary, f"Table 2: classification ({dataset})")
   # One level down: a section of this report, not a document of its own.
   lines = ["#" + line if line.startswith("#") else line for line in text.splitlines()] + [""]
   return lines + classification_figures(summary, out_dir)
@@ -275,7 +276,8 @@ def benchmark_section(workdir: str, paper: dict, data: dict, out_dir: str) -> li
   return lines
 
 
-def write_report(workdir: str, preset: str, out_dir: str, paper_numbers: str | None = None):
+def write_report(workdir: str, preset: str, out_dir: str, paper_numbers: str | None = None,
+                 classification_dataset: str = "Imagenette"):
   """Renders report.md / report.json from the workdir's results; returns report.md's path."""
   paper = load_paper_numbers(paper_numbers)
   os.makedirs(out_dir, exist_ok=True)
@@ -291,7 +293,7 @@ def write_report(workdir: str, preset: str, out_dir: str, paper_numbers: str | N
   figure = os.path.join(workdir, "rd", "rd_curve.png")
   if os.path.exists(figure):
     shutil.copyfile(figure, os.path.join(out_dir, "rd_curve.png"))
-  lines += classification_section(workdir, paper, data, out_dir)
+  lines += classification_section(workdir, paper, data, out_dir, classification_dataset)
   lines += codec_figures_section(workdir, out_dir)
   lines += segmentation_section(workdir, paper, data, out_dir)
   lines += benchmark_section(workdir, paper, data, out_dir)

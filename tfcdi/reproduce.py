@@ -40,8 +40,11 @@ from tfcdi.codec import pretrained
 
 # Section 6 fine-tunes at the lowest and the highest rate.
 JOINT_POINTS = ("0.0983", "0.635")
-DATASETS = {"imagenette": "imagenette2_224", "kodak": "kodak", "camvid": "camvid",
-            "voc": os.path.join("VOCdevkit", "VOC2012")}
+# Folders under --data_root. ImageNet is ILSVRC2012 in class folders (train/<wnid>/*.JPEG and
+# val/<wnid>/*.JPEG, the layout Imagenette shares), which every step reads as it reads
+# Imagenette; tfds' imagenet2012 is for tfcdi-encode-dataset --tfds_name by hand.
+DATASETS = {"imagenette": "imagenette2_224", "imagenet": "imagenet", "kodak": "kodak",
+            "camvid": "camvid", "voc": os.path.join("VOCdevkit", "VOC2012")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +64,9 @@ class Preset:
   joint_preset: str | None = None  # None: no joint-training steps (they need the classifiers)
   segmenter_preset: str | None = None  # None: no segmentation steps
   segmentation_dataset: str = "camvid"  # a DATASETS key: camvid or voc
+  # A DATASETS key: imagenette or imagenet. Codecs, stores, classifiers, joint training and the
+  # benchmark's files all come from it.
+  classification_dataset: str = "imagenette"
   # tfcdi.benchmark.BenchmarkConfig fields (None: no benchmark step). The paper's Figs. 6 and 12
   # are at 0.0983 bpp, so the benchmark's latent is too.
   benchmark: dict | None = None
@@ -86,6 +92,7 @@ PRESETS = {
     # The paper's settings, for users with GPUs and ImageNet.
     "paper": Preset(name="paper", codecs="train", codec_preset="paper", classifier_preset="paper",
                     joint_preset="paper", segmenter_preset="paper", segmentation_dataset="voc",
+                    classification_dataset="imagenet",
                     benchmark={"operating_point": "0.0983"}),
 }
 
@@ -99,7 +106,7 @@ def get_preset(name: str) -> Preset:
 def data_paths(data_root: str, preset: Preset | None = None) -> dict:
   """The datasets under data_root; those the preset needs must exist (checked before any step)."""
   paths = {key: os.path.join(data_root, sub) for key, sub in DATASETS.items()}
-  needed = ["imagenette", "kodak"]
+  needed = ["imagenette" if preset is None else preset.classification_dataset, "kodak"]
   if preset is not None and preset.segmenter_preset:
     needed.append(preset.segmentation_dataset)
   for key in needed:
@@ -124,11 +131,20 @@ class Step:
 class Pipeline:
   """Runs the steps of a preset in a workdir, skipping those whose results exist."""
 
-  def __init__(self, preset: Preset, data_root: str, workdir: str, log=print):
+  def __init__(self, preset: Preset, data_root: str, workdir: str, log=print,
+               strategy: str = "default"):
+    """strategy: the tf.distribute strategy of the classifier steps (tfcdi-train-classifier's
+    --strategy); the other steps run on the default one."""
     self.preset = preset
+    self.strategy = strategy
     self.data = data_paths(data_root, preset)
     self.workdir = os.path.abspath(workdir)
     self.log = log
+
+  @property
+  def images(self) -> str:
+    """The classification dataset's folder (train/ and val/ of class folders)."""
+    return self.data[self.preset.classification_dataset]
 
   def path(self, *parts) -> str:
     return os.path.join(self.workdir, *parts)
@@ -156,8 +172,8 @@ class Pipeline:
     config = codec_train.get_config(self.preset.codec_preset, num_steps=self.preset.codec_steps,
                                     log_every=self.preset.codec_log_every)
     workdir = os.path.dirname(out)
-    codec_train.train(op_name, config, self.data["imagenette"], workdir, log=self.log)
-    codec_train.finalize(op_name, config, self.data["imagenette"], workdir,
+    codec_train.train(op_name, config, self.images, workdir, log=self.log)
+    codec_train.finalize(op_name, config, self.images, workdir,
                          self.preset.codec_preset, log=self.log)
 
   def _kodak(self, op_name: str):
@@ -212,7 +228,7 @@ class Pipeline:
     codec = pretrained.load_codec(path=bundle or self.codec_bundle(op_name))
     store_dir = store_dir or self.store_dir(op_name)
     for split, limit in zip(("train", "val"), self.preset.store_images):
-      source = latent_store.ImageFolderSource(self.data["imagenette"], split, limit=limit)
+      source = latent_store.ImageFolderSource(self.images, split, limit=limit)
       latent_store.encode_split(source, codec, store_dir, split,
                                 image_size=self.preset.store_image_size, progress=False,
                                 log=self.log)
@@ -245,9 +261,10 @@ class Pipeline:
     config = classifier.get_config(self.preset.classifier_preset)
     command = ["tfcdi-reproduce", f"--preset={self.preset.name}", f"step {run_name}"]
     classifier.train(net, input_kind, config, workdir=workdir or self.classifier_dir(run_name),
-                     data_dir=self.data["imagenette"] if op_name is None else None,
+                     data_dir=self.images if op_name is None else None,
                      store_dir=None if op_name is None else (store_dir or self.store_dir(op_name)),
-                     preset_name=self.preset.classifier_preset, command=command, log=self.log)
+                     preset_name=self.preset.classifier_preset, command=command,
+                     strategy=self.strategy, log=self.log)
 
   def segmentation_arms(self) -> list[tuple[str, str, str, str | None]]:
     """(run name, net, input, operating point or None) of each segmentation arm (Table 2)."""
@@ -297,7 +314,7 @@ class Pipeline:
     op_name = settings["operating_point"]
     # The .tfci files it times are made by this run's codec (trained or shipped).
     config = benchmark.BenchmarkConfig(codec_path=self.codec_bundle(op_name),
-                                       image_dir=os.path.join(self.data["imagenette"], "val"),
+                                       image_dir=os.path.join(self.images, "val"),
                                        **settings).validate()
     paper = report.load_paper_numbers()
     result = benchmark.run_benchmark(config, paper["flops_1e9_at_224"], log=self.log)
@@ -339,7 +356,7 @@ class Pipeline:
       codec_path = self.codec_bundle(op_name)
       classifier_dir = self.classifier_dir(f"cresnet51_{op_name}")
     joint.train(arm, config, workdir=self.joint_dir(arm, op_name),
-                data_dir=self.data["imagenette"], codec_path=codec_path,
+                data_dir=self.images, codec_path=codec_path,
                 classifier_dir=classifier_dir,
                 kodak_dir=None if arm == "classifier" else self.data["kodak"],
                 kodak_images=self.preset.kodak_images, preset_name=self.preset.joint_preset,
@@ -427,7 +444,9 @@ class Pipeline:
 
   def _report(self):
     from tfcdi import report
-    report.write_report(self.workdir, self.preset.name, self.path("report"))
+    report.write_report(self.workdir, self.preset.name, self.path("report"),
+                        classification_dataset={"imagenette": "Imagenette", "imagenet": "ImageNet"}[
+                            self.preset.classification_dataset])
 
   @classmethod
   def _read_if_exists(cls, path):
