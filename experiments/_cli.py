@@ -106,6 +106,15 @@ def define_precision_flag():
       allow_override=True)
 
 
+def define_strategy_flag():
+  """--strategy of the classifier training (tfcdi-train-classifier, tfcdi-reproduce's classifier
+  steps), one definition for both; see define_codec_flags."""
+  from tfcdi.train import classifier  # pylint: disable=g-import-not-at-top  (TF: binaries only)
+  return flags.DEFINE_enum("strategy", "default", list(classifier.STRATEGIES),
+                           "tf.distribute strategy of the classifier training.",
+                           allow_override=True)
+
+
 class PresetFlag:
   """--preset, defined alike in every binary (a string, default None) so that the binaries can
   share one process; each binary checks its own choices and supplies its own default."""

@@ -23,8 +23,7 @@ flags.DEFINE_string("data_root", None, "Folder holding imagenette2_224/, kodak/ 
                     "(the paper preset: imagenet/, kodak/ and VOCdevkit/VOC2012/).")
 flags.DEFINE_string("workdir", None, "Where every step's results, and the report, go.",
                     allow_override=True)
-flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker_mirrored"],
-                  "tf.distribute strategy of the classifier steps (as tfcdi-train-classifier's).")
+_STRATEGY = _cli.define_strategy_flag()
 flags.DEFINE_list("only", [], "Run only the steps whose names start with one of these (e.g. "
                   "'kodak,runtime benchmark'); the others are left as they are. The report is "
                   "rendered as always. `--plan` lists the step names.")
@@ -42,7 +41,7 @@ def main(argv):
   try:
     pipeline = reproduce.Pipeline(reproduce.get_preset(_PRESET.value), FLAGS.data_root,
                                   FLAGS.workdir, log=lambda m: print(m, flush=True),
-                                  strategy=FLAGS.strategy)
+                                  strategy=_STRATEGY.value)
     pipeline.selected_steps(FLAGS.only)  # a prefix no step has is a usage error, before any run
   except ValueError as e:
     raise app.UsageError(str(e))

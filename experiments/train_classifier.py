@@ -71,8 +71,7 @@ _TRAIN_SPLIT = flags.DEFINE_string("train_split", "train", "Split to train on.",
 _EVAL_SPLIT = flags.DEFINE_string("eval_split", "val",
                                   "Split evaluated every epoch (tfds ImageNet: validation).",
     allow_override=True)
-_STRATEGY = flags.DEFINE_enum("strategy", "default", list(classifier.STRATEGIES),
-                              "tf.distribute strategy.")
+_STRATEGY = _cli.define_strategy_flag()
 _EPOCHS = flags.DEFINE_integer("epochs", None, "Overrides the preset's epochs.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Overrides the preset's global batch.",
                                    allow_override=True)
