@@ -1,6 +1,6 @@
 r"""Collects segmenter runs into the committed segmentation results and the Fig. 5 analog.
 
-  python -m tools.segmentation_table --runs=/work/runs/seg --output_dir=reports/segmentation
+  python -m tools.segmentation_table --runs=/work/runs/seg_init --output_dir=reports/segmentation
 
 Every `<runs>/*/results.json` (written by tfcdi-train-segmenter, with its exact command) is
 copied to `<output_dir>/runs/<bpp>_<net>_<input>.json`; `segmentation.json` and
