@@ -124,8 +124,8 @@ PRESETS = {
                                 freeze_batch_norm=False, eval_every=200, checkpoint_every=50,
                                 log_every=10, num_dump=6),
     # The cpu preset before it started from the classifiers (session 4's committed CamVid
-    # results, reports/segmentation_cpu_scratch/): quarter width, from scratch. Measured on a shared 2-core
-    # machine: ResNet-50-d 1.5-1.9 s/step, cResNet-39-d on the 0.635 latent 0.8 s/step.
+    # results, reports/segmentation_cpu_scratch/): quarter width, from scratch. Measured on a
+    # shared 2-core machine: ResNet-50-d 1.5-1.9 s/step, cResNet-39-d (0.635 latent) 0.8 s/step.
     "cpu_scratch": SegmenterTrainConfig(width_multiplier=0.25, batch_size=8, num_steps=600,
                                         learning_rate=1e-2, head_learning_rate_multiplier=0.1,
                                         crop=128, aspp_rates=deeplab.ASPP_SMALL_RATES,
