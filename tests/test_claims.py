@@ -75,6 +75,12 @@ def test_benchmark_and_runtime_claims_read_the_comparisons():
                                         comparison("cresnet39", 2.0, 2.51, 1.8, 2.1)]}}
   found = _by_id(data)
   assert found["fewer_operations"]["verdict"] == "reproduced"
+  assert "cresnet51: 1.93x" in found["fewer_operations"]["measured"]
+  # Without a benchmark, Table 1's counts give the same ratio.
+  counts = {"flops": {"rows": [{"model": m, "measured_1e9": v} for m, v in (
+      ("decoder", 3.557), ("resnet50", 3.858), ("cresnet51", 3.833), ("cresnet39", 2.960))]}}
+  ops = _by_id(counts)["fewer_operations"]
+  assert ops["verdict"] == "reproduced" and "cresnet51: 1.93x; cresnet39: 2.51x" in ops["measured"]
   runtime = found["runtime_follows_operations"]
   assert runtime["checks"] == [True, False]
   # 0.9 * 2.51 = 2.26 > 2.1: the shortfall is outside even the best round, and says so.

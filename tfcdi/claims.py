@@ -236,15 +236,24 @@ def _benchmark_claims(data, notes):
   from tfcdi import benchmark  # pylint: disable=g-import-not-at-top  (TF, only when rendering)
   pairs = (("cresnet51", "decoder+resnet50"), ("cresnet39", "decoder+resnet50"))
   found = [(path, _comparison(data, path, base)) for path, base in pairs]
+  # The ratio of the graphs' counts: from the Table 1 step when it ran, else the benchmark's.
+  counts = {r["model"]: r["measured_1e9"] for r in (data.get("flops") or {}).get("rows", [])}
+  ratios = []
+  for path, c in found:
+    if {"decoder", "resnet50", path} <= set(counts):
+      ratios.append((path, (counts["decoder"] + counts["resnet50"]) / counts[path]))
+    else:
+      ratios.append((path, None if c is None else c["multiply_add_ratio"]))
   ops = _claim(
       "fewer_operations", "1, 4.2 (Table 1, Fig. 6)",
       "Classification from the representation needs 1.5x-2x fewer operations than decoding the "
       "image and applying the original classifier.",
       "decoder + ResNet-50 over cResNet-51 1.75x, over cResNet-39 2.27x (published Table 1 counts)",
-      "multiply-add ratio of decoder + ResNet-50 over each cResNet at least 1.5x",
-      [None if c is None else c["multiply_add_ratio"] >= 1.5 for _, c in found],
-      "; ".join(f"{path}: " + ("not measured" if c is None else f"{c['multiply_add_ratio']:.2f}x")
-                for path, c in found), "", "")
+      "multiply-add ratio of decoder + ResNet-50 over each cResNet, counted on the built graphs, "
+      "at least 1.5x",
+      [None if ratio is None else ratio >= 1.5 for _, ratio in ratios],
+      "; ".join(f"{path}: " + ("not measured" if ratio is None else f"{ratio:.2f}x")
+                for path, ratio in ratios), "", "")
   runtime = _claim(
       "runtime_follows_operations", "A.9 (Figs. 6, 12)",
       "The saving in operations is a saving in inference time.",
