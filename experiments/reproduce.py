@@ -7,6 +7,7 @@ steps, done or still to run, and runs nothing.
 """
 
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -27,6 +28,10 @@ _STRATEGY = _cli.define_strategy_flag()
 flags.DEFINE_list("only", [], "Run only the steps whose names start with one of these (e.g. "
                   "'kodak,runtime benchmark'); the others are left as they are. The report is "
                   "rendered as always. `--plan` lists the step names.")
+flags.DEFINE_string("restore_from", None, "A folder of committed results (the repository's "
+                    "reports/): before anything runs, the results measured there for this "
+                    "preset, with the codecs this workdir uses, are copied in and their steps "
+                    "count as done. The workdir's own files are never replaced.")
 flags.DEFINE_bool("plan", False, "List the preset's steps, each done or still to run, and run "
                   "nothing (a long run's progress, or what a workdir of linked runs still lacks).")
 
@@ -45,10 +50,18 @@ def main(argv):
     pipeline.selected_steps(FLAGS.only)  # a prefix no step has is a usage error, before any run
   except ValueError as e:
     raise app.UsageError(str(e))
-  if FLAGS.plan:
-    print(reproduce.format_plan(pipeline))
-    return
-  pipeline.run(only=FLAGS.only)
+  try:
+    if FLAGS.restore_from:
+      restored = pipeline.restore(FLAGS.restore_from)
+      print(f"restored {len(restored)} committed results from {FLAGS.restore_from}", flush=True)
+      for source, target in restored:
+        print(f"  {os.path.relpath(target, pipeline.workdir)}  <-  {source}", flush=True)
+    if FLAGS.plan:
+      print(reproduce.format_plan(pipeline))
+      return
+    pipeline.run(only=FLAGS.only)
+  except reproduce.PipelineError as e:
+    sys.exit(f"tfcdi-reproduce: {e}")
 
 
 def run():

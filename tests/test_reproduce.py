@@ -1,10 +1,12 @@
 """The main job at its smoke preset, end to end, and its resume."""
 
+import json
 import os
 
 import pytest
 
 from tfcdi import reproduce
+from tfcdi.codec import pretrained
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
 
@@ -141,3 +143,107 @@ def test_smoke_preset_runs_to_a_report_and_resumes(tmp_path):
   assert sum(": done (" in line for line in lines) >= 8
   assert not any("finished in" in line for line in lines)
   assert all(done for _, done in pipeline.plan())
+
+
+def _committed(reports, section, name, result):
+  """Writes `result` as a committed run copy: reports/<section>/runs/<name>.json."""
+  folder = reports / section / "runs"
+  os.makedirs(folder, exist_ok=True)
+  (folder / f"{name}.json").write_text(json.dumps(result))
+
+
+def test_restore_seeds_a_workdir_with_this_presets_committed_results_only(tmp_path):
+  workdir = tmp_path / "w"
+  pipeline = reproduce.Pipeline(reproduce.get_preset("cpu"), _fake_data_root(tmp_path / "data"),
+                                str(workdir))
+  shipped = {op: pretrained.read_metadata(pretrained.shipped_path(op))["fingerprint"]
+             for op in ("0.0983", "0.635")}
+  reports = tmp_path / "reports"
+  classifier = {"net": "cresnet51", "input": "latent", "operating_point": "0.0983",
+                "preset": "cpu", "complete": True, "config": {"width_multiplier": 0.125},
+                "codec": {"fingerprint": shipped["0.0983"]}}
+  _committed(reports, "classification", "0.0983_cresnet51_latent", classifier)
+  # Not this run's: another preset, an unfinished run, another codec at that point.
+  _committed(reports, "classification", "0.0983_cresnet39_latent",
+             {**classifier, "net": "cresnet39", "preset": "tiny"})
+  _committed(reports, "classification", "0.635_cresnet51_latent",
+             {**classifier, "operating_point": "0.635", "complete": False})
+  _committed(reports, "classification", "0.0983_resnet50_decoded",
+             {**classifier, "net": "resnet50", "codec": {"fingerprint": shipped["0.635"]}})
+  _committed(reports, "classification", "original_resnet50_original",
+             {**classifier, "net": "resnet50", "operating_point": "original", "codec": None})
+  _committed(reports, "segmentation", "original_resnet50-d_original",
+             {"net": "resnet50-d", "operating_point": None, "preset": "cpu", "steps": 600,
+              "miou": 0.25, "config": {"num_steps": 600, "width_multiplier": 0.125}})
+  # The workdir's own results are never replaced.
+  own = workdir / "classification" / "resnet50_original" / "results.json"
+  os.makedirs(own.parent)
+  own.write_text('{"complete": true, "mine": 1}')
+
+  restored = pipeline.restore(str(reports))
+  targets = sorted(os.path.relpath(t, workdir) for _, t in restored)
+  assert targets == ["classification/cresnet51_0.0983/results.json",
+                     "segmentation/resnet50_original/results.json"]
+  assert json.loads(own.read_text())["mine"] == 1
+  marker = json.loads((workdir / "classification" / "cresnet51_0.0983" /
+                       reproduce.RESTORED_FILE).read_text())
+  assert marker["results.json"].endswith("0.0983_cresnet51_latent.json")
+  done = {step.name for step, is_done in pipeline.plan() if is_done}
+  # A restored segmenter counts as done without its masks (they are not committed).
+  assert {"classifier cresnet51_0.0983", "segmenter resnet50_original"} <= done
+  assert "classifier cresnet39_0.0983" not in done and "classifier resnet50_0.0983" not in done
+  # Restoring again changes nothing.
+  assert pipeline.restore(str(reports)) == []
+  with pytest.raises(reproduce.PipelineError, match="not a folder"):
+    pipeline.restore(str(tmp_path / "nowhere"))
+
+
+def test_a_step_that_needs_a_restored_runs_weights_says_so(tmp_path):
+  workdir = tmp_path / "w"
+  pipeline = reproduce.Pipeline(reproduce.get_preset("cpu"), _fake_data_root(tmp_path / "data"),
+                                str(workdir))
+  reports = tmp_path / "reports"
+  _committed(reports, "classification", "original_resnet50_original",
+             {"net": "resnet50", "input": "original", "operating_point": "original",
+              "preset": "cpu", "complete": True, "config": {"width_multiplier": 0.125}})
+  assert len(pipeline.restore(str(reports))) == 1
+  # The segmenter of that arm starts from its classifier, whose weights were not committed.
+  with pytest.raises(reproduce.PipelineError, match="restored from committed results"):
+    pipeline._segmenter("resnet50_original", "resnet50", "original", None)  # pylint: disable=protected-access
+
+
+def test_section_6_is_restored_per_point_all_or_nothing(tmp_path):
+  workdir = tmp_path / "w"
+  pipeline = reproduce.Pipeline(reproduce.get_preset("cpu"), _fake_data_root(tmp_path / "data"),
+                                str(workdir))
+  base = pretrained.read_metadata(pretrained.shipped_path("0.0983"))["fingerprint"]
+  reports = tmp_path / "reports"
+  common = {"operating_point": "0.0983", "preset": "cpu", "complete": True}
+  _committed(reports, "joint", "0.0983_joint",
+             {**common, "arm": "joint", "base_codec": {"fingerprint": base},
+              "bundle": {"fingerprint": "aaaa"}})
+  _committed(reports, "joint", "0.0983_codec",
+             {**common, "arm": "codec", "base_codec": {"fingerprint": base},
+              "bundle": {"fingerprint": "bbbb"}})
+  _committed(reports, "joint", "0.0983_classifier",
+             {**common, "arm": "classifier", "base_codec": {"fingerprint": "bbbb"}})
+  seg = {"operating_point": "0.0983", "preset": "cpu", "steps": 600, "miou": 0.2,
+         "config": {"num_steps": 600, "width_multiplier": 0.125}}
+  _committed(reports, "joint", "0.0983_segmentation_baseline",
+             {**seg, "codec": {"fingerprint": base}})
+  _committed(reports, "joint", "0.0983_segmentation_compression_ft",
+             {**seg, "codec": {"fingerprint": "bbbb"}})
+  # The joint arm's segmenter on a codec that is not the joint arm's: the chain is incomplete.
+  _committed(reports, "joint", "0.0983_segmentation_joint_ft",
+             {**seg, "codec": {"fingerprint": "cccc"}})
+  assert pipeline.restore(str(reports)) == []
+  _committed(reports, "joint", "0.0983_segmentation_joint_ft",
+             {**seg, "codec": {"fingerprint": "aaaa"}})
+  assert len(pipeline.restore(str(reports))) == 6
+  done = {step.name for step, is_done in pipeline.plan() if is_done}
+  # The control's intermediate steps have nothing left to feed once its classifier arm is in.
+  assert {"joint ft. 0.0983", "compression ft. 0.0983", "control: the classifier alone 0.0983",
+          "latent store of the compression-ft. codec 0.0983",
+          "classifier cresnet51_codecft_0.0983 (from scratch)",
+          "segmentation after fine-tuning: joint_ft 0.0983"} <= done
+  assert not any(name.endswith("0.635") for name in done)

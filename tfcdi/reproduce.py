@@ -24,11 +24,16 @@ Steps so far, in order:
                 cResNet-51 from scratch on it, then the classifier alone with the same schedule),
                 then cResNet-51-d from each arm's classifier on that arm's codec (segmentation)
   report        Markdown + figures + one JSON of everything
+
+A run's measured results outlive the machine it ran on only as the copies committed under the
+repository's reports/. `Pipeline.restore` (`tfcdi-reproduce --restore_from=reports`) puts those
+copies back where the steps look for them, so a fresh machine runs only what is still missing.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import glob
 import json
 import os
 import shutil
@@ -45,6 +50,15 @@ JOINT_POINTS = ("0.0983", "0.635")
 # Imagenette; tfds' imagenet2012 is for tfcdi-encode-dataset --tfds_name by hand.
 DATASETS = {"imagenette": "imagenette2_224", "imagenet": "imagenet", "kodak": "kodak",
             "camvid": "camvid", "voc": os.path.join("VOCdevkit", "VOC2012")}
+
+
+# Beside a run's results.json when the results were restored from committed copies rather than
+# measured in this workdir: {file name: the copy it came from}. Such a run has no weights.
+RESTORED_FILE = "restored.json"
+
+
+class PipelineError(Exception):
+  """A step cannot run: something it needs is missing from the workdir."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -225,6 +239,7 @@ class Pipeline:
   def _store(self, op_name: str, bundle: str | None = None, store_dir: str | None = None,
              decoded: bool = True):
     from tfcdi.data import latent_store
+    self._require(bundle or self.codec_bundle(op_name), f"the latent store at {op_name}")
     codec = pretrained.load_codec(path=bundle or self.codec_bundle(op_name))
     store_dir = store_dir or self.store_dir(op_name)
     for split, limit in zip(("train", "val"), self.preset.store_images):
@@ -282,9 +297,11 @@ class Pipeline:
     from tfcdi.train import segmenter
     results = self._read_if_exists(os.path.join(workdir, segmenter.RESULTS_FILE))
     config = segmenter.get_config(self.preset.segmenter_preset, width_multiplier=width_multiplier)
+    # A run restored from committed results has no masks (they are not committed).
     return bool(results and results.get("steps") == config.num_steps
                 and results.get("config", {}).get("width_multiplier") == config.width_multiplier
-                and os.path.exists(os.path.join(workdir, segmenter.PREDICTIONS_FILE)))
+                and (os.path.exists(os.path.join(workdir, segmenter.PREDICTIONS_FILE))
+                     or os.path.exists(os.path.join(workdir, RESTORED_FILE))))
 
   def _segmenter(self, run_name: str, net: str, input_kind: str, op_name: str | None):
     from tfcdi.train import segmenter
@@ -297,6 +314,7 @@ class Pipeline:
     if (classifier and classifier.get("complete")
         and classifier["config"].get("width_multiplier") == config.width_multiplier):
       init_from = self.classifier_dir(run_name)
+      self._require(os.path.join(init_from, "checkpoints"), f"segmenter {run_name}")
     segmenter.train(
         net, input_kind, config, self.data[self.preset.segmentation_dataset],
         self.segmenter_dir(run_name), dataset=self.preset.segmentation_dataset,
@@ -355,6 +373,9 @@ class Pipeline:
     else:
       codec_path = self.codec_bundle(op_name)
       classifier_dir = self.classifier_dir(f"cresnet51_{op_name}")
+    step = f"joint training ({arm} arm) at {op_name}"
+    self._require(codec_path, step)
+    self._require(os.path.join(classifier_dir, "checkpoints"), step)
     joint.train(arm, config, workdir=self.joint_dir(arm, op_name),
                 data_dir=self.images, codec_path=codec_path,
                 classifier_dir=classifier_dir,
@@ -373,13 +394,17 @@ class Pipeline:
              lambda: self._joint("joint", op), done=lambda: self._joint_done("joint", op)),
         Step(f"compression ft. {op}", self.path("joint", f"codec_{op}", "results.json"),
              lambda: self._joint("codec", op), done=lambda: self._joint_done("codec", op)),
+        # These two only feed the control's classifier arm: once that is measured (or restored
+        # from committed results), they have nothing left to do.
         Step(f"latent store of the compression-ft. codec {op}",
              os.path.join(codecft_store, "metadata.json"),
              lambda: self._store(op, codecft_bundle, codecft_store, decoded=False),
-             done=lambda: self._latent_store_done(codecft_store)),
+             done=lambda: (self._latent_store_done(codecft_store)
+                           or self._joint_done("classifier", op))),
         Step(f"classifier {scratch} (from scratch)", os.path.join(scratch_dir, "results.json"),
              lambda: self._classifier("cresnet51", op, scratch, codecft_store, scratch_dir),
-             done=lambda: self._classifier_done(scratch, scratch_dir)),
+             done=lambda: (self._classifier_done(scratch, scratch_dir)
+                           or self._joint_done("classifier", op))),
         Step(f"control: the classifier alone {op}",
              self.path("joint", f"classifier_{op}", "results.json"),
              lambda: self._joint("classifier", op),
@@ -417,12 +442,16 @@ class Pipeline:
     config = segmenter.get_config(self.preset.segmenter_preset,
                                   width_multiplier=self._classifier_width())
     classifier_config = classifier.get_config(self.preset.classifier_preset)
+    step = f"segmentation after fine-tuning ({arm}) at {op_name}"
+    self._require(codec_path, step)
     if classifier_config.max_units_per_stage:
       # The tiny preset's classifiers are shortened nets that no segmenter matches: the smoke
       # run trains this step from scratch, on each arm's codec.
       self.log(f"  the {self.preset.classifier_preset} classifiers are shortened nets: "
                f"cResNet-51-d starts from scratch")
       init_from = None
+    else:
+      self._require(os.path.join(init_from, "checkpoints"), step)
     segmenter.train(
         "cresnet51", "latent", config, self.data[self.preset.segmentation_dataset],
         self.joint_segmentation_dir(arm, op_name), dataset=self.preset.segmentation_dataset,
@@ -463,6 +492,173 @@ class Pipeline:
     with open(path + ".tmp", "w") as f:
       json.dump(value, f, indent=2)
     os.replace(path + ".tmp", path)
+
+  # --- seeding a workdir from committed results -------------------------------------------------
+
+  def _codec_fingerprint(self, op_name: str) -> str | None:
+    """The fingerprint of the codec this workdir's steps use at `op_name`: its bundle if the
+    codec step has run, else the shipped one where the preset ships its codecs; None if the
+    codec does not exist yet (then no result measured with a codec can be taken as this run's)."""
+    if os.path.exists(self.codec_bundle(op_name)):
+      return pretrained.read_metadata(self.codec_bundle(op_name))["fingerprint"]
+    if self.preset.codecs == "shipped":
+      return pretrained.read_metadata(pretrained.shipped_path(op_name))["fingerprint"]
+    return None
+
+  @staticmethod
+  def _fingerprint_of(result: dict) -> str | None:
+    """The fingerprint of the codec a result was measured with (None: original images)."""
+    codec = result.get("codec") or result.get("base_codec") or {}
+    return codec.get("fingerprint") if isinstance(codec, dict) else None
+
+  def _restore_file(self, source: str, target: str, restored: list) -> None:
+    """Copies one committed file into the workdir, unless the workdir has its own."""
+    if os.path.exists(target):
+      return
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    marker_path = os.path.join(os.path.dirname(target), RESTORED_FILE)
+    marker = self._read_if_exists(marker_path) or {}
+    marker[os.path.basename(target)] = os.path.abspath(source)
+    shutil.copyfile(source, target + ".tmp")
+    os.replace(target + ".tmp", target)
+    self._write(marker_path, marker)
+    restored.append((source, target))
+
+  def restore(self, reports_dir: str) -> list[tuple[str, str]]:
+    """Seeds the workdir with the results committed under `reports_dir` (the repository's
+    reports/), so that the steps they measured count as done; returns (source, target) pairs.
+
+    Only results that are this run's are taken: the same preset, finished, and measured with the
+    codec this workdir uses at that point (fingerprint). A file the workdir already has is never
+    replaced. A restored run brings its numbers, not its weights or data: a later step that needs
+    them (a segmenter started from a restored classifier, say) stops with a PipelineError naming
+    the run to train again. Latent stores, Table 1's counts and Figs. 9 / 10 are cheap and are
+    always made here.
+    """
+    if not os.path.isdir(reports_dir):
+      raise PipelineError(f"{reports_dir} is not a folder of committed results")
+    restored = []
+
+    def runs(*parts):
+      return [(path, self._read(path))
+              for path in sorted(glob.glob(os.path.join(reports_dir, *parts, "runs", "*.json")))]
+
+    def codec_matches(result, op_name):
+      return op_name == "original" or self._fingerprint_of(result) == self._codec_fingerprint(
+          op_name)
+
+    preset = self.preset
+    arms = {(net, op or "original"): run_name for run_name, net, op in self.classification_arms()}
+    if preset.classifier_preset:
+      for path, result in runs("classification"):
+        op_name = result.get("operating_point")
+        run_name = arms.get((result.get("net"), op_name))
+        if (run_name and result.get("complete") and result.get("preset") == preset.classifier_preset
+            and codec_matches(result, op_name)):
+          self._restore_file(path, os.path.join(self.classifier_dir(run_name), "results.json"),
+                             restored)
+    if preset.segmenter_preset:
+      from tfcdi.train import segmenter  # pylint: disable=g-import-not-at-top
+      width = segmenter.get_config(preset.segmenter_preset).width_multiplier
+      for path, result in runs("segmentation"):
+        op_name = result.get("operating_point") or "original"  # segmenters write None
+        run_name = arms.get((str(result.get("net", "")).removesuffix("-d"), op_name))
+        config = result.get("config") or {}
+        if (run_name and result.get("preset") == preset.segmenter_preset
+            and result.get("steps") == config.get("num_steps") and "miou" in result
+            and config.get("width_multiplier") == width and codec_matches(result, op_name)):
+          self._restore_file(path, os.path.join(self.segmenter_dir(run_name), "results.json"),
+                             restored)
+    if preset.classifier_preset and preset.joint_preset:
+      self._restore_joint(reports_dir, restored)
+    self._restore_codec_measurements(reports_dir, restored)
+    return restored
+
+  def _restore_joint(self, reports_dir: str, restored: list) -> None:
+    """Section 6's results of a point, all or nothing: each arm's codec and classifier exist
+    only in the workdir that trained them, so a partly restored chain could not be finished
+    here. Each segmentation run is checked against the codec its arm ended with."""
+    folder = os.path.join(reports_dir, "joint", "runs")
+    for op_name in JOINT_POINTS:
+      found = {}
+      for arm in ("joint", "codec", "classifier"):
+        path = os.path.join(folder, f"{op_name}_{arm}.json")
+        result = self._read_if_exists(path)
+        if (result and result.get("complete") and result.get("arm") == arm
+            and result.get("operating_point") == op_name
+            and result.get("preset") == self.preset.joint_preset):
+          found[os.path.join(self.joint_dir(arm, op_name), "results.json")] = (path, result)
+      if self.preset.segmenter_preset:
+        arms = {target: result for target, (_, result) in found.items()}
+        codecs = {
+            "baseline": self._codec_fingerprint(op_name),
+            "compression_ft": (arms.get(os.path.join(self.joint_dir("classifier", op_name),
+                                                     "results.json")) or {}).get(
+                                                         "base_codec", {}).get("fingerprint"),
+            "joint_ft": (arms.get(os.path.join(self.joint_dir("joint", op_name),
+                                               "results.json")) or {}).get(
+                                                   "bundle", {}).get("fingerprint")}
+        for arm, fingerprint in codecs.items():
+          path = os.path.join(folder, f"{op_name}_segmentation_{arm}.json")
+          result = self._read_if_exists(path)
+          if (result and fingerprint and self._fingerprint_of(result) == fingerprint
+              and result.get("operating_point") == op_name
+              and result.get("preset") == self.preset.segmenter_preset
+              and result.get("steps") == (result.get("config") or {}).get("num_steps")):
+            found[os.path.join(self.joint_segmentation_dir(arm, op_name), "results.json")] = (
+                path, result)
+      if len(found) == (6 if self.preset.segmenter_preset else 3):
+        for target, (path, _) in sorted(found.items()):
+          self._restore_file(path, target, restored)
+
+  def _restore_codec_measurements(self, reports_dir: str, restored: list) -> None:
+    """Kodak results of the shipped codecs, the JPEG / JPEG 2000 sweep and the benchmark, where
+    they were measured exactly as this preset's steps would measure them."""
+    if self.preset.codecs != "shipped" or self.preset.kodak_images:
+      return  # trained codecs are this workdir's own; a Kodak subset is another measurement
+    kodak = sorted(f for f in os.listdir(self.data["kodak"]) if f.lower().endswith(".png"))
+    evaluations = {}
+    for op_name in operating_points.OPERATING_POINTS:
+      path = os.path.join(os.path.dirname(pretrained.shipped_path(op_name)),
+                          f"kodak_eval_{op_name}.json")
+      result = self._read_if_exists(path)
+      if (result and result.get("fingerprint") == self._codec_fingerprint(op_name)
+          and result.get("num_images") == len(kodak)):
+        evaluations[op_name] = result
+        self._restore_file(path, self.kodak_result(op_name), restored)
+    rd_path = os.path.join(reports_dir, "codec", "rd_curve.json")
+    rd = self._read_if_exists(rd_path)
+    if (rd and not self.preset.jpeg_qualities and not self.preset.jp2_psnrs
+        and len(evaluations) == len(operating_points.OPERATING_POINTS)
+        and {p["operating_point"]: p.get("fingerprint") for p in rd.get("learned", [])}
+        == {op: e["fingerprint"] for op, e in evaluations.items()}):
+      self._restore_file(rd_path, self.path("rd", "rd_curve.json"), restored)
+      figure = os.path.join(reports_dir, "codec", "rd_curve.png")
+      if os.path.exists(figure):
+        self._restore_file(figure, self.path("rd", "rd_curve.png"), restored)
+    bench_path = os.path.join(reports_dir, "benchmarks", "benchmark.json")
+    bench = self._read_if_exists(bench_path)
+    settings = self.preset.benchmark or {}
+    if (bench and settings and all(bench.get("config", {}).get(k) == v
+                                   for k, v in settings.items())
+        and bench["config"].get("codec_path") is None):
+      self._restore_file(bench_path, self.path("benchmark", "benchmark.json"), restored)
+
+  @staticmethod
+  def _require(path: str, needed_by: str) -> None:
+    """Stops `needed_by` when `path` (a run's weights or codec bundle) is missing, saying why
+    when the run that should have made it was restored from committed results."""
+    if os.path.exists(path):
+      return
+    folder = os.path.dirname(path.rstrip(os.sep))
+    # The marker sits in the run's folder: the path's own, or one up for the classifier that
+    # a joint-training run keeps inside its folder.
+    if os.path.exists(os.path.join(folder, RESTORED_FILE)) or os.path.exists(
+        os.path.join(os.path.dirname(folder), RESTORED_FILE)):
+      raise PipelineError(
+          f"{needed_by} needs {path}, but {folder} was restored from committed results, which "
+          f"carry no weights; remove that folder and run again to train it here")
+    raise PipelineError(f"{needed_by} needs {path}, which is missing")
 
   def steps(self) -> list[Step]:
     """Every step of the preset, in order (the report is not one: it is always re-rendered)."""
@@ -521,12 +717,21 @@ class Pipeline:
     steps = self.selected_steps(only)
     self.log(f"tfcdi reproduce: preset {self.preset.name}, workdir {self.workdir}")
     os.makedirs(self.workdir, exist_ok=True)
+    blocked = []
     for step in steps:
-      self._run_step(step)
+      # A step that cannot run (what it needs is missing) does not stop the independent steps
+      # after it: a long run goes as far as it can, then says what is blocked.
+      try:
+        self._run_step(step)
+      except PipelineError as e:
+        self.log(f"== {step.name}: cannot run: {e}")
+        blocked.append(f"{step.name}: {e}")
     # The report is cheap and reads everything: always re-rendered.
     self.log("== report ...")
     self._report()
     self.log(f"== report: {self.path('report', 'report.md')}")
+    if blocked:
+      raise PipelineError(f"{len(blocked)} step(s) could not run:\n  " + "\n  ".join(blocked))
 
 
 def format_plan(pipeline: Pipeline) -> str:
