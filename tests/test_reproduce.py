@@ -9,6 +9,7 @@ from tfcdi import reproduce
 from tfcdi.codec import pretrained
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+REPORTS = os.path.join(os.path.dirname(__file__), "..", "reports")
 
 
 def test_unknown_preset_and_missing_data_are_clear_errors(tmp_path):
@@ -203,13 +204,22 @@ def test_a_step_that_needs_a_restored_runs_weights_says_so(tmp_path):
   pipeline = reproduce.Pipeline(reproduce.get_preset("cpu"), _fake_data_root(tmp_path / "data"),
                                 str(workdir))
   reports = tmp_path / "reports"
-  _committed(reports, "classification", "original_resnet50_original",
-             {"net": "resnet50", "input": "original", "operating_point": "original",
-              "preset": "cpu", "complete": True, "config": {"width_multiplier": 0.125}})
+  # A real committed result: the report rendered below reads all of it.
+  with open(os.path.join(REPORTS, "classification", "runs", "original_resnet50_original.json")) as f:
+    _committed(reports, "classification", "original_resnet50_original", json.load(f))
   assert len(pipeline.restore(str(reports))) == 1
   # The segmenter of that arm starts from its classifier, whose weights were not committed.
   with pytest.raises(reproduce.PipelineError, match="restored from committed results"):
     pipeline._segmenter("resnet50_original", "resnet50", "original", None)  # pylint: disable=protected-access
+  # In a run, the blocked step is reported and the run goes on: the steps after it run (here
+  # the Table 1 count), the report is rendered, and the run ends with what could not run.
+  lines = []
+  pipeline.log = lines.append
+  with pytest.raises(reproduce.PipelineError, match="1 step.* could not run"):
+    pipeline.run(only=["segmenter resnet50_original", "multiply-adds"])
+  assert any(line.startswith("== segmenter resnet50_original: cannot run") for line in lines)
+  assert os.path.exists(workdir / "flops" / "flops.json")
+  assert os.path.exists(workdir / "report" / "report.md")
 
 
 def test_section_6_is_restored_per_point_all_or_nothing(tmp_path):
