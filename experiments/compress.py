@@ -5,6 +5,7 @@ r"""tfcdi-compress: image files -> .tfci files, with a trained codec.
   tfcdi-compress --codec=hyperprior --quality=4 photo.png photo.tfci    # Balle et al. 2018
   tfcdi-compress --codec_path=runs/hyperprior_q4/hyperprior_q4.npz photo.png out/
   tfcdi-compress --codec=path/to/bundle.npz photo.png out/     # a bundle of either family
+  tfcdi-compress --classification_view photo.jpg photo.tfci    # the view the classifiers read
 
 Prints one line per file: sizes, the real bits per pixel of the file, and any conversion of the
 input (grayscale, alpha, 16-bit, ...). Problems are one `error: ...` line each on stderr; the
@@ -24,15 +25,23 @@ from experiments import _cli
 from tfcdi import imageio
 
 with _cli.native_stderr_silenced():  # the first import of TensorFlow
+  from tfcdi import serving
   from tfcdi.codec import coding
+  from tfcdi.data import latent_store
 
 _OPERATING_POINT, _CODEC = _cli.define_codec_flags()
 _QUALITY, _CODEC_PATH = _cli.define_family_flags()
 _OVERWRITE = flags.DEFINE_bool(
     "overwrite", False, "Replace output files that already exist.", allow_override=True)
+_CLASSIFICATION_VIEW = flags.DEFINE_bool(
+    "classification_view", False,
+    "Compress the view the shipped classifiers were trained on (shorter side resized to "
+    f"{latent_store.DEFAULT_IMAGE_SIZE}, central square) instead of the whole image, for files "
+    "meant to be classified: a full-size photo then classifies as the validation images do "
+    "(python -m tools.scale_check measures both). The file decodes to that square view.")
 
 USAGE = ("usage: tfcdi-compress [--operating_point=0.635 | --codec=hyperprior --quality=4] "
-         "[--codec_path=BUNDLE] INPUT OUTPUT")
+         "[--codec_path=BUNDLE] [--classification_view] INPUT OUTPUT")
 
 
 _error = _cli.error
@@ -47,10 +56,16 @@ def _load_codec():
 def compress_file(codec, job: imageio.FileJob) -> str:
   """Compresses one image file; returns the line to print."""
   image, notes = imageio.load_rgb(job.source)
-  data = coding.compress_image(codec, image)
+  if _CLASSIFICATION_VIEW.value:
+    data = serving.compress_for_classification(codec, image)
+    size = latent_store.DEFAULT_IMAGE_SIZE
+    notes = notes + [f"compressed its {size}x{size} classification view"]
+    height = width = size
+  else:
+    data = coding.compress_image(codec, image)
+    height, width = image.shape[:2]
   os.makedirs(os.path.dirname(os.path.abspath(job.target)), exist_ok=True)
   imageio.write_atomic(job.target, data)
-  height, width = image.shape[:2]
   line = (f"{job.source} -> {job.target}: {width}x{height} px, {len(data)} bytes, "
           f"{8 * len(data) / (height * width):.4f} bpp")
   return line + ("; " + "; ".join(notes) if notes else "")

@@ -18,6 +18,7 @@ import pytest
 from experiments import compress
 from experiments import decompress
 from tfcdi import imageio
+from tfcdi import serving
 from tfcdi.codec import bitstream
 from tfcdi.codec import coding
 from tfcdi.codec import model as model_lib
@@ -181,6 +182,19 @@ def test_file_round_trip(tmp_path, tiny_codec, tiny_codec_path, capsys):
   assert out.err == ""
   assert f"{len(data)} bytes, {8 * len(data) / (13 * 21):.4f} bpp" in out.out
   assert sorted(os.listdir(tmp_path)) == ["back.png", "photo.png", "photo.tfci"]  # no leftovers
+
+
+def test_classification_view_compresses_the_square_view_the_classifiers_read(
+    tmp_path, tiny_codec, tiny_codec_path, capsys):
+  image = _image(300, 400)
+  Image.fromarray(image).save(tmp_path / "photo.png")
+  assert _cli(compress, f"--codec={tiny_codec_path}", "--classification_view",
+              tmp_path / "photo.png", tmp_path / "photo.tfci") == 0
+  data = (tmp_path / "photo.tfci").read_bytes()
+  # The same bytes as a latent store's entry: shorter side 256, central square.
+  assert data == serving.compress_for_classification(tiny_codec, image)
+  assert bitstream.parse_header(data).latent_shape[:2] == (32, 32)
+  assert "256x256 px" in capsys.readouterr().out
 
 
 def test_folder_round_trip_skips_and_reports_bad_files(tmp_path, tiny_codec_path, capsys):
