@@ -186,3 +186,18 @@ def test_latent_store_holds_real_tfci_files_and_full_resolution_labels(tmp_path,
   decoded = list(seg.decoded_store_dataset(paths["decoded"], seg.CAMVID).as_numpy_iterator())
   assert decoded[0]["image"].shape == (360, 480, 3)
   np.testing.assert_array_equal(decoded[0]["image"], coding.decompress_bytes(data, tiny_codec))
+
+
+def test_two_writers_of_one_cache_file_do_not_collide(tmp_path):
+  # Two segmenters of one operating point may fill the same shared cache at once: a writer that
+  # finishes while another is still writing must not take the other's temporary file.
+  path = str(tmp_path / "cache.tfrecord")
+
+  def records(interleave):
+    for i in range(3):
+      if interleave and i == 1:
+        assert seg._write_records(path, records(False)) == 3  # pylint: disable=protected-access
+      yield {"value": i}
+
+  assert seg._write_records(path, records(True)) == 3  # pylint: disable=protected-access
+  assert os.listdir(tmp_path) == ["cache.tfrecord"]

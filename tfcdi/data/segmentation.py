@@ -33,6 +33,7 @@ import dataclasses
 import json
 import os
 import re
+import tempfile
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
@@ -466,7 +467,11 @@ def _int_feature(value: int):
 def _write_records(path: str, records: Iterator[dict]) -> int:
   """Writes TFRecords atomically (a killed run leaves no half store); returns the count."""
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  tmp = path + ".tmp"
+  # A name of its own for each writer: two segmenters of one operating point may fill the same
+  # shared cache at once, and with one temporary name the first to finish took the other's file.
+  handle, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".",
+                                 suffix=".tmp", dir=os.path.dirname(os.path.abspath(path)))
+  os.close(handle)
   count = 0
   with tf.io.TFRecordWriter(tmp) as writer:
     for record in records:
