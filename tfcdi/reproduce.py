@@ -580,24 +580,19 @@ class Pipeline:
     here. Each segmentation run is checked against the codec its arm ended with."""
     folder = os.path.join(reports_dir, "joint", "runs")
     for op_name in JOINT_POINTS:
-      found = {}
+      found, results = [], {}  # (committed copy, workdir target); {arm: result}
       for arm in ("joint", "codec", "classifier"):
         path = os.path.join(folder, f"{op_name}_{arm}.json")
         result = self._read_if_exists(path)
         if (result and result.get("complete") and result.get("arm") == arm
             and result.get("operating_point") == op_name
             and result.get("preset") == self.preset.joint_preset):
-          found[os.path.join(self.joint_dir(arm, op_name), "results.json")] = (path, result)
+          results[arm] = result
+          found.append((path, os.path.join(self.joint_dir(arm, op_name), "results.json")))
       if self.preset.segmenter_preset:
-        arms = {target: result for target, (_, result) in found.items()}
-        codecs = {
-            "baseline": self._codec_fingerprint(op_name),
-            "compression_ft": (arms.get(os.path.join(self.joint_dir("classifier", op_name),
-                                                     "results.json")) or {}).get(
-                                                         "base_codec", {}).get("fingerprint"),
-            "joint_ft": (arms.get(os.path.join(self.joint_dir("joint", op_name),
-                                               "results.json")) or {}).get(
-                                                   "bundle", {}).get("fingerprint")}
+        codecs = {"baseline": self._codec_fingerprint(op_name),
+                  "compression_ft": self._fingerprint_of(results.get("classifier", {})),
+                  "joint_ft": results.get("joint", {}).get("bundle", {}).get("fingerprint")}
         for arm, fingerprint in codecs.items():
           path = os.path.join(folder, f"{op_name}_segmentation_{arm}.json")
           result = self._read_if_exists(path)
@@ -605,10 +600,10 @@ class Pipeline:
               and result.get("operating_point") == op_name
               and result.get("preset") == self.preset.segmenter_preset
               and result.get("steps") == (result.get("config") or {}).get("num_steps")):
-            found[os.path.join(self.joint_segmentation_dir(arm, op_name), "results.json")] = (
-                path, result)
+            found.append((path, os.path.join(self.joint_segmentation_dir(arm, op_name),
+                                             "results.json")))
       if len(found) == (6 if self.preset.segmenter_preset else 3):
-        for target, (path, _) in sorted(found.items()):
+        for path, target in found:
           self._restore_file(path, target, restored)
 
   def _restore_codec_measurements(self, reports_dir: str, restored: list) -> None:

@@ -27,6 +27,7 @@ from absl import flags
 import numpy as np
 from PIL import Image
 
+from tfcdi import metrics
 from tfcdi import serving
 from tfcdi.codec import coding
 from tfcdi.codec import pretrained
@@ -50,10 +51,7 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def _accuracy(probabilities: list, labels: list) -> dict:
-  probabilities, labels = np.stack(probabilities), np.asarray(labels)
-  ranks = np.argsort(-probabilities, axis=1, kind="stable")
-  return {"top1": float(np.mean(ranks[:, 0] == labels)),
-          "top5": float(np.mean((ranks[:, :5] == labels[:, None]).any(axis=1)))}
+  return {f"top{k}": metrics.top_k_accuracy(labels, np.stack(probabilities), k) for k in (1, 5)}
 
 
 def main(argv):
