@@ -157,7 +157,27 @@ def define_paper_numbers_flag():
 
 def error(message) -> None:
   """Prints `error: ...` on one line of stderr (the binary then exits with status 1)."""
-  print("error: " + " ".join(str(message).split("\n")), file=sys.stderr, flush=True)
+  print("error: " + " ".join(describe(message).split("\n")), file=sys.stderr, flush=True)
+
+
+def clean_errors() -> tuple:
+  """The exceptions a binary reports on one line rather than as a traceback.
+
+  Besides our own (ValueError subclasses) and the file system's, TF's DataLossError: a damaged
+  TFRecord (a store shard, a cache cut short) is found only while a tf.data pipeline reads it,
+  deep inside TF. Called in an `except` clause, so TensorFlow is imported by then.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  return (ValueError, OSError, tf.errors.DataLossError)
+
+
+def describe(exc) -> str:
+  """An exception (or a message) as the sentence `error` prints."""
+  if type(exc).__name__ == "DataLossError":
+    first = str(exc).split("\n")[0]
+    return (f"a data file is damaged ({first}); make it again (a latent store with "
+            "tfcdi-encode-dataset; a cache by deleting it)")
+  return str(exc)
 
 
 def load_codec(operating_point, codec_path, *, quality=None, family=None,

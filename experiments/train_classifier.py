@@ -133,8 +133,8 @@ def main(argv):
         preset_name=_PRESET.value, command=list(sys.argv), latent_inputs=_LATENT_INPUTS.value,
         quality=_QUALITY.value,
         log=lambda msg: print(msg, flush=True))
-  except (ValueError, OSError) as e:
-    _error(e)
+  except _cli.clean_errors() as e:
+    _cli.error(e)
     return 1
   if results.get("final"):
     final = results["final"]

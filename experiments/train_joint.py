@@ -89,7 +89,7 @@ def main(argv):
         train_split=_TRAIN_SPLIT.value, eval_split=_EVAL_SPLIT.value,
         preset_name=_PRESET.value, command=list(sys.argv),
         log=lambda msg: print(msg, flush=True))
-  except (ValueError, OSError) as e:
+  except _cli.clean_errors() as e:
     _cli.error(e)
     return 1
   print(f"results in {os.path.join(_WORKDIR.value, joint.RESULTS_FILE)}", flush=True)

@@ -98,12 +98,17 @@ def main(argv):
       width_multiplier=_WIDTH.value, crop=_CROP.value, eval_every=_EVAL_EVERY.value,
       eval_limit=_EVAL_LIMIT.value, seed=_SEED.value)
   logging.set_verbosity(logging.WARNING)  # checkpoint chatter would drown the progress lines
-  segmenter_train.train(
-      _NET.value, _INPUT.value, config, _DATA_DIR.value, _WORKDIR.value,
-      dataset=_DATASET.value, operating_point=_OPERATING_POINT.value, codec_path=_CODEC.value,
-      init_from=_INIT_FROM.value, cache_dir=_CACHE_DIR.value, train_split=_TRAIN_SPLIT.value,
-      eval_split=_EVAL_SPLIT.value, preset_name=preset, command=_command_line(),
-      log=lambda msg: print(msg, flush=True))
+  try:
+    segmenter_train.train(
+        _NET.value, _INPUT.value, config, _DATA_DIR.value, _WORKDIR.value,
+        dataset=_DATASET.value, operating_point=_OPERATING_POINT.value, codec_path=_CODEC.value,
+        init_from=_INIT_FROM.value, cache_dir=_CACHE_DIR.value, train_split=_TRAIN_SPLIT.value,
+        eval_split=_EVAL_SPLIT.value, preset_name=preset, command=_command_line(),
+        log=lambda msg: print(msg, flush=True))
+  except _cli.clean_errors() as e:
+    _cli.error(e)
+    return 1
+  return 0
 
 
 def _command_line() -> str:

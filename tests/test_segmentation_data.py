@@ -201,3 +201,47 @@ def test_two_writers_of_one_cache_file_do_not_collide(tmp_path):
 
   assert seg._write_records(path, records(True)) == 3  # pylint: disable=protected-access
   assert os.listdir(tmp_path) == ["cache.tfrecord"]
+
+
+def _damage(path, where):
+  """Flips one byte of a file: `where` is a fraction of its length."""
+  with open(path, "r+b") as f:
+    data = bytearray(f.read())
+    data[int(len(data) * where)] ^= 0xFF
+    f.seek(0)
+    f.write(data)
+
+
+@pytest.mark.parametrize("damage", ["flip_header", "flip_payload", "truncate"])
+def test_a_damaged_store_is_found_before_training(tmp_path, damage):
+  path = str(tmp_path / "store.tfrecord")
+  seg._write_records(path, ({"value": i, "blob": b"x" * 100} for i in range(20)))  # pylint: disable=protected-access
+  assert seg.store_is_intact(path)
+  if damage == "truncate":
+    with open(path, "r+b") as f:
+      f.truncate(os.path.getsize(path) - 7)
+  else:
+    _damage(path, 0.005 if damage == "flip_header" else 0.6)
+  assert not seg.store_is_intact(path)
+  # Read anyway (damaged after the check), it is one SegmentationDataError, not a DataLossError.
+  with pytest.raises(seg.SegmentationDataError, match="damaged"):
+    with seg.raise_data_errors():
+      for _ in tf.data.TFRecordDataset(path):
+        pass
+
+
+@needs_camvid
+def test_ensure_stores_rebuilds_a_damaged_store(tmp_path, tiny_codec):
+  source = seg.camvid_source(CAMVID, "val", limit=1)
+  paths = seg.ensure_stores(source, tiny_codec, str(tmp_path), decoded=True, limit=1, log=None)
+  with open(paths["latent"], "rb") as f:
+    good = f.read()
+  _damage(paths["latent"], 0.5)
+  notes = []
+  again = seg.ensure_stores(source, tiny_codec, str(tmp_path), decoded=True, limit=1,
+                            log=notes.append)
+  assert again == paths
+  assert any("damaged" in note for note in notes)
+  with open(paths["latent"], "rb") as f:
+    assert f.read() == good
+  assert seg.store_is_intact(paths["decoded"])

@@ -145,6 +145,24 @@ def test_mismatched_inputs_are_refused_with_one_line(store_dir, tmp_path, capsys
     classifier.get_config("huge")
 
 
+def test_a_damaged_store_shard_is_one_line_not_a_traceback(store_dir, tmp_path, capsys):
+  # A copy of the store with one byte of a training shard flipped: TF finds it only while the
+  # input pipeline reads the shard, as a DataLossError from deep inside tf.data.
+  import shutil  # pylint: disable=g-import-not-at-top
+  damaged = str(tmp_path / "store")
+  shutil.copytree(store_dir, damaged)
+  shard = latent_store.shard_files(damaged, "train")[0]
+  with open(shard, "r+b") as f:
+    data = bytearray(f.read())
+    data[len(data) // 2] ^= 0xFF
+    f.seek(0)
+    f.write(data)
+  assert _cli("--net=cresnet39", "--input=latent", "--preset=tiny", "--epochs=1",
+              f"--store_dir={damaged}", f"--workdir={tmp_path / 'run'}") == 1
+  err = capsys.readouterr().err
+  assert err.startswith("error: a data file is damaged") and err.count("\n") == 1, err
+
+
 def test_bfloat16_training_restores_as_a_float32_model(store_dir, tmp_path):
   # The cpu preset trains in mixed_bfloat16 where the CPU has bfloat16 units; what is restored
   # for export and evaluation must be the same float32 model either way.

@@ -100,6 +100,16 @@ def test_tiny_runs_write_results_resume_after_a_kill_and_dump_masks_for_the_figu
   assert os.path.getsize(png) > 1000
 
 
+def test_binary_reports_bad_data_on_one_line(tmp_path, capsys):
+  # A data folder without CamVid's layout: one line and status 1, not a traceback.
+  args = ["--net=cresnet39", "--input=latent", "--preset=tiny", f"--data_dir={tmp_path}/none",
+          f"--workdir={tmp_path}/run"]
+  with flagsaver.flagsaver():
+    assert train_segmenter.main(flags.FLAGS(["train_segmenter", *args])) == 1
+  err = capsys.readouterr().err
+  assert err.startswith("error: Folder ") and "does not exist" in err and err.count("\n") == 1
+
+
 @functools.lru_cache(maxsize=None)
 def _tiny_model():
   return deeplab.build_segmenter("cresnet39", 11, (None, None, 8), width_multiplier=0.0625)

@@ -234,9 +234,15 @@ def checked_label(label, image, name, info: DatasetInfo):
 
 @contextlib.contextmanager
 def raise_data_errors():
-  """Turns a failed in-graph data check, raised while iterating, into SegmentationDataError."""
+  """Turns a failed in-graph data check or a damaged store, raised while iterating, into a
+  SegmentationDataError."""
   try:
     yield
+  except tf.errors.DataLossError as e:
+    # A store file damaged after it was checked (ensure_stores checks it before training).
+    where = str(e).split("\n")[0]
+    raise SegmentationDataError(f"A segmentation store is damaged ({where}); delete it and it "
+                                "is rebuilt on the next run") from None
   except tf.errors.InvalidArgumentError as e:
     if _CHECK_MARKER in str(e):
       message = str(e).split(_CHECK_MARKER, 1)[1].split("\n")[0]
@@ -607,13 +613,46 @@ def decoded_store_dataset(path: str, info: DatasetInfo) -> tf.data.Dataset:
                                            deterministic=True)
 
 
+def store_is_intact(path: str) -> bool:
+  """Whether every record of a TFRecord store reads back with a good checksum.
+
+  The stores are caches, derived from the data and the codec; a damaged one (a disk error, a
+  copy cut short, an edit by hand) is worth one sequential read to find before training, because
+  TF finds it only mid-epoch, as a DataLossError from inside the input pipeline.
+  """
+  try:
+    for _ in tf.data.TFRecordDataset(path).batch(256):
+      pass
+  except (tf.errors.DataLossError, tf.errors.OutOfRangeError, tf.errors.InvalidArgumentError):
+    return False
+  return True
+
+
+def _usable(path: str, log) -> bool:
+  """Whether a cached store exists and is intact; a damaged one is removed, to be rebuilt."""
+  if not os.path.exists(path):
+    return False
+  if store_is_intact(path):
+    return True
+  if log:
+    log(f"[store] {path} is damaged (a record fails its checksum); rebuilding it")
+  os.remove(path)
+  return False
+
+
 def ensure_stores(source: Source, codec, cache_dir: str, decoded: bool, limit: int = 0,
                   log=print) -> dict:
-  """Builds the latent store (and the decoded one if asked) unless they exist; their paths."""
+  """Builds the latent store (and the decoded one if asked) unless they exist; their paths.
+
+  An existing store is checked first (`store_is_intact`) and rebuilt when damaged: it holds only
+  what the data and the codec give again, so rebuilding loses nothing.
+  """
   paths = store_paths(cache_dir, source, codec, limit)
-  if not os.path.exists(paths["latent"]):
+  if not _usable(paths["latent"], log):
     build_latent_store(source, codec, paths["latent"], log=log)
-  if decoded and not os.path.exists(paths["decoded"]):
+    if os.path.exists(paths["decoded"]):  # made from the old latent store
+      os.remove(paths["decoded"])
+  if decoded and not _usable(paths["decoded"], log):
     build_decoded_store(paths["latent"], codec, paths["decoded"], log=log)
   return paths
 
