@@ -134,6 +134,8 @@ def test_joint_summary_reports_each_change_with_its_measured_direction(tmp_path)
   assert point["compression_ft"]["from_scratch"]["top1"] == pytest.approx(40.0)
   assert changes["compression_ft_top5_points"]["direction"] == "unchanged"
   assert changes["joint_vs_compression_ft_top5_points"]["value"] == pytest.approx(-2.0)
+  assert changes["joint_vs_compression_ft_top1_points"]["value"] == pytest.approx(
+      point["joint_ft"]["top1"] - 52.0)
   assert summary["published"]["joint_vs_compression_ft_0.0983"]["classification_top5_points"] \
       == paper["claims"]["joint_training_gain_0.0983"]["classification_top5_points"]
   text = report.joint_markdown(summary, "t")

@@ -199,6 +199,30 @@ def test_restore_seeds_a_workdir_with_this_presets_committed_results_only(tmp_pa
     pipeline.restore(str(tmp_path / "nowhere"))
 
 
+def test_restore_takes_the_benchmark_measured_with_this_presets_settings_and_codec(tmp_path):
+  workdir = tmp_path / "w"
+  preset = reproduce.get_preset("cpu")
+  pipeline = reproduce.Pipeline(preset, _fake_data_root(tmp_path / "data"), str(workdir))
+  op = preset.benchmark["operating_point"]
+  shipped = pretrained.read_metadata(pretrained.shipped_path(op))["fingerprint"]
+  reports = tmp_path / "reports"
+
+  def committed(folder, config, fingerprint):
+    os.makedirs(reports / "benchmarks" / folder, exist_ok=True)
+    (reports / "benchmarks" / folder / "benchmark.json").write_text(json.dumps(
+        {"config": config, "inputs": {"fingerprint": fingerprint}}))
+
+  # Other settings (the binary's default point), then another codec: neither is this step's.
+  committed(".", {**preset.benchmark, "operating_point": "0.635", "codec_path": None}, None)
+  committed("other_codec", {**preset.benchmark, "codec_path": "/x/codec.npz"}, "00" * 8)
+  assert pipeline.restore(str(reports)) == []
+  # The pipeline's own run elsewhere, made with a copy of the shipped codec (by fingerprint).
+  committed("cpu_preset", {**preset.benchmark, "codec_path": "/x/codec.npz"}, shipped)
+  (restored,) = pipeline.restore(str(reports))
+  assert restored[0].endswith(os.path.join("cpu_preset", "benchmark.json"))
+  assert "runtime benchmark (Appendix A.9)" in {s.name for s, done in pipeline.plan() if done}
+
+
 def test_a_step_that_needs_a_restored_runs_weights_says_so(tmp_path):
   workdir = tmp_path / "w"
   pipeline = reproduce.Pipeline(reproduce.get_preset("cpu"), _fake_data_root(tmp_path / "data"),

@@ -93,3 +93,28 @@ def test_ship_codecs_ships_a_hyperprior_quality_with_its_own_evaluation(
   assert (dest / "hyperprior_q4.npz").read_bytes() == (run / "hyperprior_q4.npz").read_bytes()
   assert json.load(open(dest / "kodak_eval_hyperprior_q4.json")) == evaluation
   assert _run("tools.ship_codecs", f"--dest={dest}").returncode != 0  # nothing to ship from
+
+
+def test_make_report_renders_a_workdir_without_running_a_step(tmp_path):
+  from tfcdi import reproduce  # pylint: disable=g-import-not-at-top
+  data = os.path.join(_REPO_ROOT, "..", "shared", "data")
+  if not os.path.isdir(os.path.join(data, "kodak")):
+    pytest.skip("shared data missing")
+  # A workdir holding only the committed results of the cpu run.
+  workdir = tmp_path / "w"
+  reproduce.Pipeline(reproduce.get_preset("cpu"), data, str(workdir)).restore(
+      os.path.join(_REPO_ROOT, "reports"))
+  out = tmp_path / "out"
+  result = _run("tools.make_report", f"--workdir={workdir}", "--preset=cpu",
+                f"--output_dir={out}")
+  assert result.returncode == 0, result.stderr
+  text = (out / "report.md").read_text()
+  assert "Table 2: classification" in text and "Section 6: joint training" in text
+  with open(os.path.join(_REPO_ROOT, "reports", "classification", "runs",
+                         "0.635_cresnet39_latent.json")) as f:
+    top1 = json.load(f)["final"]["top1"]
+  assert f"| 0.635 | cresnet39 | latent | {100 * top1:.2f} |" in text
+  assert json.loads((out / "report.json").read_text())["preset"] == "cpu"
+  assert not (workdir / "report").exists()  # rendered where asked, no step run
+  bad = _run("tools.make_report", f"--workdir={tmp_path / 'none'}", "--preset=cpu")
+  assert bad.returncode != 0 and "--workdir must be a tfcdi-reproduce workdir" in bad.stderr
