@@ -63,6 +63,11 @@ def test_hyperprior_table_needs_hyperprior_results(tmp_path):
   summary = json.load(open(out / "hyperprior.json"))
   assert summary["points"][0]["quality"] == "q8" and summary["points"][0]["kodak"]["bpp"] == 0.9
   assert (out / "kodak_eval_q8.json").exists()
+  # Collecting again from the committed copy itself (what the README's command does).
+  again = _run("tools.hyperprior_table", f"--codec_results={out / 'kodak_eval_q8.json'}",
+               f"--output_dir={out}")
+  assert again.returncode == 0, again.stderr[-2000:]
+  assert json.load(open(out / "kodak_eval_q8.json"))["bpp"] == 0.9
   _write(str(tmp_path / "ae.json"), {"operating_point": "0.635", "bpp": 0.6, "psnr": 29.0,
                                      "ssim": 0.8, "ms_ssim": 0.95})
   bad = _run("tools.hyperprior_table", f"--codec_results={tmp_path / 'ae.json'}",
