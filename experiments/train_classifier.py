@@ -91,10 +91,6 @@ _MEAN_EXAMPLES = flags.DEFINE_integer("mean_examples", None,
                                       "Overrides examples the channel mean uses (0: all).")
 
 
-def _error(message) -> None:
-  print("error: " + " ".join(str(message).split("\n")), file=sys.stderr, flush=True)
-
-
 def _codec_loader():
   """Loads the store's codec only if the decoded cache has to be built."""
   def load():
@@ -110,12 +106,12 @@ def _codec_loader():
 
 def main(argv):
   if len(argv) > 1:
-    _error(f"unexpected arguments: {' '.join(argv[1:])}")
+    _cli.error(f"unexpected arguments: {' '.join(argv[1:])}")
     return 1
   missing = [f"--{n}" for n, f in (("net", _NET), ("input", _INPUT), ("workdir", _WORKDIR))
              if f.value is None]
   if missing:
-    _error(f"{', '.join(missing)} required")
+    _cli.error(f"{', '.join(missing)} required")
     return 1
   logging.set_verbosity(logging.WARNING)  # checkpoint chatter would drown the progress lines
   try:

@@ -54,11 +54,11 @@ def main(argv):
     except (OSError, ValueError) as e:
       raise app.UsageError(f"--codec_results {path}: not readable JSON ({e})") from None
     codec_results.append(result)
-    target = os.path.join(_OUTPUT_DIR.value, f"kodak_eval_q{result.get('quality')}.json")
-    # Re-collecting reads the committed copies themselves (the README's command does).
-    if (result.get("codec_family") == "hyperprior"
-        and not (os.path.exists(target) and os.path.samefile(path, target))):
-      shutil.copyfile(path, target)
+    if result.get("codec_family") == "hyperprior":
+      target = os.path.join(_OUTPUT_DIR.value, f"kodak_eval_q{result['quality']}.json")
+      # Re-collecting reads the committed copies themselves (the README's command does).
+      if not (os.path.exists(target) and os.path.samefile(path, target)):
+        shutil.copyfile(path, target)
   try:
     summary = report.hyperprior_summary(copies, codec_results,
                                         report.load_paper_numbers(_PAPER_NUMBERS.value))
