@@ -87,6 +87,9 @@ _STEPS = flags.DEFINE_integer("steps_per_epoch", None, "Overrides steps per epoc
 _EVAL_EXAMPLES = flags.DEFINE_integer("eval_examples", None,
                                       "Overrides validation examples per epoch (0: all).")
 _PRECISION = _cli.define_precision_flag()
+_SEED = flags.DEFINE_integer(
+    "seed", None, "Overrides the preset's seed (0): the weights' initialisation, the data order "
+    "and the random crops. Give each seed of an arm its own --workdir.")
 _MEAN_EXAMPLES = flags.DEFINE_integer("mean_examples", None,
                                       "Overrides examples the channel mean uses (0: all).")
 
@@ -120,7 +123,7 @@ def main(argv):
         learning_rate=_LEARNING_RATE.value, lr_drop_epochs=_LR_DROP_EPOCHS.value,
         width_multiplier=_WIDTH.value, rgb_size=_RGB_SIZE.value, rgb_crop=_RGB_CROP.value,
         steps_per_epoch=_STEPS.value, eval_examples=_EVAL_EXAMPLES.value,
-        mean_examples=_MEAN_EXAMPLES.value, precision=_PRECISION.value)
+        mean_examples=_MEAN_EXAMPLES.value, precision=_PRECISION.value, seed=_SEED.value)
     results = classifier.train(
         _NET.value, _INPUT.value, config, workdir=_WORKDIR.value, data_dir=_DATA_DIR.value,
         store_dir=_STORE_DIR.value, codec=_codec_loader(),

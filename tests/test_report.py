@@ -262,6 +262,18 @@ def test_hyperprior_summary_keeps_the_two_latent_arms_apart(tmp_path):
   text = report.hyperprior_markdown(summary, "t")
   assert "- resnet50, decoded RGB at q4" in text
   assert "Published" in text and str(paper["hyperprior_followup"]["gupta_rsscn7_top1"]["8"]) in text
+  # A second seed of an arm: the table shows the mean of the seeds and their range.
+  second = _classifier_result("q4", "cresnet39", "latent", 0.7)
+  second.update(codec_family="hyperprior", latent_inputs="y_hat+sigma_hat")
+  second["config"]["seed"] = 1
+  _write(os.path.join(str(tmp_path), "two_seed1", "results.json"), second)
+  seeded = report.hyperprior_summary(
+      files + [os.path.join(str(tmp_path), "two_seed1", "results.json")], [codec], paper)
+  arm = seeded["points"][0]["arms"][0]
+  assert arm["measured"]["top1"] == pytest.approx(65.0)
+  assert arm["measured"]["top1_range"] == pytest.approx([60.0, 70.0])
+  assert arm["measured"]["seeds"] == [0, 1] and len(arm["seed_runs"]) == 2
+  assert "65.00 (60.00-70.00, 2 seeds)" in report.hyperprior_markdown(seeded, "t")
   # An autoencoder run is refused rather than mixed into the follow-up's table.
   _write(files[0], _classifier_result("0.635", "cresnet39", "latent", 0.6))
   with pytest.raises(ValueError, match="not a run on a hyperprior store"):

@@ -145,6 +145,26 @@ def test_mismatched_inputs_are_refused_with_one_line(store_dir, tmp_path, capsys
     classifier.get_config("huge")
 
 
+def test_the_seed_fixes_the_run_and_a_workdir_keeps_its_seed(store_dir, tmp_path):
+  # A second seed of an arm measures run-to-run spread only if the seed decides the run: the
+  # same seed twice gives the same weights, another seed other weights (initialisation included).
+  def run(seed, name):
+    config = classifier.get_config("tiny", epochs=1, seed=seed)
+    classifier.train("cresnet39", "latent", config, workdir=str(tmp_path / name),
+                     store_dir=store_dir, preset_name="tiny", log=lambda _: None)
+    model, _ = classifier.restore_model(str(tmp_path / name))
+    return [w.numpy() for w in model.trainable_weights]
+
+  first, again, other = run(3, "a"), run(3, "b"), run(4, "c")
+  for a, b in zip(first, again):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  assert max(float(np.abs(a - c).max()) for a, c in zip(first, other)) > 1e-3
+  assert classifier.read_results(str(tmp_path / "c"))["config"]["seed"] == 4
+  with pytest.raises(classifier.TrainingError, match="holds a run with seed 3, not 4"):
+    classifier.train("cresnet39", "latent", classifier.get_config("tiny", epochs=2, seed=4),
+                     workdir=str(tmp_path / "a"), store_dir=store_dir, log=lambda _: None)
+
+
 def test_a_damaged_store_shard_is_one_line_not_a_traceback(store_dir, tmp_path, capsys):
   # A copy of the store with one byte of a training shard flipped: TF finds it only while the
   # input pipeline reads the shard, as a DataLossError from deep inside tf.data.

@@ -772,6 +772,44 @@ HYPERPRIOR_ARMS = (("cresnet39", "latent", "y_hat+sigma_hat"), ("cresnet39", "la
                    ("resnet50", "decoded", None))
 
 
+def _seed_of(result: dict) -> int:
+  return int((result.get("config") or {}).get("seed", 0))
+
+
+def _hyperprior_measured(result: dict) -> dict:
+  final = result.get("final") or {}
+  return {"top1": 100.0 * final["top1"] if final else None,
+          "top5": 100.0 * final["top5"] if final else None,
+          "complete": bool(result.get("complete")),
+          "epochs_done": len(result.get("epochs", [])),
+          "epochs": result["config"]["epochs"],
+          "seed": _seed_of(result),
+          "codec": (result.get("codec") or {}).get("name"),
+          "command": result.get("command")}
+
+
+def _mean_over_seeds(measured: list[dict]) -> dict:
+  """One arm's numbers over its seeds: the mean of the finished runs, and their spread.
+
+  One run is returned as it is. With several, top-1 / top-5 are the means of the complete runs
+  (an unfinished run's last evaluation is on a subset, so it does not enter the mean), and
+  `top1_range` is (lowest, highest): one seed's number alone hides how far a second one lands.
+  """
+  if len(measured) == 1:
+    return measured[0]
+  done = [m for m in measured if m["complete"]] or measured[:1]
+  top1 = [m["top1"] for m in done if m["top1"] is not None]
+  top5 = [m["top5"] for m in done if m["top5"] is not None]
+  return {**done[0],
+          "top1": sum(top1) / len(top1) if top1 else None,
+          "top5": sum(top5) / len(top5) if top5 else None,
+          "top1_range": [min(top1), max(top1)] if top1 else None,
+          "complete": all(m["complete"] for m in measured),
+          "epochs_done": min(m["epochs_done"] for m in measured),
+          "seeds": [m["seed"] for m in measured],
+          "seeds_averaged": [m["seed"] for m in done if m["top1"] is not None]}
+
+
 def hyperprior_summary(results_files: list[str], codec_results: list[dict], paper: dict) -> dict:
   """Per hyperprior quality: its Kodak rate and quality, and top-1 / top-5 of each arm.
 
@@ -783,7 +821,8 @@ def hyperprior_summary(results_files: list[str], codec_results: list[dict], pape
       Imagenette, and are carried as published context only.
   """
   runs = _index_runs(results_files, lambda r: (str(r["operating_point"]), r["net"], r["input"],
-                                                r.get("latent_inputs")), "classifier")
+                                                r.get("latent_inputs"), _seed_of(r)),
+                     "classifier")
   for run in runs.values():
     if run["result"].get("codec_family") != "hyperprior":
       raise ValueError(f"{run['file']} is not a run on a hyperprior store (codec family "
@@ -799,20 +838,16 @@ def hyperprior_summary(results_files: list[str], codec_results: list[dict], pape
     codec = codecs.get(quality)
     arms = []
     for net, input_kind, latent_inputs in HYPERPRIOR_ARMS:
-      run = runs.pop((quality, net, input_kind, latent_inputs), None)
       arm = {"net": net, "input": input_kind, "latent_inputs": latent_inputs}
-      if run is not None:
-        result = run["result"]
-        final = result.get("final") or {}
-        arm["measured"] = {
-            "top1": 100.0 * final["top1"] if final else None,
-            "top5": 100.0 * final["top5"] if final else None,
-            "complete": bool(result.get("complete")),
-            "epochs_done": len(result.get("epochs", [])),
-            "epochs": result["config"]["epochs"],
-            "codec": (result.get("codec") or {}).get("name"),
-            "command": result.get("command")}
-        arm["source"] = run["file"]
+      key = (quality, net, input_kind, latent_inputs)
+      seeds = sorted(k[-1] for k in runs if k[:-1] == key)
+      seed_runs = [runs.pop((*key, seed)) for seed in seeds]
+      if seed_runs:
+        measured = [_hyperprior_measured(run["result"]) for run in seed_runs]
+        arm["measured"] = _mean_over_seeds(measured)
+        arm["source"] = seed_runs[0]["file"]
+        if len(seed_runs) > 1:
+          arm["seed_runs"] = [{**m, "source": run["file"]} for m, run in zip(measured, seed_runs)]
       arms.append(arm)
     points.append({
         "quality": quality,
@@ -841,8 +876,13 @@ def hyperprior_markdown(summary: dict, title: str) -> str:
       state = None
       if m:
         state = "done" if m["complete"] else f"{m['epochs_done']}/{m['epochs']} epochs"
+      top1 = m.get("top1")
+      if m.get("seeds_averaged") and len(m["seeds_averaged"]) > 1:
+        # "mean (lowest-highest, n seeds)": the spread is part of the number.
+        low, high = m["top1_range"]
+        top1 = f"{top1:.2f} ({low:.2f}-{high:.2f}, {len(m['seeds_averaged'])} seeds)"
       rows.append([point["quality"], kodak.get("bpp"), kodak.get("ms_ssim"),
-                   f"{arm['net']}, {labels[arm['latent_inputs']]}", m.get("top1"), m.get("top5"),
+                   f"{arm['net']}, {labels[arm['latent_inputs']]}", top1, m.get("top5"),
                    state])
   published = summary["published_followup"]
   pub_rows = []

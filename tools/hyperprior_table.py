@@ -6,9 +6,10 @@ r"""Collects the hyperprior follow-up's runs into committed results (issue: hype
       --codec_results=runs/hyperprior_q8/kodak_eval.json --output_dir=reports/hyperprior
 
 Every `<runs>/*/results.json` (tfcdi-train-classifier on a hyperprior store) is copied to
-`<output_dir>/runs/<quality>_<net>_<input>[_<latent inputs>].json`, and each codec's Kodak
+`<output_dir>/runs/<quality>_<net>_<input>[_<latent inputs>][_seed<N>].json`, and each codec's Kodak
 evaluation to `<output_dir>/kodak_eval_<quality>.json`; `hyperprior.json` / `hyperprior.md`
-put the arms of each quality side by side with its Kodak rate, beside the follow-up's published
+put the arms of each quality side by side (an arm run with several --seed values as the mean
+of its finished seeds, with their range) with its Kodak rate, beside the follow-up's published
 numbers (other datasets, labelled published). For the rate-distortion plot against JPEG,
 JPEG 2000 and the autoencoder's points, use tools/rd_curve.py with --curves_from. The logic lives
 in tfcdi/report.py.
@@ -32,6 +33,12 @@ _OUTPUT_DIR, _TITLE, _PAPER_NUMBERS = _tables.define_output_flags(
     "reports/hyperprior", "Hyperprior latents on Imagenette, cpu preset")
 
 
+def _seed_suffix(result: dict) -> str | None:
+  # Seed 0 keeps the name it always had; further seeds of an arm get copies of their own.
+  seed = (result.get("config") or {}).get("seed", 0)
+  return f"seed{seed}" if seed else None
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -45,7 +52,7 @@ def main(argv):
     copies = report.collect_results(
         _RUNS.value, os.path.join(_OUTPUT_DIR.value, "runs"),
         lambda r: "_".join(str(p) for p in (r["operating_point"], r["net"], r["input"],
-                                            r.get("latent_inputs")) if p))
+                                            r.get("latent_inputs"), _seed_suffix(r)) if p))
   codec_results = []
   for path in _CODEC_RESULTS.value:
     try:
@@ -66,8 +73,9 @@ def main(argv):
     raise app.UsageError(str(e)) from None
   for point in summary["points"]:
     for arm in point["arms"]:
-      if "source" in arm:
-        arm["source"] = os.path.relpath(arm["source"], _OUTPUT_DIR.value)
+      for entry in [arm, *arm.get("seed_runs", [])]:
+        if "source" in entry:
+          entry["source"] = os.path.relpath(entry["source"], _OUTPUT_DIR.value)
   _tables.write_summary(_OUTPUT_DIR.value, "hyperprior", summary,
                         report.hyperprior_markdown(summary, _TITLE.value))
 

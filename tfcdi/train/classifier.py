@@ -104,6 +104,8 @@ class ClassifierTrainConfig:
   # random order). A decoded-RGB record is 192 KiB at 256 x 256, so this is ~0.5 GB of memory
   # for that arm (a latent record at 0.635 bpp is ~3 KB).
   shuffle_buffer: int = 2_500
+  # Seeds the weights' initialisation as well as the data order and crops, so that two runs
+  # of one arm differ only where their seeds do (a second seed measures the run-to-run spread).
   seed: int = 0
   # "auto", "float32" or "mixed_bfloat16" (tfcdi/train/precision.py): the compute precision of
   # training; the weights, exports and evaluation-after-restore are float32 either way. The cpu
@@ -395,10 +397,13 @@ def _pair_views(data: DataSpec, config: ClassifierTrainConfig, ds, training: boo
   return views
 
 
-def _crop_and_flip(x, crop: int, training: bool):
+def _crop_and_flip(x, crop: int, training: bool, seed=None):
+  """A random crop and flip (training; `seed`: this example's stateless seed, shape [2]), or
+  the central crop."""
   if training:
-    x = tf.image.random_crop(x, [crop, crop, tf.shape(x)[-1]])
-    return tf.image.random_flip_left_right(x)
+    crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    x = tf.image.stateless_random_crop(x, [crop, crop, tf.shape(x)[-1]], seed=crop_seed)
+    return tf.image.stateless_random_flip_left_right(x, seed=flip_seed)
   size = tf.shape(x)[0]
   offset = (size - crop) // 2
   return x[offset:offset + crop, offset:offset + crop, :]
@@ -416,8 +421,14 @@ def train_input(data: DataSpec, config: ClassifierTrainConfig, epoch: int, skip_
   if data.reads_pairs:
     ds = _pair_views(data, config, ds, True, seed)
   else:
-    ds = ds.map(lambda x, y: (_crop_and_flip(x, crop, True), y),
-                num_parallel_calls=tf.data.AUTOTUNE)
+    # Stateless crops, one seed per example drawn from a stream fixed by the epoch's seed: a
+    # stateful random op inside a parallel map hands out its draws in whatever order the
+    # threads run, so two runs of one seed would not see the same crops. A resumed epoch skips
+    # the seeds of the examples it skips.
+    seeds = tf.data.Dataset.random(seed=seed).batch(2).skip(skip_steps * config.batch_size)
+    ds = tf.data.Dataset.zip(ds, seeds).map(
+        lambda example, s: (_crop_and_flip(example[0], crop, True, s), example[1]),
+        num_parallel_calls=tf.data.AUTOTUNE)
   return ds.batch(config.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
@@ -580,7 +591,7 @@ def train(net: str, input_kind: str, config: ClassifierTrainConfig, *, workdir: 
   data = describe_data(input_kind, data_dir=data_dir, store_dir=store_dir, config=config,
                        operating_point=operating_point, train_split=train_split,
                        eval_split=eval_split, latent_inputs=latent_inputs, quality=quality)
-  _check_workdir(workdir, net, input_kind, data)
+  _check_workdir(workdir, net, input_kind, data, config.seed)
   if input_kind == "decoded":
     _ensure_decoded_cache(data, codec, log)
   if data.reads_pairs and config.cache_latents:
@@ -608,6 +619,10 @@ def train(net: str, input_kind: str, config: ClassifierTrainConfig, *, workdir: 
       f"[{net} {input_kind}]")
 
   precision = precision_lib.resolve(config.precision)
+  # Keras draws initial weights from its global generator; seeding it here (not at import) keeps
+  # the seed an argument of the run. A resumed run restores its weights, so this only matters
+  # for a fresh one.
+  keras.utils.set_random_seed(config.seed)
   with dist.scope():
     model = build_model(net, data.channels, len(data.classes), config, precision,
                         data.latent_inputs)
@@ -725,11 +740,17 @@ def _format_mean(mean) -> str:
   return np.array2string(np.asarray(mean), precision=3, max_line_width=10**6)
 
 
-def _check_workdir(workdir: str, net: str, input_kind: str, data: DataSpec) -> None:
-  """Refuses to resume a workdir that holds another net, input or codec's run."""
+def _check_workdir(workdir: str, net: str, input_kind: str, data: DataSpec,
+                   seed: int = 0) -> None:
+  """Refuses to resume a workdir that holds another net, input, seed or codec's run."""
   previous = read_results(workdir)
   if previous is None:
     return
+  previous_seed = previous.get("config", {}).get("seed", 0)
+  if previous_seed != seed:
+    # Resuming seed 0's checkpoint under seed 1 would give a run that is neither.
+    raise TrainingError(f"{workdir} holds a run with seed {previous_seed}, not {seed}; use "
+                        "another --workdir for each seed")
   if (previous["net"], previous["input"]) != (net, input_kind):
     raise TrainingError(f"{workdir} holds a {previous['net']} run on {previous['input']} "
                         "inputs; use another --workdir")
