@@ -89,7 +89,8 @@ _EVAL_EXAMPLES = flags.DEFINE_integer("eval_examples", None,
 _PRECISION = _cli.define_precision_flag()
 _SEED = flags.DEFINE_integer(
     "seed", None, "Overrides the preset's seed (0): the weights' initialisation, the data order "
-    "and the random crops. Give each seed of an arm its own --workdir.")
+    "and the random crops. Give each seed of an arm its own --workdir.",
+    allow_override=True)  # train_segmenter defines it too
 _MEAN_EXAMPLES = flags.DEFINE_integer("mean_examples", None,
                                       "Overrides examples the channel mean uses (0: all).")
 

@@ -75,7 +75,8 @@ _EVAL_EVERY = flags.DEFINE_integer("eval_every", None,
 _EVAL_LIMIT = flags.DEFINE_integer("eval_limit", None,
                                    "Evaluate on the first N validation images only.")
 _SEED = flags.DEFINE_integer("seed", None, "Overrides the preset's seed of the training data "
-                             "order (the initial weights differ from run to run anyway).")
+                             "order (the initial weights differ from run to run anyway).",
+                             allow_override=True)  # train_classifier defines it too
 _ALL_FLAGS = (_NET, _INPUT, _OPERATING_POINT, _CODEC, _PRESET, _DATASET, _DATA_DIR, _TRAIN_SPLIT,
               _EVAL_SPLIT, _WORKDIR, _CACHE_DIR, _INIT_FROM, _NUM_STEPS, _BATCH_SIZE,
               _LEARNING_RATE, _HEAD_MULTIPLIER, _WIDTH, _CROP, _EVAL_EVERY, _EVAL_LIMIT,
