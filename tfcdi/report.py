@@ -876,14 +876,13 @@ def hyperprior_markdown(summary: dict, title: str) -> str:
       state = None
       if m:
         state = "done" if m["complete"] else f"{m['epochs_done']}/{m['epochs']} epochs"
-      top1 = m.get("top1")
+      top1, top5 = (None if m.get(k) is None else f"{m[k]:.2f}" for k in ("top1", "top5"))
       if m.get("seeds_averaged") and len(m["seeds_averaged"]) > 1:
         # "mean (lowest-highest, n seeds)": the spread is part of the number.
         low, high = m["top1_range"]
-        top1 = f"{top1:.2f} ({low:.2f}-{high:.2f}, {len(m['seeds_averaged'])} seeds)"
+        top1 = f"{top1} ({low:.2f}-{high:.2f}, {len(m['seeds_averaged'])} seeds)"
       rows.append([point["quality"], kodak.get("bpp"), kodak.get("ms_ssim"),
-                   f"{arm['net']}, {labels[arm['latent_inputs']]}", top1, m.get("top5"),
-                   state])
+                   f"{arm['net']}, {labels[arm['latent_inputs']]}", top1, top5, state])
   published = summary["published_followup"]
   pub_rows = []
   for name, values in published.items():
