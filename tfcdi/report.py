@@ -772,7 +772,8 @@ HYPERPRIOR_ARMS = (("cresnet39", "latent", "y_hat+sigma_hat"), ("cresnet39", "la
                    ("resnet50", "decoded", None))
 
 
-def _seed_of(result: dict) -> int:
+def seed_of(result: dict) -> int:
+  """The --seed of a classifier run's results (0 for runs that predate the flag)."""
   return int((result.get("config") or {}).get("seed", 0))
 
 
@@ -783,7 +784,7 @@ def _hyperprior_measured(result: dict) -> dict:
           "complete": bool(result.get("complete")),
           "epochs_done": len(result.get("epochs", [])),
           "epochs": result["config"]["epochs"],
-          "seed": _seed_of(result),
+          "seed": seed_of(result),
           "codec": (result.get("codec") or {}).get("name"),
           "command": result.get("command")}
 
@@ -821,7 +822,7 @@ def hyperprior_summary(results_files: list[str], codec_results: list[dict], pape
       Imagenette, and are carried as published context only.
   """
   runs = _index_runs(results_files, lambda r: (str(r["operating_point"]), r["net"], r["input"],
-                                                r.get("latent_inputs"), _seed_of(r)),
+                                                r.get("latent_inputs"), seed_of(r)),
                      "classifier")
   for run in runs.values():
     if run["result"].get("codec_family") != "hyperprior":

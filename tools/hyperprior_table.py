@@ -35,7 +35,7 @@ _OUTPUT_DIR, _TITLE, _PAPER_NUMBERS = _tables.define_output_flags(
 
 def _seed_suffix(result: dict) -> str | None:
   # Seed 0 keeps the name it always had; further seeds of an arm get copies of their own.
-  seed = (result.get("config") or {}).get("seed", 0)
+  seed = report.seed_of(result)
   return f"seed{seed}" if seed else None
 
 

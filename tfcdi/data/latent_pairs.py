@@ -108,6 +108,16 @@ def _split(pair, channels):
   return pair[..., :channels], pair[..., channels:]
 
 
+def stateless_crop_and_flip(x, crop: int, seed, flip: bool = True):
+  """A crop x crop window of x [h, w, c] and (if `flip`) a horizontal flip, both drawn from
+  `seed` (int tensor [2]) alone: the same seed gives the same view in any thread order."""
+  crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+  x = tf.image.stateless_random_crop(x, [crop, crop, tf.shape(x)[-1]], seed=crop_seed)
+  if flip:
+    x = tf.image.stateless_random_flip_left_right(x, seed=flip_seed)
+  return x
+
+
 def augment_pair(y_hat, sigma_hat, geometry: str | PairGeometry = "followup", *, seed):
   """Training view of one pair: resize, one random crop and one random flip for both.
 
@@ -124,11 +134,8 @@ def augment_pair(y_hat, sigma_hat, geometry: str | PairGeometry = "followup", *,
   y_hat, sigma_hat = _check_pair(y_hat, sigma_hat)
   channels = tf.shape(y_hat)[-1]
   pair = _stacked(y_hat, sigma_hat, geometry)
-  crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-  pair = tf.image.stateless_random_crop(
-      pair, [geometry.crop, geometry.crop, tf.shape(pair)[-1]], seed=crop_seed)
-  if geometry.flip:
-    pair = tf.image.stateless_random_flip_left_right(pair, seed=flip_seed)
+  # One crop and flip of the stacked pair keeps y_hat and sigma_hat aligned.
+  pair = stateless_crop_and_flip(pair, geometry.crop, seed, geometry.flip)
   return _split(pair, channels)
 
 

@@ -401,9 +401,7 @@ def _crop_and_flip(x, crop: int, training: bool, seed=None):
   """A random crop and flip (training; `seed`: this example's stateless seed, shape [2]), or
   the central crop."""
   if training:
-    crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    x = tf.image.stateless_random_crop(x, [crop, crop, tf.shape(x)[-1]], seed=crop_seed)
-    return tf.image.stateless_random_flip_left_right(x, seed=flip_seed)
+    return latent_pairs.stateless_crop_and_flip(x, crop, seed)
   size = tf.shape(x)[0]
   offset = (size - crop) // 2
   return x[offset:offset + crop, offset:offset + crop, :]
@@ -746,11 +744,6 @@ def _check_workdir(workdir: str, net: str, input_kind: str, data: DataSpec,
   previous = read_results(workdir)
   if previous is None:
     return
-  previous_seed = previous.get("config", {}).get("seed", 0)
-  if previous_seed != seed:
-    # Resuming seed 0's checkpoint under seed 1 would give a run that is neither.
-    raise TrainingError(f"{workdir} holds a run with seed {previous_seed}, not {seed}; use "
-                        "another --workdir for each seed")
   if (previous["net"], previous["input"]) != (net, input_kind):
     raise TrainingError(f"{workdir} holds a {previous['net']} run on {previous['input']} "
                         "inputs; use another --workdir")
@@ -763,6 +756,11 @@ def _check_workdir(workdir: str, net: str, input_kind: str, data: DataSpec,
     if store_codec["fingerprint"] != previous["codec"]["fingerprint"]:
       raise TrainingError(f"{workdir} holds a run on codec {previous['codec']['name']!r}'s "
                           f"latents, not {store_codec['name']!r}'s; use another --workdir")
+  previous_seed = previous.get("config", {}).get("seed", 0)
+  if previous_seed != seed:
+    # Resuming seed 0's checkpoint under seed 1 would give a run that is neither.
+    raise TrainingError(f"{workdir} holds a run with seed {previous_seed}, not {seed}; use "
+                        "another --workdir for each seed")
 
 
 def _eval_limit(config: ClassifierTrainConfig, epoch: int) -> int:
