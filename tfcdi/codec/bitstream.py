@@ -279,18 +279,31 @@ def encode(symbols, frequencies, *, codec_name: str, fingerprint: bytes, image_s
   return head + _CRC.pack(checksum) + payload
 
 
-def _parse_prefix(data) -> tuple:
-  """(version, family, name length) of the bytes common to every family, checked."""
+def family_byte(data) -> int:
+  """The family byte of a .tfci file, once its magic and version are checked; whether any
+  family reads it is the registry's business (codec/registry.py)."""
+  data = memoryview(data).cast("B")
+  _check_magic_and_version(data)
+  return data[5]
+
+
+def _check_magic_and_version(data) -> None:
   if len(data) == 0:
     raise BitstreamError("empty file, not a .tfci file")
   if bytes(data[:len(MAGIC)]) != MAGIC[:len(data)]:
     raise BitstreamError("not a .tfci file (it does not start with b'TFCI')")
   if len(data) < _PREFIX_BYTES:
     raise BitstreamError(f"truncated .tfci file ({len(data)} bytes)")
-  version, family, name_length = data[4], data[5], data[6]
+  version = data[4]
   if version != FORMAT_VERSION:
     raise BitstreamError(f"unsupported .tfci format version {version} (this tfcdi reads "
                          f"version {FORMAT_VERSION})")
+
+
+def _parse_prefix(data) -> tuple:
+  """(version, family, name length) of the bytes common to every family, checked."""
+  _check_magic_and_version(data)
+  version, family, name_length = data[4], data[5], data[6]
   if family not in SUPPORTED_FAMILIES:
     raise BitstreamError(f"unsupported codec family {family} (this tfcdi reads "
                          f"{', '.join(f'{k} ({v})' for k, v in FAMILY_NAMES.items())})")

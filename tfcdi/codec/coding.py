@@ -1,20 +1,17 @@
-"""Images <-> .tfci bytes with a codec: the glue between the Keras model and the bitstream.
+"""Images <-> .tfci bytes with a codec of any family, and the lookup of the codec a file names.
 
-compress_image:   uint8 image -> pad to a multiple of 8 -> model.encode -> bitstream.encode
-decompress_bytes: bytes -> header -> (find the codec) -> symbols -> model.decode -> crop -> uint8
-read_symbols:     bytes -> header + symbols, for the compressed-domain nets; never decodes to RGB
+compress_image:   uint8 image -> codec.compress -> the bytes of a .tfci file
+decompress_bytes: bytes -> header -> (find the codec) -> codec.decompress -> uint8 image
+read_latents:     bytes -> {name: latent}, for the compressed-domain nets; never decodes to RGB
 
 A file names the codec that made it (name + fingerprint). Decoding with any other codec is
 refused with a CodecError, even one for the same operating point: its centers and table would
 turn the symbols into a different image, silently. Without an explicit codec, the one the header
-names is looked up among the shipped bundles (tfcdi/pretrained/*.npz).
+names is looked up among the shipped bundles (tfcdi/pretrained/*.npz), of any family: the
+header's family byte picks the family that parses it (registry.parse_header).
 
-Both codec families go through compress_image / decompress_bytes: the codec object (a Codec or
-a HyperpriorCodec) says which family writes, the file's header which family reads. A
-hyperprior file's symbols are two streams, read by read_hyperprior_symbols:
-
-  bytes -> header -> z symbols (z tables) -> scale indices (integer hyper-synthesis)
-        -> y symbols (the y table of each symbol's scale index)
+What a family does with its files is its own module's business (interface.py); read_symbols and
+read_hyperprior_symbols are the two built-in families' symbol readers under their old names.
 """
 
 from __future__ import annotations
@@ -24,12 +21,12 @@ import glob
 import os
 
 import numpy as np
-import tensorflow as tf
 
 from tfcdi.codec import bitstream
-from tfcdi.codec import hyperprior as hyperprior_lib
+from tfcdi.codec import hyperprior_codec
 from tfcdi.codec import model as model_lib
 from tfcdi.codec import pretrained
+from tfcdi.codec import registry
 from tfcdi.codec.pretrained import CodecError
 
 
@@ -38,44 +35,17 @@ def latent_size(image_size) -> tuple:
   return tuple(-(-int(s) // model_lib.DOWNSAMPLING) for s in image_size)
 
 
-def hyperprior_latent_shapes(image_size, codec: pretrained.HyperpriorCodec) -> tuple:
+def hyperprior_latent_shapes(image_size, codec) -> tuple:
   """(H, W) of an image -> the shapes of its y [hy, wy, M] and z [hz, wz, N]."""
-  hy, wy = (-(-int(s) // hyperprior_lib.DOWNSAMPLING) for s in image_size)
-  hz, wz = (-(-s // hyperprior_lib.HYPER_DOWNSAMPLING) for s in (hy, wy))
-  return (hy, wy, codec.channels), (hz, wz, codec.num_filters)
+  return hyperprior_codec.latent_shapes(image_size, codec.channels, codec.num_filters)
 
 
 def compress_image(codec, image: np.ndarray) -> bytes:
   """uint8 RGB [H, W, 3] of any size (up to 65535 per side) -> the bytes of a .tfci file.
 
-  `codec` is a Codec (autoencoder) or a HyperpriorCodec; the file's family follows it.
+  `codec` is a loaded codec of any family; the file's family follows it.
   """
-  image = np.asarray(image)
-  if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3 or 0 in image.shape:
-    raise ValueError(f"expected a non-empty uint8 [H, W, 3] image, got {image.dtype} "
-                     f"{image.shape}")
-  height, width = image.shape[:2]
-  if max(height, width) > bitstream.MAX_IMAGE_SIDE:
-    raise ValueError(f"a {height}x{width} image is too large: at most "
-                     f"{bitstream.MAX_IMAGE_SIDE} pixels per side")
-  if codec.family == "hyperprior":
-    return _compress_hyperprior(codec, image)
-  padded, _ = model_lib.pad_to_multiple(tf.convert_to_tensor(image[None], tf.float32))
-  symbols = codec.model.encode(padded)[0].numpy()
-  return bitstream.encode(symbols, codec.frequencies, codec_name=codec.name,
-                          fingerprint=codec.fingerprint, image_size=(height, width),
-                          codec_family=bitstream.FAMILY_AUTOENCODER)
-
-
-def _compress_hyperprior(codec: pretrained.HyperpriorCodec, image: np.ndarray) -> bytes:
-  height, width = image.shape[:2]
-  padded, _ = hyperprior_lib.pad_to_multiple(tf.convert_to_tensor(image[None], tf.float32))
-  y, z = codec.model.encode(padded)
-  y, z = y.numpy(), z.numpy()
-  indices = codec.scale_indices(z, y.shape)
-  return bitstream.encode_hyperprior(y[0], indices[0], codec.y_tables, z[0], codec.z_tables,
-                                     codec_name=codec.name, fingerprint=codec.fingerprint,
-                                     image_size=(height, width))
+  return codec.compress(image)
 
 
 def check_codec(header, codec) -> None:
@@ -85,26 +55,7 @@ def check_codec(header, codec) -> None:
     CodecError: the file was made by another codec.
     BitstreamError: the header's shapes do not fit the codec (a damaged or forged file).
   """
-  if (header.codec_name, header.fingerprint) != (codec.name, codec.fingerprint):
-    raise CodecError(
-        f"the file was made by codec {header.codec_name!r} ({header.fingerprint.hex()}), not by "
-        f"{codec.name!r} ({codec.fingerprint.hex()}); decode it with the codec that made it")
-  if header.codec_family != codec.bitstream_family:
-    raise CodecError(f"the file is a {bitstream.FAMILY_NAMES[header.codec_family]} file; "
-                     f"codec {codec.name!r} is a {codec.family} codec")
-  if codec.family == "hyperprior":
-    y_shape, z_shape = hyperprior_latent_shapes(header.image_size, codec)
-    if (tuple(header.y_shape), tuple(header.z_shape)) != (y_shape, z_shape):
-      raise bitstream.BitstreamError(
-          f"the header announces latents {header.y_shape} and {header.z_shape}; a "
-          f"{header.image_size} image coded by {codec.name!r} has {y_shape} and {z_shape}")
-    return
-  expected = (*latent_size(header.image_size), codec.channels)
-  if tuple(header.latent_shape) != expected or header.num_centers != codec.num_centers:
-    raise bitstream.BitstreamError(
-        f"the header announces a {header.latent_shape} latent with {header.num_centers} centers; "
-        f"a {header.image_size} image coded by {codec.name!r} has {expected} with "
-        f"{codec.num_centers}")
+  codec.check_header(header)
 
 
 def _bundle_identity(path: str):
@@ -117,12 +68,12 @@ def _bundle_identity(path: str):
 
 
 @functools.lru_cache(maxsize=4)
-def _load_bundle(path: str) -> pretrained.Codec:
+def _load_bundle(path: str):
   # Cached so that a folder of files from one codec builds the model once.
-  return pretrained.load_codec(path=path)
+  return registry.load(path)
 
 
-def find_codec(header: bitstream.Header, search_dir: str | None = None) -> pretrained.Codec:
+def find_codec(header, search_dir: str | None = None):
   """Loads the bundle in `search_dir` (default: the shipped ones) that made the file.
 
   Raises:
@@ -138,38 +89,41 @@ def find_codec(header: bitstream.Header, search_dir: str | None = None) -> pretr
       f"not among the codecs in {search_dir}; pass that codec's bundle (--codec=PATH.npz)")
 
 
-def read_symbols(data: bytes, codec: pretrained.Codec) -> tuple:
-  """A .tfci file's header and int32 symbols [h, w, C], checked against `codec`.
+def read_symbols(data: bytes, codec) -> tuple:
+  """An autoencoder .tfci file's header and int32 symbols [h, w, C], checked against `codec`.
 
   The compressed-domain path: no decoder is built or run. z_hat is codec.model.latent(symbols).
   """
   if codec.family != "autoencoder":
-    raise CodecError(f"codec {codec.name!r} is a {codec.family} codec; its files hold two "
-                     "streams (read_hyperprior_symbols)")
-  header = bitstream.parse_header(data)
-  check_codec(header, codec)
-  return header, bitstream.decode_symbols(data, header, codec.frequencies)
+    streams = ("two streams (read_hyperprior_symbols)" if codec.family == "hyperprior" else
+               f"{', '.join(codec.symbol_names)} (codec.read_symbols)")
+    raise CodecError(f"codec {codec.name!r} is a {codec.family} codec; its files hold {streams}")
+  header, symbols = codec.read_symbols(data)
+  return header, symbols["symbols"]
 
 
-def read_hyperprior_symbols(data: bytes, codec: pretrained.HyperpriorCodec) -> tuple:
+def read_hyperprior_symbols(data: bytes, codec) -> tuple:
   """A hyperprior .tfci file's (header, y symbols, z symbols, scale indices), checked.
 
   y and the scale indices are int32 [hy, wy, M], z is int32 [hz, wz, N]. The compressed-domain
   path: no synthesis transform runs; codec.model.latent(y[None], z[None]) gives (y_hat,
-  sigma_hat). `codec` is a HyperpriorCodec or anything with its identity, its tables and a
-  `scale_indices` method (latent_store.HyperpriorTables reads files without a Keras model).
+  sigma_hat). `codec` is a HyperpriorCodec or its HyperpriorTables (no Keras model).
   """
   if codec.family != "hyperprior":
     raise CodecError(f"codec {codec.name!r} is not a hyperprior codec")
-  header = bitstream.parse_header(data)
-  check_codec(header, codec)
-  z = bitstream.decode_hyperprior_z(data, header, codec.z_tables)
-  indices = codec.scale_indices(z[None], (1, *header.y_shape))[0]
-  y = bitstream.decode_hyperprior_y(data, header, codec.y_tables, indices)
-  return header, y, z, indices
+  return codec.read_streams(data)
 
 
-def decompress_bytes(data: bytes, codec: pretrained.Codec | None = None) -> np.ndarray:
+def read_latents(data: bytes, codec=None) -> dict:
+  """{latent name: float32 [h, w, C]} of a .tfci file: what the compressed-domain nets read
+  ("z_hat"; "y_hat" and "sigma_hat"). `codec`: the codec (or its tables) that made the file;
+  None looks it up among the shipped bundles."""
+  if codec is None:
+    codec = find_codec(registry.parse_header(data))
+  return codec.read_latents(data)
+
+
+def decompress_bytes(data: bytes, codec=None) -> np.ndarray:
   """The bytes of a .tfci file -> uint8 RGB [H, W, 3] at the original size.
 
   Args:
@@ -177,14 +131,5 @@ def decompress_bytes(data: bytes, codec: pretrained.Codec | None = None) -> np.n
     codec: the codec that made the file; None looks it up among the shipped bundles.
   """
   if codec is None:
-    codec = find_codec(bitstream.parse_header(data))
-  if codec.family == "hyperprior":
-    header, y, _, _ = read_hyperprior_symbols(data, codec)
-    images = codec.model.decode(y[None])
-    images = model_lib.crop_to(images, header.image_size)[0].numpy()
-    return np.clip(np.rint(images), 0, 255).astype(np.uint8)
-  header, symbols = read_symbols(data, codec)
-  images = codec.model.decode(tf.convert_to_tensor(symbols[None]))
-  images = model_lib.crop_to(images, header.image_size)[0].numpy()
-  # The decoder output is already clipped to [0, 255]; rounding, not truncating, to 8 bits.
-  return np.clip(np.rint(images), 0, 255).astype(np.uint8)
+    codec = find_codec(registry.parse_header(data))
+  return codec.decompress(data)

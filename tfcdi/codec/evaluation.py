@@ -14,41 +14,15 @@ import numpy as np
 
 from tfcdi import imageio
 from tfcdi import metrics
-from tfcdi.codec import bitstream
 from tfcdi.codec import coding
-from tfcdi.codec import pretrained
+from tfcdi.codec import registry
 from tfcdi.data import images as images_lib
-
-
-def _information_bits(codec, data: bytes) -> tuple:
-  """(header, ideal code length in bits of the file's symbols under the codec's tables)."""
-  if codec.family == "hyperprior":
-    header, y, z, indices = coding.read_hyperprior_symbols(data, codec)
-    channel_of = np.broadcast_to(np.arange(z.shape[-1]), z.shape)
-    return header, (bitstream.stream_information_bits(y, indices, codec.y_tables)
-                    + bitstream.stream_information_bits(z, channel_of, codec.z_tables))
-  header, symbols = coding.read_symbols(data, codec)
-  return header, bitstream.information_content_bits(symbols, codec.frequencies)
-
-
-def _identity(codec) -> dict:
-  """The fields that say which codec a result is for."""
-  if codec.family == "hyperprior":
-    return {"codec_family": "hyperprior", "quality": codec.quality.quality,
-            "lambda": codec.quality.lmbda}
-  return {"operating_point": codec.operating_point.name,
-          "target_bpp": codec.operating_point.bpp}
-
-
-def _label(codec) -> str:
-  return (f"hyperprior {codec.quality.name}" if codec.family == "hyperprior"
-          else codec.operating_point.name)
 
 
 def evaluate_codec_on_images(codec, paths, log=print) -> dict:
   """Per-image and mean bpp / PSNR / SSIM / MS-SSIM from real files, plus coding checks.
 
-  `codec` is a Codec (autoencoder) or a HyperpriorCodec.
+  `codec` is a loaded codec of any family.
   """
   per_image = []
   for path in paths:
@@ -59,7 +33,7 @@ def evaluate_codec_on_images(codec, paths, log=print) -> dict:
     seconds = time.time() - tick
     # The payload against the symbols' information content under the shipped tables: the
     # range coder's overhead, which the format promises to keep within 1%.
-    header, info_bits = _information_bits(codec, data)
+    header, info_bits = codec.information_bits(data)
     height, width = image.shape[:2]
     per_image.append({
         "image": os.path.basename(path),
@@ -80,10 +54,11 @@ def evaluate_codec_on_images(codec, paths, log=print) -> dict:
   mean = {k: float(np.mean([r[k] for r in per_image])) for k in keys}
   overhead = (sum(r["payload_bits"] for r in per_image)
               / sum(r["information_bits"] for r in per_image) - 1.0)
-  target = ({"bpp_relative_to_target": mean["bpp"] / codec.operating_point.bpp - 1.0}
-            if codec.family == "autoencoder" else {})
+  # Only a codec trained for a rate (the autoencoder's operating points) has a target.
+  target = ({"bpp_relative_to_target": mean["bpp"] / codec.target_bpp - 1.0}
+            if codec.target_bpp is not None else {})
   return {
-      **_identity(codec),
+      **codec.result_identity(),
       "codec": codec.name,
       "fingerprint": codec.fingerprint.hex(),
       "num_images": len(per_image),
@@ -101,7 +76,7 @@ def evaluate_bundle_on_folder(bundle_path: str, image_dir: str, workdir: str,
 
   The cache is keyed by the bundle's fingerprint, so a retrained bundle is evaluated again.
   """
-  codec = pretrained.load_codec(path=bundle_path)
+  codec = registry.load(bundle_path)
   paths, _, _ = images_lib.list_images(image_dir)
   if limit:
     paths = paths[:limit]
@@ -111,15 +86,15 @@ def evaluate_bundle_on_folder(bundle_path: str, image_dir: str, workdir: str,
       cached = json.load(f)
     if (cached.get("fingerprint") == codec.fingerprint.hex()
         and cached.get("num_images") == len(paths)):
-      log(f"[codec {_label(codec)}] Kodak evaluation exists: {out_path}")
+      log(f"[codec {codec.label}] Kodak evaluation exists: {out_path}")
       return cached
-  log(f"[codec {_label(codec)}] evaluating on {len(paths)} images from real files")
+  log(f"[codec {codec.label}] evaluating on {len(paths)} images from real files")
   result = evaluate_codec_on_images(codec, paths, log=log)
   os.makedirs(workdir, exist_ok=True)
   with open(out_path + ".tmp", "w") as f:
     json.dump(result, f, indent=2)
   os.replace(out_path + ".tmp", out_path)
-  target = f" (target {codec.operating_point.bpp})" if codec.family == "autoencoder" else ""
-  log(f"[codec {_label(codec)}] mean {result['bpp']:.4f} bpp{target}, PSNR {result['psnr']:.2f} "
+  target = f" (target {codec.target_bpp})" if codec.target_bpp is not None else ""
+  log(f"[codec {codec.label}] mean {result['bpp']:.4f} bpp{target}, PSNR {result['psnr']:.2f} "
       f"dB, SSIM {result['ssim']:.4f}, MS-SSIM {result['ms_ssim']:.4f}")
   return result

@@ -14,18 +14,19 @@ Shipped bundles live in tfcdi/pretrained/codec_<operating point>.npz.
 The hyperprior family (hyperprior.py) bundles the same way, under its own metadata ("family":
 "hyperprior", the quality, N and M): float16 weights plus its integer tables (the z tables, the
 y tables of the scale table, the integer hyper-synthesis); its fingerprint covers all of them.
-`load_codec` reads a bundle of either family and returns a Codec or a HyperpriorCodec. Shipped
+`load_codec` reads a bundle of any family through the registry (registry.load) and returns that
+family's codec (autoencoder.AutoencoderCodec, hyperprior_codec.HyperpriorCodec, ...). Shipped
 hyperprior bundles are tfcdi/pretrained/hyperprior_q<quality>.npz.
+
+The codec classes live in their family modules; `pretrained.Codec` and
+`pretrained.HyperpriorCodec` are the same classes, under the names callers have always used.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
-
-import typing
 
 import numpy as np
 
@@ -34,6 +35,7 @@ from tfcdi.codec import hyperprior as hyperprior_lib
 from tfcdi.codec import model as model_lib
 from tfcdi.codec import operating_points
 from tfcdi.codec import qualities
+from tfcdi.codec.interface import CodecError  # noqa: F401  (where callers have caught it)
 
 PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "pretrained")
 # Frequencies are scaled to sum to this; constriction's range coder works at 24-bit precision,
@@ -42,30 +44,16 @@ FREQUENCY_TOTAL = 1 << 16
 _FORMAT = 1
 
 
-class CodecError(ValueError):
-  """A codec bundle is missing, unreadable or does not match what was asked of it."""
-
-
-@dataclasses.dataclass
-class Codec:
-  """A ready-to-use codec: the Keras autoencoder plus what the bitstream needs."""
-
-  model: model_lib.Autoencoder
-  operating_point: operating_points.OperatingPoint
-  frequencies: np.ndarray  # int64 [L], sums to FREQUENCY_TOTAL, every entry >= 1
-  name: str  # e.g. "ae-0.635-cpu"
-  fingerprint: bytes  # 8 bytes, see module docstring
-  filters: tuple = (64, 128)
-  family: typing.ClassVar[str] = "autoencoder"
-  bitstream_family: typing.ClassVar[int] = bitstream.FAMILY_AUTOENCODER
-
-  @property
-  def num_centers(self) -> int:
-    return self.operating_point.num_centers
-
-  @property
-  def channels(self) -> int:
-    return self.operating_point.channels
+def __getattr__(name):
+  # The codec classes live in their family modules, which import this one; looked up lazily so
+  # that either side can be imported first.
+  if name == "Codec":
+    from tfcdi.codec import autoencoder  # pylint: disable=g-import-not-at-top
+    return autoencoder.AutoencoderCodec
+  if name == "HyperpriorCodec":
+    from tfcdi.codec import hyperprior_codec  # pylint: disable=g-import-not-at-top
+    return hyperprior_codec.HyperpriorCodec
+  raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def frequency_table(symbol_counts, total=FREQUENCY_TOTAL) -> np.ndarray:
@@ -150,18 +138,21 @@ def shipped_path(operating_point) -> str:
 def load_codec(operating_point=None, path: str | None = None):
   """Loads a bundle: the shipped one of an operating point, or one from `path`.
 
-  A hyperprior bundle at `path` loads as a HyperpriorCodec (when no operating point is asked
-  for; an autoencoder operating point and a hyperprior bundle are refused together).
+  A bundle at `path` loads as a codec of the family its metadata names (registry.load): a
+  hyperprior bundle as a HyperpriorCodec. An operating point and a bundle of a family without
+  operating points are refused together.
   """
-  if path is not None:
-    family = read_metadata(path).get("family", "autoencoder")
-    if family == "hyperprior":
-      if operating_point is not None:
-        raise CodecError(f"{path} is a hyperprior codec, not an autoencoder codec for "
-                         f"operating point {operating_point}")
-      return load_hyperprior_codec(path=path)
-    if family != "autoencoder":
-      raise CodecError(f"{path}: unknown codec family {family!r}")
+  from tfcdi.codec import registry  # pylint: disable=g-import-not-at-top  (it imports us)
+  if path is None and operating_point is None:
+    raise CodecError("give an operating point or a codec bundle path")
+  if path is None:
+    return registry.get("autoencoder").load(None, operating_point)
+  return registry.load(path, operating_point=operating_point)
+
+
+def load_autoencoder_bundle(operating_point=None, path: str | None = None):
+  """An autoencoder bundle: the shipped one of an operating point, or the one at `path`."""
+  from tfcdi.codec import autoencoder  # pylint: disable=g-import-not-at-top  (it imports us)
   if path is None:
     if operating_point is None:
       raise CodecError("give an operating point or a codec bundle path")
@@ -192,41 +183,14 @@ def load_codec(operating_point=None, path: str | None = None):
     if tuple(var.shape) != arr.shape:
       raise CodecError(f"{path}: weight {var.path} has shape {arr.shape}, expected {var.shape}")
     var.assign(arr.astype(np.float32))
-  return Codec(model=model, operating_point=op, frequencies=frequencies, name=meta["name"],
-               fingerprint=bytes.fromhex(meta["fingerprint"]), filters=tuple(meta["filters"]))
+  return autoencoder.AutoencoderCodec(
+      model=model, operating_point=op, frequencies=frequencies, name=meta["name"],
+      fingerprint=bytes.fromhex(meta["fingerprint"]), filters=tuple(meta["filters"]))
 
 
 # --- the hyperprior family ---------------------------------------------------------------------
 
 _HYPERPRIOR_FORMAT = 1
-
-
-@dataclasses.dataclass
-class HyperpriorCodec:
-  """A ready-to-use hyperprior codec: the Keras model plus the integer tables the files need."""
-
-  model: hyperprior_lib.Hyperprior
-  quality: qualities.Quality
-  y_tables: bitstream.Tables  # one per scale of hyperprior.scale_table()
-  z_tables: bitstream.Tables  # one per channel of z
-  name: str  # e.g. "hp-q4-cpu"
-  fingerprint: bytes  # 8 bytes
-  family: typing.ClassVar[str] = "hyperprior"
-  bitstream_family: typing.ClassVar[int] = bitstream.FAMILY_HYPERPRIOR
-
-  @property
-  def channels(self) -> int:
-    """M, channels of y."""
-    return self.model.latent_channels
-
-  @property
-  def num_filters(self) -> int:
-    """N, channels of z."""
-    return self.model.num_filters
-
-  def scale_indices(self, z_symbols, y_shape=None) -> np.ndarray:
-    """z symbols [B, hz, wz, N] -> scale indices [B, hy, wy, M] (the integer hyper-synthesis)."""
-    return self.model.scale_indices(z_symbols, y_shape)
 
 
 def _table_arrays(prefix: str, tables: bitstream.Tables) -> dict:
@@ -294,7 +258,7 @@ def save_hyperprior_codec(model: hyperprior_lib.Hyperprior, quality, path: str, 
   return fingerprint
 
 
-def load_hyperprior_codec(quality=None, path: str | None = None) -> HyperpriorCodec:
+def load_hyperprior_codec(quality=None, path: str | None = None):
   """Loads a hyperprior bundle: the shipped one of a quality, or the one at `path`."""
   if path is None:
     if quality is None:
@@ -343,11 +307,13 @@ def load_hyperprior_codec(quality=None, path: str | None = None) -> HyperpriorCo
       or z_tables.num_tables != model.num_filters):
     raise CodecError(f"{path}: {y_tables.num_tables} y tables and {z_tables.num_tables} z "
                      f"tables, expected {hyperprior_lib.NUM_SCALES} and {model.num_filters}")
-  return HyperpriorCodec(model=model, quality=q, y_tables=y_tables, z_tables=z_tables,
-                         name=meta["name"], fingerprint=bytes.fromhex(meta["fingerprint"]))
+  from tfcdi.codec import hyperprior_codec  # pylint: disable=g-import-not-at-top  (imports us)
+  return hyperprior_codec.HyperpriorCodec(
+      model=model, quality=q, y_tables=y_tables, z_tables=z_tables, name=meta["name"],
+      fingerprint=bytes.fromhex(meta["fingerprint"]))
 
 
-def hyperprior_integer_arrays(codec: HyperpriorCodec) -> dict:
+def hyperprior_integer_arrays(codec) -> dict:
   """The integer arrays of a hyperprior codec's coding path, named as in its bundle.
 
   The y tables, the z tables and the integer hyper-synthesis: everything a reader of its files

@@ -6,16 +6,16 @@ compressed data: the cResNets read the quantized representation z_hat = centers[
 (`decoded_dataset`, from a one-time decoded cache). The third arm, uncompressed RGB, reads the
 source images through the same geometry (`original_dataset`).
 
-Two codec families make stores (the "family" of the store's codec metadata):
-  autoencoder  Torfason et al.'s codec: the latent arm reads (z_hat, label);
-  hyperprior   Balle et al. 2018's scale hyperprior (the follow-up work): the latent arm reads
-               (y_hat, sigma_hat, label) (`hyperprior_latent_dataset`). The z stream is decoded,
-               the codec's integer hyper-synthesis gives each y symbol's scale index (the same
-               integers the encoder used), the y stream is decoded with those tables, and
-               sigma_hat = scale_table[index]. Neither the synthesis transform nor any float
-               network runs. The integer tables live beside the metadata in
-               `codec_tables.npz` (not counted in the store's size, like the autoencoder's
-               table in metadata.json), so a store reads without the codec bundle.
+A codec of any family makes a store; the store only talks to the codec interface
+(tfcdi/codec/interface.py). Its metadata records the codec's identity (Reader.to_json: the
+autoencoder's frequency table and centers; the hyperprior's identity, its integer tables in
+`codec_tables.npz` beside it, not counted in the store's size), so a store reads without the
+codec bundle. The latent arm reads (*latents, label), the latents the family names, in its
+order: (z_hat, label) for Torfason et al.'s autoencoder; (y_hat, sigma_hat, label) for Balle et
+al. 2018's scale hyperprior (the follow-up work), whose reader decodes z, runs the integer
+hyper-synthesis for each y symbol's scale index (the integers the encoder used), decodes y with
+those tables and looks sigma_hat up in the scale table. Neither a synthesis transform nor any
+float network runs.
 
 Geometry. Every image is brought to a square view before anything else: its shorter side is
 resized to `image_size` (256 by default; bilinear with antialiasing) and the central
@@ -50,30 +50,26 @@ Datasets dataset (e.g. imagenet2012, for users who have it prepared under their 
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import math
 import os
 
-import typing
-
 import numpy as np
 import tensorflow as tf
 
-from tfcdi.codec import bitstream
-from tfcdi.codec import coding
-from tfcdi.codec import hyperprior as hyperprior_lib
-from tfcdi.codec import model as model_lib
+from tfcdi.codec import autoencoder
+from tfcdi.codec import hyperprior_codec
 from tfcdi.codec import pretrained
+from tfcdi.codec import registry
 from tfcdi.data import images as images_lib
 
 STORE_FORMAT = 1
 METADATA_FILE = "metadata.json"
 DECODED_DIR = "decoded"
 # A hyperprior store's integer coding tables (HyperpriorTables.save / load).
-HYPERPRIOR_TABLES_FILE = "codec_tables.npz"
-# A hyperprior store's entropy-decoded latents (build_latent_cache).
+HYPERPRIOR_TABLES_FILE = hyperprior_codec.TABLES_FILE
+# A store's entropy-decoded symbols (build_latent_cache).
 LATENT_CACHE_DIR = "latents"
 # The square view every image is brought to; its latent is 32 x 32 (see the module docstring).
 DEFAULT_IMAGE_SIZE = 256
@@ -96,12 +92,6 @@ _DECODED_FEATURES = {
     "image": tf.io.FixedLenFeature([], tf.string),
     "label": tf.io.FixedLenFeature([], tf.int64),
 }
-_LATENT_CACHE_FEATURES = {
-    "y": tf.io.FixedLenFeature([], tf.string),  # raw little-endian int16 or int32
-    "y_bits": tf.io.FixedLenFeature([], tf.int64),  # 16 or 32
-    "indices": tf.io.FixedLenFeature([], tf.string),  # raw uint8 scale indices
-    "label": tf.io.FixedLenFeature([], tf.int64),
-}
 
 
 class StoreError(ValueError):
@@ -110,192 +100,28 @@ class StoreError(ValueError):
 
 # --- the codec's tables: what reading latents needs, without the neural network -----------------
 
-
-@dataclasses.dataclass(frozen=True)
-class CodecTables:
-  """A codec's identity, frequency table and centers: enough to read its .tfci files.
-
-  Duck-compatible with pretrained.Codec for coding.read_symbols / check_codec, but holds no
-  Keras model, so the compressed-domain path never builds (or loads) a decoder.
-  """
-
-  name: str
-  fingerprint: bytes
-  operating_point: str
-  frequencies: np.ndarray  # int64 [L]
-  centers: np.ndarray  # float32 [L]
-  channels: int
-  family: typing.ClassVar[str] = "autoencoder"
-  bitstream_family: typing.ClassVar[int] = bitstream.FAMILY_AUTOENCODER
-
-  @property
-  def num_centers(self) -> int:
-    return int(self.frequencies.size)
-
-  @classmethod
-  def from_codec(cls, codec: pretrained.Codec) -> CodecTables:
-    return cls(name=codec.name, fingerprint=bytes(codec.fingerprint),
-               operating_point=codec.operating_point.name,
-               frequencies=np.asarray(codec.frequencies, np.int64),
-               centers=np.asarray(codec.model.quantizer.centers.numpy(), np.float32),
-               channels=int(codec.channels))
-
-  def to_json(self) -> dict:
-    return {"name": self.name, "fingerprint": self.fingerprint.hex(),
-            "operating_point": self.operating_point, "channels": self.channels,
-            "num_centers": self.num_centers, "frequencies": self.frequencies.tolist(),
-            # float32 values survive the round trip through JSON's doubles exactly.
-            "centers": [float(c) for c in self.centers]}
-
-  @classmethod
-  def from_json(cls, data: dict) -> CodecTables:
-    return cls(name=data["name"], fingerprint=bytes.fromhex(data["fingerprint"]),
-               operating_point=data["operating_point"],
-               frequencies=np.asarray(data["frequencies"], np.int64),
-               centers=np.asarray(data["centers"], np.float32), channels=int(data["channels"]))
-
-  def same_codec(self, other) -> bool:
-    return (self.name, bytes(self.fingerprint)) == (other.name, bytes(other.fingerprint))
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class HyperpriorTables:
-  """A hyperprior codec's identity and integer coding tables: enough to read its .tfci files.
-
-  Duck-compatible with pretrained.HyperpriorCodec for coding.read_hyperprior_symbols /
-  check_codec, without its Keras model: the z tables, the y tables of the scale table and the
-  integer hyper-synthesis that maps z symbols to scale indices. A reader gets the y symbols and
-  sigma_hat = scale_table()[index] from these alone, so the compressed-domain path never builds
-  a transform.
-  """
-
-  name: str
-  fingerprint: bytes
-  quality: int
-  channels: int  # M, channels of y
-  num_filters: int  # N, channels of z
-  arrays: dict  # the named integer arrays (pretrained.hyperprior_integer_arrays)
-  family: typing.ClassVar[str] = "hyperprior"
-  bitstream_family: typing.ClassVar[int] = bitstream.FAMILY_HYPERPRIOR
-
-  def __post_init__(self):
-    y_tables, z_tables, hyper_synthesis = pretrained.hyperprior_coding_tables(self.arrays)
-    if (y_tables.num_tables != hyperprior_lib.NUM_SCALES
-        or z_tables.num_tables != self.num_filters):
-      raise pretrained.CodecError(
-          f"codec {self.name!r}: {y_tables.num_tables} y tables and {z_tables.num_tables} z "
-          f"tables, expected {hyperprior_lib.NUM_SCALES} and {self.num_filters}")
-    object.__setattr__(self, "y_tables", y_tables)
-    object.__setattr__(self, "z_tables", z_tables)
-    object.__setattr__(self, "hyper_synthesis", hyper_synthesis)
-
-  @property
-  def operating_point(self) -> str:
-    """The quality's name ("q4"): what results and reports list where the autoencoder has its
-    operating point."""
-    return f"q{self.quality}"
-
-  @property
-  def digest(self) -> str:
-    """SHA-256 (hex, 16 digits) of the integer arrays, to check a stored copy of them."""
-    digest = hashlib.sha256()
-    for key in sorted(self.arrays):
-      digest.update(key.encode())
-      digest.update(np.ascontiguousarray(self.arrays[key], np.int64).tobytes())
-    return digest.hexdigest()[:16]
-
-  def scale_indices(self, z_symbols, y_shape=None) -> np.ndarray:
-    """z symbols [B, hz, wz, N] -> scale indices [B, hy, wy, M], integer arithmetic only."""
-    indices = self.hyper_synthesis(z_symbols)
-    if y_shape is not None:
-      indices = indices[:, :y_shape[1], :y_shape[2], :]
-    return indices
-
-  def read(self, data: bytes) -> tuple:
-    """A file's (header, y symbols, z symbols, scale indices), checked against this codec."""
-    return coding.read_hyperprior_symbols(data, self)
-
-  @classmethod
-  def from_codec(cls, codec: pretrained.HyperpriorCodec) -> HyperpriorTables:
-    return cls(name=codec.name, fingerprint=bytes(codec.fingerprint),
-               quality=codec.quality.quality, channels=int(codec.channels),
-               num_filters=int(codec.num_filters),
-               arrays=pretrained.hyperprior_integer_arrays(codec))
-
-  def to_json(self) -> dict:
-    """The identity (the arrays go to a file of their own: `save`)."""
-    return {"family": self.family, "name": self.name, "fingerprint": self.fingerprint.hex(),
-            "quality": self.quality, "operating_point": self.operating_point,
-            "channels": self.channels, "num_filters": self.num_filters,
-            "tables_file": HYPERPRIOR_TABLES_FILE, "tables_digest": self.digest}
-
-  def save(self, path: str) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp.npz"
-    np.savez_compressed(tmp, **self.arrays)
-    os.replace(tmp, path)
-
-  @classmethod
-  def load(cls, data: dict, path: str) -> HyperpriorTables:
-    """The tables whose identity is `data` (to_json) and whose arrays are in `path` (save).
-
-    Raises:
-      pretrained.CodecError: the file is missing, unreadable or holds other tables.
-    """
-    try:
-      with np.load(path, allow_pickle=False) as npz:
-        arrays = {k: np.asarray(npz[k]) for k in npz.files}
-    except (OSError, ValueError) as e:
-      raise pretrained.CodecError(
-          f"cannot read the hyperprior coding tables {path} ({e})") from None
-    tables = cls(name=data["name"], fingerprint=bytes.fromhex(data["fingerprint"]),
-                 quality=int(data["quality"]), channels=int(data["channels"]),
-                 num_filters=int(data["num_filters"]), arrays=arrays)
-    if tables.digest != data["tables_digest"]:
-      raise pretrained.CodecError(f"{path} holds other coding tables than codec "
-                                  f"{data['name']!r}'s")
-    return tables
-
-  def same_codec(self, other) -> bool:
-    return (self.name, bytes(self.fingerprint)) == (other.name, bytes(other.fingerprint))
+# The two built-in families' Readers, under the names they had when they lived here.
+CodecTables = autoencoder.AutoencoderTables
+HyperpriorTables = hyperprior_codec.HyperpriorTables
 
 
 def tables_of(codec):
-  """The reading tables of a loaded codec of either family (CodecTables or HyperpriorTables)."""
-  if codec.family == "hyperprior":
-    return HyperpriorTables.from_codec(codec)
-  return CodecTables.from_codec(codec)
+  """The Reader (identity and integer tables, no model) of a loaded codec of any family."""
+  return codec.tables()
 
 
 def codec_family(codec_json: dict) -> str:
   """The family of a codec's JSON identity (stores made before families are autoencoder)."""
-  return codec_json.get("family", "autoencoder")
+  return registry.of_json(codec_json).name
 
 
 def load_codec_tables(path: str):
-  """Reads the tables of a codec bundle (.npz) of either family without building its model.
-
-  Autoencoder: the frequency table and the centers, one of the bundle's weights (the one whose
-  path ends in "centers"). Hyperprior: the integer tables (the fingerprint is checked).
+  """Reads the Reader of a codec bundle (.npz) of any family without building its model.
 
   Raises:
     pretrained.CodecError: the file is not a readable bundle.
   """
-  meta = pretrained.read_metadata(path)
-  if meta.get("family") == "hyperprior":
-    meta, arrays = pretrained.read_hyperprior_tables(path)
-    return HyperpriorTables(name=meta["name"], fingerprint=bytes.fromhex(meta["fingerprint"]),
-                            quality=int(meta["quality"]), channels=int(meta["latent_channels"]),
-                            num_filters=int(meta["num_filters"]), arrays=arrays)
-  try:
-    index = next(i for i, p in enumerate(meta["weight_paths"]) if p.endswith("centers"))
-    with np.load(path, allow_pickle=False) as data:
-      frequencies = np.asarray(data["frequencies"], np.int64)
-      centers = np.asarray(data[f"w{index}"], np.float32)
-    return CodecTables(name=meta["name"], fingerprint=bytes.fromhex(meta["fingerprint"]),
-                       operating_point=meta["operating_point"], frequencies=frequencies,
-                       centers=centers, channels=int(meta["channels"]))
-  except (StopIteration, KeyError, OSError, ValueError) as e:
-    raise pretrained.CodecError(f"{path}: cannot read the codec's tables ({e!r})") from None
+  return registry.read_tables(path)
 
 
 # --- geometry ---------------------------------------------------------------------------------
@@ -444,27 +270,22 @@ def read_metadata(store_dir: str) -> dict:
 
 
 def store_family(meta: dict) -> str:
-  """"autoencoder" or "hyperprior": the family of the codec that made the store."""
+  """The name of the family of the codec that made the store ("autoencoder", ...)."""
   return codec_family(meta["codec"])
 
 
 def store_tables(meta: dict, store_dir: str | None = None):
-  """The tables of the codec that made the store (CodecTables or HyperpriorTables).
+  """The Reader of the codec that made the store (interface.Reader).
 
-  A hyperprior store keeps its tables in a file beside the metadata: give `store_dir`.
+  Some families keep tables in a file beside the metadata (the hyperprior): give `store_dir`.
 
   Raises:
-    StoreError: a hyperprior store's tables are missing or do not match its metadata.
+    StoreError: the tables are missing or do not match the store's metadata.
   """
-  if store_family(meta) == "hyperprior":
-    if store_dir is None:
-      raise ValueError("reading a hyperprior store's tables needs its folder")
-    try:
-      return HyperpriorTables.load(meta["codec"],
-                                   os.path.join(store_dir, HYPERPRIOR_TABLES_FILE))
-    except pretrained.CodecError as e:
-      raise StoreError(f"the store at {store_dir}: {e}") from None
-  return CodecTables.from_json(meta["codec"])
+  try:
+    return registry.tables_from_json(meta["codec"], store_dir)
+  except pretrained.CodecError as e:
+    raise StoreError(f"the store at {store_dir}: {e}") from None
 
 
 def _same_identity(codec_json: dict, codec) -> bool:
@@ -519,25 +340,18 @@ def _int_feature(value: int):
   return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
 
 
-def _downsampling(family: str) -> int:
-  return hyperprior_lib.DOWNSAMPLING if family == "hyperprior" else model_lib.DOWNSAMPLING
-
-
 def _open_store(store_dir: str, tables, image_size: int, classes) -> dict:
   """Existing metadata checked against this encoding, or fresh metadata for a new store."""
   os.makedirs(store_dir, exist_ok=True)
   if not os.path.exists(os.path.join(store_dir, METADATA_FILE)):
-    side = image_size // _downsampling(tables.family)
+    shapes = tables.latent_shapes((image_size, image_size))
     meta = {"format": STORE_FORMAT, "codec": tables.to_json(), "image_size": image_size,
-            "latent_shape": [side, side, tables.channels],
+            "latent_shape": shapes.pop("latent_shape"),
             "preprocessing": (f"shorter side resized to {image_size} (bilinear, antialiased), "
                               f"central {image_size}x{image_size} square, rounded to uint8"),
-            "classes": list(classes), "splits": {}}
-    if tables.family == "hyperprior":
-      hyper_side = -(-side // hyperprior_lib.HYPER_DOWNSAMPLING)
-      meta["hyper_latent_shape"] = [hyper_side, hyper_side, tables.num_filters]
-      # The tables before the metadata: a store with metadata always has them.
-      tables.save(os.path.join(store_dir, HYPERPRIOR_TABLES_FILE))
+            "classes": list(classes), "splits": {}, **shapes}
+    # The tables before the metadata: a store with metadata always has them.
+    tables.save_beside(store_dir)
     return meta
   meta = read_metadata(store_dir)
   if not _same_identity(meta["codec"], tables):
@@ -552,19 +366,19 @@ def _open_store(store_dir: str, tables, image_size: int, classes) -> dict:
   return meta
 
 
-def encode_split(source, codec: pretrained.Codec, store_dir: str, split: str, *,
+def encode_split(source, codec, store_dir: str, split: str, *,
                  image_size: int = DEFAULT_IMAGE_SIZE, shard_size: int = DEFAULT_SHARD_SIZE,
                  batch_size: int = 16, progress: bool = True, log=print) -> dict:
   """Encodes a source split into the store (or finishes an interrupted encoding).
 
   Args:
     source: an ImageFolderSource or TfdsSource.
-    codec: the codec to encode with (pretrained.load_codec): a Codec (autoencoder) or a
-      HyperpriorCodec; the store's metadata records its family.
+    codec: the codec to encode with (pretrained.load_codec), of any family; the store's
+      metadata records its identity and family.
     store_dir: the store's folder; created if needed. One store holds one codec's encodings of
       any number of splits with the same classes and geometry.
     split: the name the split gets in the store ("train", "val").
-    image_size: side of the square view (a multiple of 8; see the module docstring).
+    image_size: side of the square view (a multiple of the codec's downsampling).
     shard_size: examples per shard.
     batch_size: images the encoder runs at once.
     progress: show a tqdm progress bar.
@@ -577,13 +391,13 @@ def encode_split(source, codec: pretrained.Codec, store_dir: str, split: str, *,
     StoreError: the store exists but was made by another codec, at another size, with other
       classes, or holds a different plan for this split.
   """
-  multiple = _downsampling(codec.family)
+  multiple = codec.downsampling
   if image_size % multiple or image_size <= 0:
     raise StoreError(f"image_size must be a positive multiple of {multiple} for a "
                      f"{codec.family} codec, got {image_size}")
   if shard_size < 1 or batch_size < 1:
     raise StoreError("shard_size and batch_size must be positive")
-  tables = tables_of(codec)
+  tables = codec.tables()
   meta = _open_store(store_dir, tables, image_size, source.classes)
   num_shards = max(1, math.ceil(source.count / shard_size))
   plan = {"source": source.description, "digest": source.digest, "count": source.count,
@@ -633,26 +447,8 @@ def _file_writer(codec, image_size: int):
   """A function: float32 views [B, S, S, 3] -> their B .tfci files, byte for byte what
   coding.compress_image writes for each view (no padding: S is a multiple of the codec's
   downsampling)."""
-  encode = tf.function(codec.model.encode, input_signature=[
-      tf.TensorSpec([None, image_size, image_size, 3], tf.float32)])
-  if codec.family == "hyperprior":
-
-    def hyperprior_files(images):
-      y, z = encode(images)
-      y, z = y.numpy(), z.numpy()
-      indices = codec.scale_indices(z, y.shape)  # integers: the same batched or not
-      return [bitstream.encode_hyperprior(y[i], indices[i], codec.y_tables, z[i], codec.z_tables,
-                                          codec_name=codec.name, fingerprint=codec.fingerprint,
-                                          image_size=(image_size, image_size))
-              for i in range(y.shape[0])]
-    return hyperprior_files
-
-  def autoencoder_files(images):
-    return [bitstream.encode(symbols, codec.frequencies, codec_name=codec.name,
-                             fingerprint=codec.fingerprint, image_size=(image_size, image_size),
-                             codec_family=bitstream.FAMILY_AUTOENCODER)
-            for symbols in encode(images).numpy()]
-  return autoencoder_files
+  compress = codec.batch_compressor(image_size)
+  return lambda images: compress(images, (image_size, image_size))
 
 
 def _encode_shard(examples, to_files, classes, path, image_size, batch_size, bar):
@@ -703,9 +499,7 @@ def size_report(meta: dict, published: dict | None = None) -> list[str]:
           f"{meta['image_size']}x{meta['image_size']}")
   if "totals" in meta and meta["totals"]["store_bytes"]:
     t = meta["totals"]
-    point = (f"operating point {meta['codec']['operating_point']}"
-             if store_family(meta) == "autoencoder" else
-             f"hyperprior quality {meta['codec']['quality']}")
+    point = registry.describe(meta["codec"])
     lines.append(f"total: {t['count']} images, {_mb(t['source_bytes'])} of source images -> "
                  f"{_mb(t['store_bytes'])} store, ratio {t['ratio']:.2f}x "
                  f"(codec {meta['codec']['name']}, {point})")
@@ -759,33 +553,27 @@ def _check_codec(meta: dict, codec, store_dir: str):
   return tables
 
 
-def _symbols_fn(tables: CodecTables):
-  def decode(data):
-    # coding.read_symbols checks the file's codec identity and shapes against the tables.
-    _, symbols = coding.read_symbols(bytes(data), tables)
-    return symbols
-  return decode
-
-
-def _read_hyperprior(tables: HyperpriorTables, shape):
-  """A graph function: .tfci bytes -> (y symbols, scale indices), int32 [h, w, M] each."""
+def _symbols_reader(tables, shape):
+  """A graph function: .tfci bytes -> {symbol name: int32 [h, w, C]} (the Reader's arrays)."""
+  names = tables.symbol_names
 
   def decode(data):
-    # read_hyperprior_symbols checks the identity and shapes, decodes z, runs the integer
-    # hyper-synthesis and decodes y with the tables of the resulting scale indices.
-    _, y, _, indices = tables.read(bytes(data))
-    return y, indices
+    # The Reader checks the file's codec identity and shapes against its tables.
+    _, symbols = tables.read_symbols(bytes(data))
+    return tuple(np.asarray(symbols[name], np.int32) for name in names)
 
   def read(data):
-    y, indices = tf.numpy_function(decode, [data], (tf.int32, tf.int32), stateful=False)
-    return tf.ensure_shape(y, shape), tf.ensure_shape(indices, shape)
+    arrays = tf.numpy_function(decode, [data], (tf.int32,) * len(names), stateful=False)
+    return {name: tf.ensure_shape(a, shape) for name, a in zip(names, arrays)}
   return read
 
 
 def latent_dataset(store_dir: str, split: str, *, shuffle: bool = False, seed: int = 0,
                    skip: int = 0, shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER, codec=None,
-                   output: str = "latent") -> tf.data.Dataset:
-  """(z_hat, label) of a store split: the cResNets' input, entropy-decoded on the fly.
+                   output: str = "latent", cached: bool = False) -> tf.data.Dataset:
+  """(*latents, label) of a store split: the compressed-domain nets' input, entropy-decoded on
+  the fly. The latents are those the store's codec family names, in its order: (z_hat, label)
+  for the autoencoder, (y_hat, sigma_hat, label) for the hyperprior; float32 [h, w, C] each.
 
   Args:
     store_dir: the store.
@@ -794,101 +582,69 @@ def latent_dataset(store_dir: str, split: str, *, shuffle: bool = False, seed: i
     seed: the order's seed.
     skip: records to skip at the start of that order (to resume an epoch).
     shuffle_buffer: records the shuffle mixes.
-    codec: optional pretrained.Codec or CodecTables the store must have been made by.
-    output: "latent" for z_hat = centers[symbols] (float32 [h, w, C]), "symbols" for the int32
-      symbols themselves.
-
-  A hyperprior store yields (y_hat, sigma_hat, label) instead: see hyperprior_latent_dataset,
-  which this calls for one.
+    codec: optional codec (or its Reader) the store must have been made by.
+    output: "latent" for the latents, "symbols" for the int32 symbol arrays they come from
+      (the autoencoder's symbols; the hyperprior's y symbols and scale indices).
+    cached: read the symbols from the split's latent cache (build_latent_cache) instead of
+      entropy-decoding the files: the same values, in the same orders, without the range
+      decoding (for the hyperprior, ~40 ms per file with its integer hyper-synthesis).
 
   Raises:
-    StoreError: no such store or split, or another codec's store.
+    StoreError: no such store or split, another codec's store, or (cached) no complete latent
+      cache of the split.
   """
   if output not in ("latent", "symbols"):
     raise ValueError(f"output must be 'latent' or 'symbols', got {output!r}")
   meta = read_metadata(store_dir)
-  if store_family(meta) == "hyperprior":
-    return hyperprior_latent_dataset(store_dir, split, shuffle=shuffle, seed=seed, skip=skip,
-                                     shuffle_buffer=shuffle_buffer, codec=codec, output=output)
   tables = _check_codec(meta, codec, store_dir)
   files = shard_files(store_dir, split, meta)
   shape = meta["latent_shape"]
-  centers = tf.constant(tables.centers, tf.float32)
-  decode = _symbols_fn(tables)
+  if cached:
+    files = _latent_cache_files(store_dir, split, files)
+    features = _latent_cache_features(tables)
 
-  def to_latent(serialized):
-    example = parse_example(serialized)
-    symbols = tf.numpy_function(decode, [example["tfci"]], tf.int32, stateful=False)
-    symbols = tf.ensure_shape(symbols, shape)
-    value = tf.gather(centers, symbols) if output == "latent" else symbols
-    return value, example["label"]
+    def symbols_of(serialized):
+      example = tf.io.parse_single_example(serialized, features)
+      return ({name: tf.reshape(_from_narrow(example[name], example[f"{name}_bits"]), shape)
+               for name in tables.symbol_names}, example["label"])
+  else:
+    read = _symbols_reader(tables, shape)
+
+    def symbols_of(serialized):
+      example = parse_example(serialized)
+      return read(example["tfci"]), example["label"]
+
+  def to_output(serialized):
+    symbols, label = symbols_of(serialized)
+    if output == "symbols":
+      return (*(symbols[name] for name in tables.symbol_names), label)
+    latents = tables.latents_from_symbols(symbols)
+    return (*(latents[name] for name in tables.latent_names), label)
 
   records = _ordered_records(files, shuffle, seed, skip, shuffle_buffer)
-  return records.map(to_latent, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  return records.map(to_output, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 def hyperprior_latent_dataset(store_dir: str, split: str, *, shuffle: bool = False,
                               seed: int = 0, skip: int = 0,
                               shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER, codec=None,
                               output: str = "latent", cached: bool = False) -> tf.data.Dataset:
-  """(y_hat, sigma_hat, label) of a hyperprior store split: the two-branch cResNet's input.
-
-  Each record's .tfci file is entropy-decoded on the fly (see the module docstring): y_hat is
-  the y symbols as float32, sigma_hat the scale each was coded with, float32 [h, w, M] each,
-  exactly what Hyperprior.latent gives for the file's symbols. No transform runs.
-
-  Args:
-    store_dir, split, shuffle, seed, skip, shuffle_buffer: as for latent_dataset (the same
-      orders, so the decoded arm reads the same examples in the same order for a seed).
-    codec: optional codec (HyperpriorCodec or HyperpriorTables) the store must have been made by.
-    output: "latent" for (y_hat, sigma_hat), "symbols" for the int32 (y symbols, scale
-      indices) themselves.
-    cached: read the symbols from the split's latent cache (build_latent_cache) instead of
-      entropy-decoding the files: the same values, in the same orders, without the ~40 ms of
-      range decoding and integer hyper-synthesis per file.
+  """(y_hat, sigma_hat, label) of a store whose codec gives those latents (the two-branch
+  cResNet's input): latent_dataset, refusing a store of any other latents.
 
   Raises:
-    StoreError: no such store or split, a store of another family, another codec's store, or
-      (cached) no complete latent cache of the split.
+    StoreError: as latent_dataset, or a store whose codec gives other latents.
   """
-  if output not in ("latent", "symbols"):
-    raise ValueError(f"output must be 'latent' or 'symbols', got {output!r}")
   meta = read_metadata(store_dir)
-  if store_family(meta) != "hyperprior":
+  latent_names = registry.of_json(meta["codec"]).latent_names
+  if tuple(latent_names) != (hyperprior_codec.Y_HAT, hyperprior_codec.SIGMA_HAT):
     raise StoreError(f"the store at {store_dir} was made by an {store_family(meta)} codec; its "
-                     "latent arm reads (z_hat, label) with latent_dataset")
-  tables = _check_codec(meta, codec, store_dir)
-  files = shard_files(store_dir, split, meta)
-  shape = meta["latent_shape"]
-  scales = tf.constant(hyperprior_lib.scale_table(), tf.float32)
-  if cached:
-    files = _latent_cache_files(store_dir, split, files)
-
-    def symbols_of(serialized):
-      example = tf.io.parse_single_example(serialized, _LATENT_CACHE_FEATURES)
-      y = tf.cond(tf.equal(example["y_bits"], 16),
-                  lambda: tf.cast(tf.io.decode_raw(example["y"], tf.int16), tf.int32),
-                  lambda: tf.io.decode_raw(example["y"], tf.int32))
-      indices = tf.cast(tf.io.decode_raw(example["indices"], tf.uint8), tf.int32)
-      return tf.reshape(y, shape), tf.reshape(indices, shape), example["label"]
-  else:
-    read = _read_hyperprior(tables, shape)
-
-    def symbols_of(serialized):
-      example = parse_example(serialized)
-      return (*read(example["tfci"]), example["label"])
-
-  def to_pair(serialized):
-    y, indices, label = symbols_of(serialized)
-    if output == "symbols":
-      return y, indices, label
-    return tf.cast(y, tf.float32), tf.gather(scales, indices), label
-
-  records = _ordered_records(files, shuffle, seed, skip, shuffle_buffer)
-  return records.map(to_pair, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+                     f"latent arm reads ({', '.join(latent_names)}, label) with latent_dataset")
+  return latent_dataset(store_dir, split, shuffle=shuffle, seed=seed, skip=skip,
+                        shuffle_buffer=shuffle_buffer, codec=codec, output=output, cached=cached)
 
 
-# --- the latent cache of a hyperprior store ---------------------------------------------------
+# --- the latent cache ---------------------------------------------------------------------------
 
 
 def latent_cache_dir(store_dir: str) -> str:
@@ -903,8 +659,35 @@ def _latent_cache_files(store_dir: str, split: str, store_files) -> list[str]:
   return files
 
 
+def _latent_cache_features(tables) -> dict:
+  # Per symbol array: its raw little-endian values and their width. A missing width is 8: the
+  # hyperprior caches written before caches were generic stored "indices" as uint8 with none.
+  features = {"label": tf.io.FixedLenFeature([], tf.int64)}
+  for name in tables.symbol_names:
+    features[name] = tf.io.FixedLenFeature([], tf.string)
+    features[f"{name}_bits"] = tf.io.FixedLenFeature([], tf.int64, default_value=8)
+  return features
+
+
+def _to_narrow(values: np.ndarray) -> tuple:
+  """(raw bytes, bits): uint8 if every value fits, else int16, else int32 (little-endian)."""
+  if values.size == 0 or (values.min() >= 0 and values.max() <= 255):
+    return values.astype(np.uint8).tobytes(), 8
+  narrow = np.iinfo(np.int16)
+  if narrow.min <= values.min() and values.max() <= narrow.max:
+    return values.astype("<i2").tobytes(), 16
+  return values.astype("<i4").tobytes(), 32
+
+
+def _from_narrow(raw, bits):
+  return tf.case([
+      (tf.equal(bits, 8), lambda: tf.cast(tf.io.decode_raw(raw, tf.uint8), tf.int32)),
+      (tf.equal(bits, 16), lambda: tf.cast(tf.io.decode_raw(raw, tf.int16), tf.int32))],
+      default=lambda: tf.io.decode_raw(raw, tf.int32))
+
+
 def has_latent_cache(store_dir: str, split: str) -> bool:
-  """Whether a hyperprior store split has a complete latent cache."""
+  """Whether a store split has a complete latent cache."""
   try:
     _latent_cache_files(store_dir, split, shard_files(store_dir, split))
     return True
@@ -913,36 +696,31 @@ def has_latent_cache(store_dir: str, split: str) -> bool:
 
 
 def build_latent_cache(store_dir: str, split: str, *, progress: bool = True) -> str:
-  """Entropy-decodes a hyperprior store split once, for classifiers that read it every epoch.
+  """Entropy-decodes a store split once, for classifiers that read it every epoch.
 
   Reading a hyperprior file costs its range decoding and the integer hyper-synthesis (tens of
   milliseconds on a CPU core, more than a small cResNet's training step per example). The cache
-  holds their result per store shard, under store_dir/latents/ with the shard's name: the y
-  symbols as raw int16 (int32 for a file whose values do not fit), the scale indices as uint8,
-  the label. It is derived from the .tfci files with the store's tables, so the classifiers see
-  the same numbers (hyperprior_latent_dataset(cached=True)); it is no part of the store's size.
-  Resumable per shard. Returns the cache folder.
+  holds the result per store shard, under store_dir/latents/ with the shard's name: each of the
+  codec's symbol arrays as raw uint8, int16 or int32 (the narrowest that holds the file's
+  values), and the label. It is derived from the .tfci files with the store's tables, so the
+  classifiers see the same numbers (latent_dataset(cached=True)); it is no part of the store's
+  size. Resumable per shard. Returns the cache folder.
 
   Raises:
-    StoreError: no such split, or not a hyperprior store.
+    StoreError: no such split.
   """
   meta = read_metadata(store_dir)
-  if store_family(meta) != "hyperprior":
-    raise StoreError(f"the store at {store_dir} is an {store_family(meta)} store; only "
-                     "hyperprior stores have a latent cache")
-  if hyperprior_lib.NUM_SCALES > 256:
-    raise StoreError("scale indices no longer fit a byte")
   tables = store_tables(meta, store_dir)
   files = shard_files(store_dir, split, meta)
   cache = latent_cache_dir(store_dir)
   os.makedirs(cache, exist_ok=True)
-  read = _read_hyperprior(tables, meta["latent_shape"])
+  read = _symbols_reader(tables, meta["latent_shape"])
   bar = _progress_bar(_split_entry(meta, split, store_dir)["count"],
                       f"entropy-decoding {split}", progress)
 
   def symbols_and_label(serialized):
     example = parse_example(serialized)
-    return (*read(example["tfci"]), example["label"])
+    return read(example["tfci"]), example["label"]
 
   for store_shard in files:
     target = os.path.join(cache, os.path.basename(store_shard))
@@ -954,15 +732,13 @@ def build_latent_cache(store_dir: str, split: str, *, progress: bool = True) -> 
         symbols_and_label, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     tmp = f"{target}.{os.getpid()}.tmp"
     with tf.io.TFRecordWriter(tmp) as writer:
-      for y, indices, label in records.as_numpy_iterator():
-        narrow = np.iinfo(np.int16)
-        bits = 16 if narrow.min <= y.min() and y.max() <= narrow.max else 32
-        example = tf.train.Example(features=tf.train.Features(feature={
-            "y": _bytes_feature(y.astype("<i2" if bits == 16 else "<i4").tobytes()),
-            "y_bits": _int_feature(bits),
-            "indices": _bytes_feature(indices.astype(np.uint8).tobytes()),
-            "label": _int_feature(label)}))
-        writer.write(example.SerializeToString())
+      for symbols, label in records.as_numpy_iterator():
+        feature = {"label": _int_feature(label)}
+        for name, values in symbols.items():
+          raw, bits = _to_narrow(values)
+          feature[name], feature[f"{name}_bits"] = _bytes_feature(raw), _int_feature(bits)
+        writer.write(tf.train.Example(features=tf.train.Features(
+            feature=feature)).SerializeToString())
         bar.update(1)
     os.replace(tmp, target)
   bar.close()
@@ -981,15 +757,15 @@ def decoded_cache_dir(store_dir: str) -> str:
   return os.path.join(store_dir, DECODED_DIR)
 
 
-def build_decoded_cache(store_dir: str, split: str, codec: pretrained.Codec, *,
-                        batch_size: int = 16, progress: bool = True) -> str:
-  """Decodes a store split once through the codec's decoder, for the decoded-RGB arm.
+def build_decoded_cache(store_dir: str, split: str, codec, *, batch_size: int = 16,
+                        progress: bool = True) -> str:
+  """Decodes a store split once through the codec's synthesis, for the decoded-RGB arm.
 
   Every store shard gets a cache shard of the same name under store_dir/decoded/, holding the
   reconstructions as raw uint8 [S, S, 3] (what coding.decompress_bytes returns for the same
   file). Raw, not PNG: the arm reads them every epoch, and raw costs no CPU to read. Resumable
-  per shard, like encoding. Returns the cache folder. For a hyperprior store the decoder is
-  the synthesis transform of the y symbols (`codec` must be the HyperpriorCodec).
+  per shard, like encoding. Returns the cache folder. `codec` is the loaded codec that made the
+  store (of any family: its `reconstruct` is the decoder).
 
   Raises:
     StoreError: no such split, or `codec` did not make the store.
@@ -999,23 +775,16 @@ def build_decoded_cache(store_dir: str, split: str, codec: pretrained.Codec, *,
   files = shard_files(store_dir, split, meta)
   cache = decoded_cache_dir(store_dir)
   os.makedirs(cache, exist_ok=True)
-  decode_images = tf.function(codec.model.decode, input_signature=[
-      tf.TensorSpec([None, *meta["latent_shape"]], tf.int32)])
+  decode_images = tf.function(codec.reconstruct, input_signature=[
+      {name: tf.TensorSpec([None, *meta["latent_shape"]], tf.int32)
+       for name in tables.symbol_names}])
   bar = _progress_bar(_split_entry(meta, split, store_dir)["count"], f"decoding {split}",
                       progress)
-  if tables.family == "hyperprior":
-    read = _read_hyperprior(tables, meta["latent_shape"])
+  read = _symbols_reader(tables, meta["latent_shape"])
 
-    def symbols_and_label(serialized):
-      example = parse_example(serialized)
-      return read(example["tfci"])[0], example["label"]  # the y symbols
-  else:
-    decode = _symbols_fn(tables)
-
-    def symbols_and_label(serialized):
-      example = parse_example(serialized)
-      symbols = tf.numpy_function(decode, [example["tfci"]], tf.int32, stateful=False)
-      return tf.ensure_shape(symbols, meta["latent_shape"]), example["label"]
+  def symbols_and_label(serialized):
+    example = parse_example(serialized)
+    return read(example["tfci"]), example["label"]
 
   for store_shard in files:
     target = os.path.join(cache, os.path.basename(store_shard))

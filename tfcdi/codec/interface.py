@@ -1,0 +1,252 @@
+"""The one interface every codec family implements; the rest of tfcdi talks only to it.
+
+Three kinds of object, all defined here as base classes a family module subclasses:
+
+  Family  what the registry holds (registry.py), one per family: its name, the .tfci header's
+          family byte, the downsampling, the names of the latents its files give the
+          compressed-domain nets, and how to load its bundles, read its tables and parse its
+          headers. Also the family-level words for a codec's JSON identity (`describe`).
+  Reader  a codec's identity (name, fingerprint) and integer tables: everything needed to read
+          its files into symbols and latents, and nothing of its neural network. This is what a
+          latent store, a classifier export and the compressed-domain path hold.
+  Codec   a Reader plus the trained model: compress(image) -> bytes, decompress(bytes) ->
+          image, latents(images). A loaded bundle is one.
+
+Symbols and latents. A family's files hold integer symbol arrays (`symbol_names`; the
+autoencoder: "symbols", the hyperprior: "y" and "indices", the scale index of every y symbol);
+`latents_from_symbols` turns them into the float latents the nets read (`latent_names`: "z_hat";
+"y_hat" and "sigma_hat"). Both are {name: array} dicts; every array of one file has the same
+spatial size, [h, w, channels], which lets stores, caches and exports handle any family alike.
+The split matters for speed: a store's cache keeps the small integers, the floats are made on
+the fly (in a tf.data graph, hence TensorFlow ops in `latents_from_symbols`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tfcdi.codec import bitstream
+
+
+class CodecError(ValueError):
+  """A codec bundle is missing, unreadable or does not match what was asked of it."""
+
+
+class Family:
+  """A codec family as the registry knows it; a family module defines one instance, FAMILY.
+
+  Attributes:
+    name: what --codec, bundle metadata ("family") and store metadata call it.
+    byte: its family byte in the .tfci header (bitstream.py); the registry's key.
+    downsampling: image side / latent side.
+    latent_names: what read_latents returns, in the order nets and datasets list them.
+    symbol_names: the integer arrays a file holds, in the same order when they pair up.
+    selector: the argument that picks one of its shipped codecs ("operating_point",
+      "quality"); a codec's JSON identity holds its value under that key.
+  """
+
+  name: str = ""
+  byte: int = -1
+  downsampling: int = 1
+  latent_names: tuple = ()
+  symbol_names: tuple = ()
+  selector: str = ""
+
+  def parse_header(self, data: bytes):
+    """The file's checked header (codec_family, codec_name, fingerprint, image_size,
+    latent_shape at least). The built-in families share bitstream.parse_header."""
+    return bitstream.parse_header(data)
+
+  def load(self, path: str | None = None, selection=None) -> Codec:
+    """The bundle at `path`, or the shipped codec of `selection`; a bundle must match a
+    selection given with it. Raises CodecError."""
+    raise NotImplementedError
+
+  def read_tables(self, path: str) -> Reader:
+    """The Reader of a bundle, without building its model. Raises CodecError."""
+    raise NotImplementedError
+
+  def tables_from_json(self, data: dict, folder: str | None = None) -> Reader:
+    """The Reader whose Reader.to_json() is `data`; `folder` holds what Reader.save_beside
+    wrote there. Raises CodecError."""
+    raise NotImplementedError
+
+  def selection_of(self, codec_json: dict):
+    """The selector's value in a codec's JSON identity (or a result JSON)."""
+    return codec_json.get(self.selector)
+
+  def same_selection(self, codec_json: dict, selection) -> bool:
+    return self.selection_of(codec_json) == selection
+
+  def describe(self, codec_json: dict) -> str:
+    """E.g. "operating point 0.635", "hyperprior quality 4": how messages name the codec."""
+    return f"{self.name} {self.selector.replace('_', ' ')} {self.selection_of(codec_json)}"
+
+  def result_label(self, result: dict) -> str:
+    """How a plot legend names an evaluation result of one of its codecs."""
+    return f"{self.name}, {self.selector.replace('_', ' ')} {result.get(self.selector, '?')}"
+
+  # How a rate-distortion plot marks its codecs' results.
+  plot_marker: str = "o"
+  plot_marker_size: int = 10
+
+
+class Reader:
+  """A codec's identity and integer tables: reads its .tfci files into symbols and latents.
+
+  Subclasses set `family` (the family's name), `bitstream_family` (its byte), `name`,
+  `fingerprint` and `channels`, and implement the methods that raise NotImplementedError.
+  """
+
+  family: str = ""
+  bitstream_family: int = -1
+  name: str
+  fingerprint: bytes
+  channels: int
+
+  @property
+  def family_info(self) -> Family:
+    from tfcdi.codec import registry  # pylint: disable=g-import-not-at-top  (registry imports us)
+    return registry.get(self.bitstream_family)
+
+  @property
+  def downsampling(self) -> int:
+    return self.family_info.downsampling
+
+  @property
+  def latent_names(self) -> tuple:
+    return self.family_info.latent_names
+
+  @property
+  def symbol_names(self) -> tuple:
+    return self.family_info.symbol_names
+
+  def tables(self) -> Reader:
+    """The Reader itself (a Codec gives its Reader, without the model)."""
+    return self
+
+  def same_codec(self, other) -> bool:
+    return (self.name, bytes(self.fingerprint)) == (other.name, bytes(other.fingerprint))
+
+  def check_header(self, header) -> None:
+    """Refuses a file this codec did not make, or whose shapes do not fit it.
+
+    Raises:
+      CodecError: another codec made the file.
+      bitstream.BitstreamError: the header's shapes do not fit the codec (damaged or forged).
+    """
+    if (header.codec_name, header.fingerprint) != (self.name, bytes(self.fingerprint)):
+      raise CodecError(
+          f"the file was made by codec {header.codec_name!r} ({header.fingerprint.hex()}), not "
+          f"by {self.name!r} ({bytes(self.fingerprint).hex()}); decode it with the codec that "
+          "made it")
+    if header.codec_family != self.bitstream_family:
+      raise CodecError(f"the file is a {bitstream.FAMILY_NAMES.get(header.codec_family, '?')} "
+                       f"file; codec {self.name!r} is a {self.family} codec")
+    self.check_shapes(header)
+
+  def check_shapes(self, header) -> None:
+    """Refuses a header whose latent shapes are not what this codec makes of its image size."""
+    raise NotImplementedError
+
+  def latent_shapes(self, image_size) -> dict:
+    """(H, W) of an image -> {"latent_shape": [h, w, C], ...}: the shapes its file announces
+    (a latent store writes them into its metadata)."""
+    raise NotImplementedError
+
+  def read_symbols(self, data: bytes) -> tuple:
+    """(header, {symbol name: int32 [h, w, C]}) of a file, checked against this codec."""
+    raise NotImplementedError
+
+  def latents_from_symbols(self, symbols: dict) -> dict:
+    """{symbol name: int tensor [..., h, w, C]} -> {latent name: float32 tensor}, in TF ops."""
+    raise NotImplementedError
+
+  def read_latents(self, data: bytes) -> dict:
+    """{latent name: float32 [h, w, C]} of a file: what compressed-domain nets read. Entropy
+    decoding and integer tables only; no transform runs."""
+    _, symbols = self.read_symbols(data)
+    return {k: np.asarray(v) for k, v in self.latents_from_symbols(symbols).items()}
+
+  def information_bits(self, data: bytes) -> tuple:
+    """(header, the ideal code length in bits of the file's symbols under this codec's
+    tables): what the payload would be with a perfect entropy coder."""
+    raise NotImplementedError
+
+  def integer_tables(self) -> dict:
+    """The named integer arrays of its coding path (what a bundle stores for the coder)."""
+    raise NotImplementedError
+
+  def to_json(self) -> dict:
+    """The identity (and small tables) a store's metadata and an export's info record; the
+    family's tables_from_json reads it back. Holds "family" unless the family is the
+    autoencoder (whose stores predate families)."""
+    raise NotImplementedError
+
+  def save_beside(self, folder: str) -> None:
+    """Writes into `folder` what to_json leaves out (large tables); nothing by default."""
+
+  def serving_arrays(self) -> dict:
+    """{name: array} an export keeps as variables to read files with no bundle at hand;
+    `family.tables_from_serving(identity, arrays)` rebuilds the Reader."""
+    return self.integer_tables()
+
+
+class Codec(Reader):
+  """A Reader with its trained model (`model`): what a loaded bundle is.
+
+  A family whose codec has a model overrides `tables()` to give its Reader without it.
+  """
+
+  def compress(self, image: np.ndarray) -> bytes:
+    """uint8 RGB [H, W, 3] of any size (up to 65535 per side) -> the bytes of a .tfci file."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3 or 0 in image.shape:
+      raise ValueError(f"expected a non-empty uint8 [H, W, 3] image, got {image.dtype} "
+                       f"{image.shape}")
+    height, width = image.shape[:2]
+    if max(height, width) > bitstream.MAX_IMAGE_SIDE:
+      raise ValueError(f"a {height}x{width} image is too large: at most "
+                       f"{bitstream.MAX_IMAGE_SIDE} pixels per side")
+    return self.batch_compressor(None)(image[None].astype(np.float32), (height, width))[0]
+
+  def batch_compressor(self, image_size: int | None):
+    """A function (float32 images [B, H, W, 3], (height, width)) -> B .tfci files, for images
+    already padded to a multiple of the downsampling (or padded by it); `image_size` fixes a
+    square input size so the encoder traces once (None: any size)."""
+    raise NotImplementedError
+
+  def decompress(self, data: bytes) -> np.ndarray:
+    """The bytes of a .tfci file this codec made -> uint8 RGB [H, W, 3] at the original size."""
+    header, symbols = self.read_symbols(data)
+    images = self.reconstruct({k: v[None] for k, v in symbols.items()})
+    height, width = header.image_size
+    images = np.asarray(images)[0, :height, :width, :]
+    # The decoder output is already clipped to [0, 255]; rounding, not truncating, to 8 bits.
+    return np.clip(np.rint(images), 0, 255).astype(np.uint8)
+
+  def reconstruct(self, symbols: dict):
+    """{symbol name: int32 [B, h, w, C]} -> float32 images [B, H', W', 3] in [0, 255] (padded
+    size): the synthesis transform."""
+    raise NotImplementedError
+
+  def latents(self, images, differentiable: bool = False) -> dict:
+    """float32 images [B, H, W, 3] in [0, 255] (multiples of the downsampling) -> {latent name:
+    float32 [B, h, w, C]}: what a file of each image gives read_latents. differentiable=True:
+    the training-time path with gradients (joint training)."""
+    raise NotImplementedError
+
+  # What an evaluation result records of the codec, and how logs name it.
+
+  def result_identity(self) -> dict:
+    """The fields that say which codec a result is for (they lead its JSON)."""
+    raise NotImplementedError
+
+  @property
+  def label(self) -> str:
+    raise NotImplementedError
+
+  @property
+  def target_bpp(self) -> float | None:
+    """The rate it was trained for, where it has one."""
+    return None
