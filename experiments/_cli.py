@@ -189,30 +189,24 @@ def load_codec(operating_point, codec_path, *, quality=None, family=None,
   --codec; see resolve_codec_flag). `families` are those the calling binary can use; a codec of
   another family is refused with a ValueError.
   """
-  from tfcdi.codec import operating_points  # pylint: disable=g-import-not-at-top
-  from tfcdi.codec import pretrained  # pylint: disable=g-import-not-at-top
+  from tfcdi.codec import registry  # pylint: disable=g-import-not-at-top
   named, codec_path = resolve_codec_flag(codec_path) if family is None else (family, codec_path)
   if named is not None and named not in families:
     raise ValueError(f"this binary reads {' and '.join(families)} codecs, not {named} codecs")
-  if named == "hyperprior" and operating_point is not None:
-    raise ValueError("--operating_point is for the autoencoder codec; the hyperprior codec "
-                     "takes --quality")
-  if named == "autoencoder" and quality is not None:
-    raise ValueError("--quality is for the hyperprior codec; the autoencoder codec takes "
-                     "--operating_point")
+  # Each family's shipped codecs are picked by one flag (registry: the family's selector).
+  selection = {"operating_point": operating_point, "quality": quality}
+  given = [key for key, value in selection.items() if value is not None]
+  chosen = registry.get(named) if named is not None else (
+      registry.of_selector(given[0]) if given else registry.get(registry.DEFAULT_FAMILY))
+  for key in given:
+    if not chosen.selected_by(key):
+      raise ValueError(f"--{key} is for the {registry.of_selector(key).name} codec; the "
+                       f"{chosen.name} codec takes --{chosen.selector}")
   if codec_path is not None:
-    if operating_point is not None:
-      operating_point = operating_points.get_operating_point(operating_point).name
-    codec = (pretrained.load_hyperprior_codec(quality, path=codec_path) if quality is not None
-             else pretrained.load_codec(operating_point, path=codec_path))
-    if named is not None and codec.family != named:
-      raise ValueError(f"{codec_path} is a codec of the {codec.family} family, not of the "
-                       f"{named} family")
-  elif named == "hyperprior" or (named is None and quality is not None):
-    codec = pretrained.load_hyperprior_codec(quality or DEFAULT_QUALITY)
+    codec = registry.load(codec_path, family=named, **selection)
   else:
-    op = operating_points.get_operating_point(operating_point or DEFAULT_OPERATING_POINT)
-    codec = pretrained.load_codec(op.name)
+    defaults = {"operating_point": DEFAULT_OPERATING_POINT, "quality": DEFAULT_QUALITY}
+    codec = chosen.load(None, selection[chosen.selector] or defaults[chosen.selector])
   if codec.family not in families:
     raise ValueError(f"{codec.name} is a codec of the {codec.family} family; this binary reads "
                      f"{' and '.join(families)} codecs")

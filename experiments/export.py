@@ -72,7 +72,7 @@ def main(argv):
       serving.export_latent_classifier(_WORKDIR.value, target, labels_file=_LABELS.value,
                                        codec_path=codec_path)
       info = serving.read_info(target)
-      if info.get("family") == "hyperprior":
+      if info.get("latent_inputs"):  # a net on named latents: two signatures
         inputs = ("y_symbols, scale_indices" if info["latent_inputs"] == "y_hat+sigma_hat"
                   else "y_symbols")
         latents = ("y_hat, sigma_hat" if info["latent_inputs"] == "y_hat+sigma_hat"

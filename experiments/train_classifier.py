@@ -37,7 +37,7 @@ from absl import logging
 
 from experiments import _cli
 
-from tfcdi.codec import pretrained
+from tfcdi.codec import registry
 from tfcdi.data import latent_store
 from tfcdi.nets import specs
 from tfcdi.train import classifier
@@ -100,11 +100,13 @@ def _codec_loader():
   def load():
     family, path = _cli.resolve_codec_flag(_CODEC.value, _CODEC_PATH.value)
     codec_json = latent_store.read_metadata(_STORE_DIR.value)["codec"]
-    if latent_store.codec_family(codec_json) == "hyperprior":
-      return _cli.load_codec(None, path, quality=_QUALITY.value or codec_json["quality"],
-                             family=family or "hyperprior", families=("hyperprior",))
-    op = _OPERATING_POINT.value or codec_json["operating_point"]
-    return pretrained.load_codec(op, path=path)
+    store = registry.of_json(codec_json)
+    # The store's own operating point or quality unless the flag gives one.
+    flags_given = {"operating_point": _OPERATING_POINT.value, "quality": _QUALITY.value}
+    selection = {store.selector: flags_given[store.selector] or store.selection_of(codec_json)}
+    return _cli.load_codec(selection.get("operating_point"), path,
+                           quality=selection.get("quality"), family=family or store.name,
+                           families=(store.name,))
   return load
 
 

@@ -22,6 +22,67 @@ IMAGENETTE = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data
 TOY_BYTE = 7
 
 
+def _image(height, width, seed=0):
+  return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+# --- the built-in families, through the same calls ----------------------------------------------
+
+
+@pytest.fixture(name="bundle", params=["autoencoder", "hyperprior"])
+def fixture_bundle(request, tiny_codec_path, tiny_hyperprior_path):
+  """(path, codec) of a tiny bundle of each built-in family."""
+  path = {"autoencoder": tiny_codec_path, "hyperprior": tiny_hyperprior_path}[request.param]
+  return path, registry.load(path)
+
+
+def test_bundles_load_through_the_registry_as_their_familys_codec(bundle):
+  path, codec = bundle
+  assert isinstance(codec, interface.Codec) and registry.get(codec.family) is codec.family_info
+  assert registry.get(codec.bitstream_family).name == codec.family
+  tables = registry.read_tables(path)  # without the model
+  assert tables.same_codec(codec) and not isinstance(tables, interface.Codec)
+  assert tables.to_json() == codec.tables().to_json()
+
+
+def test_every_family_reads_back_from_its_files_the_latents_its_model_gives(bundle):
+  _, codec = bundle
+  image = _image(32, 48, seed=1)  # a multiple of every built-in downsampling
+  data = codec.compress(image)
+  header = registry.parse_header(data)
+  assert header.codec_family == codec.bitstream_family and header.image_size == (32, 48)
+  latents = codec.read_latents(data)
+  assert tuple(latents) == codec.latent_names
+  from_images = codec.latents(tf.constant(image[None], tf.float32))
+  for name in codec.latent_names:
+    assert latents[name].shape == (32 // codec.downsampling, 48 // codec.downsampling,
+                                   codec.channels)
+    np.testing.assert_array_equal(latents[name], from_images[name].numpy()[0])
+    # The Reader, which has no model, reads the same numbers.
+    np.testing.assert_array_equal(codec.tables().read_latents(data)[name], latents[name])
+  assert codec.decompress(data).shape == image.shape
+  assert np.array_equal(coding.decompress_bytes(data, codec), codec.decompress(data))
+
+
+def test_a_readers_json_identity_and_side_files_give_it_back(bundle, tmp_path):
+  _, codec = bundle
+  tables = codec.tables()
+  tables.save_beside(str(tmp_path))
+  again = registry.tables_from_json(json.loads(json.dumps(tables.to_json())), str(tmp_path))
+  assert again.same_codec(codec) and again.integer_tables().keys() == tables.integer_tables().keys()
+  assert all(np.array_equal(again.integer_tables()[k], v)
+             for k, v in tables.integer_tables().items())
+
+
+def test_a_selection_of_another_family_is_refused_by_name(tiny_hyperprior_path):
+  with pytest.raises(interface.CodecError, match="hyperprior codec, not an autoencoder codec"):
+    registry.load(tiny_hyperprior_path, operating_point="0.635")
+  with pytest.raises(interface.CodecError, match="takes quality, not operating point"):
+    registry.load(family="hyperprior", operating_point="0.635")
+  with pytest.raises(interface.CodecError, match="unknown codec family 'jpeg'"):
+    registry.get("jpeg")
+
+
 # --- the toy family: 4 x 4 block means of each colour, one byte each ----------------------------
 
 _TOY_FIXED = struct.Struct(">8sII")
@@ -94,10 +155,6 @@ def fixture_toy():
   registry.register(ToyFamily())
   yield ToyCodec("toy-1")
   registry.unregister(TOY_BYTE)
-
-
-def _image(height, width, seed=0):
-  return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
 
 
 def test_a_toy_family_compresses_decompresses_and_reads_latents_through_the_interface(toy):

@@ -269,20 +269,24 @@ def interpolate_at_bpp(curve_bpps, curve_values, bpp: float) -> Interpolated:
   return Interpolated(float(np.interp(bpp, unique_bpps, unique_values)), True, "")
 
 
+def _family(result: dict):
+  """The codec family of an evaluation result (codec.evaluation; "codec_family" names it)."""
+  from tfcdi.codec import registry  # pylint: disable=g-import-not-at-top  (imports TensorFlow)
+  return registry.of_json(result, key="codec_family")
+
+
 def result_label(result: dict) -> str:
   """How a learned-codec result is named in plots: its operating point or hyperprior quality."""
-  if result.get("codec_family") == "hyperprior":
-    return f"hyperprior, quality {result.get('quality', '?')}"
-  return f"learned, {result.get('operating_point', '?')} bpp point"
+  return _family(result).result_label(result)
 
 
 def validate_codec_result(result: dict) -> dict:
   """Checks a learned-codec result has the fields the comparison needs; returns it."""
   if not isinstance(result, dict):
     raise ValueError(f"A codec result must be a JSON object, got {type(result).__name__}.")
-  # Each result names its codec: an autoencoder operating point, or a hyperprior quality.
-  identity = (("quality",) if result.get("codec_family") == "hyperprior"
-              else ("operating_point",))
+  # Each result names its codec by what selects it in its family: an autoencoder operating
+  # point, a hyperprior quality.
+  identity = (_family(result).selector,)
   missing = [key for key in identity + REQUIRED_RESULT_KEYS if key not in result]
   if missing:
     raise ValueError(f"Codec result ({result_label(result)}) lacks {missing}.")
@@ -355,10 +359,10 @@ def plot_rd_curves(curves: dict[str, dict], results: Sequence[dict], path: str,
       ax.plot([p["bpp"] for p in points], [p[metric] for p in points], ".-",
               label=labels.get(name, name))
     for result in results:
-      # Hyperprior results as diamonds, so the two learned families read apart.
-      marker = "D" if result.get("codec_family") == "hyperprior" else "*"
-      ax.plot(result["bpp"], result[metric], marker, markersize=9 if marker == "D" else 13,
-              label=result_label(result))
+      # Each family its own marker (hyperprior diamonds, autoencoder stars), so they read apart.
+      family = _family(result)
+      ax.plot(result["bpp"], result[metric], family.plot_marker,
+              markersize=family.plot_marker_size, label=result_label(result))
     ax.set_xlabel("bits per pixel")
     ax.set_ylabel(_METRIC_LABELS[metric])
     ax.set_title(f"{_METRIC_LABELS[metric].split(' ')[0]} vs rate")

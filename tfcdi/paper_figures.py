@@ -342,7 +342,7 @@ def code_image(codec, image) -> CodedImage:
   """
   from tfcdi import metrics  # pylint: disable=g-import-not-at-top
   from tfcdi.codec import coding  # pylint: disable=g-import-not-at-top
-  if codec.family != "autoencoder":
+  if "z_hat" not in codec.latent_names:
     raise ValueError(f"codec {codec.name!r} is a {codec.family} codec; Figs. 9 and 10 show the "
                      "autoencoder's representation")
   image = _as_image(image)

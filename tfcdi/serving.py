@@ -37,6 +37,13 @@ variables (the autoencoder's frequency table and centers; the hyperprior's integ
 tables and integer hyper-synthesis), so a file can be checked against the codec a classifier was
 trained on, and decoded, with nothing but the export. Class names also go to assets/labels.tsv.
 
+Latent classifiers of any codec family export alike, through the codec interface
+(codec/interface.py): the signature inputs are the symbol arrays of the latents the net reads
+(named by the family: "symbols"; "y_symbols" and "scale_indices"), turned into those latents by
+the codec's Reader. What differs is the net's training geometry: a net trained on crops of one
+latent (the autoencoder's stores) takes the central crop; a net trained on named latents resized
+to a view (`latent_inputs`, the hyperprior's stores) takes center_views.
+
 Scale. A classifier learned on 256 x 256 views (latent 32 x 32, crop 28). A .tfci made from a
 photo at its own size has a latent at another scale (a 500 x 375 photo: 63 x 47). The intended
 path matches the scale at compression time: `compress_for_classification` (and a
@@ -57,10 +64,10 @@ import tensorflow as tf
 
 from tfcdi.codec import bitstream
 from tfcdi.codec import coding
-from tfcdi.codec import hyperprior as hyperprior_lib
 from tfcdi.codec import model as model_lib
 from tfcdi.codec import pretrained
 from tfcdi.codec import quantizer
+from tfcdi.codec import registry
 from tfcdi.data import imagenet_classes
 from tfcdi.data import latent_store
 from tfcdi.train import classifier as classifier_lib
@@ -106,14 +113,41 @@ def _track_variables(module: tf.Module, functions) -> None:
   module.signature_variables = variables
 
 
-def _tables_of(module) -> latent_store.CodecTables:
-  return latent_store.CodecTables(
-      name=module.codec_name.numpy().decode(),
-      fingerprint=bytes.fromhex(module.codec_fingerprint.numpy().decode()),
-      operating_point=module.operating_point.numpy().decode(),
-      frequencies=module.frequencies.numpy().astype(np.int64),
-      centers=module.centers.numpy().astype(np.float32),
-      channels=int(module.channels.numpy()))
+def _identity_variables(module: tf.Module, tables) -> None:
+  """The codec's identity and serving arrays as variables (Reader.to_json, serving_arrays)."""
+  module.codec_name = _string_var(tables.name, "codec_name")
+  module.codec_fingerprint = _string_var(tables.fingerprint.hex(), "codec_fingerprint")
+  module.codec_family = _string_var(tables.family, "codec_family")
+  module.codec_identity = _string_var(json.dumps(tables.to_json()), "codec_identity")
+  module.channels = tf.Variable(tables.channels, dtype=tf.int32, trainable=False,
+                                name="channels")
+  module.coding_tables = {key: tf.Variable(value, trainable=False, name=key)
+                          for key, value in tables.serving_arrays().items()}
+
+
+def _tables_of(loaded):
+  """The Reader an export kept (_identity_variables).
+
+  Exports made before the identity was kept whole hold its fields as variables of their own: the
+  autoencoder's its operating point, frequencies and centers (exactly its JSON identity), the
+  hyperprior's its family, quality, N and tables digest beside coding_tables.
+  """
+  if hasattr(loaded, "codec_identity"):
+    identity = json.loads(loaded.codec_identity.numpy().decode())
+  else:
+    identity = {"name": loaded.codec_name.numpy().decode(),
+                "fingerprint": loaded.codec_fingerprint.numpy().decode()}
+    for key in ("operating_point", "codec_family", "tables_digest"):
+      if hasattr(loaded, key):
+        identity["family" if key == "codec_family" else key] = getattr(loaded, key).numpy().decode()
+    for key in ("channels", "quality", "num_filters"):
+      if hasattr(loaded, key):
+        identity[key] = int(getattr(loaded, key).numpy())
+    for key in ("frequencies", "centers"):
+      if hasattr(loaded, key):
+        identity[key] = getattr(loaded, key).numpy().tolist()
+  arrays = {key: var.numpy() for key, var in getattr(loaded, "coding_tables", {}).items()}
+  return registry.of_json(identity).tables_from_serving(identity, arrays)
 
 
 # --- the encoder ------------------------------------------------------------------------------
@@ -125,7 +159,7 @@ class _EncoderModule(tf.Module):
   def __init__(self, codec):
     super().__init__(name="tfcdi_encoder")
     self.encoder = codec.model.encoder  # the decoder stays behind: it is not part of the export
-    _codec_variables(self, latent_store.CodecTables.from_codec(codec))
+    _codec_variables(self, codec.tables())
 
   @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")])
   def encode(self, images):
@@ -140,48 +174,78 @@ def export_encoder(codec, export_dir: str) -> str:
   _track_variables(module, [module.encode])
   signatures = {"serving_default": module.encode, "encode": module.encode}
   tf.saved_model.save(module, export_dir, signatures=signatures)
-  write_info(export_dir, {"kind": "encoder",
-                           "codec": latent_store.CodecTables.from_codec(codec).to_json()})
+  write_info(export_dir, {"kind": "encoder", "codec": codec.tables().to_json()})
   return export_dir
 
 
 # --- latent classifiers -----------------------------------------------------------------------
 
 
-class _LatentClassifierModule(tf.Module):
-  """int32 symbols -> class probabilities; the net, its mean, the codec's centers, the labels."""
+def _symbols_of_latents(tables, latent_names) -> list:
+  """The symbol arrays the latents come from: the family's i-th symbols give its i-th latent."""
+  symbol_of = dict(zip(tables.latent_names, tables.symbol_names))
+  return [symbol_of[name] for name in latent_names]
 
-  def __init__(self, model, tables: latent_store.CodecTables, wnids, names, crop: int,
+
+def _named_function(names, channels: int, dtype, body):
+  """A tf.function of [B, h, w, channels] tensors whose signature inputs are `names`; body gets
+  them as a dict."""
+  specs = [tf.TensorSpec([None, None, None, channels], dtype, name=n) for n in names]
+  return tf.function(lambda *tensors: body(dict(zip(names, tensors))), input_signature=specs)
+
+
+class _LatentClassifierModule(tf.Module):
+  """Symbol arrays (or latents) -> class probabilities: the net, its mean, the codec's identity
+  and tables, the labels. `latent_inputs` None: a net on crops of the family's one latent, given
+  the central crop; else the named latents it reads, given center_views."""
+
+  def __init__(self, model, tables, latent_inputs: str | None, wnids, names, crop: int,
                view_size: int):
     super().__init__(name="tfcdi_latent_classifier")
     self.model = model
-    _codec_variables(self, tables)
+    _identity_variables(self, tables)
     self.class_wnids = _string_var(list(wnids), "class_wnids")
     self.class_names = _string_var(list(names), "class_names")
     self.crop_size = tf.Variable(crop, dtype=tf.int32, trainable=False, name="crop_size")
     self.view_size = tf.Variable(view_size, dtype=tf.int32, trainable=False, name="view_size")
-    channels = tables.channels
+    if latent_inputs is not None:
+      self.latent_inputs = _string_var(latent_inputs, "latent_inputs")
+    latents = latent_inputs.split("+") if latent_inputs else list(tables.latent_names[:1])
+    symbols = _symbols_of_latents(tables, latents)
+    family = tables.family_info
 
-    @tf.function(input_signature=[
-        tf.TensorSpec([None, None, None, channels], tf.int32, name="symbols")])
-    def classify(symbols):
-      z_hat = tf.gather(tf.convert_to_tensor(self.centers), symbols)
-      shape = tf.shape(z_hat)
-      crop_h = tf.minimum(shape[1], self.crop_size)
-      crop_w = tf.minimum(shape[2], self.crop_size)
-      top, left = (shape[1] - crop_h) // 2, (shape[2] - crop_w) // 2
-      z_hat = z_hat[:, top:top + crop_h, left:left + crop_w, :]
-      logits = self.model(z_hat, training=False)
-      return {"probabilities": tf.nn.softmax(logits, axis=-1)}
+    def probabilities(values: dict):
+      if latent_inputs is None:  # the training evaluation's central crop
+        x = values[latents[0]]
+        shape = tf.shape(x)
+        crop_h = tf.minimum(shape[1], self.crop_size)
+        crop_w = tf.minimum(shape[2], self.crop_size)
+        top, left = (shape[1] - crop_h) // 2, (shape[2] - crop_w) // 2
+        inputs = x[:, top:top + crop_h, left:left + crop_w, :]
+      else:
+        views = center_views([values[name] for name in latents], view_size, crop)
+        inputs = dict(zip(latents, views)) if len(latents) > 1 else views[0]
+      return {"probabilities": tf.nn.softmax(self.model(inputs, training=False), axis=-1)}
+
+    def from_symbols(given: dict):
+      arrays = {symbol: given[family.serving_name(symbol)] for symbol in symbols}
+      return probabilities(tables.latents_from_symbols(arrays))
+
+    self.classify = _named_function([family.serving_name(s) for s in symbols], tables.channels,
+                                    tf.int32, from_symbols)
+    functions = [self.classify]
+    if latent_inputs is not None:
+      self.classify_latents = _named_function(latents, tables.channels, tf.float32,
+                                              probabilities)
+      functions.append(self.classify_latents)
 
     @tf.function(input_signature=[])
     def labels():
       return {"wnids": tf.convert_to_tensor(self.class_wnids),
               "names": tf.convert_to_tensor(self.class_names)}
 
-    self.classify = classify
     self.labels = labels
-    _track_variables(self, [classify, labels])
+    _track_variables(self, [*functions, labels])
 
 
 def export_latent_classifier(workdir: str, export_dir: str, labels_file: str | None = None,
@@ -193,12 +257,11 @@ def export_latent_classifier(workdir: str, export_dir: str, labels_file: str | N
       on latents (of either codec family).
     export_dir: where the SavedModel goes.
     labels_file: an optional TSV with wnid/name columns for class names beyond Imagenette's.
-    codec_path: hyperprior runs: the codec's bundle, to take its coding tables from (by default
-      they come from the store the run trained on).
+    codec_path: the codec's bundle, to take its coding tables from (by default they come from
+      the store the run trained on, or from the run's results where they hold them).
 
   Raises:
-    ServingError: the workdir holds an RGB classifier, or the hyperprior codec's tables cannot
-      be found.
+    ServingError: the workdir holds an RGB classifier, or the codec's tables cannot be found.
     classifier_lib.TrainingError: no trained classifier in the workdir.
   """
   model, results = classifier_lib.restore_model(workdir)
@@ -208,20 +271,17 @@ def export_latent_classifier(workdir: str, export_dir: str, labels_file: str | N
   wnids = results["classes"]
   names = imagenet_classes.class_names(wnids, labels_file)
   crop, view_size = results["input_shape"][0], results["view_size"]
-  info = {}
-  if latent_store.codec_family(results["codec"]) == "hyperprior":
-    tables = _hyperprior_tables_for(results, codec_path)
-    latent_inputs = results["latent_inputs"]
-    module = _HyperpriorClassifierModule(model, tables, latent_inputs, wnids, names, crop,
-                                         view_size)
-    signatures = {"serving_default": module.classify, "classify": module.classify,
-                  "classify_latents": module.classify_latents, "labels": module.labels}
-    info = {"family": "hyperprior", "latent_inputs": latent_inputs}
-  else:
-    tables = latent_store.CodecTables.from_json(results["codec"])
-    module = _LatentClassifierModule(model, tables, wnids, names, crop, view_size)
-    signatures = {"serving_default": module.classify, "classify": module.classify,
-                  "labels": module.labels}
+  tables = _tables_for(results, codec_path)
+  # Nets trained on named latents (the hyperprior stores' arms) record which; they take views.
+  latent_inputs = results.get("latent_inputs")
+  module = _LatentClassifierModule(model, tables, latent_inputs, wnids, names, crop, view_size)
+  signatures = {"serving_default": module.classify, "classify": module.classify}
+  if latent_inputs is not None:
+    signatures["classify_latents"] = module.classify_latents
+  signatures["labels"] = module.labels
+  info = {"family": tables.family}
+  if latent_inputs is not None:
+    info["latent_inputs"] = latent_inputs
   with tempfile.TemporaryDirectory() as tmp:
     labels_path = os.path.join(tmp, LABELS_ASSET)
     with open(labels_path, "w") as f:
@@ -238,22 +298,21 @@ def export_latent_classifier(workdir: str, export_dir: str, labels_file: str | N
   return export_dir
 
 
-# --- hyperprior latent classifiers ------------------------------------------------------------
-
-
-def _hyperprior_tables_for(results: dict, codec_path: str | None):
-  """The coding tables of a hyperprior run's codec: from its bundle, or from its store."""
+def _tables_for(results: dict, codec_path: str | None):
+  """The Reader of a run's codec: from its bundle, from its store, or from its results."""
   wanted = results["codec"]
+  store_dir = results.get("store_dir")
   try:
     if codec_path is not None:
-      tables = latent_store.load_codec_tables(codec_path)
-    else:
-      store_dir = results.get("store_dir")
-      if not store_dir or not os.path.exists(os.path.join(store_dir,
-                                                          latent_store.METADATA_FILE)):
-        raise ServingError(f"the store the classifier trained on ({store_dir}) is gone; give "
-                           "the codec's bundle (--codec_path=BUNDLE.npz) for its tables")
+      tables = registry.read_tables(codec_path)
+    elif store_dir and os.path.exists(os.path.join(store_dir, latent_store.METADATA_FILE)):
       tables = latent_store.store_tables(latent_store.read_metadata(store_dir), store_dir)
+    else:
+      try:  # a family whose JSON identity holds its tables (the autoencoder's) needs no store
+        tables = registry.tables_from_json(wanted)
+      except ValueError:
+        raise ServingError(f"the store the classifier trained on ({store_dir}) is gone; give "
+                           "the codec's bundle (--codec_path=BUNDLE.npz) for its tables") from None
   except (pretrained.CodecError, latent_store.StoreError) as e:
     raise ServingError(str(e)) from None
   if (tables.name, tables.fingerprint.hex()) != (wanted["name"], wanted["fingerprint"]):
@@ -279,72 +338,6 @@ def center_views(tensors, view_size: int, crop: int) -> list:
   offset = (view_size - crop) // 2
   stacked = stacked[:, offset:offset + crop, offset:offset + crop, :]
   return tf.split(stacked, len(tensors), axis=-1)
-
-
-class _HyperpriorClassifierModule(tf.Module):
-  """y symbols (+ scale indices) or y_hat (+ sigma_hat) -> class probabilities; the codec's
-  identity and integer tables, the labels."""
-
-  def __init__(self, model, tables: latent_store.HyperpriorTables, latent_inputs: str, wnids,
-               names, crop: int, view_size: int):
-    super().__init__(name="tfcdi_hyperprior_classifier")
-    self.model = model
-    self.codec_name = _string_var(tables.name, "codec_name")
-    self.codec_fingerprint = _string_var(tables.fingerprint.hex(), "codec_fingerprint")
-    self.codec_family = _string_var(tables.family, "codec_family")
-    self.quality = tf.Variable(tables.quality, dtype=tf.int32, trainable=False, name="quality")
-    self.channels = tf.Variable(tables.channels, dtype=tf.int32, trainable=False,
-                                name="channels")
-    self.num_filters = tf.Variable(tables.num_filters, dtype=tf.int32, trainable=False,
-                                   name="num_filters")
-    self.tables_digest = _string_var(tables.digest, "tables_digest")
-    self.coding_tables = {key: tf.Variable(np.asarray(value, np.int64), trainable=False,
-                                           name=key) for key, value in tables.arrays.items()}
-    self.scales = tf.Variable(hyperprior_lib.scale_table().astype(np.float32), trainable=False,
-                              name="scales")
-    self.latent_inputs = _string_var(latent_inputs, "latent_inputs")
-    self.class_wnids = _string_var(list(wnids), "class_wnids")
-    self.class_names = _string_var(list(names), "class_names")
-    self.crop_size = tf.Variable(crop, dtype=tf.int32, trainable=False, name="crop_size")
-    self.view_size = tf.Variable(view_size, dtype=tf.int32, trainable=False, name="view_size")
-    two_branch = latent_inputs == classifier_lib.TWO_BRANCH
-    spec = lambda name, dtype: tf.TensorSpec([None, None, None, tables.channels], dtype,  # noqa
-                                             name=name)
-
-    def probabilities(*latents):
-      views = center_views(latents, view_size, crop)
-      inputs = dict(zip(classifier_lib.branch_names(), views)) if two_branch else views[0]
-      return {"probabilities": tf.nn.softmax(self.model(inputs, training=False), axis=-1)}
-
-    def scales_of(scale_indices):
-      return tf.gather(tf.convert_to_tensor(self.scales), scale_indices)
-
-    if two_branch:
-      @tf.function(input_signature=[spec("y_symbols", tf.int32), spec("scale_indices", tf.int32)])
-      def classify(y_symbols, scale_indices):
-        return probabilities(tf.cast(y_symbols, tf.float32), scales_of(scale_indices))
-
-      @tf.function(input_signature=[spec("y_hat", tf.float32), spec("sigma_hat", tf.float32)])
-      def classify_latents(y_hat, sigma_hat):
-        return probabilities(y_hat, sigma_hat)
-    else:
-      @tf.function(input_signature=[spec("y_symbols", tf.int32)])
-      def classify(y_symbols):
-        return probabilities(tf.cast(y_symbols, tf.float32))
-
-      @tf.function(input_signature=[spec("y_hat", tf.float32)])
-      def classify_latents(y_hat):
-        return probabilities(y_hat)
-
-    @tf.function(input_signature=[])
-    def labels():
-      return {"wnids": tf.convert_to_tensor(self.class_wnids),
-              "names": tf.convert_to_tensor(self.class_names)}
-
-    self.classify = classify
-    self.classify_latents = classify_latents
-    self.labels = labels
-    _track_variables(self, [classify, classify_latents, labels])
 
 
 # Latent classifiers shipped with the package, one SavedModel folder each (tools/ship_classifier).
@@ -395,31 +388,48 @@ def write_info(export_dir: str, info: dict) -> None:
     json.dump(info, f, indent=2)
 
 
-class LatentClassifier:
-  """A loaded latent classifier export: checks inputs, then calls its `classify` signature."""
+def _load_export(classifier, export_dir: str, what: str) -> None:
+  """What both loaded exports keep: the codec's Reader, the labels, the sizes, `classify`."""
+  if not tf.saved_model.contains_saved_model(export_dir):
+    raise ServingError(f"{export_dir} is not a SavedModel directory")
+  try:
+    loaded = tf.saved_model.load(export_dir)
+    classifier.wnids = [w.decode() for w in loaded.class_wnids.numpy()]
+    classifier.names = [n.decode() for n in loaded.class_names.numpy()]
+    classifier.crop_size = int(loaded.crop_size.numpy())
+    classifier.view_size = int(loaded.view_size.numpy())
+    classifier._classify = loaded.signatures["classify"]  # pylint: disable=protected-access
+    classifier.latent_inputs = (loaded.latent_inputs.numpy().decode()
+                                if hasattr(loaded, "latent_inputs") else None)
+    tables = _tables_of(loaded)
+  except (AttributeError, KeyError) as e:
+    raise ServingError(f"{export_dir} is not a tfcdi {what} export ({e})") from None
+  except pretrained.CodecError as e:
+    raise ServingError(f"{export_dir}: {e}") from None
+  classifier.tables = tables
+  classifier._loaded = loaded  # pylint: disable=protected-access  (keeps the variables alive)
 
-  family = "autoencoder"
+
+class LatentClassifier:
+  """A loaded latent classifier export of a net on crops of one latent (the autoencoder's
+  z_hat): checks inputs, then calls its `classify` signature."""
 
   def __init__(self, export_dir: str):
-    if not tf.saved_model.contains_saved_model(export_dir):
-      raise ServingError(f"{export_dir} is not a SavedModel directory")
-    try:
-      loaded = tf.saved_model.load(export_dir)
-      self.tables = _tables_of(loaded)
-      self.wnids = [w.decode() for w in loaded.class_wnids.numpy()]
-      self.names = [n.decode() for n in loaded.class_names.numpy()]
-      self.crop_size = int(loaded.crop_size.numpy())
-      self.view_size = int(loaded.view_size.numpy())
-      self._classify = loaded.signatures["classify"]
-    except (AttributeError, KeyError) as e:
-      raise ServingError(f"{export_dir} is not a tfcdi latent classifier export ({e})") from None
-    self._loaded = loaded  # keeps the restored variables alive
+    _load_export(self, export_dir, "latent classifier")
+    if self.latent_inputs is not None:
+      raise ServingError(f"{export_dir} is a classifier of {self.latent_inputs}, not of crops "
+                         "of one latent (load_classifier loads either)")
+    self.symbol_name = _symbols_of_latents(self.tables, self.tables.latent_names[:1])[0]
+
+  @property
+  def family(self) -> str:
+    return self.tables.family
 
   @property
   def channels(self) -> int:
     return self.tables.channels
 
-  def check_header(self, header: bitstream.Header) -> None:
+  def check_header(self, header) -> None:
     """Refuses a file whose latent this classifier cannot read.
 
     Raises:
@@ -442,14 +452,24 @@ class LatentClassifier:
       raise ServingError(f"expected symbols [h, w, {self.channels}], got {symbols.shape}")
     height, width = symbols.shape[:2]
     if min(height, width) < self.crop_size:
-      pixels = self.crop_size * model_lib.DOWNSAMPLING
+      pixels = self.crop_size * self.tables.downsampling
       raise ServingError(
           f"the latent is {height}x{width}; this classifier needs at least "
           f"{self.crop_size}x{self.crop_size} (an image of at least {pixels} pixels per side)")
 
+  def read(self, data: bytes, header, tables=None, policy: str = "resize"):
+    """The file's symbols for this classifier, checked and scale-matched (fit_latent)."""
+    _, symbols = (tables or self.tables).read_symbols(data)
+    symbols = symbols[self.symbol_name]
+    if policy == "resize":
+      symbols = fit_latent(symbols, self.view_size)
+    self.check_latent(symbols)
+    return symbols
+
   def probabilities(self, symbols_batch: np.ndarray) -> np.ndarray:
     """symbols int32 [B, h, w, C] (all the same size) -> probabilities [B, classes]."""
-    out = self._classify(symbols=tf.convert_to_tensor(symbols_batch, tf.int32))
+    name = self.tables.family_info.serving_name(self.symbol_name)
+    out = self._classify(**{name: tf.convert_to_tensor(symbols_batch, tf.int32)})
     return out["probabilities"].numpy()
 
   def top_k(self, symbols: np.ndarray, k: int = 5) -> list[tuple[str, str, float]]:
@@ -466,45 +486,25 @@ class _Identity:
 
 
 class HyperpriorClassifier:
-  """A loaded hyperprior latent classifier export: checks files, calls its `classify` signature.
+  """A loaded latent classifier export of a net on named latents brought to its training view
+  (the hyperprior's y_hat, or y_hat and sigma_hat): checks files, calls `classify`.
 
   Attributes:
     tables: the codec's identity and integer tables, from the export (read no bundle).
-    latent_inputs: "y_hat+sigma_hat" (two-branch net) or "y_hat".
+    latent_inputs: the latents the net reads, "+"-joined: "y_hat+sigma_hat" (two-branch net)
+      or "y_hat".
   """
 
-  family = "hyperprior"
-
   def __init__(self, export_dir: str):
-    if not tf.saved_model.contains_saved_model(export_dir):
-      raise ServingError(f"{export_dir} is not a SavedModel directory")
-    try:
-      loaded = tf.saved_model.load(export_dir)
-      identity = {"name": loaded.codec_name.numpy().decode(),
-                  "fingerprint": loaded.codec_fingerprint.numpy().decode(),
-                  "quality": int(loaded.quality.numpy()), "channels": int(loaded.channels.numpy()),
-                  "num_filters": int(loaded.num_filters.numpy()),
-                  "tables_digest": loaded.tables_digest.numpy().decode()}
-      arrays = {key: var.numpy() for key, var in loaded.coding_tables.items()}
-      self.latent_inputs = loaded.latent_inputs.numpy().decode()
-      self.wnids = [w.decode() for w in loaded.class_wnids.numpy()]
-      self.names = [n.decode() for n in loaded.class_names.numpy()]
-      self.crop_size = int(loaded.crop_size.numpy())
-      self.view_size = int(loaded.view_size.numpy())
-      self._classify = loaded.signatures["classify"]
-    except (AttributeError, KeyError) as e:
-      raise ServingError(f"{export_dir} is not a tfcdi hyperprior classifier export "
-                         f"({e})") from None
-    try:
-      self.tables = latent_store.HyperpriorTables(
-          name=identity["name"], fingerprint=bytes.fromhex(identity["fingerprint"]),
-          quality=identity["quality"], channels=identity["channels"],
-          num_filters=identity["num_filters"], arrays=arrays)
-    except pretrained.CodecError as e:
-      raise ServingError(f"{export_dir}: {e}") from None
-    if self.tables.digest != identity["tables_digest"]:
-      raise ServingError(f"{export_dir}: its coding tables do not match their digest")
-    self._loaded = loaded
+    _load_export(self, export_dir, "latent classifier (of named latents)")
+    if self.latent_inputs is None:
+      raise ServingError(f"{export_dir} is not a tfcdi classifier export of named latents (it "
+                         "reads crops of one latent: LatentClassifier)")
+    self.symbol_names = _symbols_of_latents(self.tables, self.latent_inputs.split("+"))
+
+  @property
+  def family(self) -> str:
+    return self.tables.family
 
   @property
   def channels(self) -> int:
@@ -520,26 +520,34 @@ class HyperpriorClassifier:
     Raises:
       ServingError: the file cannot be read by this classifier.
     """
-    if header.codec_family != bitstream.FAMILY_HYPERPRIOR:
+    if not self.tables.same_family(header):
       raise ServingError(
-          f"the file is an {bitstream.FAMILY_NAMES.get(header.codec_family, 'unknown')} file "
-          f"(codec {header.codec_name!r}); this classifier reads hyperprior latents of codec "
+          f"the file is an {registry.name_of(header.codec_family)} file "
+          f"(codec {header.codec_name!r}); this classifier reads {self.family} latents of codec "
           f"{self.tables.name!r}")
     if not self.tables.same_codec(_Identity(header.codec_name, header.fingerprint)):
       raise ServingError(
           f"the file was made by codec {header.codec_name!r} ({header.fingerprint.hex()}); this "
           f"classifier reads latents of codec {self.tables.name!r} "
           f"({self.tables.fingerprint.hex()})")
-    if header.y_shape[-1] != self.channels:
-      raise ServingError(f"the file holds a {header.y_shape[-1]}-channel latent; this "
+    if header.latent_shape[-1] != self.channels:
+      raise ServingError(f"the file holds a {header.latent_shape[-1]}-channel latent; this "
                          f"classifier reads {self.channels}-channel latents")
 
-  def probabilities(self, y_symbols, scale_indices) -> np.ndarray:
-    """int32 [B, h, w, M] each (all the same size) -> probabilities [B, classes]."""
-    inputs = {"y_symbols": tf.convert_to_tensor(y_symbols, tf.int32)}
-    if self.two_branch:
-      inputs["scale_indices"] = tf.convert_to_tensor(scale_indices, tf.int32)
-    return self._classify(**inputs)["probabilities"].numpy()
+  def read(self, data: bytes, header, tables=None, policy: str = "resize") -> tuple:
+    """The file's symbol arrays, in the family's order (y symbols, scale indices); `policy`
+    does not apply (the signature brings every latent to the training view)."""
+    _, symbols = (tables or self.tables).read_symbols(data)
+    return tuple(symbols[name] for name in self.tables.symbol_names)
+
+  def probabilities(self, *symbols) -> np.ndarray:
+    """The family's symbol arrays, int32 [B, h, w, M] each (all the same size; y symbols and
+    scale indices) -> probabilities [B, classes]. Those the net does not read are ignored."""
+    given = dict(zip(self.tables.symbol_names, symbols))
+    family = self.tables.family_info
+    return self._classify(**{family.serving_name(name): tf.convert_to_tensor(given[name],
+                                                                             tf.int32)
+                             for name in self.symbol_names})["probabilities"].numpy()
 
   def top_k(self, y_symbols: np.ndarray, scale_indices: np.ndarray,
             k: int = 5) -> list[tuple[str, str, float]]:
@@ -553,8 +561,8 @@ class HyperpriorClassifier:
 
 
 def load_classifier(export_dir: str):
-  """The latent classifier export at export_dir, of either family (LatentClassifier or
-  HyperpriorClassifier).
+  """The latent classifier export at export_dir: a LatentClassifier (a net on crops of one
+  latent) or a HyperpriorClassifier (a net on named latents, `latent_inputs` in its info).
 
   Raises:
     ServingError: not a tfcdi latent classifier export.
@@ -565,7 +573,7 @@ def load_classifier(export_dir: str):
       return LatentClassifier(export_dir)
     except ServingError:
       return HyperpriorClassifier(export_dir)
-  if info.get("family") == "hyperprior":
+  if info.get("latent_inputs"):
     return HyperpriorClassifier(export_dir)
   return LatentClassifier(export_dir)
 
@@ -587,12 +595,10 @@ def fit_latent(symbols: np.ndarray, view_size: int) -> np.ndarray:
   return symbols[rows][:, cols]
 
 
-def read_for_classification(data: bytes, classifier: LatentClassifier,
-                            tables: latent_store.CodecTables | None = None,
-                            policy: str = "resize"):
+def read_for_classification(data: bytes, classifier, tables=None, policy: str = "resize"):
   """A .tfci file's header and the symbols to classify: checked, decoded, scale-matched.
 
-  Entropy decoding only (coding.read_symbols): no decoder is built or run.
+  Entropy decoding only (the codec's Reader): no decoder is built or run.
 
   Args:
     data: the file's bytes.
@@ -612,16 +618,9 @@ def read_for_classification(data: bytes, classifier: LatentClassifier,
   if policy not in LATENT_POLICIES:
     raise ServingError(f"unknown latent policy {policy!r}; choose one of "
                        f"{', '.join(LATENT_POLICIES)}")
-  header = bitstream.parse_header(data)
+  header = registry.parse_header(data)
   classifier.check_header(header)
-  if classifier.family == "hyperprior":
-    _, y, _, indices = (tables or classifier.tables).read(data)
-    return header, (y, indices)
-  _, symbols = coding.read_symbols(data, tables or classifier.tables)
-  if policy == "resize":
-    symbols = fit_latent(symbols, classifier.view_size)
-  classifier.check_latent(symbols)
-  return header, symbols
+  return header, classifier.read(data, header, tables, policy)
 
 
 def compress_for_classification(codec, image: np.ndarray,

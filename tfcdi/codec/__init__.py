@@ -1,0 +1,37 @@
+"""Learned image codecs behind one interface, and the .tfci files they write.
+
+The interface (interface.py) is what the rest of tfcdi calls: a codec has a name and a
+fingerprint, a downsampling factor, `compress(image) -> bytes`, `decompress(bytes) -> image`,
+`read_latents(bytes) -> {name: array}` (what compressed-domain nets read: "z_hat" for the
+autoencoder; "y_hat" and "sigma_hat" for the hyperprior), `latents(images)`, and its integer
+tables; its Reader (`codec.tables()`) does the reading without the neural network. The registry
+(registry.py) finds a family by the .tfci header's family byte or by name, and loads bundles
+(`registry.load(path)`; `pretrained.load_codec` goes through it). Nothing outside this package
+asks which family a codec is.
+
+Families, one module each:
+  autoencoder.py      byte 0, Torfason et al.'s autoencoder (model.py, quantizer.py)
+  hyperprior_codec.py byte 1, Balle et al. 2018's scale hyperprior (hyperprior.py, gdn.py)
+Shared: bitstream.py (the container and the built-in families' layouts; pure NumPy and the
+entropy coder), pretrained.py (bundles), coding.py (compress / decompress / find the codec a
+file names), evaluation.py (rate-distortion from real files).
+
+How to add a family (e.g. one imported from another library's checkpoint):
+  1. Write its module, tfcdi/codec/<family>.py, defining
+     - a Reader subclass (identity + integer tables): read_symbols(bytes) -> (header, {symbol
+       name: int32 [h, w, C]}), latents_from_symbols (TF ops), check_shapes, latent_shapes,
+       information_bits, integer_tables, to_json (with "family": its name), and save_beside if
+       its tables are too large for JSON;
+     - a Codec subclass (the Reader plus its model): tables(), batch_compressor, reconstruct,
+       latents, result_identity, label (compress / decompress come with the base class);
+     - FAMILY, an interface.Family: its name, an unused family byte, downsampling,
+       latent_names, symbol_names, selector (what picks a shipped codec, e.g. "quality"), and
+       load / read_tables / tables_from_json; parse_header for a header layout of its own
+       (the built-in layouts parse with bitstream.parse_header; give the new layout a section
+       in bitstream.py's docstring).
+  2. Add one line to registry.FAMILY_MODULES: its byte -> its module.
+Stores, exports, evaluation and the binaries then take it as they are; a net's inputs are named
+by the family's latent_names. tests/test_codec_registry.py registers a toy family this way (with
+registry.register, at run time) and takes it through compress, decompress, read_latents and a
+latent store.
+"""

@@ -70,8 +70,13 @@ class _Shared:
     return header, {Y: y, INDICES: np.asarray(indices, np.int32)}
 
   def latents_from_symbols(self, symbols: dict) -> dict:
-    scales = tf.constant(hyperprior_lib.scale_table(), tf.float32)
-    return {Y_HAT: tf.cast(symbols[Y], tf.float32), SIGMA_HAT: tf.gather(scales, symbols[INDICES])}
+    latents = {}
+    if Y in symbols:
+      latents[Y_HAT] = tf.cast(symbols[Y], tf.float32)
+    if INDICES in symbols:
+      scales = tf.constant(hyperprior_lib.scale_table(), tf.float32)
+      latents[SIGMA_HAT] = tf.gather(scales, symbols[INDICES])
+    return latents
 
   def information_bits(self, data: bytes) -> tuple:
     header, y, z, indices = self.read_streams(data)
@@ -205,6 +210,9 @@ class HyperpriorTables(_Shared, interface.Reader):
   def integer_tables(self) -> dict:
     return dict(self.arrays)
 
+  def serving_arrays(self) -> dict:
+    return {key: np.asarray(value, np.int64) for key, value in self.arrays.items()}
+
   @classmethod
   def from_codec(cls, codec: HyperpriorCodec) -> HyperpriorTables:
     return codec.tables()
@@ -258,6 +266,7 @@ class HyperpriorFamily(interface.Family):
   symbol_names = (Y, INDICES)
   selector = "quality"
   plot_marker, plot_marker_size = "D", 9
+  serving_names = {Y: "y_symbols", INDICES: "scale_indices"}
 
   def load(self, path=None, selection=None) -> HyperpriorCodec:
     return pretrained.load_hyperprior_codec(selection, path=path)
@@ -273,6 +282,9 @@ class HyperpriorFamily(interface.Family):
     if folder is None:
       raise ValueError("reading a hyperprior store's tables needs its folder")
     return HyperpriorTables.load(data, os.path.join(folder, data.get("tables_file", TABLES_FILE)))
+
+  def tables_from_serving(self, identity: dict, arrays: dict) -> HyperpriorTables:
+    return HyperpriorTables.from_identity(identity, arrays, "the export holds")
 
   def same_selection(self, codec_json: dict, selection) -> bool:
     return qualities.get_quality(selection).quality == codec_json.get("quality")

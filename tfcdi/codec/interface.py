@@ -40,7 +40,7 @@ class Family:
     byte: its family byte in the .tfci header (bitstream.py); the registry's key.
     downsampling: image side / latent side.
     latent_names: what read_latents returns, in the order nets and datasets list them.
-    symbol_names: the integer arrays a file holds, in the same order when they pair up.
+    symbol_names: the integer arrays a file holds; the i-th gives the i-th latent.
     selector: the argument that picks one of its shipped codecs ("operating_point",
       "quality"); a codec's JSON identity holds its value under that key.
   """
@@ -78,6 +78,10 @@ class Family:
   def same_selection(self, codec_json: dict, selection) -> bool:
     return self.selection_of(codec_json) == selection
 
+  def selected_by(self, selector: str) -> bool:
+    """Whether `selector` ("operating_point", "quality") picks this family's codecs."""
+    return selector == self.selector
+
   def describe(self, codec_json: dict) -> str:
     """E.g. "operating point 0.635", "hyperprior quality 4": how messages name the codec."""
     return f"{self.name} {self.selector.replace('_', ' ')} {self.selection_of(codec_json)}"
@@ -86,9 +90,18 @@ class Family:
     """How a plot legend names an evaluation result of one of its codecs."""
     return f"{self.name}, {self.selector.replace('_', ' ')} {result.get(self.selector, '?')}"
 
+  def tables_from_serving(self, identity: dict, arrays: dict) -> Reader:
+    """The Reader an export kept: its identity (Reader.to_json) and Reader.serving_arrays()."""
+    return self.tables_from_json(identity)
+
   # How a rate-distortion plot marks its codecs' results.
   plot_marker: str = "o"
   plot_marker_size: int = 10
+  # The input names an export's signatures give its symbol arrays, where not their own names.
+  serving_names: dict = {}
+
+  def serving_name(self, symbol_name: str) -> str:
+    return self.serving_names.get(symbol_name, symbol_name)
 
 
 class Reader:
@@ -128,6 +141,10 @@ class Reader:
   def same_codec(self, other) -> bool:
     return (self.name, bytes(self.fingerprint)) == (other.name, bytes(other.fingerprint))
 
+  def same_family(self, header) -> bool:
+    """Whether a file's header is of this codec's family (its family byte)."""
+    return header.codec_family == self.bitstream_family
+
   def check_header(self, header) -> None:
     """Refuses a file this codec did not make, or whose shapes do not fit it.
 
@@ -159,7 +176,8 @@ class Reader:
     raise NotImplementedError
 
   def latents_from_symbols(self, symbols: dict) -> dict:
-    """{symbol name: int tensor [..., h, w, C]} -> {latent name: float32 tensor}, in TF ops."""
+    """{symbol name: int tensor [..., h, w, C]} -> {latent name: float32 tensor}, in TF ops:
+    the latents of the symbol arrays given (the i-th latent comes from the i-th symbols)."""
     raise NotImplementedError
 
   def read_latents(self, data: bytes) -> dict:

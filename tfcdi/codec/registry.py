@@ -79,7 +79,13 @@ def of_json(codec_json: dict, key: str = "family") -> interface.Family:
 
 def of_selector(selector: str) -> interface.Family | None:
   """The family whose shipped codecs `selector` ("operating_point", "quality") picks."""
-  return next((f for f in families() if f.selector == selector), None)
+  return next((f for f in families() if f.selected_by(selector)), None)
+
+
+def name_of(byte: int) -> str:
+  """The name of the family of a header's byte, or "unknown"."""
+  family = _all().get(byte)
+  return family.name if family else "unknown"
 
 
 def parse_header(data: bytes):
@@ -131,7 +137,7 @@ def load(path: str | None = None, *, family=None, **selection) -> interface.Code
   else:
     raise CodecError("give a codec bundle path, or a family and what selects its codec")
   for key in given:
-    if key != chosen.selector:
+    if not chosen.selected_by(key):
       words = key.replace("_", " ")
       if path is None:
         raise CodecError(f"the {chosen.name} codec takes "

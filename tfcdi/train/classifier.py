@@ -46,8 +46,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfcdi import metrics
-from tfcdi.codec import operating_points
-from tfcdi.codec import qualities
+from tfcdi.codec import registry
 from tfcdi.data import latent_pairs
 from tfcdi.data import latent_store
 from tfcdi.nets import resnet as resnet_lib
@@ -258,11 +257,13 @@ class DataSpec:
   eval_split: str = "val"
   family: str = "autoencoder"  # of the store's codec
   latent_inputs: str | None = None  # hyperprior latent arm: one of LATENT_INPUTS
+  latent_names: tuple = ()  # what the store's codec family gives its latent arm
 
   @property
   def reads_pairs(self) -> bool:
-    """The latent arm of a hyperprior store: examples are (y_hat, sigma_hat) pairs."""
-    return self.input_kind == "latent" and self.family == "hyperprior"
+    """The latent arm of a store whose codec gives several latents (the hyperprior's y_hat and
+    sigma_hat): examples are {latent name: tensor} pairs."""
+    return self.input_kind == "latent" and len(self.latent_names) > 1
 
   def count(self, split: str) -> int:
     if self.input_kind == "original":
@@ -277,13 +278,14 @@ class DataSpec:
     float32 [h, w, M] as stored (not yet resized).
     """
     if self.reads_pairs:
-      ds = latent_store.hyperprior_latent_dataset(
+      ds = latent_store.latent_dataset(
           self.store_dir, split, shuffle=shuffle, seed=seed, skip=skip,
           shuffle_buffer=config.shuffle_buffer,
           cached=config.cache_latents and latent_store.has_latent_cache(self.store_dir, split))
-      return ds.map(lambda y_hat, sigma_hat, label: (
-          {latent_pairs.Y_HAT: y_hat, latent_pairs.SIGMA_HAT: sigma_hat},
-          tf.cast(label, tf.int32)), num_parallel_calls=tf.data.AUTOTUNE)
+      names = self.latent_names
+      return ds.map(lambda *example: (dict(zip(names, example[:-1])),
+                                      tf.cast(example[-1], tf.int32)),
+                    num_parallel_calls=tf.data.AUTOTUNE)
     if self.input_kind == "original":
       ds = latent_store.original_dataset(self.data_dir, split, image_size=config.rgb_size,
                                          shuffle=shuffle, seed=seed, skip=skip)
@@ -335,23 +337,26 @@ def describe_data(input_kind: str, *, data_dir: str | None, store_dir: str | Non
       raise TrainingError(f"--input={input_kind} needs --store_dir (a latent store made by "
                           "tfcdi-encode-dataset)")
     meta = latent_store.read_metadata(store_dir)
-    family = latent_store.store_family(meta)
+    family = registry.of_json(meta["codec"])
     _check_store_codec(meta, store_dir, operating_point, quality)
-    if latent_inputs is not None and (input_kind != "latent" or family != "hyperprior"):
-      raise TrainingError("--latent_inputs is for the latent arm of a hyperprior store; the "
-                          f"store at {store_dir} is an {family} store read as {input_kind}"
-                          if family != "hyperprior" else
-                          "--latent_inputs is for the latent arm of a hyperprior store, not "
+    # Choosing among latents needs a store whose codec gives several (the hyperprior's).
+    several = len(family.latent_names) > 1
+    if latent_inputs is not None and (input_kind != "latent" or not several):
+      owners = " or ".join(f.name for f in registry.families() if len(f.latent_names) > 1)
+      raise TrainingError(f"--latent_inputs is for the latent arm of a {owners} store; the "
+                          f"store at {store_dir} is an {family.name} store read as {input_kind}"
+                          if not several else
+                          f"--latent_inputs is for the latent arm of a {owners} store, not "
                           f"for --input={input_kind}")
     if input_kind == "latent":
       size, channels = meta["latent_shape"][0], meta["latent_shape"][-1]
-      if family == "hyperprior":
+      if several:
         size = config.hyperprior_resize  # the pair is resized before it is cropped
-        latent_inputs = latent_inputs or TWO_BRANCH
+        latent_inputs = latent_inputs or "+".join(family.latent_names)
     else:
       size, channels = config.rgb_size, 3
     spec = DataSpec(input_kind, None, store_dir, tuple(meta["classes"]), channels, size,
-                    train_split, eval_split, family, latent_inputs)
+                    train_split, eval_split, family.name, latent_inputs, family.latent_names)
   crop = config.crop_for(input_kind)
   if crop > spec.view_size:
     raise TrainingError(f"a {crop}x{crop} crop does not fit the {spec.view_size}x"
@@ -362,23 +367,17 @@ def describe_data(input_kind: str, *, data_dir: str | None, store_dir: str | Non
 def _check_store_codec(meta: dict, store_dir: str, operating_point, quality) -> None:
   """Refuses a store of another operating point or quality than the one asked for."""
   codec = meta["codec"]
-  family = latent_store.store_family(meta)
-  if operating_point is not None:
-    if family != "autoencoder":
-      raise TrainingError(f"the store at {store_dir} holds hyperprior quality "
-                          f"{codec['quality']} latents; --operating_point is for autoencoder "
-                          "stores")
-    if operating_points.get_operating_point(operating_point).name != codec["operating_point"]:
-      raise TrainingError(f"the store at {store_dir} holds operating point "
-                          f"{codec['operating_point']}, not {operating_point}")
-  if quality is not None:
-    if family != "hyperprior":
-      raise TrainingError(f"the store at {store_dir} holds operating point "
-                          f"{codec['operating_point']} (autoencoder) latents; --quality is for "
-                          "hyperprior stores")
-    if qualities.get_quality(quality).quality != codec["quality"]:
-      raise TrainingError(f"the store at {store_dir} holds hyperprior quality "
-                          f"{codec['quality']}, not {quality}")
+  family = registry.of_json(codec)
+  for selector, value in (("operating_point", operating_point), ("quality", quality)):
+    if value is None:
+      continue
+    if not family.selected_by(selector):  # it picks a codec of another family
+      owner = registry.of_selector(selector)
+      raise TrainingError(f"the store at {store_dir} holds {family.describe(codec)} latents; "
+                          f"--{selector} is for {owner.name if owner else 'other'} stores")
+    if not family.same_selection(codec, value):
+      raise TrainingError(f"the store at {store_dir} holds {family.describe(codec)}, not "
+                          f"{value}")
 
 
 def pair_geometry(config: ClassifierTrainConfig) -> latent_pairs.PairGeometry:
