@@ -22,22 +22,9 @@ import os
 
 import numpy as np
 
-from tfcdi.codec import bitstream
-from tfcdi.codec import hyperprior_codec
-from tfcdi.codec import model as model_lib
 from tfcdi.codec import pretrained
 from tfcdi.codec import registry
 from tfcdi.codec.pretrained import CodecError
-
-
-def latent_size(image_size) -> tuple:
-  """(H, W) of an image -> (h, w) of its representation, after padding to a multiple of 8."""
-  return tuple(-(-int(s) // model_lib.DOWNSAMPLING) for s in image_size)
-
-
-def hyperprior_latent_shapes(image_size, codec) -> tuple:
-  """(H, W) of an image -> the shapes of its y [hy, wy, M] and z [hz, wz, N]."""
-  return hyperprior_codec.latent_shapes(image_size, codec.channels, codec.num_filters)
 
 
 def compress_image(codec, image: np.ndarray) -> bytes:
