@@ -93,3 +93,26 @@ def test_shipped_hyperprior_round_trips_a_kodak_image_at_its_measured_rate(tmp_p
   back = np.asarray(Image.open(restored), np.float64)
   psnr = 10 * np.log10(255.0 ** 2 / np.mean((original - back) ** 2))
   assert psnr == pytest.approx(measured["psnr"], abs=0.05)
+
+
+SHIPPED_CLASSIFIERS = sorted(glob.glob(os.path.join(pretrained.PRETRAINED_DIR, "classifiers", "*")))
+
+
+@pytest.mark.parametrize("export_dir", SHIPPED_CLASSIFIERS, ids=os.path.basename)
+def test_shipped_classifiers_load_through_the_codec_interface_and_read_their_codecs_files(
+    export_dir):
+  # These exports predate the codec identity kept whole (serving._tables_of reads their
+  # separate variables); they must keep loading and classifying.
+  from tfcdi import serving  # pylint: disable=g-import-not-at-top
+  classifier = serving.load_classifier(export_dir)
+  info = serving.read_info(export_dir)
+  codec = pretrained.load_codec(info["codec"]["operating_point"])
+  assert classifier.tables.same_codec(codec) and classifier.family == codec.family
+  np.testing.assert_array_equal(classifier.tables.centers,
+                                codec.model.quantizer.centers.numpy())
+  image = np.random.default_rng(0).integers(0, 256, (300, 260, 3), dtype=np.uint8)
+  data = serving.compress_for_classification(codec, image)
+  header, symbols = serving.read_for_classification(data, classifier)
+  assert symbols.shape == (32, 32, codec.channels)
+  top = classifier.top_k(symbols)
+  assert len(top) == 5 and all(wnid in info["classes"] for wnid, _, _ in top)
