@@ -125,3 +125,20 @@ def test_init_from_a_bundle_continues_its_step_count_with_a_new_optimizer(tmp_pa
   with pytest.raises(ValueError, match="is a 0.0983 codec"):
     codec_train.train("0.635", codec_train.get_config("tiny", num_steps=5, init_from=bundle),
                       IMAGENETTE, str(tmp_path / "wrong"), log=lambda m: None)
+
+
+@pytest.mark.parametrize("target, active", [(0.0, True), (50.0, False)])
+def test_training_step_charges_the_rate_only_above_the_target_entropy(tmp_path, target, active):
+  # The step that train() runs, on a fixed batch: above Ht the loss is MSE + beta (H - Ht) with
+  # H the symbols' real entropy; below Ht it is the MSE alone. H and Ht swapped in the hinge
+  # would charge nothing at Ht = 0 and beta * (50 - H) at Ht = 50.
+  op = codec_train.operating_points.get_operating_point("0.0983")
+  config = codec_train.get_config("tiny")
+  model, optimizer, _ = codec_train.build(op, config, str(tmp_path))
+  images = tf.random.uniform([2, 32, 32, 3], 0, 255, seed=4)
+  beta = 7.0
+  step = codec_train.make_train_step(model, optimizer, tf.constant(beta), tf.constant(target))
+  out = {k: float(v) for k, v in step(images).items()}
+  assert out["entropy"] > 0
+  expected = out["mse"] + (beta * (out["entropy"] - target) if active else 0.0)
+  assert out["loss"] == pytest.approx(expected, rel=1e-5)

@@ -402,9 +402,7 @@ def _crop_and_flip(x, crop: int, training: bool, seed=None):
   the central crop."""
   if training:
     return latent_pairs.stateless_crop_and_flip(x, crop, seed)
-  size = tf.shape(x)[0]
-  offset = (size - crop) // 2
-  return x[offset:offset + crop, offset:offset + crop, :]
+  return latent_pairs.central_crop(x, crop)
 
 
 def train_input(data: DataSpec, config: ClassifierTrainConfig, epoch: int, skip_steps: int = 0):

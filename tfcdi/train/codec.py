@@ -156,6 +156,25 @@ def build(op, config: CodecTrainConfig, workdir: str, precision: str = "float32"
   return model, optimizer, checkpointing
 
 
+def make_train_step(model, optimizer, beta, target_entropy):
+  """One optimizer step of Eq. 1 on a batch of images; returns the loss and its parts.
+
+  A function of its own so that tests can drive the exact step that training runs.
+  """
+  @tf.function(reduce_retracing=True)
+  def step_fn(images):
+    with tf.GradientTape() as tape:
+      out = model(images, training=True)
+      mse = tf.reduce_mean(tf.square(out["reconstruction"] - images))
+      loss = q.rate_distortion_loss(mse, rate_entropy(out), beta, target_entropy)
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    return {"loss": loss, "mse": mse, "entropy": out["entropy"],
+            "soft_entropy": out["soft_entropy"]}
+
+  return step_fn
+
+
 def train(operating_point, config: CodecTrainConfig, data_dir: str, workdir: str,
           split: str = "train", log=print) -> dict:
   """Trains (or resumes) one operating point up to config.num_steps; returns the last metrics."""
@@ -180,16 +199,7 @@ def train(operating_point, config: CodecTrainConfig, data_dir: str, workdir: str
   target_entropy = op.target_entropy * config.target_entropy_scale
   target = tf.constant(target_entropy, tf.float32)
 
-  @tf.function(reduce_retracing=True)
-  def step_fn(images):
-    with tf.GradientTape() as tape:
-      out = model(images, training=True)
-      mse = tf.reduce_mean(tf.square(out["reconstruction"] - images))
-      loss = q.rate_distortion_loss(mse, rate_entropy(out), beta, target)
-    grads = tape.gradient(loss, model.trainable_variables)
-    optimizer.apply_gradients(zip(grads, model.trainable_variables))
-    return {"loss": loss, "mse": mse, "entropy": out["entropy"],
-            "soft_entropy": out["soft_entropy"]}
+  step_fn = make_train_step(model, optimizer, beta, target)
 
   def describe(step, metrics, seconds):
     metrics["bpp_estimate"] = float(q.bits_per_pixel(metrics["entropy"], op.channels))
