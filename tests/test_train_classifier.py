@@ -225,3 +225,22 @@ def test_evaluation_view_of_the_classifier_is_the_central_crop():
   x = tf.reshape(tf.range(10 * 10 * 3, dtype=tf.float32), [10, 10, 3])
   view = classifier._crop_and_flip(x, 6, training=False).numpy()
   np.testing.assert_array_equal(view, x.numpy()[2:8, 2:8])
+
+
+def test_paper_presets_keep_the_papers_batch_norm_momentum_and_cpu_presets_a_faster_one():
+  from tfcdi.train import segmenter  # pylint: disable=g-import-not-at-top
+  # tf-slim's resnet_arg_scope, the paper's stack: 0.997.
+  assert classifier.get_config("paper").batch_norm_momentum == 0.997
+  assert segmenter.get_config("paper").batch_norm_momentum == 0.997
+  assert classifier.get_config("cpu").batch_norm_momentum == 0.99
+  model = classifier.build_model("cresnet39", 8, 10, classifier.get_config("paper"))
+  momenta = {layer.momentum for layer in _all_layers(model)
+             if layer.__class__.__name__ == "BatchNormalization"}
+  assert momenta == {0.997}
+
+
+def _all_layers(model):
+  for layer in model.layers:
+    yield layer
+    if hasattr(layer, "layers"):
+      yield from _all_layers(layer)
