@@ -266,7 +266,7 @@ def test_bad_flags_give_a_one_line_error(capsys, args, message):
 def test_gpu_asked_for_without_one_is_a_one_line_error(capsys):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   if tf.config.list_physical_devices("GPU"):
-    pytest.skip("this machine has a GPU")
+    pytest.skip("expected: on a machine with a GPU there is nothing to refuse")
   assert _cli("--device=gpu", "--paths=cresnet39") == 1
   err = capsys.readouterr().err
   assert err.startswith("error: --device=gpu") and err.count("\n") == 1

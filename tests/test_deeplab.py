@@ -27,10 +27,11 @@ def _segmenter(name, channels=3):
 
 def test_aspp_rates_are_the_papers():
   assert deeplab.ASPP_RATES == (6, 12, 18, 24)
-  if os.path.exists(_PAPER_NUMBERS):
-    with open(_PAPER_NUMBERS) as f:
-      published = json.load(f)["training"]["segmentation"]["aspp_rates"]
-    assert tuple(published) == deeplab.ASPP_RATES
+  if not os.path.exists(_PAPER_NUMBERS):
+    pytest.skip("shared/reference/paper_numbers.json is not beside the repo")
+  with open(_PAPER_NUMBERS) as f:
+    published = json.load(f)["training"]["segmentation"]["aspp_rates"]
+  assert tuple(published) == deeplab.ASPP_RATES
 
 
 def test_aspp_head_has_four_summed_branches_one_per_rate():

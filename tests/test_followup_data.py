@@ -319,3 +319,11 @@ def test_a_source_encodes_into_a_latent_store(tmp_path, tiny_codec):
   latents = list(latent_store.latent_dataset(store, "test").as_numpy_iterator())
   assert len(latents) == 3 and latents[0][0].shape[:2] == (4, 4)
   assert sorted(int(label) for _, label in latents) == sorted(source.labels)
+
+
+@pytest.mark.parametrize("shape, crop, top, left", [((8, 8, 2), 6, 1, 1), ((9, 12, 1), 5, 2, 3),
+                                                    ((3, 10, 10, 2), 7, 1, 1)])
+def test_central_crop_takes_the_middle_window(shape, crop, top, left):
+  x = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+  out = latent_pairs.central_crop(tf.constant(x), crop).numpy()
+  np.testing.assert_array_equal(out, x[..., top:top + crop, left:left + crop, :])

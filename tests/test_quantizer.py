@@ -46,6 +46,33 @@ def test_backward_is_the_soft_assignment_gradient(sigma):
   assert np.abs(gz).sum() > 0
 
 
+# (z, sigma) -> soft value and d soft / dz, worked out by hand for CENTERS: the weights are
+# exp(-sigma (z - c)^2) normalised, soft = sum w c, and d soft / dz = sum w c a - soft sum w a
+# with a = -2 sigma (z - c). Pinning numbers (not soft_quantize against itself) catches a
+# soft path that is self-consistent but wrong, e.g. a scaled sigma.
+SOFT_BY_HAND = [
+    (0.3, 1.0, 0.192465, 0.537809),
+    (0.3, 4.0, 0.273975, 0.504518),
+    (1.2, 1.0, 0.977063, 1.369596),
+    (-0.6, 2.0, -0.523639, 1.202706),
+]
+
+
+@pytest.mark.parametrize("z, sigma, value, slope", SOFT_BY_HAND)
+def test_soft_quantize_and_its_slope_match_hand_computed_values(z, sigma, value, slope):
+  zt = tf.constant([z])
+  with tf.GradientTape() as tape:
+    tape.watch(zt)
+    soft = q.soft_quantize(zt, CENTERS, sigma)
+  assert float(soft[0]) == pytest.approx(value, abs=1e-5)
+  assert float(tape.gradient(soft, zt)[0]) == pytest.approx(slope, abs=1e-5)
+  # The hard quantizer hands the same slope to the encoder.
+  with tf.GradientTape() as tape:
+    tape.watch(zt)
+    hard = q.quantize(zt, CENTERS, sigma)
+  assert float(tape.gradient(hard, zt)[0]) == pytest.approx(slope, abs=1e-5)
+
+
 def test_soft_gradient_matches_finite_differences():
   z = tf.constant([0.1, 0.7, -0.8], tf.float64)
   centers = tf.constant([-1.0, 0.0, 0.5, 2.0], tf.float64)

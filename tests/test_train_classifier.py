@@ -7,6 +7,7 @@ from absl import flags
 from absl.testing import flagsaver
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from experiments import train_classifier
 from tfcdi.data import latent_store
@@ -198,3 +199,48 @@ def test_bfloat16_training_restores_as_a_float32_model(store_dir, tmp_path):
   assert {layer.compute_dtype for layer in model.get_layer("cresnet39").layers} == {"float32"}
   logits = model(np.zeros([2, 7, 7, 8], np.float32))
   assert logits.dtype == "float32" and logits.shape == (2, 10)
+
+
+def test_evaluation_scores_top1_and_top5_against_a_reference(monkeypatch):
+  # Five classes, three examples whose true class ranks 1st, 3rd and 6th (last of 6) by logit:
+  # top-1 = 1/3, top-5 = 2/3. A "top-5" computed as top-1 would give 1/3.
+  logits = np.array([[9., 1., 2., 3., 4., 5.],
+                     [1., 9., 8., 7., 0., 0.],
+                     [9., 8., 7., 6., 5., 0.]], np.float32)
+  labels = np.array([0, 3, 5], np.int32)
+  batch = tf.data.Dataset.from_tensors((tf.zeros([3, 2]), tf.constant(labels)))
+  monkeypatch.setattr(classifier, "eval_input", lambda *args, **kwargs: batch)
+  result = classifier.evaluate(lambda x, y: (tf.constant(logits), y), None, None,
+                               tf.distribute.get_strategy())
+  assert result["val_top1"] == pytest.approx(1 / 3)
+  assert result["val_top5"] == pytest.approx(2 / 3)
+  assert result["val_examples"] == 3
+  # The loss is the mean softmax cross-entropy of the true classes.
+  shifted = logits - logits.max(axis=1, keepdims=True)
+  log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+  assert result["val_loss"] == pytest.approx(-log_probs[np.arange(3), labels].mean(), rel=1e-6)
+
+
+def test_evaluation_view_of_the_classifier_is_the_central_crop():
+  x = tf.reshape(tf.range(10 * 10 * 3, dtype=tf.float32), [10, 10, 3])
+  view = classifier._crop_and_flip(x, 6, training=False).numpy()
+  np.testing.assert_array_equal(view, x.numpy()[2:8, 2:8])
+
+
+def test_paper_presets_keep_the_papers_batch_norm_momentum_and_cpu_presets_a_faster_one():
+  from tfcdi.train import segmenter  # pylint: disable=g-import-not-at-top
+  # tf-slim's resnet_arg_scope, the paper's stack: 0.997.
+  assert classifier.get_config("paper").batch_norm_momentum == 0.997
+  assert segmenter.get_config("paper").batch_norm_momentum == 0.997
+  assert classifier.get_config("cpu").batch_norm_momentum == 0.99
+  model = classifier.build_model("cresnet39", 8, 10, classifier.get_config("paper"))
+  momenta = {layer.momentum for layer in _all_layers(model)
+             if layer.__class__.__name__ == "BatchNormalization"}
+  assert momenta == {0.997}
+
+
+def _all_layers(model):
+  for layer in model.layers:
+    yield layer
+    if hasattr(layer, "layers"):
+      yield from _all_layers(layer)

@@ -125,3 +125,78 @@ def test_init_from_a_bundle_continues_its_step_count_with_a_new_optimizer(tmp_pa
   with pytest.raises(ValueError, match="is a 0.0983 codec"):
     codec_train.train("0.635", codec_train.get_config("tiny", num_steps=5, init_from=bundle),
                       IMAGENETTE, str(tmp_path / "wrong"), log=lambda m: None)
+
+
+@pytest.mark.parametrize("target, active", [(0.0, True), (50.0, False)])
+def test_training_step_charges_the_rate_only_above_the_target_entropy(tmp_path, target, active):
+  # The step that train() runs, on a fixed batch: above Ht the loss is MSE + beta (H - Ht) with
+  # H the symbols' real entropy; below Ht it is the MSE alone. H and Ht swapped in the hinge
+  # would charge nothing at Ht = 0 and beta * (50 - H) at Ht = 50.
+  op = codec_train.operating_points.get_operating_point("0.0983")
+  config = codec_train.get_config("tiny")
+  model, optimizer, _ = codec_train.build(op, config, str(tmp_path))
+  images = tf.random.uniform([2, 32, 32, 3], 0, 255, seed=4)
+  beta = 7.0
+  step = codec_train.make_train_step(model, optimizer, tf.constant(beta), tf.constant(target))
+  out = {k: float(v) for k, v in step(images).items()}
+  assert out["entropy"] > 0
+  expected = out["mse"] + (beta * (out["entropy"] - target) if active else 0.0)
+  assert out["loss"] == pytest.approx(expected, rel=1e-5)
+
+
+KODAK = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "kodak")
+
+
+@pytest.fixture(name="two_kodak_images")
+def fixture_two_kodak_images(tmp_path):
+  folder = tmp_path / "kodak2"
+  folder.mkdir()
+  for name in ("kodim05.png", "kodim23.png"):
+    os.symlink(os.path.abspath(os.path.join(KODAK, name)), folder / name)
+  return str(folder)
+
+
+def test_a_recipe_trains_from_scratch_and_records_its_history_at_each_milestone(
+    tmp_path, two_kodak_images):
+  recipe = codec_train.get_recipe("ae-0.0983-tiny")
+  workdir = str(tmp_path / "run")
+  bundle = codec_train.train_recipe(recipe, IMAGENETTE, two_kodak_images, workdir,
+                                    log=lambda m: None)
+  history = codec_train.read_history(workdir)
+  assert history["recipe"] == "ae-0.0983-tiny"
+  assert [m["step"] for m in history["milestones"]] == list(recipe.milestones) == [2, 4]
+  for m in history["milestones"]:
+    assert m["num_images"] == 2 and m["bpp"] > 0 and 0 < m["ms_ssim"] <= 1
+  meta = pretrained.read_metadata(bundle)
+  assert meta["recipe"] == recipe.name == meta["name"]
+  assert meta["trained_steps"] == 4
+  # The last milestone measured the very weights and table that ship.
+  with open(os.path.join(workdir, "kodak_eval.json")) as f:
+    final = json.load(f)
+  assert history["milestones"][-1]["fingerprint"] == final["fingerprint"]
+  assert history["milestones"][-1]["bpp"] == pytest.approx(final["bpp"])
+
+
+def test_a_recipe_killed_while_measuring_a_milestone_measures_it_on_resume(
+    tmp_path, two_kodak_images, monkeypatch):
+  recipe = codec_train.get_recipe("ae-0.0983-tiny")
+  workdir = str(tmp_path / "run")
+  measure = codec_train.measure_milestone
+
+  def killed_at_first_milestone(*args, **kwargs):
+    raise KeyboardInterrupt
+
+  monkeypatch.setattr(codec_train, "measure_milestone", killed_at_first_milestone)
+  with pytest.raises(KeyboardInterrupt):
+    codec_train.train_recipe(recipe, IMAGENETTE, two_kodak_images, workdir, log=lambda m: None)
+  assert codec_train.read_history(workdir) is None
+  monkeypatch.setattr(codec_train, "measure_milestone", measure)
+  lines = []
+  codec_train.train_recipe(recipe, IMAGENETTE, two_kodak_images, workdir, log=lines.append)
+  assert any("resuming from step 2" in line for line in lines)
+  assert [m["step"] for m in codec_train.read_history(workdir)["milestones"]] == [2, 4]
+
+
+def test_unknown_recipe_names_the_known_ones():
+  with pytest.raises(ValueError, match="ae-0.635-cpu"):
+    codec_train.get_recipe("ae-0.5-cpu")

@@ -119,7 +119,6 @@ def test_cross_entropy_reaches_the_encoder_through_the_quantizer(
     np.testing.assert_array_equal(before.astype(np.float16), after)
 
 
-@pytest.mark.slow
 def test_codec_arm_leaves_the_classifier_and_classifier_arm_the_codec(
     tiny_codec, tiny_codec_path, data_dir, baseline_dir, tmp_path):
   config = joint.get_config("tiny", epochs=1)

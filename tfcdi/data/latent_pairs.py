@@ -118,6 +118,21 @@ def stateless_crop_and_flip(x, crop: int, seed, flip: bool = True):
   return x
 
 
+def central_crop(x, crop: int):
+  """The central crop x crop window of x [..., h, w, c], batched or not.
+
+  The one evaluation crop of every arm (classifier training's evaluation, the pair views,
+  serving), so that what a net is scored on is what it is served. An odd margin leaves the
+  extra row / column at the bottom / right.
+  """
+  # Static sizes where known keep the crop's static shape, which Keras inputs expect.
+  height = x.shape[-3] if x.shape[-3] is not None else tf.shape(x)[-3]
+  width = x.shape[-2] if x.shape[-2] is not None else tf.shape(x)[-2]
+  top = (height - crop) // 2
+  left = (width - crop) // 2
+  return x[..., top:top + crop, left:left + crop, :]
+
+
 def augment_pair(y_hat, sigma_hat, geometry: str | PairGeometry = "followup", *, seed):
   """Training view of one pair: resize, one random crop and one random flip for both.
 
@@ -145,9 +160,7 @@ def center_pair(y_hat, sigma_hat, geometry: str | PairGeometry = "followup"):
   y_hat, sigma_hat = _check_pair(y_hat, sigma_hat)
   channels = tf.shape(y_hat)[-1]
   pair = _stacked(y_hat, sigma_hat, geometry)
-  offset = (geometry.resize - geometry.crop) // 2
-  pair = pair[offset:offset + geometry.crop, offset:offset + geometry.crop, :]
-  return _split(pair, channels)
+  return _split(central_crop(pair, geometry.crop), channels)
 
 
 def pair_dataset(examples: tf.data.Dataset, geometry: str | PairGeometry = "followup", *,

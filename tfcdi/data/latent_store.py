@@ -19,8 +19,9 @@ float network runs.
 
 Geometry. Every image is brought to a square view before anything else: its shorter side is
 resized to `image_size` (256 by default; bilinear with antialiasing) and the central
-image_size x image_size square is kept. This is the paper's "resize to 256" step made square, so
-that every latent has the same shape: a 256 x 256 view gives a 32 x 32 x C latent, from which
+image_size x image_size square is kept. The paper (Appendix A.4) names only random mirroring,
+random 224 / 28 crops and mean centring; the fixed square view is this project's choice (see
+BUILD_NOTES.md, deviations from the text), so that every latent has the same shape: a 256 x 256 view gives a 32 x 32 x C latent, from which
 training takes random 28 x 28 crops (the latent of a 224 x 224 crop) and evaluation the central
 one. The RGB arms take 224 x 224 crops of the same 256 x 256 view. (Imagenette's images are
 224 x 224 already; they are upsampled by 8/7 to keep the paper's latent size.) The hyperprior

@@ -210,8 +210,9 @@ def build_resnet(
       (tf-slim resnet_v1: stride on the 3x3 conv of the previous stage's last unit).
     weight_decay: SGD-style L2 weight decay on conv and dense kernels (the paper trains with
       1e-4); 0 adds no regularization loss.
-    batch_norm_momentum: moving-average momentum of the BN statistics. 0.99 (Keras' default)
-      rather than slim's 0.997 so that short CPU runs end with usable statistics.
+    batch_norm_momentum: moving-average momentum of the BN statistics. The training presets
+      set it: 0.997 (tf-slim's, the paper's stack) in the paper presets, 0.99 in the short CPU
+      presets so that their runs end with usable statistics; 0.99 here is Keras' default.
     batch_norm_epsilon: 1e-5, as in tf-slim's resnet_arg_scope and the MSRA Caffe models.
     kernel_initializer: of conv and dense kernels; "he_normal" (truncated, fan-in) is what
       tf-slim's resnet_arg_scope uses. Anything keras.initializers.get accepts.

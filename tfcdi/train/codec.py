@@ -70,6 +70,54 @@ PRESETS = {
 }
 
 
+@dataclasses.dataclass(frozen=True)
+class CodecRecipe:
+  """Everything that makes one shipped codec: from it, one command trains that codec from
+  scratch (`tfcdi-train-codec --recipe=NAME`), and a killed run resumes on the same schedule.
+
+  The run measures itself on Kodak from real files at each milestone and appends the result to
+  its workdir's history.json, so a codec's history is data written by the run.
+  """
+
+  operating_point: str
+  preset: str
+  # (field, value) pairs over the preset's CodecTrainConfig: steps, schedule, precision.
+  overrides: tuple = ()
+  milestones: tuple = ()  # steps at which the run measures itself
+  data: str = "imagenette2_224"  # the training images (--data_dir) the recipe is written for
+
+  @property
+  def name(self) -> str:
+    # The bundle's own name (finalize names bundles so), so a bundle names its recipe.
+    return f"ae-{self.operating_point}-{self.preset}"
+
+  def config(self) -> CodecTrainConfig:
+    return get_config(self.preset, **dict(self.overrides))
+
+
+def _every(step: int, last: int) -> tuple:
+  return tuple(range(step, last + 1, step))
+
+
+RECIPES = {recipe.name: recipe for recipe in (
+    # What the shipped 0.0983 codec ran: the cpu preset in float32, 2,000 steps at once.
+    CodecRecipe("0.0983", "cpu", (("precision", "float32"),), milestones=(1000, 2000)),
+    # Long single runs from scratch for the two higher rates (the shipped ones are chains of
+    # extensions, BUILD_NOTES.md): lr 1e-3 for 80% of the steps, then 1e-4, mixed bfloat16.
+    CodecRecipe("0.330", "cpu", (("num_steps", 40_000),), milestones=_every(5000, 40_000)),
+    CodecRecipe("0.635", "cpu", (("num_steps", 80_000),), milestones=_every(5000, 80_000)),
+    # Seconds, for the tests.
+    CodecRecipe("0.0983", "tiny", (("num_steps", 4), ("checkpoint_every", 1)),
+                milestones=(2, 4)),
+)}
+
+
+def get_recipe(name: str) -> CodecRecipe:
+  if name not in RECIPES:
+    raise ValueError(f"unknown codec recipe {name!r}; choose one of {', '.join(RECIPES)}")
+  return RECIPES[name]
+
+
 def get_config(preset: str, **overrides) -> CodecTrainConfig:
   if preset not in PRESETS:
     raise ValueError(f"unknown codec preset {preset!r}; choose one of {', '.join(PRESETS)}")
@@ -156,9 +204,32 @@ def build(op, config: CodecTrainConfig, workdir: str, precision: str = "float32"
   return model, optimizer, checkpointing
 
 
+def make_train_step(model, optimizer, beta, target_entropy):
+  """One optimizer step of Eq. 1 on a batch of images; returns the loss and its parts.
+
+  A function of its own so that tests can drive the exact step that training runs.
+  """
+  @tf.function(reduce_retracing=True)
+  def step_fn(images):
+    with tf.GradientTape() as tape:
+      out = model(images, training=True)
+      mse = tf.reduce_mean(tf.square(out["reconstruction"] - images))
+      loss = q.rate_distortion_loss(mse, rate_entropy(out), beta, target_entropy)
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    return {"loss": loss, "mse": mse, "entropy": out["entropy"],
+            "soft_entropy": out["soft_entropy"]}
+
+  return step_fn
+
+
 def train(operating_point, config: CodecTrainConfig, data_dir: str, workdir: str,
-          split: str = "train", log=print) -> dict:
-  """Trains (or resumes) one operating point up to config.num_steps; returns the last metrics."""
+          split: str = "train", log=print, milestones=(), on_milestone=None) -> dict:
+  """Trains (or resumes) one operating point up to config.num_steps; returns the last metrics.
+
+  At each step of `milestones` the run checkpoints and calls `on_milestone(step)`, which must
+  be idempotent: a run killed while measuring a milestone measures it again on resume.
+  """
   op = operating_points.get_operating_point(operating_point)
   os.makedirs(workdir, exist_ok=True)
   precision = precision_lib.resolve(config.precision)
@@ -166,6 +237,8 @@ def train(operating_point, config: CodecTrainConfig, data_dir: str, workdir: str
   start = checkpointing.restore()
   if not start and config.init_from:
     start = _initialize_from_bundle(model, optimizer, op, config, checkpointing, log)
+  if on_milestone is not None and start in milestones:
+    on_milestone(start)
   if start >= config.num_steps:
     log(f"[codec {op.name}] already trained for {start} steps")
     return {"step": start}
@@ -180,16 +253,7 @@ def train(operating_point, config: CodecTrainConfig, data_dir: str, workdir: str
   target_entropy = op.target_entropy * config.target_entropy_scale
   target = tf.constant(target_entropy, tf.float32)
 
-  @tf.function(reduce_retracing=True)
-  def step_fn(images):
-    with tf.GradientTape() as tape:
-      out = model(images, training=True)
-      mse = tf.reduce_mean(tf.square(out["reconstruction"] - images))
-      loss = q.rate_distortion_loss(mse, rate_entropy(out), beta, target)
-    grads = tape.gradient(loss, model.trainable_variables)
-    optimizer.apply_gradients(zip(grads, model.trainable_variables))
-    return {"loss": loss, "mse": mse, "entropy": out["entropy"],
-            "soft_entropy": out["soft_entropy"]}
+  step_fn = make_train_step(model, optimizer, beta, target)
 
   def describe(step, metrics, seconds):
     metrics["bpp_estimate"] = float(q.bits_per_pixel(metrics["entropy"], op.channels))
@@ -197,22 +261,34 @@ def train(operating_point, config: CodecTrainConfig, data_dir: str, workdir: str
             f"psnr {metrics['psnr']:.2f} dB  H {metrics['entropy']:.3f} (target "
             f"{target_entropy:.3f})  bpp~{metrics['bpp_estimate']:.4f}  {seconds:.2f} s/step")
 
-  metrics = run_steps(step_fn, dataset, start, config, checkpointing,
-                      os.path.join(workdir, "tensorboard"), describe, f"[codec {op.name}]", log)
+  batches = iter(dataset)
+  metrics = {}
+  stops = sorted({m for m in milestones if start < m < config.num_steps} | {config.num_steps})
+  for stop in stops:
+    metrics = run_steps(step_fn, batches, start, config, checkpointing,
+                        os.path.join(workdir, "tensorboard"), describe, f"[codec {op.name}]", log,
+                        stop=stop)
+    start = stop
+    if on_milestone is not None and stop in milestones:
+      on_milestone(stop)
   return {"step": config.num_steps, **metrics}
 
 
 def run_steps(step_fn, dataset, start: int, config, checkpointing: StepCheckpointing,
-              tensorboard_dir: str, describe, tag: str, log) -> dict:
-  """The loop both codec families share: steps up to config.num_steps, the decay flag,
-  averaged metrics (with PSNR) to the log and TensorBoard, checkpoints; returns the last metrics.
+              tensorboard_dir: str, describe, tag: str, log, stop: int | None = None) -> dict:
+  """The loop both codec families share: steps up to config.num_steps (or `stop`), the decay
+  flag, averaged metrics (with PSNR) to the log and TensorBoard, checkpoints; returns the last
+  metrics.
 
-  `describe(step, metrics, seconds)` returns the progress line (and may add metrics).
+  `describe(step, metrics, seconds)` returns the progress line (and may add metrics). `dataset`
+  may be an iterator, so that runs in segments (between milestones) continue one stream.
   """
   writer = tf.summary.create_file_writer(tensorboard_dir)
   boundary = decay_boundary(config)
+  end = config.num_steps if stop is None else min(stop, config.num_steps)
   sums, count, tick, metrics = {}, 0, time.time(), {}
-  for step, images in zip(range(start + 1, config.num_steps + 1), dataset):
+  # zip takes the step first: when the range ends, no batch is drawn and lost.
+  for step, images in zip(range(start + 1, end + 1), dataset):
     values = step_fn(images)
     if step >= boundary and not int(checkpointing.decayed_at.numpy()):
       checkpointing.decayed_at.assign(step)
@@ -223,7 +299,7 @@ def run_steps(step_fn, dataset, start: int, config, checkpointing: StepCheckpoin
     if not all(math.isfinite(v) for v in sums.values()):
       raise FloatingPointError(f"{tag} the loss is no longer finite at step {step}; restart "
                                "from the last checkpoint with a smaller --learning_rate")
-    if step % config.log_every == 0 or step == config.num_steps:
+    if step % config.log_every == 0 or step == end:
       metrics = {k: v / count for k, v in sums.items()}
       metrics["psnr"] = _psnr(metrics["mse"])
       line = describe(step, metrics, (time.time() - tick) / count)
@@ -232,7 +308,7 @@ def run_steps(step_fn, dataset, start: int, config, checkpointing: StepCheckpoin
           tf.summary.scalar(k, v)
       log(line)
       sums, count, tick = {}, 0, time.time()
-    if step % config.checkpoint_every == 0 or step == config.num_steps:
+    if step % config.checkpoint_every == 0 or step == end:
       checkpointing.save(step)
   writer.flush()
   return metrics
@@ -275,36 +351,113 @@ def symbol_counts(model, data_dir: str, split: str, num_images: int, batch_size:
 
 
 def finalize(operating_point, config: CodecTrainConfig, data_dir: str, workdir: str,
-             preset_name: str, split: str = "train", log=print) -> str:
+             preset_name: str, split: str = "train", log=print,
+             recipe: str | None = None) -> str:
   """Turns the trained checkpoint into a compact bundle (float16 weights + frequency table).
 
   Returns the bundle's path. The table is estimated on the float16-rounded model so that it
   describes the symbols the shipped weights produce.
   """
   op = operating_points.get_operating_point(operating_point)
+  path = os.path.join(workdir, f"codec_{op.name}.npz")
+  summary = _bundle_checkpoint(op, config, data_dir, workdir, preset_name, split, path, log,
+                               required_step=config.num_steps, recipe=recipe)
+  with open(os.path.join(workdir, "train_summary.json"), "w") as f:
+    json.dump(summary, f, indent=2)
+  return path
+
+
+def _bundle_checkpoint(op, config, data_dir, workdir, preset_name, split, path, log,
+                       required_step: int, exact: bool = False, recipe: str | None = None) -> dict:
+  """The workdir's latest checkpoint as a bundle at `path`; returns its summary.
+
+  `exact`: the checkpoint must be of `required_step` itself (a milestone), not a later one.
+  """
   model, _, checkpointing = build(op, config, workdir)
   step = checkpointing.restore()
-  if step < config.num_steps:
+  if step < required_step or (exact and step != required_step):
     raise ValueError(f"codec {op.name} in {workdir} is trained for {step} of "
-                     f"{config.num_steps} steps; train it first")
+                     f"{required_step} steps; train it first")
   pretrained.round_weights_to_float16(model)
   counts = symbol_counts(model, data_dir, split, config.table_images)
   freqs = pretrained.frequency_table(counts)
   probs = counts / counts.sum()
   entropy = float(q.entropy_bits(probs))
-  path = os.path.join(workdir, f"codec_{op.name}.npz")
   name = f"ae-{op.name}-{preset_name}"
   fingerprint = pretrained.save_codec(
       model, op, freqs, path, name,
       extra_metadata={"trained_steps": step, "preset": preset_name,
-                      "table_entropy_bits": entropy})
+                      "table_entropy_bits": entropy, **({"recipe": recipe} if recipe else {})})
   log(f"[codec {op.name}] bundle {path} ({os.path.getsize(path) / 1024:.0f} KiB), "
       f"fingerprint {fingerprint.hex()}, table entropy {entropy:.3f} bits "
       f"(bpp {q.bits_per_pixel(entropy, op.channels):.4f} on training images)")
-  with open(os.path.join(workdir, "train_summary.json"), "w") as f:
-    json.dump({"operating_point": op.name, "preset": preset_name, "steps": step,
-               "config": dataclasses.asdict(config), "symbol_counts": counts.tolist(),
-               "frequencies": freqs.tolist(), "table_entropy_bits": entropy,
-               "bundle": os.path.basename(path), "name": name,
-               "fingerprint": fingerprint.hex()}, f, indent=2)
-  return path
+  return {"operating_point": op.name, "preset": preset_name, "steps": step,
+          "config": dataclasses.asdict(config), "symbol_counts": counts.tolist(),
+          "frequencies": freqs.tolist(), "table_entropy_bits": entropy,
+          "bundle": os.path.basename(path), "name": name, "fingerprint": fingerprint.hex()}
+
+
+HISTORY_FILE = "history.json"
+
+
+def read_history(workdir: str) -> dict | None:
+  path = os.path.join(workdir, HISTORY_FILE)
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def measure_milestone(recipe: CodecRecipe, data_dir: str, kodak_dir: str, workdir: str,
+                      step: int, split: str = "train", log=print) -> dict:
+  """Bundles the checkpoint of `step` and measures it on Kodak from real files; appends the
+  result to workdir/history.json (once per step) and returns the history."""
+  from tfcdi.codec import evaluation  # pylint: disable=g-import-not-at-top  (bitstream only here)
+  history = read_history(workdir) or {
+      "recipe": recipe.name, "operating_point": recipe.operating_point,
+      "preset": recipe.preset, "data": recipe.data,
+      "config": dataclasses.asdict(recipe.config()), "milestones": []}
+  if any(m["step"] == step for m in history["milestones"]):
+    return history
+  op = operating_points.get_operating_point(recipe.operating_point)
+  where = os.path.join(workdir, "milestones", f"step_{step}")
+  os.makedirs(where, exist_ok=True)
+  bundle = os.path.join(where, f"codec_{op.name}.npz")
+  _bundle_checkpoint(op, recipe.config(), data_dir, workdir, recipe.preset, split, bundle,
+                     lambda m: None, required_step=step, exact=True)
+  result = evaluation.evaluate_bundle_on_folder(bundle, kodak_dir, where, log=lambda m: None)
+  history["milestones"].append({
+      "step": step, **{k: result[k] for k in ("bpp", "psnr", "ssim", "ms_ssim")},
+      "num_images": result["num_images"], "fingerprint": result["fingerprint"],
+      "measured_from": result["measured_from"]})
+  history["milestones"].sort(key=lambda m: m["step"])
+  _write_json(os.path.join(workdir, HISTORY_FILE), history)
+  log(f"[codec {op.name}] milestone {step}: Kodak {result['bpp']:.4f} bpp, PSNR "
+      f"{result['psnr']:.2f} dB, MS-SSIM {result['ms_ssim']:.4f} (real files)")
+  return history
+
+
+def _write_json(path: str, value) -> None:
+  # Written beside and renamed: a run killed mid-write leaves the previous file whole.
+  with open(path + ".tmp", "w") as f:
+    json.dump(value, f, indent=2)
+  os.replace(path + ".tmp", path)
+
+
+def train_recipe(recipe: CodecRecipe, data_dir: str, kodak_dir: str, workdir: str,
+                 split: str = "train", log=print) -> str:
+  """Trains (or resumes) a recipe with its milestones, bundles it and measures the bundle on
+  Kodak; returns the bundle's path. Each stage is skipped when its output is there."""
+  from tfcdi.codec import evaluation  # pylint: disable=g-import-not-at-top
+  config = recipe.config()
+  train(recipe.operating_point, config, data_dir, workdir, split=split, log=log,
+        milestones=recipe.milestones,
+        on_milestone=lambda step: measure_milestone(recipe, data_dir, kodak_dir, workdir, step,
+                                                    split, log))
+  bundle = os.path.join(workdir, f"codec_{recipe.operating_point}.npz")
+  if (not os.path.exists(bundle)
+      or pretrained.read_metadata(bundle).get("trained_steps") != config.num_steps):
+    finalize(recipe.operating_point, config, data_dir, workdir, recipe.preset, split, log,
+             recipe=recipe.name)
+  evaluation.evaluate_bundle_on_folder(bundle, kodak_dir, workdir, log=log)
+  return bundle
