@@ -69,6 +69,7 @@ from tfcdi.codec import pretrained
 from tfcdi.codec import quantizer
 from tfcdi.codec import registry
 from tfcdi.data import imagenet_classes
+from tfcdi.data import latent_pairs
 from tfcdi.data import latent_store
 from tfcdi.train import classifier as classifier_lib
 
@@ -218,10 +219,8 @@ class _LatentClassifierModule(tf.Module):
       if latent_inputs is None:  # the training evaluation's central crop
         x = values[latents[0]]
         shape = tf.shape(x)
-        crop_h = tf.minimum(shape[1], self.crop_size)
-        crop_w = tf.minimum(shape[2], self.crop_size)
-        top, left = (shape[1] - crop_h) // 2, (shape[2] - crop_w) // 2
-        inputs = x[:, top:top + crop_h, left:left + crop_w, :]
+        inputs = latent_pairs.central_crop(x, tf.minimum(shape[1], self.crop_size),
+                                           tf.minimum(shape[2], self.crop_size))
       else:
         views = center_views([values[name] for name in latents], view_size, crop)
         inputs = dict(zip(latents, views)) if len(latents) > 1 else views[0]
@@ -331,12 +330,10 @@ def center_views(tensors, view_size: int, crop: int) -> list:
   """
   stacked = tf.concat(tensors, axis=-1)
   shape = tf.shape(stacked)
-  side = tf.minimum(shape[1], shape[2])
-  top, left = (shape[1] - side) // 2, (shape[2] - side) // 2
-  stacked = stacked[:, top:top + side, left:left + side, :]
+  stacked = latent_pairs.central_crop(stacked, tf.minimum(shape[1], shape[2]))
   stacked = tf.image.resize(stacked, [view_size, view_size], method="bilinear", antialias=True)
-  offset = (view_size - crop) // 2
-  stacked = stacked[:, offset:offset + crop, offset:offset + crop, :]
+  # The crop the classifier was evaluated with in training (one function for both).
+  stacked = latent_pairs.central_crop(stacked, crop)
   return tf.split(stacked, len(tensors), axis=-1)
 
 

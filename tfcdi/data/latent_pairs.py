@@ -118,8 +118,8 @@ def stateless_crop_and_flip(x, crop: int, seed, flip: bool = True):
   return x
 
 
-def central_crop(x, crop: int):
-  """The central crop x crop window of x [..., h, w, c], batched or not.
+def central_crop(x, crop, crop_width=None):
+  """The central crop x crop (or crop x crop_width) window of x [..., h, w, c], batched or not.
 
   The one evaluation crop of every arm (classifier training's evaluation, the pair views,
   serving), so that what a net is scored on is what it is served. An odd margin leaves the
@@ -128,9 +128,10 @@ def central_crop(x, crop: int):
   # Static sizes where known keep the crop's static shape, which Keras inputs expect.
   height = x.shape[-3] if x.shape[-3] is not None else tf.shape(x)[-3]
   width = x.shape[-2] if x.shape[-2] is not None else tf.shape(x)[-2]
+  crop_width = crop if crop_width is None else crop_width
   top = (height - crop) // 2
-  left = (width - crop) // 2
-  return x[..., top:top + crop, left:left + crop, :]
+  left = (width - crop_width) // 2
+  return x[..., top:top + crop, left:left + crop_width, :]
 
 
 def augment_pair(y_hat, sigma_hat, geometry: str | PairGeometry = "followup", *, seed):
