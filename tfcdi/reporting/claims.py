@@ -456,8 +456,9 @@ def _storage_claim(data, paper):
   else:
     parts.append("full-size photos: not measured (tools/storage_check.py)")
   if store_ratio is not None:
-    parts.append(f"the Imagenette latent store: {store_ratio:.2f}x (re-saved 224-px JPEGs at a "
-                 "low rate: does not test it)")
+    parts.append(f"the {data.get('classification_dataset', 'classification')} latent store: "
+                 f"{store_ratio:.2f}x ({stores[0].get('image_size')}-px views of its JPEGs, not "
+                 "full-size photos: does not test it)")
   ratio = None if full_size is None else full_size["ratio"]
   return _claim(
       "storage", "4.2",
