@@ -27,7 +27,9 @@ from tfcdi.reporting import results
 from tools import _tables
 
 _RUNS = flags.DEFINE_string("runs", None, "Folder whose subfolders are classifier workdirs.")
-_STORES = flags.DEFINE_list("stores", [], "Latent store folders to report the size of.")
+_STORES = flags.DEFINE_list("stores", [], "Latent store folders to report the size of (none: "
+                            "the sizes the output folder's classification.json already has, so "
+                            "that collecting seeds later keeps them).")
 _OUTPUT_DIR, _TITLE, _PAPER_NUMBERS = _tables.define_output_flags(
     "reports/classification", "Classification on Imagenette, cpu preset")
 
@@ -43,8 +45,12 @@ def main(argv):
       lambda r: f"{r['operating_point']}_{r['net']}_{r['input']}{results.seed_suffix(r)}")
   # Seeds collected before (from other runs folders) stay part of their arms.
   copies = sorted(set(copies) | set(glob.glob(os.path.join(runs_out, "*.json"))))
+  kept = []
+  if not _STORES.value:
+    kept = (results.read_json(os.path.join(_OUTPUT_DIR.value, "classification.json"))
+            or {}).get("stores", [])
   summary = classification.classification_summary(
-      copies, _STORES.value, published.load_paper_numbers(_PAPER_NUMBERS.value))
+      copies, _STORES.value, published.load_paper_numbers(_PAPER_NUMBERS.value), kept)
   # Sources relative to the output folder, so the committed files point at each other.
   classification.relative_sources(summary, _OUTPUT_DIR.value)
   os.makedirs(_OUTPUT_DIR.value, exist_ok=True)

@@ -39,7 +39,8 @@ def main(argv):
     raise app.UsageError(f"--runs must be a folder of train_joint workdirs, got {_RUNS.value!r}")
   runs_out = os.path.join(_OUTPUT_DIR.value, "runs")
   copies = results.collect_results(
-      _RUNS.value, runs_out, lambda r: f"{r['operating_point']}_{r['arm']}{results.seed_suffix(r)}")
+      _RUNS.value, runs_out,
+      lambda r: f"{r['operating_point']}_{r['arm']}{results.seed_suffix(r)}")
   copies = sorted(set(copies) | {p for p in glob.glob(os.path.join(runs_out, "*.json"))
                                  if "_segmentation_" not in os.path.basename(p)})
   segmentation = {}
@@ -52,7 +53,12 @@ def main(argv):
         copy = os.path.join(runs_out, f"{op_name}_segmentation_{arm}"
                             f"{results.seed_suffix(results.read_json(path))}.json")
         shutil.copyfile(path, copy)
-        segmentation.setdefault((op_name, arm), []).append(copy)
+  # The segmentation step's copies in the output folder, collected now or before.
+  for copy in sorted(glob.glob(os.path.join(runs_out, "*_segmentation_*.json"))):
+    op_name, _, rest = os.path.basename(copy)[:-len(".json")].partition("_segmentation_")
+    arm = rest.split("_seed")[0]
+    if arm in joint.JOINT_SEGMENTATION_ARMS:
+      segmentation.setdefault((op_name, arm), []).append(copy)
   summary = joint.joint_summary(copies, published.load_paper_numbers(_PAPER_NUMBERS.value),
                                 segmentation)
   for point in summary["points"]:

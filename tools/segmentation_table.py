@@ -62,7 +62,8 @@ def main(argv):
   markdown = segmentation.segmentation_markdown(summary, _TITLE.value)
   if fig4:
     markdown += "\n![Fig. 4 analog](fig4_miou.png)\n"
-  if figure_runs:
+  # Collecting seeds alone (no predictions in --runs) keeps the figure drawn before.
+  if figure_runs or os.path.exists(os.path.join(_OUTPUT_DIR.value, segmentation.FIG5_FILE)):
     markdown += f"\n![Fig. 5 analog]({segmentation.FIG5_FILE})\n"
   _tables.write_summary(_OUTPUT_DIR.value, "segmentation", summary, markdown)
 
