@@ -160,3 +160,31 @@ def test_classification_table_adds_seeds_collected_later_to_their_arms(tmp_path)
   assert row["measured"]["top1_range"] == pytest.approx([50.0, 54.0])
   assert summary["stores"][0]["totals"]["ratio"] == 1.75  # kept: no --stores this time
   assert "| 52.00 (50.00-54.00) |" in (out / "classification.md").read_text()
+
+
+def test_storage_check_codes_each_photo_whole_and_sums_the_real_file_sizes(tmp_path):
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  photos = tmp_path / "photos"
+  os.makedirs(photos)
+  rng = np.random.default_rng(0)
+  for name, (height, width) in (("a.JPEG", (75, 100)), ("b.jpg", (64, 48))):
+    Image.fromarray(rng.integers(0, 255, (height, width, 3), np.uint8)).save(photos / name,
+                                                                             quality=90)
+  (photos / "labels.tsv").write_text("not an image\n")
+  out, tfci = tmp_path / "storage.json", tmp_path / "tfci"
+  result = _run("tools.storage_check", f"--images={photos}", f"--output={out}",
+                f"--tfci_dir={tfci}")
+  assert result.returncode == 0, result.stderr[-2000:]
+  measured = json.load(open(out))
+  by_file = {e["file"]: e for e in measured["images"]}
+  assert sorted(by_file) == ["a.JPEG", "b.jpg"]
+  # Each photo at its own size, and the sizes are those of the files written.
+  assert (by_file["a.JPEG"]["width"], by_file["a.JPEG"]["height"]) == (100, 75)
+  assert by_file["a.JPEG"]["tfci_bytes"] == os.path.getsize(tfci / "a.tfci")
+  assert by_file["b.jpg"]["source_bytes"] == os.path.getsize(photos / "b.jpg")
+  totals = measured["totals"]
+  assert totals["ratio"] == pytest.approx(
+      sum(e["source_bytes"] for e in by_file.values()) /
+      sum(e["tfci_bytes"] for e in by_file.values()))
+  assert measured["operating_point"] == "0.635" and measured["codec"]["fingerprint"]

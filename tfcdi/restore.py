@@ -28,8 +28,8 @@ class PipelineError(Exception):
 
 class Restoring:
   """Pipeline's restore methods. They use its paths (path, codec_bundle, classifier_dir,
-  segmenter_dir, joint_dir, joint_segmentation_dir, kodak_result), preset, data, joint_points and
-  classification_arms, and its JSON helpers (_read, _read_if_exists, _write)."""
+  segmenter_dir, joint_dir, joint_segmentation_dir, kodak_result), preset, data, joint_points
+  and classification_arms, and its JSON helpers (_read, _read_if_exists, _write)."""
 
   def _codec_fingerprint(self, op_name: str) -> str | None:
     """The fingerprint of the codec this workdir's steps use at `op_name`: its bundle if the
@@ -70,8 +70,9 @@ class Restoring:
     them (a segmenter started from a restored classifier, say) stops with a PipelineError naming
     the run to train again. Further seeds of an arm (`<name>_seed<N>.json`, config.seed = N)
     go to the arm's folder name + `_seed<N>`, where no step looks: they are results for the
-    report's tables (which average an arm's seeds), never a step's output. Latent stores, Table 1's counts and Figs. 9 / 10 are cheap and are
-    always made here.
+    report's tables (which average an arm's seeds), never a step's output. Latent stores, Table
+    1's counts and Figs. 9 / 10 are cheap and are always made here; the stores' sizes and the
+    storage measurement on full-size photos come back as results the report reads.
     """
     if not os.path.isdir(reports_dir):
       raise PipelineError(f"{reports_dir} is not a folder of committed results")
