@@ -16,7 +16,8 @@ the graphs, and the paper's published counts) are the result, not the absolute t
 
 Also draws the Fig. 6 analog (accuracy against multiply-adds, with and without the decoder's
 cost) from committed classification results (--accuracy_results), when they have measured rows.
-The logic lives in tfcdi/benchmark.py.
+The timing lives in tfcdi/benchmark.py; the arms' multiply-adds in tfcdi/nets/arm_costs.py, the
+plot in tfcdi/reporting/paper_figures.py.
 """
 
 import json
@@ -33,6 +34,8 @@ from absl import flags
 
 from experiments import _cli
 from tfcdi import benchmark
+from tfcdi.reporting import paper_figures
+from tfcdi.reporting import published
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _DEFAULT_IMAGE_DIR = os.path.join(_REPO_ROOT, "..", "shared", "data", "imagenette2_224", "val")
@@ -128,16 +131,43 @@ def _load_accuracy(path):
   return summary, None
 
 
+def _arm_results(summary: dict, summary_dir: str, default_width: float):
+  """The results file behind each measured row (its width and class count are what Fig. 6
+  counts), or, where a row cites none, a stand-in at default_width; with notes saying which."""
+  results, notes = [], []
+  for row in summary.get("rows", []):
+    measured = row.get("measured") or {}
+    if not measured:
+      continue
+    source = row.get("source")
+    path = None if not source else (source if os.path.isabs(source)
+                                    else os.path.join(summary_dir, source))
+    try:
+      with open(path) as f:
+        results.append(json.load(f))
+      continue
+    except (TypeError, OSError, ValueError):
+      pass
+    results.append({"operating_point": row["operating_point"], "net": row["net"],
+                    "input": row["input"], "config": {"width_multiplier": default_width},
+                    "num_classes": 1000, "codec": {"name": measured.get("codec")}})
+    notes.append(f"{row['operating_point']} {row['net']} {row['input']}: run file not found; "
+                 f"counted at width {default_width:g}")
+  return results, notes
+
+
 def _figure(summary, skipped, config, paper, log=print) -> dict:
   """Draws the Fig. 6 analog if there are measured rows and --figure; returns what it did."""
   out = {"path": None, "metric": _METRIC.value, "points": [], "published_points": [],
          "notes": [], "skipped": skipped}
   if summary is not None:
-    points, notes = benchmark.accuracy_points(
-        summary, os.path.dirname(os.path.abspath(_ACCURACY.value)), _METRIC.value,
-        default_width=config.width_multiplier,
-        default_decoder_filters=config.resolved_decoder_filters)
-    out.update(points=points, notes=notes)
+    results, notes = _arm_results(summary, os.path.dirname(os.path.abspath(_ACCURACY.value)),
+                                  config.width_multiplier)
+    from tfcdi.nets import arm_costs  # pylint: disable=g-import-not-at-top
+    costs = arm_costs.count_arm_costs(results,
+                                      default_decoder_filters=config.resolved_decoder_filters)
+    points, more_notes = paper_figures.fig6_points(summary, costs, _METRIC.value)
+    out.update(points=points, notes=notes + more_notes)
     if not points:
       out["skipped"] = f"{_ACCURACY.value} has no measured {_METRIC.value} rows"
     elif not _FIGURE.value:
@@ -145,8 +175,8 @@ def _figure(summary, skipped, config, paper, log=print) -> dict:
   if out["skipped"]:
     log(f"Fig. 6 analog skipped: {out['skipped']}")
     return out
-  out["published_points"] = benchmark.published_points(paper, _METRIC.value)
-  benchmark.plot_accuracy_vs_multiply_adds(out["points"], _FIGURE.value, _METRIC.value,
+  out["published_points"] = published.fig6_points(paper, _METRIC.value)
+  paper_figures.plot_accuracy_vs_multiply_adds(out["points"], _FIGURE.value, _METRIC.value,
                                            out["published_points"])
   out["path"] = os.path.abspath(_FIGURE.value)
   for note in out["notes"]:
@@ -163,8 +193,7 @@ def main(argv):
     config = _config()
     summary, skipped = _load_accuracy(_ACCURACY.value)
     with _cli.native_stderr_silenced():
-      from tfcdi import report
-      paper = report.load_paper_numbers(_PAPER_NUMBERS.value)
+      paper = published.load_paper_numbers(_PAPER_NUMBERS.value)
       benchmark.device_name(config.device)  # fails now, not after the files are made
   except ValueError as e:  # BenchmarkError included
     _cli.error(e)
@@ -179,7 +208,7 @@ def main(argv):
   print(benchmark.format_table(result))
   print()
   result["published_source"] = os.path.abspath(
-      _PAPER_NUMBERS.value or report.DEFAULT_PAPER_NUMBERS)
+      _PAPER_NUMBERS.value or published.DEFAULT_PAPER_NUMBERS)
   result["figure"] = _figure(summary, skipped, config, paper)
   result["command"] = _command_line()
   if _JSON.value:

@@ -28,7 +28,7 @@ from absl import logging
 import tensorflow as tf
 
 from experiments import _cli
-from tfcdi import report
+from tfcdi.reporting import published
 from tfcdi.codec import pretrained
 from tfcdi.data import latent_store
 
@@ -73,7 +73,7 @@ def _source(split: str):
 
 def _published():
   try:
-    return report.load_paper_numbers(_PAPER_NUMBERS.value)["claims"]["imagenet_storage_gb"]
+    return published.load_paper_numbers(_PAPER_NUMBERS.value)["claims"]["imagenet_storage_gb"]
   except (ValueError, KeyError):
     return None  # the comparison line is a courtesy; the store is made without it
 

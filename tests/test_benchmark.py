@@ -18,8 +18,8 @@ import pytest
 
 from experiments import benchmark as benchmark_cli
 from tfcdi import benchmark
-from tfcdi import report
 from tfcdi.nets import specs
+from tfcdi.reporting import published
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_FLAGS = ("--width_multiplier=0.0625", "--batch_size=2", "--seg_batch_size=2",
@@ -129,8 +129,8 @@ def test_speedups_and_multiply_add_ratios_from_a_fake_timing_table():
 
 
 def test_published_ratios_come_from_paper_numbers():
-  published = report.load_paper_numbers()["flops_1e9_at_224"]
-  cost = lambda name: benchmark.published_cost_1e9(name, published)
+  counts = published.load_paper_numbers()["flops_1e9_at_224"]
+  cost = lambda name: benchmark.published_cost_1e9(name, counts)
   assert cost("decoder+resnet50") / cost("cresnet51") == pytest.approx(1.75, abs=0.005)
   assert cost("decoder+resnet50") / cost("cresnet39") == pytest.approx(2.27, abs=0.005)
   # Entropy decoding has no multiply-adds: from files, the ratios are the same.

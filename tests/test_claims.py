@@ -5,20 +5,22 @@ import os
 
 import pytest
 
-from tfcdi import claims
-from tfcdi import report
+from tfcdi.reporting import claims
+from tfcdi.reporting import published
+from tfcdi.reporting import report
 
-PAPER = report.DEFAULT_PAPER_NUMBERS
+PAPER = published.DEFAULT_PAPER_NUMBERS
 pytestmark = pytest.mark.skipif(not os.path.exists(PAPER), reason="shared/reference missing")
 
 
 def _by_id(data, preset="cpu"):
-  return {c["id"]: c for c in claims.check_claims(data, report.load_paper_numbers(), preset)}
+  return {c["id"]: c for c in claims.check_claims(data, published.load_paper_numbers(), preset)}
 
 
 def _cls_row(op, net, input_kind, top1, top5, complete=True):
   return {"operating_point": op, "net": net, "input": input_kind,
-          "measured": {"top1": top1, "top5": top5, "complete": complete},
+          "measured": {"top1": top1, "top5": top5, "complete": complete, "epochs": 8,
+                       "width_multiplier": 0.125, "num_classes": 10},
           "published_imagenet": None}
 
 
@@ -37,14 +39,15 @@ def test_classification_gap_within_a_point_is_reproduced_and_a_larger_one_is_not
           _cls_row("0.635", "resnet50", "decoded", 61.0, 94.0, complete=False)]  # unfinished
   claim = _by_id({"classification": {"rows": rows, "stores": []}})["classification_as_accurate"]
   assert claim["checks"] == [True, False, None]
-  assert claim["verdict"] == "partly reproduced (2 of 3 checks measured)"
+  assert claim["verdict"] == ("partly reproduced (2 of 3 checks measured; 1 seed, spread "
+                              "unknown)")
   assert "0.330: top-1 -2.00, top-5 +0.00" in claim["measured"]
   assert "0.635: not measured" in claim["measured"]
   # The published gaps come from Table 2 (ImageNet top-5), never typed in.
-  paper = {(str(r["bpp"]), r["net"]): r for r in report.load_paper_numbers()["table2"]["rows"]}
+  paper = {(str(r["bpp"]), r["net"]): r for r in published.load_paper_numbers()["table2"]["rows"]}
   gap = paper[("0.0983", "cresnet51")]["top5"] - paper[("0.0983", "resnet50")]["top5"]
   assert f"0.0983: {gap:+.2f}" in claim["published"]
-  # The reason names what the cpu preset changes, read from its config.
+  # The reason names what the run changes from the paper, read from the runs' own results.
   assert "0.125 width" in claim["why"] and "8 epochs" in claim["why"]
 
 
@@ -98,10 +101,11 @@ def test_segmentation_and_joint_directions():
           "joint_ft_kodak_ssim": {"value": 0.002}, "joint_ft_kodak_ms_ssim": {"value": 0.01},
           "compression_ft_kodak_ms_ssim": {"value": 0.03}}}]}}
   found = _by_id(data)
-  assert found["segmentation_better_at_low_rate"]["verdict"] == "not reproduced"
+  assert found["segmentation_better_at_low_rate"]["verdict"] == (
+      "not reproduced (1 seed, spread unknown)")
   assert found["segmentation_as_accurate"]["checks"] == [True, False]
   assert found["joint_beats_compression_ft_classification"]["verdict"] == (
-      "reproduced (1 of 2 checks measured)")
+      "reproduced (1 of 2 checks measured; 1 seed, spread unknown)")
   assert found["joint_beats_compression_ft_segmentation"]["checks"] == [False, None]
   codec = found["joint_improves_codec"]
   # Up on both metrics, but less than the control on MS-SSIM.
@@ -121,3 +125,44 @@ def test_the_report_opens_with_the_claims(tmp_path):
   assert "| **not reproduced** | off by more than 1%: decoder (+24.80%)" in text
   data = json.load(open(tmp_path / "r" / "report.json"))
   assert {c["id"] for c in data["claims"]} >= {"table1_multiply_adds", "storage"}
+
+
+def test_the_runtime_claim_reads_each_nets_speed_up_against_that_nets_ratio():
+  # As a smoke run measured them: the timed nets are narrow (width 1/16), so their ratios are
+  # not Table 1's; cResNet-51's timed ratio happens to equal cResNet-39's full-width one.
+  def comparison(path, speedup, ratio):
+    return {"path": path, "baseline": "decoder+resnet50", "speedup": speedup,
+            "speedup_min": speedup, "speedup_max": speedup, "multiply_add_ratio": ratio}
+  data = {"benchmark": {"config": {"width_multiplier": 0.0625},
+                        "comparisons": [comparison("cresnet39", 3.33, 3.149),
+                                        comparison("cresnet51", 4.053, 2.506)]},
+          "flops": {"rows": [{"model": m, "measured_1e9": v} for m, v in (
+              ("decoder", 3.557), ("resnet50", 3.858), ("cresnet51", 3.833),
+              ("cresnet39", 2.960))]}}
+  found = _by_id(data)
+  ops, runtime = found["fewer_operations"], found["runtime_follows_operations"]
+  assert "cresnet51: 1.93x; cresnet39: 2.51x (counted on Table 1's full-width graphs)" in (
+      ops["measured"])
+  parts = dict(part.split(": ", 1) for part in runtime["measured"].split(" (ratios")[0].split("; "))
+  assert parts["cresnet51"].startswith("speed-up 4.05x, multiply-add ratio 2.51x")
+  assert parts["cresnet39"].startswith("speed-up 3.33x, multiply-add ratio 3.15x")
+  assert "nets at width 0.0625" in runtime["measured"]
+  assert runtime["checks"] == [True, True]
+
+
+def test_the_runtime_goal_is_the_benchmarks():
+  from tfcdi import benchmark  # pylint: disable=g-import-not-at-top
+  assert claims.RUNTIME_GOAL_FRACTION == benchmark.GOAL_FRACTION
+
+
+def test_the_storage_claim_is_tested_on_full_size_photos_only():
+  store = {"classification": {"stores": [{"operating_point": "0.635",
+                                          "totals": {"ratio": 1.75}}]}}
+  claim = _by_id(store)["storage"]
+  # The small re-saved JPEGs of the store cannot test the paper's number: not a check.
+  assert claim["checks"] == [None] and claim["verdict"] == "not measured yet"
+  assert "1.75x" in claim["measured"] and "does not test it" in claim["measured"]
+  photos = {"storage": [{"operating_point": "0.635", "ratio": 5.0, "images": 53,
+                         "mean_tfci_bytes": 21000.0, "bpp": 1.0}], **store}
+  claim = _by_id(photos)["storage"]
+  assert claim["checks"] == [False] and "5.00x, 21.0 kB per image" in claim["measured"]

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from tfcdi import paper_figures
+from tfcdi import coded_images
+from tfcdi.reporting import paper_figures
 
 # Odd on purpose: neither side is a multiple of 8, so the codec pads and crops.
 IMAGE_SHAPE = (21, 30, 3)
@@ -141,16 +142,16 @@ def test_highest_entropy_channels_are_those_with_the_flattest_histograms():
   symbols[..., 2] = np.arange(24).reshape(4, 6) % 6  # all six: log2(6) bits
   symbols[..., 3] = np.arange(24).reshape(4, 6) % 3  # three: log2(3) bits
   symbols[..., 4] = rng.permutation(np.r_[np.zeros(23), 1]).reshape(4, 6)  # almost constant
-  entropies = paper_figures.channel_entropies(symbols, 6)
+  entropies = coded_images.channel_entropies(symbols, 6)
   np.testing.assert_allclose(entropies[:4], [0.0, 1.0, np.log2(6), np.log2(3)])
-  channels, top = paper_figures.highest_entropy_channels(symbols, 6, k=3)
+  channels, top = coded_images.highest_entropy_channels(symbols, 6, k=3)
   assert list(channels) == [2, 3, 1]
   np.testing.assert_allclose(top, [np.log2(6), np.log2(3), 1.0])
 
 
 def test_channel_entropies_refuse_symbols_outside_the_centers():
   with pytest.raises(ValueError, match="lie in"):
-    paper_figures.channel_entropies(np.full((2, 2, 3), 6, np.int32), 6)
+    coded_images.channel_entropies(np.full((2, 2, 3), 6, np.int32), 6)
 
 
 @pytest.fixture(name="codecs", scope="module")
@@ -167,7 +168,7 @@ def fixture_image():
 
 
 def test_code_image_goes_through_real_file_bytes_at_any_size(codecs, image):
-  item = paper_figures.code_image(codecs[1], image)
+  item = coded_images.code_image(codecs[1], image)
   assert item.decoded.shape == IMAGE_SHAPE and item.decoded.dtype == np.uint8
   # ceil(21 / 8) x ceil(30 / 8) x C: the padding is coded like the rest of the image.
   assert item.symbols.shape == (3, 4, 16) == item.z_hat.shape
@@ -179,15 +180,15 @@ def test_code_image_goes_through_real_file_bytes_at_any_size(codecs, image):
 def test_fig9_and_fig10_write_pngs(codecs, image, tmp_path):
   fig9 = str(tmp_path / "fig9.png")
   fig10 = str(tmp_path / "fig10.png")
-  assert paper_figures.fig9_latent_channels(image, codecs, fig9) == fig9
-  assert paper_figures.fig10_decoded_images(image, codecs, fig10, crop=(2, 3, 16, 20)) == fig10
+  assert coded_images.fig9_latent_channels(image, codecs, fig9) == fig9
+  assert coded_images.fig10_decoded_images(image, codecs, fig10, crop=(2, 3, 16, 20)) == fig10
   assert (tmp_path / "fig9.png").stat().st_size > 0
   assert (tmp_path / "fig10.png").stat().st_size > 0
 
 
 def test_fig10_refuses_a_crop_outside_the_image(codecs, image, tmp_path):
   with pytest.raises(ValueError, match="outside"):
-    paper_figures.fig10_decoded_images(image, codecs[:1], str(tmp_path / "x.png"),
+    coded_images.fig10_decoded_images(image, codecs[:1], str(tmp_path / "x.png"),
                                        crop=(10, 0, 20, 10))
 
 
@@ -255,3 +256,52 @@ def test_fig12_writes_nothing_without_a_timed_finished_arm(runtime_summary, tmp_
   path = tmp_path / "fig12.png"
   assert paper_figures.fig12_accuracy_vs_runtime(benchmark, runtime_summary, str(path)) is None
   assert not path.exists()
+
+
+def _two_epoch_summary():
+  rows = []
+  for net, input_kind in (("resnet50", "decoded"), ("cresnet51", "latent"),
+                          ("cresnet39", "latent")):
+    # The two cResNets on exactly the same values, as a smoke run gives them.
+    top5 = 50.0 if net.startswith("cresnet") else 60.0
+    rows.append({"operating_point": "0.0983", "net": net, "input": input_kind,
+                 "measured": {"complete": True, "top5": top5,
+                              "curve": [[1, 10.0, top5 + 10, 8], [2, 12.0, top5, 8]]}})
+  return {"rows": rows}
+
+
+def test_validation_curves_have_whole_epoch_ticks_and_both_cresnets_visible():
+  figure = paper_figures.validation_curves_figure(_two_epoch_summary())
+  ax = figure.axes[0]
+  low, high = ax.get_xlim()
+  ticks = [t for t in ax.get_xticks() if low <= t <= high]
+  assert ticks and all(float(t).is_integer() for t in ticks)
+  lines = {line.get_label(): line for line in ax.get_lines()}
+  c51 = lines["cResNet-51 on the representation"]
+  c39 = lines["cResNet-39 on the representation"]
+  # cResNet-39 is drawn over cResNet-51 in a style that lets the one below show through.
+  assert c39.get_zorder() > c51.get_zorder()
+  assert c39.get_markerfacecolor() == "none" and c39.get_linestyle() != c51.get_linestyle()
+  assert c39.get_markersize() > c51.get_markersize()
+
+
+def test_fig12_labels_do_not_overlap():
+  # Two decoded arms at nearly one accuracy, their decoder + net ends close in runtime: the cpu
+  # run's numbers, whose labels used to print over each other.
+  summary = {"rows": [_classification_row("original", "resnet50", "original", 91.54),
+                      _classification_row("0.0983", "resnet50", "decoded", 89.53),
+                      _classification_row("0.0983", "resnet71", "decoded", 89.58),
+                      _classification_row("0.0983", "cresnet51", "latent", 92.28),
+                      _classification_row("0.0983", "cresnet39", "latent", 92.68)]}
+  benchmark = {**_benchmark(), "paths": [_timed("cresnet51", 0.037), _timed("cresnet39", 0.030),
+                                         _timed("resnet50", 0.040), _timed("resnet71", 0.046),
+                                         _timed("decoder+resnet50", 0.080),
+                                         _timed("decoder+resnet71", 0.086)]}
+  figure = paper_figures.runtime_figure(benchmark, summary)
+  ax = figure.axes[0]
+  renderer = figure.canvas.get_renderer()
+  boxes = [text.get_window_extent(renderer) for text in ax.texts]
+  assert len(boxes) >= 5
+  for i, a in enumerate(boxes):
+    for b in boxes[i + 1:]:
+      assert not a.overlaps(b), (a, b)

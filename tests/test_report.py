@@ -5,9 +5,14 @@ import os
 
 import pytest
 
-from tfcdi import report
+from tfcdi.reporting import classification
+from tfcdi.reporting import hyperprior
+from tfcdi.reporting import joint
+from tfcdi.reporting import published
+from tfcdi.reporting import report
+from tfcdi.reporting import segmentation
 
-PAPER = report.DEFAULT_PAPER_NUMBERS
+PAPER = published.DEFAULT_PAPER_NUMBERS
 pytestmark = pytest.mark.skipif(not os.path.exists(PAPER), reason="shared/reference missing")
 
 
@@ -47,7 +52,7 @@ def test_published_numbers_come_from_the_reference_file(tmp_path):
 
 def test_missing_reference_file_is_a_clear_error(tmp_path):
   with pytest.raises(ValueError, match="published numbers not found"):
-    report.load_paper_numbers(str(tmp_path / "nope.json"))
+    published.load_paper_numbers(str(tmp_path / "nope.json"))
 
 
 def _classifier_result(op, net, input_kind, top1, complete=True):
@@ -59,39 +64,39 @@ def _classifier_result(op, net, input_kind, top1, complete=True):
 
 
 def test_classification_rows_put_measured_arms_beside_table_2(tmp_path):
-  paper = report.load_paper_numbers()
+  paper = published.load_paper_numbers()
   files = []
   for name, result in (("a", _classifier_result("0.0983", "cresnet39", "latent", 0.5)),
                        ("b", _classifier_result("original", "resnet50", "original", 0.75)),
                        ("c", _classifier_result("0.330", "resnet50", "decoded", 0.6, False))):
     files.append(os.path.join(str(tmp_path), name, "results.json"))
     _write(files[-1], result)
-  summary = report.classification_summary(files, [], paper)
+  summary = classification.classification_summary(files, [], paper)
   rows = {(r["operating_point"], r["net"], r["input"]): r for r in summary["rows"]}
   measured = rows[("0.0983", "cresnet39", "latent")]
   assert measured["measured"]["top1"] == pytest.approx(50.0)
-  published = {(str(r["bpp"]), r["net"]): r for r in paper["table2"]["rows"]}
-  assert measured["published_imagenet"]["top1"] == published[("0.0983", "cresnet39")]["top1"]
+  table2 = {(str(r["bpp"]), r["net"]): r for r in paper["table2"]["rows"]}
+  assert measured["published_imagenet"]["top1"] == table2[("0.0983", "cresnet39")]["top1"]
   assert rows[("original", "resnet50", "original")]["measured"]["top1"] == pytest.approx(75.0)
   unfinished = rows[("0.330", "resnet50", "decoded")]["measured"]
   assert unfinished["top1"] is None and not unfinished["complete"]
   # Arms of Table 2 with no run are listed as missing, never filled in.
   assert "measured" not in rows[("0.635", "cresnet51", "latent")]
-  text = report.classification_markdown(summary, "t")
+  text = classification.classification_markdown(summary, "t")
   assert "- cresnet51 on latent at 0.635" in text and "1/8 epochs" in text
 
 
 def test_classification_refuses_duplicate_and_unknown_arms(tmp_path):
-  paper = report.load_paper_numbers()
+  paper = published.load_paper_numbers()
   one = os.path.join(str(tmp_path), "one", "results.json")
   two = os.path.join(str(tmp_path), "two", "results.json")
   _write(one, _classifier_result("0.635", "cresnet51", "latent", 0.5))
   _write(two, _classifier_result("0.635", "cresnet51", "latent", 0.6))
   with pytest.raises(ValueError, match="two results"):
-    report.classification_summary([one, two], [], paper)
+    classification.classification_summary([one, two], [], paper)
   _write(two, _classifier_result("0.635", "cresnet39", "decoded", 0.6))
   with pytest.raises(ValueError, match="no row for"):
-    report.classification_summary([one, two], [], paper)
+    classification.classification_summary([one, two], [], paper)
 
 
 def _joint_result(arm, op, start, final, kodak_start=None, kodak_final=None, complete=True):
@@ -110,7 +115,7 @@ def _joint_result(arm, op, start, final, kodak_start=None, kodak_final=None, com
 
 
 def test_joint_summary_reports_each_change_with_its_measured_direction(tmp_path):
-  paper = report.load_paper_numbers()
+  paper = published.load_paper_numbers()
   files = []
   for arm, result in (
       ("joint", _joint_result("joint", "0.0983", (0.5, 0.9), (0.55, 0.88),
@@ -120,7 +125,7 @@ def test_joint_summary_reports_each_change_with_its_measured_direction(tmp_path)
       ("classifier", _joint_result("classifier", "0.0983", (0.45, 0.85), (0.52, 0.9)))):
     files.append(os.path.join(str(tmp_path), arm, "results.json"))
     _write(files[-1], result)
-  summary = report.joint_summary(files, paper)
+  summary = joint.joint_summary(files, paper)
   (point,) = summary["points"]
   changes = point["changes"]
   # Joint: top-1 up 5 points, top-5 down 2; Kodak PSNR down 0.2 dB, MS-SSIM up.
@@ -138,10 +143,10 @@ def test_joint_summary_reports_each_change_with_its_measured_direction(tmp_path)
       point["joint_ft"]["top1"] - 52.0)
   assert summary["published"]["joint_vs_compression_ft_0.0983"]["classification_top5_points"] \
       == paper["claims"]["joint_training_gain_0.0983"]["classification_top5_points"]
-  text = report.joint_markdown(summary, "t")
-  assert "## 0.0983 bpp" in text and "| joint_ft_top5_points | -2.0000 | down |" in text
+  text = joint.joint_markdown(summary, "t")
+  assert "## 0.0983 bpp" in text and "| joint_ft_top5_points | -2.0000 | — | down |" in text
 
-  from tfcdi import figures  # pylint: disable=g-import-not-at-top
+  from tfcdi.reporting import figures  # pylint: disable=g-import-not-at-top
   written = figures.joint_figures(summary, str(tmp_path / "fig"))
   assert [os.path.basename(p) for p in written] == ["fig7_joint_accuracy.png",
                                                     "fig11_joint_codec.png"]
@@ -149,46 +154,46 @@ def test_joint_summary_reports_each_change_with_its_measured_direction(tmp_path)
 
 
 def test_joint_summary_takes_the_segmentation_step_by_arm(tmp_path):
-  paper = report.load_paper_numbers()
-  joint = os.path.join(str(tmp_path), "joint", "results.json")
-  _write(joint, _joint_result("joint", "0.0983", (0.5, 0.9), (0.55, 0.88),
+  paper = published.load_paper_numbers()
+  joint_file = os.path.join(str(tmp_path), "joint", "results.json")
+  _write(joint_file, _joint_result("joint", "0.0983", (0.5, 0.9), (0.55, 0.88),
                               (0.10, 21.0, 0.60, 0.75), (0.11, 20.8, 0.61, 0.76)))
   seg = str(tmp_path / "seg")
   for name, miou, steps in (("baseline_0.0983", 0.40, 600), ("joint_ft_0.0983", 0.43, 600),
                             ("compression_ft_0.0983", 0.41, 300), ("other", 0.9, 600)):
     _write(os.path.join(seg, name, "results.json"),
            _segmenter_result("0.0983", "cresnet51", "latent", miou, steps=steps))
-  files = report.joint_segmentation_files(seg)
+  files = joint.joint_segmentation_files(seg)
   assert sorted(files) == [("0.0983", "baseline"), ("0.0983", "compression_ft"),
                            ("0.0983", "joint_ft")]  # "other" names no arm: not picked up
-  summary = report.joint_summary([joint], paper, files)
+  summary = joint.joint_summary([joint_file], paper, files)
   (point,) = summary["points"]
   assert point["joint_ft"]["miou"] == pytest.approx(43.0)
   assert point["compression_ft"]["miou"] is None  # unfinished: no number
   assert point["changes"]["joint_ft_miou_points"]["value"] == pytest.approx(3.0)
   assert point["changes"]["joint_vs_compression_ft_miou_points"]["value"] is None
-  assert "| joint_ft_miou_points | 3.0000 | up |" in report.joint_markdown(summary, "t")
-  from tfcdi import figures  # pylint: disable=g-import-not-at-top
+  assert "| joint_ft_miou_points | 3.0000 | — | up |" in joint.joint_markdown(summary, "t")
+  from tfcdi.reporting import figures  # pylint: disable=g-import-not-at-top
   assert len(figures.joint_figures(summary, str(tmp_path / "fig"))) == 2
   # A segmenter of another operating point in an arm's folder is refused, not mixed in.
-  _write(files[("0.0983", "baseline")],
+  _write(files[("0.0983", "baseline")][0],
          _segmenter_result("0.635", "cresnet51", "latent", 0.4))
   with pytest.raises(ValueError, match="not 0.0983"):
-    report.joint_summary([joint], paper, files)
+    joint.joint_summary([joint_file], paper, files)
 
 
 def test_joint_summary_lists_unfinished_arms_and_refuses_duplicates(tmp_path):
-  paper = report.load_paper_numbers()
+  paper = published.load_paper_numbers()
   one = os.path.join(str(tmp_path), "one", "results.json")
   _write(one, _joint_result("joint", "0.635", (0.5, 0.9), None, complete=False))
-  summary = report.joint_summary([one], paper)
+  summary = joint.joint_summary([one], paper)
   (point,) = summary["points"]
   assert point["joint_ft"]["top1"] is None and point["arms_done"] == []
-  assert "Arms not finished: classifier, codec, joint." in report.joint_markdown(summary, "t")
+  assert "Arms not finished: classifier, codec, joint." in joint.joint_markdown(summary, "t")
   two = os.path.join(str(tmp_path), "two", "results.json")
   _write(two, _joint_result("joint", "0.635", (0.5, 0.9), (0.5, 0.9)))
-  with pytest.raises(ValueError, match="two 'joint' results at 0.635"):
-    report.joint_summary([one, two], paper)
+  with pytest.raises(ValueError, match=r"two results for \('0.635', 'joint', 0\)"):
+    joint.joint_summary([one, two], paper)
 
 
 def _segmenter_result(op, net, input_kind, miou, steps=600, num_steps=600):
@@ -200,7 +205,7 @@ def _segmenter_result(op, net, input_kind, miou, steps=600, num_steps=600):
 
 
 def test_segmentation_rows_and_the_latent_vs_decoded_gap_are_measured(tmp_path):
-  paper = report.load_paper_numbers()
+  paper = published.load_paper_numbers()
   files = []
   for name, result in (("a", _segmenter_result("0.0983", "cresnet51", "latent", 0.40)),
                        ("b", _segmenter_result("0.0983", "resnet50", "decoded", 0.43)),
@@ -209,41 +214,41 @@ def test_segmentation_rows_and_the_latent_vs_decoded_gap_are_measured(tmp_path):
                        ("e", _segmenter_result("0.330", "resnet50", "decoded", 0.44))):
     files.append(os.path.join(str(tmp_path), name, "results.json"))
     _write(files[-1], result)
-  summary = report.segmentation_summary(files, paper)
+  summary = segmentation.segmentation_summary(files, paper)
   rows = {(r["operating_point"], r["net"], r["input"]): r for r in summary["rows"]}
   assert rows[("original", "resnet50-d", "original")]["measured"]["miou"] == pytest.approx(50.0)
-  published = {(str(r["bpp"]), r["net"]): r["miou"] for r in paper["table2"]["rows"]}
+  table2 = {(str(r["bpp"]), r["net"]): r["miou"] for r in paper["table2"]["rows"]}
   assert (rows[("0.0983", "cresnet51-d", "latent")]["published_voc_miou"]
-          == published[("0.0983", "cresnet51")])
+          == table2[("0.0983", "cresnet51")])
   gaps = {g["operating_point"]: g for g in summary["latent_vs_decoded"]}
   # Measured: the latent arm loses 3 points here while the paper's wins; reported as measured.
   assert gaps["0.0983"]["measured"] == pytest.approx(-3.0)
   assert gaps["0.0983"]["measured_direction"] == "down"
   assert gaps["0.0983"]["published_voc"] == pytest.approx(
-      published[("0.0983", "cresnet51")] - published[("0.0983", "resnet50")])
+      table2[("0.0983", "cresnet51")] - table2[("0.0983", "resnet50")])
   assert gaps["0.0983"]["same_direction"] is False
   # An unfinished arm gives no gap and is listed as not finished.
   assert gaps["0.330"]["measured"] is None
-  text = report.segmentation_markdown(summary, "t")
+  text = segmentation.segmentation_markdown(summary, "t")
   assert "200/600 steps" in text and "- cresnet51-d on latent at 0.330" in text
   assert "- cresnet39-d on latent at 0.635" in text
 
 
 def test_segmentation_refuses_duplicate_and_unknown_arms(tmp_path):
-  paper = report.load_paper_numbers()
+  paper = published.load_paper_numbers()
   one = os.path.join(str(tmp_path), "one", "results.json")
   two = os.path.join(str(tmp_path), "two", "results.json")
   _write(one, _segmenter_result("0.635", "cresnet51", "latent", 0.5))
   _write(two, _segmenter_result("0.635", "cresnet51", "latent", 0.6))
   with pytest.raises(ValueError, match="two results"):
-    report.segmentation_summary([one, two], paper)
+    segmentation.segmentation_summary([one, two], paper)
   _write(two, _segmenter_result("0.635", "resnet50", "latent", 0.6))
   with pytest.raises(ValueError, match="no row for"):
-    report.segmentation_summary([one, two], paper)
+    segmentation.segmentation_summary([one, two], paper)
 
 
 def test_hyperprior_summary_keeps_the_two_latent_arms_apart(tmp_path):
-  paper = report.load_paper_numbers()
+  paper = published.load_paper_numbers()
   files = []
   for name, latent_inputs, top1 in (("two", "y_hat+sigma_hat", 0.6), ("y", "y_hat", 0.5)):
     result = _classifier_result("q4", "cresnet39", "latent", top1)
@@ -252,14 +257,14 @@ def test_hyperprior_summary_keeps_the_two_latent_arms_apart(tmp_path):
     _write(files[-1], result)
   codec = {"codec_family": "hyperprior", "quality": 4, "bpp": 0.4, "psnr": 30.0, "ssim": 0.9,
            "ms_ssim": 0.97, "codec": "hp-q4-cpu", "fingerprint": "ab", "num_images": 24}
-  summary = report.hyperprior_summary(files, [codec], paper)
+  summary = hyperprior.hyperprior_summary(files, [codec], paper)
   (point,) = summary["points"]
   assert point["quality"] == "q4" and point["kodak"]["bpp"] == 0.4
   arms = {(a["net"], a["latent_inputs"]): a for a in point["arms"]}
   assert arms[("cresnet39", "y_hat+sigma_hat")]["measured"]["top1"] == pytest.approx(60.0)
   assert arms[("cresnet39", "y_hat")]["measured"]["top1"] == pytest.approx(50.0)
   assert "measured" not in arms[("resnet50", None)]  # not run: listed, never filled in
-  text = report.hyperprior_markdown(summary, "t")
+  text = hyperprior.hyperprior_markdown(summary, "t")
   assert "- resnet50, decoded RGB at q4" in text
   assert "Published" in text and str(paper["hyperprior_followup"]["gupta_rsscn7_top1"]["8"]) in text
   # A second seed of an arm: the table shows the mean of the seeds and their range.
@@ -267,14 +272,109 @@ def test_hyperprior_summary_keeps_the_two_latent_arms_apart(tmp_path):
   second.update(codec_family="hyperprior", latent_inputs="y_hat+sigma_hat")
   second["config"]["seed"] = 1
   _write(os.path.join(str(tmp_path), "two_seed1", "results.json"), second)
-  seeded = report.hyperprior_summary(
+  seeded = hyperprior.hyperprior_summary(
       files + [os.path.join(str(tmp_path), "two_seed1", "results.json")], [codec], paper)
   arm = seeded["points"][0]["arms"][0]
   assert arm["measured"]["top1"] == pytest.approx(65.0)
   assert arm["measured"]["top1_range"] == pytest.approx([60.0, 70.0])
   assert arm["measured"]["seeds"] == [0, 1] and len(arm["seed_runs"]) == 2
-  assert "65.00 (60.00-70.00, 2 seeds)" in report.hyperprior_markdown(seeded, "t")
+  assert "65.00 (60.00-70.00, 2 seeds)" in hyperprior.hyperprior_markdown(seeded, "t")
   # An autoencoder run is refused rather than mixed into the follow-up's table.
   _write(files[0], _classifier_result("0.635", "cresnet39", "latent", 0.6))
   with pytest.raises(ValueError, match="not a run on a hyperprior store"):
-    report.hyperprior_summary(files, [codec], paper)
+    hyperprior.hyperprior_summary(files, [codec], paper)
+
+
+def test_sizes_print_in_a_unit_that_keeps_a_digit():
+  from tfcdi.reporting import results  # pylint: disable=g-import-not-at-top
+  assert results.size_text(812) == "812 bytes"
+  assert results.size_text(4700) == "4.6 KiB"
+  assert results.size_text(54.1 * 2**20) == "54.1 MiB"
+  assert results.size_text(None) == "—"
+
+
+def test_a_small_store_shows_kib_not_zero_mib(tmp_path):
+  store = tmp_path / "stores" / "0.635"
+  _write(str(store / "metadata.json"), {
+      "codec": {"operating_point": "0.635", "name": "ae-0.635-tiny"}, "image_size": 64,
+      "totals": {"count": 24, "source_bytes": 253956, "store_bytes": 14138, "ratio": 17.96},
+      "splits": {"val": {"complete": True, "count": 8, "source_bytes": 100864,
+                         "store_bytes": 4427, "ratio": 22.78, "bpp": 0.793}}})
+  summary = classification.classification_summary([], [str(store)],
+                                                  published.load_paper_numbers())
+  text = classification.classification_markdown(summary, "t")
+  assert "| 0.635 | ae-0.635-tiny | val | 8 | 98.5 KiB | 4.3 KiB | 22.78x |" in text
+  assert "0.0 MiB" not in text
+
+
+def _report_with_one_classifier(tmp_path, preset, val_examples):
+  work = str(tmp_path / preset)
+  result = _classifier_result("original", "resnet50", "original", 0.5)
+  result["epochs"][0]["val_examples"] = val_examples
+  _write(os.path.join(work, "classification", "resnet50_original", "results.json"), result)
+  path = report.write_report(work, preset, os.path.join(work, "report"))
+  return open(path).read(), json.load(open(os.path.join(work, "report", "report.json")))
+
+
+def test_a_smoke_report_says_first_that_it_only_checks_the_pipeline(tmp_path):
+  text, data = _report_with_one_classifier(tmp_path, "smoke", 8)
+  top = "\n".join(text.splitlines()[:4])
+  assert "This is a smoke run" in top and "evaluations on 8 images" in top
+  assert data["claims"] and all(c["verdict"].endswith("[smoke run: pipeline check only]")
+                                and c["pipeline_check_only"] for c in data["claims"])
+  # The cpu preset's report is the measurement: no such warning, no such mark.
+  text, data = _report_with_one_classifier(tmp_path, "cpu", 3925)
+  assert "smoke" not in text and not any("pipeline check" in c["verdict"]
+                                         for c in data["claims"])
+
+
+def test_the_joint_baseline_row_says_whether_it_is_table_2s_number_and_why_not(tmp_path):
+  paper = published.load_paper_numbers()
+  cls = _write_and_list(tmp_path / "cls", [_classifier_result("0.0983", "cresnet51", "latent",
+                                                               0.40)])
+  rows = classification.classification_summary(cls, [], paper)["rows"]
+  joint_file = os.path.join(str(tmp_path), "joint", "results.json")
+  result = _joint_result("joint", "0.0983", (0.5, 0.9), (0.55, 0.88))
+  result["config"] = {"view_size": 64, "crop": 48}
+  result["start"]["examples"] = 8
+  _write(joint_file, result)
+  summary = joint.joint_summary([joint_file], paper)
+  text = joint.joint_markdown(summary, "t", rows)
+  assert "top-1 40.00 there, 50.00 here" in text
+  assert "the 64-px view encoded whole and the central 48-px crop" in text
+  # The same number in both places: said so, with no excuse.
+  result["start"]["top1"] = 0.40
+  _write(joint_file, result)
+  text = joint.joint_markdown(joint.joint_summary([joint_file], paper), "t", rows)
+  assert "top-1 40.00 in both" in text and "differ" not in text
+
+
+def _write_and_list(folder, results):
+  paths = []
+  for index, result in enumerate(results):
+    paths.append(os.path.join(str(folder), str(index), "results.json"))
+    _write(paths[-1], result)
+  return paths
+
+
+def test_the_storage_section_says_which_measurement_tests_the_claim(tmp_path):
+  work = str(tmp_path)
+  _write(os.path.join(work, "storage", "photos.json"), {
+      "what": "full-size photos", "images_dir": "imagenet_samples", "operating_point": "0.635",
+      "codec": {"name": "ae-0.635-cpu", "fingerprint": "86"},
+      "totals": {"images": 53, "source_bytes": 5404635, "tfci_bytes": 795394, "ratio": 6.79,
+                 "mean_tfci_bytes": 15007.4, "bpp": 0.722}})
+  _write(os.path.join(work, "stores", "0.635", "metadata.json"), {
+      "codec": {"operating_point": "0.635", "name": "ae-0.635-cpu"}, "image_size": 256,
+      "totals": {"count": 13394, "source_bytes": 140e6, "store_bytes": 80e6, "ratio": 1.75},
+      "splits": {}})
+  path = report.write_report(work, "cpu", os.path.join(work, "report"))
+  text = open(path).read()
+  assert "| 53 full-size photos (imagenet_samples), each coded whole | 0.635 |" in text
+  assert "| 6.79x | 14.7 KiB | 0.722 | yes |" in text
+  assert "| 1.75x |" in text and "| no: small re-saved JPEGs, already at a low rate |" in text
+  data = json.load(open(os.path.join(work, "report", "report.json")))
+  storage = {c["id"]: c for c in data["claims"]}["storage"]
+  assert storage["checks"] == [True] and storage["verdict"] == "reproduced"
+  assert "6.79x" in storage["measured"] and "does not test it" in storage["measured"]
+  assert data["storage"][0]["source"] == os.path.join("storage", "photos.json")

@@ -281,3 +281,41 @@ def test_section_6_is_restored_per_point_all_or_nothing(tmp_path):
           "classifier cresnet51_codecft_0.0983 (from scratch)",
           "segmentation after fine-tuning: joint_ft 0.0983"} <= done
   assert not any(name.endswith("0.635") for name in done)
+
+
+def test_restored_seed_runs_and_the_storage_measurement_reach_the_report(tmp_path):
+  # Fabricated here, never committed: two seeds of one arm, and a storage measurement made with
+  # this workdir's codec (and one made with another, which is not this run's).
+  workdir = tmp_path / "w"
+  pipeline = reproduce.Pipeline(reproduce.get_preset("cpu"), _fake_data_root(tmp_path / "data"),
+                                str(workdir))
+  shipped = pretrained.read_metadata(pretrained.shipped_path("0.635"))["fingerprint"]
+  reports = tmp_path / "reports"
+  for seed, top1 in ((0, 0.60), (1, 0.64)):
+    _committed(reports, "classification",
+               "0.635_cresnet51_latent" + (f"_seed{seed}" if seed else ""),
+               {"net": "cresnet51", "input": "latent", "operating_point": "0.635",
+                "preset": "cpu", "complete": True, "num_classes": 10,
+                "config": {"width_multiplier": 0.125, "epochs": 8, "seed": seed},
+                "codec": {"name": "ae-0.635-cpu", "fingerprint": shipped},
+                "final": {"top1": top1, "top5": 0.9},
+                "epochs": [{"epoch": 8, "val_examples": 3925}]})
+  os.makedirs(reports / "storage")
+  measurement = {"operating_point": "0.635", "images_dir": "imagenet_samples",
+                 "codec": {"name": "ae-0.635-cpu", "fingerprint": shipped},
+                 "totals": {"images": 53, "source_bytes": 5404635, "tfci_bytes": 795394,
+                            "ratio": 6.79, "mean_tfci_bytes": 15007.4, "bpp": 0.722}}
+  (reports / "storage" / "photos.json").write_text(json.dumps(measurement))
+  (reports / "storage" / "other.json").write_text(json.dumps(
+      {**measurement, "codec": {"name": "x", "fingerprint": "00" * 8}}))
+
+  targets = sorted(os.path.relpath(t, workdir) for _, t in pipeline.restore(str(reports)))
+  assert targets == ["classification/cresnet51_0.635/results.json",
+                     "classification/cresnet51_0.635_seed1/results.json",
+                     "storage/photos.json"]
+  # A seed's folder is no step's: the plan sees the arm done once, through seed 0.
+  assert "classifier cresnet51_0.635" in {s.name for s, done in pipeline.plan() if done}
+  from tfcdi.reporting import report  # pylint: disable=g-import-not-at-top
+  text = open(report.write_report(str(workdir), "cpu", str(tmp_path / "r"))).read()
+  assert "| 0.635 | cresnet51 | latent | 62.00 (60.00-64.00) | 90.00 (90.00-90.00) | 2 |" in text
+  assert "6.79x" in text

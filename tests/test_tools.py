@@ -123,3 +123,68 @@ def test_make_report_renders_a_workdir_without_running_a_step(tmp_path):
   assert not (workdir / "report").exists()  # rendered where asked, no step run
   bad = _run("tools.make_report", f"--workdir={tmp_path / 'none'}", "--preset=cpu")
   assert bad.returncode != 0 and "--workdir must be a tfcdi-reproduce workdir" in bad.stderr
+
+
+def _classifier_run(op, net, input_kind, top1, seed):
+  return {"operating_point": op, "net": net, "input": input_kind, "complete": True,
+          "final": {"epoch": 8, "top1": top1, "top5": 0.9},
+          "config": {"epochs": 8, "seed": seed, "width_multiplier": 0.125},
+          "command": ["tfcdi-train-classifier", f"--seed={seed}"],
+          "codec": {"name": f"ae-{op}-cpu", "fingerprint": "ab"},
+          "epochs": [{"epoch": 8, "val_examples": 3925, "val_top1": top1, "val_top5": 0.9}]}
+
+
+def test_classification_table_adds_seeds_collected_later_to_their_arms(tmp_path):
+  # Fabricated runs (never committed): seed 0 first, then seeds 1 and 2 from another folder.
+  out = tmp_path / "out"
+  first, later = tmp_path / "first", tmp_path / "later"
+  _write(str(first / "c51" / "results.json"),
+         _classifier_run("0.0983", "cresnet51", "latent", 0.50, 0))
+  assert _run("tools.classification_table", f"--runs={first}", f"--output_dir={out}").returncode \
+      == 0
+  summary = json.load(open(out / "classification.json"))
+  summary["stores"] = [{"operating_point": "0.635", "codec": "ae-0.635-cpu", "image_size": 256,
+                        "splits": {}, "totals": {"ratio": 1.75}, "store_dir": "stores/0.635"}]
+  (out / "classification.json").write_text(json.dumps(summary))
+  for seed, top1 in ((1, 0.54), (2, 0.52)):
+    _write(str(later / f"s{seed}" / "results.json"),
+           _classifier_run("0.0983", "cresnet51", "latent", top1, seed))
+  result = _run("tools.classification_table", f"--runs={later}", f"--output_dir={out}")
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert sorted(os.listdir(out / "runs")) == ["0.0983_cresnet51_latent.json",
+                                              "0.0983_cresnet51_latent_seed1.json",
+                                              "0.0983_cresnet51_latent_seed2.json"]
+  summary = json.load(open(out / "classification.json"))
+  row = next(r for r in summary["rows"] if r["net"] == "cresnet51" and r.get("measured"))
+  assert row["measured"]["top1"] == pytest.approx(52.0) and row["measured"]["num_seeds"] == 3
+  assert row["measured"]["top1_range"] == pytest.approx([50.0, 54.0])
+  assert summary["stores"][0]["totals"]["ratio"] == 1.75  # kept: no --stores this time
+  assert "| 52.00 (50.00-54.00) |" in (out / "classification.md").read_text()
+
+
+def test_storage_check_codes_each_photo_whole_and_sums_the_real_file_sizes(tmp_path):
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  photos = tmp_path / "photos"
+  os.makedirs(photos)
+  rng = np.random.default_rng(0)
+  for name, (height, width) in (("a.JPEG", (75, 100)), ("b.jpg", (64, 48))):
+    Image.fromarray(rng.integers(0, 255, (height, width, 3), np.uint8)).save(photos / name,
+                                                                             quality=90)
+  (photos / "labels.tsv").write_text("not an image\n")
+  out, tfci = tmp_path / "storage.json", tmp_path / "tfci"
+  result = _run("tools.storage_check", f"--images={photos}", f"--output={out}",
+                f"--tfci_dir={tfci}")
+  assert result.returncode == 0, result.stderr[-2000:]
+  measured = json.load(open(out))
+  by_file = {e["file"]: e for e in measured["images"]}
+  assert sorted(by_file) == ["a.JPEG", "b.jpg"]
+  # Each photo at its own size, and the sizes are those of the files written.
+  assert (by_file["a.JPEG"]["width"], by_file["a.JPEG"]["height"]) == (100, 75)
+  assert by_file["a.JPEG"]["tfci_bytes"] == os.path.getsize(tfci / "a.tfci")
+  assert by_file["b.jpg"]["source_bytes"] == os.path.getsize(photos / "b.jpg")
+  totals = measured["totals"]
+  assert totals["ratio"] == pytest.approx(
+      sum(e["source_bytes"] for e in by_file.values()) /
+      sum(e["tfci_bytes"] for e in by_file.values()))
+  assert measured["operating_point"] == "0.635" and measured["codec"]["fingerprint"]

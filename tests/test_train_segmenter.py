@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from experiments import train_segmenter
-from tfcdi import figures
+from tfcdi.reporting import figures
 from tfcdi.data import segmentation as seg
 from tfcdi.nets import deeplab
 from tfcdi.train import segmenter as segmenter_train

@@ -37,7 +37,6 @@ import contextlib
 import dataclasses
 import gc
 import io
-import json
 import logging
 import math
 import os
@@ -45,6 +44,12 @@ import time
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
+
+# The inputs the stages time (images, .tfci files, JPEGs) are made in their own module.
+from tfcdi.benchmark_inputs import BenchmarkError  # noqa: F401  (raised here, and by callers)
+from tfcdi.benchmark_inputs import FileSet
+from tfcdi.benchmark_inputs import load_images
+from tfcdi.benchmark_inputs import make_files
 
 # The batch sizes of the paper's runtime benchmark (Appendix A.9).
 PAPER_BATCH_SIZE = 256
@@ -64,11 +69,6 @@ DECODER = "decoder"
 _NOT_COUNTED = (ENTROPY_DECODE, JPEG_DECODE)
 # Speed-ups at least this fraction of the multiply-add ratio meet the benchmark's goal.
 GOAL_FRACTION = 0.9
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
-
-
-class BenchmarkError(ValueError):
-  """The benchmark was asked for something it cannot do (bad setting, missing device or data)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -422,125 +422,6 @@ def compare_paths(rows: Sequence[dict],
   return out
 
 
-# --- inputs: images, .tfci files and JPEGs -------------------------------------------------------
-
-
-def _image_files(image_dir: str) -> list[str]:
-  found = []
-  for root, _, names in os.walk(image_dir):
-    found.extend(os.path.join(root, n) for n in names if n.lower().endswith(IMAGE_EXTENSIONS))
-  return sorted(found)
-
-
-def _square(image: np.ndarray, size: int) -> np.ndarray:
-  """Central square crop resized to size x size (Pillow, bicubic); as-is if already that size."""
-  from PIL import Image  # pylint: disable=g-import-not-at-top
-  height, width = image.shape[:2]
-  if (height, width) == (size, size):
-    return image
-  side = min(height, width)
-  top, left = (height - side) // 2, (width - side) // 2
-  crop = Image.fromarray(image[top:top + side, left:left + side])
-  return np.asarray(crop.resize((size, size), Image.BICUBIC))
-
-
-def synthetic_images(count: int, size: int, seed: int = 0) -> list[np.ndarray]:
-  """Smooth random uint8 images: coarse noise upsampled, plus a little fine noise.
-
-  Smooth rather than white noise, so that a codec codes them at a rate near a photo's.
-  """
-  from PIL import Image  # pylint: disable=g-import-not-at-top
-  rng = np.random.default_rng(seed)
-  coarse = max(2, size // 16)
-  images = []
-  for _ in range(count):
-    base = rng.integers(0, 256, (coarse, coarse, 3), dtype=np.uint8)
-    smooth = np.asarray(Image.fromarray(base).resize((size, size), Image.BICUBIC), np.float32)
-    noisy = smooth + rng.normal(0.0, 4.0, smooth.shape)
-    images.append(np.clip(np.rint(noisy), 0, 255).astype(np.uint8))
-  return images
-
-
-def load_images(image_dir: str | None, count: int, size: int, seed: int = 0):
-  """`count` size x size RGB images spread over image_dir's sorted files, or synthetic ones.
-
-  Returns:
-    (images, a one-line description of where they came from).
-  """
-  if image_dir is None:
-    return synthetic_images(count, size, seed), f"{count} synthetic {size}x{size} images"
-  from tfcdi import imageio  # pylint: disable=g-import-not-at-top
-  files = _image_files(image_dir)
-  if not files:
-    raise BenchmarkError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) under {image_dir}")
-  # Evenly spread over the sorted list, so that a class-sorted folder gives every class.
-  picks = [files[i * len(files) // count] for i in range(min(count, len(files)))]
-  images = [_square(imageio.load_rgb(path)[0], size) for path in picks]
-  return images, f"{len(images)} images from {image_dir}, as {size}x{size}"
-
-
-@dataclasses.dataclass
-class FileSet:
-  """Real .tfci and JPEG files of the same images, for the from-file paths."""
-
-  tfci: list[bytes]
-  jpeg: list[bytes]
-  tfci_bpp: float  # mean over the files, whole file (header included)
-  jpeg_bpp: float
-  jpeg_quality: int
-  source: str
-
-  def to_json(self) -> dict:
-    return {"count": len(self.tfci), "source": self.source, "tfci_mean_bpp": self.tfci_bpp,
-            "jpeg_quality": self.jpeg_quality, "jpeg_mean_bpp": self.jpeg_bpp,
-            "tfci_mean_bytes": float(np.mean([len(d) for d in self.tfci])),
-            "jpeg_mean_bytes": float(np.mean([len(d) for d in self.jpeg]))}
-
-
-def _mean_bpp(files: Sequence[bytes], pixels: int) -> float:
-  return float(np.mean([8.0 * len(d) / pixels for d in files]))
-
-
-def jpeg_at_bpp(images: Sequence[np.ndarray], target_bpp: float):
-  """JPEGs (Pillow, the rate-distortion baseline's settings) at the quality whose mean bpp is
-  closest to target_bpp. Returns (files, quality, mean bpp).
-
-  JPEG's rate grows with quality (all but monotonically), so a bisection finds the crossing and
-  its two neighbours are compared; qualities run 1..95 (above 95 Pillow's tables stop changing
-  the quantization meaningfully).
-  """
-  from tfcdi import baselines  # pylint: disable=g-import-not-at-top
-  pixels = images[0].shape[0] * images[0].shape[1]
-  cache = {}
-
-  def coded(quality):
-    if quality not in cache:
-      files = [baselines.jpeg_encode_decode(image, quality)[0] for image in images]
-      cache[quality] = (files, _mean_bpp(files, pixels))
-    return cache[quality]
-
-  low, high = 1, 95
-  while high - low > 1:
-    middle = (low + high) // 2
-    if coded(middle)[1] < target_bpp:
-      low = middle
-    else:
-      high = middle
-  best = min((low, high), key=lambda q: (abs(coded(q)[1] - target_bpp), q))
-  files, bpp = coded(best)
-  return files, best, bpp
-
-
-def make_files(codec, images: Sequence[np.ndarray], source: str) -> FileSet:
-  """Codes the images as .tfci files with `codec`, and as JPEGs of the nearest mean bpp."""
-  from tfcdi.codec import coding  # pylint: disable=g-import-not-at-top
-  tfci = [coding.compress_image(codec, image) for image in images]
-  pixels = images[0].shape[0] * images[0].shape[1]
-  tfci_bpp = _mean_bpp(tfci, pixels)
-  jpeg, quality, jpeg_bpp = jpeg_at_bpp(images, tfci_bpp)
-  return FileSet(tfci, jpeg, tfci_bpp, jpeg_bpp, quality, source)
-
-
 # --- building the stages -------------------------------------------------------------------------
 
 
@@ -868,203 +749,3 @@ def format_table(result: dict) -> str:
         f"{_fmt(c['fraction_of_multiply_add_ratio'], '.0%'):>8} "
         f"{_fmt(c['fraction_of_published_ratio'], '.0%'):>9}")
   return "\n".join(lines)
-
-
-# --- the Fig. 6 analog: accuracy against multiply-adds --------------------------------------------
-
-_INPUT_LABELS = {"latent": "compressed representation (cResNet)",
-                 "decoded": "decoded RGB (ResNet), inference only",
-                 "decoded+decoder": "decoded RGB (ResNet), with decoding",
-                 "original": "original RGB (ResNet)"}
-
-
-def _run_file(row: dict, summary_dir: str | None) -> dict | None:
-  source = row.get("source")
-  if not source:
-    return None
-  path = source if os.path.isabs(source) or summary_dir is None else os.path.join(summary_dir,
-                                                                                  source)
-  try:
-    with open(path) as f:
-      return json.load(f)
-  except (OSError, ValueError):
-    return None
-
-
-def _shipped_decoder_filters(operating_point: str, codec_name: str | None):
-  """Filters of the shipped codec of the point if it is the one named, else None."""
-  from tfcdi.codec import pretrained  # pylint: disable=g-import-not-at-top
-  try:
-    meta = pretrained.read_metadata(pretrained.shipped_path(operating_point))
-  except (pretrained.CodecError, ValueError):
-    return None
-  if codec_name is not None and meta.get("name") != codec_name:
-    return None
-  return tuple(meta["filters"])
-
-
-def accuracy_points(summary: dict, summary_dir: str | None = None, metric: str = "top5",
-                    default_width: float = 1.0, default_decoder_filters=PAPER_DECODER_FILTERS,
-                    image_size: int = PAPER_IMAGE_SIZE,
-                    codec_bundles: Sequence[str] = ()) -> tuple[list[dict], list[str]]:
-  """Measured accuracy of each arm beside the multiply-adds of the net that reached it.
-
-  Costs are those of the models that produced the accuracy: the net at the width its run was
-  trained with (read from the run's results file, `row["source"]`, relative to summary_dir),
-  and for the decoded arm the decoder of the codec that made its data (the shipped bundle's
-  filters when the run's codec is the shipped one). Where a run file is not found, the net is
-  counted at default_width and the decoder at default_decoder_filters, and a note says so.
-
-  Args:
-    summary: a classification summary (tfcdi.report.classification_summary; the committed
-      reports/classification/classification.json).
-    summary_dir: the folder of that file (sources are relative to it).
-    metric: "top1" or "top5".
-    default_width, default_decoder_filters: used without a run file.
-    image_size: RGB side the costs are counted at (the latent is a eighth of it).
-    codec_bundles: bundles besides the shipped ones whose decoders may have made the decoded
-      arms' data (a pipeline's trained codecs); matched by the codec name a run records.
-
-  Returns:
-    (points, notes). A point: operating_point, net, input, accuracy, net_multiply_adds,
-    decoder_multiply_adds (0 unless decoded), width_multiplier, decoder_filters.
-  """
-  from tfcdi.codec import model as codec_model  # pylint: disable=g-import-not-at-top
-  from tfcdi.codec import operating_points  # pylint: disable=g-import-not-at-top
-  from tfcdi.nets import flops  # pylint: disable=g-import-not-at-top
-  from tfcdi.nets import resnet  # pylint: disable=g-import-not-at-top
-  from tfcdi.nets import specs  # pylint: disable=g-import-not-at-top
-  if metric not in ("top1", "top5"):
-    raise BenchmarkError(f"metric must be top1 or top5, got {metric!r}")
-  counts = {}
-
-  def count(key, build, shape):
-    if key not in counts:
-      counts[key] = flops.count_multiply_adds(build(), shape)
-    return counts[key]
-
-  bundle_filters = {}
-  for bundle in codec_bundles:
-    from tfcdi.codec import pretrained  # pylint: disable=g-import-not-at-top
-    meta = pretrained.read_metadata(bundle)
-    if "filters" in meta:
-      bundle_filters[meta.get("name")] = tuple(meta["filters"])
-  points, notes = [], []
-  for row in summary.get("rows", []):
-    measured = row.get("measured") or {}
-    if measured.get(metric) is None:
-      continue
-    net, input_kind, op_name = row["net"], row["input"], row["operating_point"]
-    run = _run_file(row, summary_dir)
-    width = float(run["config"]["width_multiplier"]) if run else default_width
-    num_classes = int(run.get("num_classes", 1000)) if run else 1000
-    if run is None:
-      notes.append(f"{op_name} {net} {input_kind}: run file not found; counted at width "
-                   f"{default_width:g}")
-    side = image_size // 8
-    if specs.get_spec(net).include_root:
-      channels, shape = 3, (image_size, image_size, 3)
-    else:
-      channels = operating_points.get_operating_point(op_name).channels
-      shape = (side, side, channels)
-    net_count = count(
-        (net, channels, width, num_classes),
-        lambda: resnet.build_resnet(net, input_shape=(None, None, channels),
-                                    num_classes=num_classes, width_multiplier=width,
-                                    kernel_initializer="zeros"), shape)
-    decoder_count, filters = 0, None
-    if input_kind == "decoded":
-      latent_channels = operating_points.get_operating_point(op_name).channels
-      filters = (_shipped_decoder_filters(op_name, measured.get("codec"))
-                 or bundle_filters.get(measured.get("codec")))
-      if filters is None:
-        filters = tuple(default_decoder_filters)
-        notes.append(f"{op_name} {net} decoded: codec {measured.get('codec')!r} is not the "
-                     f"shipped one; decoder counted at filters {filters}")
-      decoder_count = count(
-          ("decoder", latent_channels, filters),
-          lambda: codec_model.build_decoder(latent_channels, filters),
-          (side, side, latent_channels))
-    points.append({"operating_point": op_name, "net": net, "input": input_kind,
-                   "accuracy": float(measured[metric]), "net_multiply_adds": net_count,
-                   "decoder_multiply_adds": decoder_count, "width_multiplier": width,
-                   "decoder_filters": None if filters is None else list(filters)})
-  return points, notes
-
-
-def published_points(paper: dict, metric: str = "top5", operating_point: str = "0.0983"):
-  """Table 2 accuracy at an operating point beside Table 1's counts: the paper's Fig. 6."""
-  flops_1e9 = paper["flops_1e9_at_224"]
-  points = []
-  for row in paper["table2"]["rows"]:
-    if row["bpp"] == "original" or abs(float(row["bpp"]) - float(operating_point)) > 1e-9:
-      continue
-    net = row["net"]
-    decoded = not net.startswith("cresnet")
-    points.append({"operating_point": operating_point, "net": net,
-                   "input": "decoded" if decoded else "latent", "accuracy": row[metric],
-                   "net_multiply_adds": flops_1e9[net] * 1e9,
-                   "decoder_multiply_adds": flops_1e9["decoder"] * 1e9 if decoded else 0.0})
-  return points
-
-
-def _draw_panel(ax, points, title, metric, log_x=False):
-  series = {"latent": [], "decoded": [], "decoded+decoder": [], "original": []}
-  for p in points:
-    series[p["input"]].append((p["net_multiply_adds"], p["accuracy"], p["net"]))
-    if p["input"] == "decoded":
-      series["decoded+decoder"].append(
-          (p["net_multiply_adds"] + p["decoder_multiply_adds"], p["accuracy"], p["net"]))
-  styles = {"latent": "o-", "decoded": "s--", "decoded+decoder": "s-", "original": "^"}
-  for kind, values in series.items():
-    if not values:
-      continue
-    values.sort()
-    ax.plot([v[0] / 1e9 for v in values], [v[1] for v in values], styles[kind],
-            label=_INPUT_LABELS[kind])
-    for x, y, net in values:
-      ax.annotate(net, (x / 1e9, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
-  if log_x:
-    ax.set_xscale("log")
-  ax.set_xlabel("multiply-adds per image [1e9]" + (", log scale" if log_x else ""))
-  ax.set_ylabel(f"{metric} accuracy [%]")
-  ax.set_title(title, fontsize=10)
-  ax.grid(True, alpha=0.3)
-  ax.legend(fontsize=7, loc="lower right")
-
-
-def plot_accuracy_vs_multiply_adds(points: Sequence[dict], path: str, metric: str = "top5",
-                                   published: Sequence[dict] = ()) -> None:
-  """The Fig. 6 analog: one panel per operating point with measured arms, plus the paper's.
-
-  Decoded arms appear twice: at the net's cost (inference only) and with the decoder's cost
-  added. Original-RGB arms, which have no decoder, are drawn in every measured panel. Measured
-  panels have a log x axis: the CPU presets' nets are narrow, and a decoder of the codec's own
-  width costs many times what they do, which would squeeze the nets against the y axis.
-  Uses matplotlib's Agg canvas directly (headless, leaves the global backend alone).
-  """
-  from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=g-import-not-at-top
-  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
-
-  originals = [p for p in points if p["input"] == "original"]
-  operating = sorted({p["operating_point"] for p in points if p["input"] != "original"},
-                     key=float)
-  panels = [(f"measured, {op} bpp", [p for p in points if p["operating_point"] == op] +
-             originals, True) for op in operating]
-  if not panels and originals:
-    panels = [("measured, original RGB", originals, True)]
-  if published:
-    panels.append((f"published (paper, ImageNet), {published[0]['operating_point']} bpp",
-                   list(published), False))
-  if not panels:
-    raise BenchmarkError("nothing to plot")
-  figure = Figure(figsize=(5.2 * len(panels), 4.4))
-  FigureCanvasAgg(figure)
-  axes = figure.subplots(1, len(panels), squeeze=False)[0]
-  for ax, (title, panel_points, log_x) in zip(axes, panels):
-    _draw_panel(ax, panel_points, title, metric, log_x)
-  figure.suptitle("Accuracy against multiply-adds, with and without the decoder's cost "
-                  "(Fig. 6 analog)")
-  figure.tight_layout()
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  figure.savefig(path, dpi=110)

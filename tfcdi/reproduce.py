@@ -1,7 +1,7 @@
 """The main job: the paper's pipeline as a list of resumable steps, at a preset.
 
 Every step writes its results as JSON under the workdir and is skipped when that file exists,
-so an interrupted run picks up where it stopped. The report (tfcdi/report.py) reads only those
+so an interrupted run picks up where it stopped. The report (tfcdi/reporting) reads only those
 JSON files and the published numbers.
 
 Steps so far, in order:
@@ -42,6 +42,10 @@ from typing import Callable, Sequence
 
 from tfcdi.codec import operating_points
 from tfcdi.codec import pretrained
+from tfcdi.reporting import published
+from tfcdi.restore import PipelineError  # noqa: F401  (raised by the steps; callers catch it)
+from tfcdi.restore import RESTORED_FILE
+from tfcdi.restore import Restoring
 
 # Section 6 fine-tunes at the lowest and the highest rate.
 JOINT_POINTS = ("0.0983", "0.635")
@@ -52,26 +56,38 @@ DATASETS = {"imagenette": "imagenette2_224", "imagenet": "imagenet", "kodak": "k
             "camvid": "camvid", "voc": os.path.join("VOCdevkit", "VOC2012")}
 
 
-# Beside a run's results.json when the results were restored from committed copies rather than
-# measured in this workdir: {file name: the copy it came from}. Such a run has no weights.
-RESTORED_FILE = "restored.json"
-
-
 def render_report(workdir: str, preset: Preset, out_dir: str,
                   paper_numbers: str | None = None) -> str:
   """Renders the report of a workdir run at `preset` into `out_dir`; report.md's path.
 
   What the pipeline does after every run, and tools/make_report.py on its own (to re-render a
-  workdir's report, e.g. after the report's code changed, without running a step).
+  workdir's report, e.g. after the report's code changed, without running a step). The report
+  reads JSON only; the one thing it needs counted from models (each classification arm's
+  multiply-adds at its trained width, for Fig. 6) is written here first.
   """
-  from tfcdi import report  # pylint: disable=g-import-not-at-top
+  from tfcdi.reporting import report  # pylint: disable=g-import-not-at-top  (matplotlib)
+  write_arm_costs(workdir)
   dataset = {"imagenette": "Imagenette", "imagenet": "ImageNet"}[preset.classification_dataset]
   return report.write_report(workdir, preset.name, out_dir, paper_numbers=paper_numbers,
                              classification_dataset=dataset)
 
 
-class PipelineError(Exception):
-  """A step cannot run: something it needs is missing from the workdir."""
+def write_arm_costs(workdir: str) -> str | None:
+  """<workdir>/flops/arms.json: the multiply-adds of each classification arm's nets
+  (tfcdi.nets.arm_costs), recounted when an arm is missing from it; None without classifiers."""
+  files = sorted(glob.glob(os.path.join(workdir, "classification", "*", "results.json")))
+  if not files:
+    return None
+  path = os.path.join(workdir, "flops", "arms.json")
+  results = [Pipeline._read(f) for f in files]  # pylint: disable=protected-access
+  wanted = {(r.get("operating_point") or "original", r["net"], r["input"]) for r in results}
+  existing = Pipeline._read_if_exists(path) or {}  # pylint: disable=protected-access
+  if wanted <= {(a["operating_point"], a["net"], a["input"]) for a in existing.get("arms", [])}:
+    return path
+  from tfcdi.nets import arm_costs  # pylint: disable=g-import-not-at-top  (TensorFlow)
+  Pipeline._write(path, arm_costs.count_arm_costs(  # pylint: disable=protected-access
+      results, arm_costs.codec_bundles_in(workdir)))
+  return path
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,8 +171,10 @@ class Step:
     return self.done() if self.done is not None else os.path.exists(self.output)
 
 
-class Pipeline:
+class Pipeline(Restoring):
   """Runs the steps of a preset in a workdir, skipping those whose results exist."""
+
+  joint_points = JOINT_POINTS
 
   def __init__(self, preset: Preset, data_root: str, workdir: str, log=print,
                strategy: str = "default"):
@@ -232,10 +250,9 @@ class Pipeline:
     self._write(self.path("rd", "rd_curve.json"), report)
 
   def _flops(self):
-    from tfcdi import report
     from tfcdi.nets import flops
-    published = report.load_paper_numbers()["flops_1e9_at_224"]
-    self._write(self.path("flops", "flops.json"), flops.flops_table(published))
+    counts = published.load_paper_numbers()["flops_1e9_at_224"]
+    self._write(self.path("flops", "flops.json"), flops.flops_table(counts))
 
   def store_dir(self, op_name: str) -> str:
     return self.path("stores", op_name)
@@ -340,20 +357,19 @@ class Pipeline:
 
   def _benchmark(self):
     from tfcdi import benchmark
-    from tfcdi import report
     settings = dict(self.preset.benchmark)
     op_name = settings["operating_point"]
     # The .tfci files it times are made by this run's codec (trained or shipped).
     config = benchmark.BenchmarkConfig(codec_path=self.codec_bundle(op_name),
                                        image_dir=os.path.join(self.images, "val"),
                                        **settings).validate()
-    paper = report.load_paper_numbers()
+    paper = published.load_paper_numbers()
     result = benchmark.run_benchmark(config, paper["flops_1e9_at_224"], log=self.log)
     self.log(benchmark.format_table(result))
     self._write(self.path("benchmark", "benchmark.json"), result)
 
   def _codec_figures(self):
-    from tfcdi import paper_figures
+    from tfcdi import coded_images
     images = sorted(f for f in os.listdir(self.data["kodak"]) if f.lower().endswith(".png"))
     # kodim23 (parrots) when it is there: colourful, with flat and textured regions.
     image = os.path.join(self.data["kodak"],
@@ -361,8 +377,8 @@ class Pipeline:
     codecs = [pretrained.load_codec(path=self.codec_bundle(op))
               for op in operating_points.OPERATING_POINTS]
     os.makedirs(self.path("figures"), exist_ok=True)
-    paper_figures.fig10_decoded_images(image, codecs, self.path("figures", "fig10_decoded.png"))
-    paper_figures.fig9_latent_channels(image, codecs, self.path("figures", "fig9_channels.png"))
+    coded_images.fig10_decoded_images(image, codecs, self.path("figures", "fig10_decoded.png"))
+    coded_images.fig9_latent_channels(image, codecs, self.path("figures", "fig9_channels.png"))
 
   def scratch_classifier_dir(self, op_name: str) -> str:
     """The control's cResNet-51 from scratch: not a Table 2 arm, so not under classification/."""
@@ -502,160 +518,6 @@ class Pipeline:
     with open(path + ".tmp", "w") as f:
       json.dump(value, f, indent=2)
     os.replace(path + ".tmp", path)
-
-  # --- seeding a workdir from committed results -------------------------------------------------
-
-  def _codec_fingerprint(self, op_name: str) -> str | None:
-    """The fingerprint of the codec this workdir's steps use at `op_name`: its bundle if the
-    codec step has run, else the shipped one where the preset ships its codecs; None if the
-    codec does not exist yet (then no result measured with a codec can be taken as this run's)."""
-    if os.path.exists(self.codec_bundle(op_name)):
-      return pretrained.read_metadata(self.codec_bundle(op_name))["fingerprint"]
-    if self.preset.codecs == "shipped":
-      return pretrained.read_metadata(pretrained.shipped_path(op_name))["fingerprint"]
-    return None
-
-  @staticmethod
-  def _fingerprint_of(result: dict) -> str | None:
-    """The fingerprint of the codec a result was measured with (None: original images)."""
-    codec = result.get("codec") or result.get("base_codec") or {}
-    return codec.get("fingerprint") if isinstance(codec, dict) else None
-
-  def _restore_file(self, source: str, target: str, restored: list) -> None:
-    """Copies one committed file into the workdir, unless the workdir has its own."""
-    if os.path.exists(target):
-      return
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    marker_path = os.path.join(os.path.dirname(target), RESTORED_FILE)
-    marker = self._read_if_exists(marker_path) or {}
-    marker[os.path.basename(target)] = os.path.abspath(source)
-    shutil.copyfile(source, target + ".tmp")
-    os.replace(target + ".tmp", target)
-    self._write(marker_path, marker)
-    restored.append((source, target))
-
-  def restore(self, reports_dir: str) -> list[tuple[str, str]]:
-    """Seeds the workdir with the results committed under `reports_dir` (the repository's
-    reports/), so that the steps they measured count as done; returns (source, target) pairs.
-
-    Only results that are this run's are taken: the same preset, finished, and measured with the
-    codec this workdir uses at that point (fingerprint). A file the workdir already has is never
-    replaced. A restored run brings its numbers, not its weights or data: a later step that needs
-    them (a segmenter started from a restored classifier, say) stops with a PipelineError naming
-    the run to train again. Latent stores, Table 1's counts and Figs. 9 / 10 are cheap and are
-    always made here.
-    """
-    if not os.path.isdir(reports_dir):
-      raise PipelineError(f"{reports_dir} is not a folder of committed results")
-    restored = []
-
-    def runs(*parts):
-      return [(path, self._read(path))
-              for path in sorted(glob.glob(os.path.join(reports_dir, *parts, "runs", "*.json")))]
-
-    def codec_matches(result, op_name):
-      return op_name == "original" or self._fingerprint_of(result) == self._codec_fingerprint(
-          op_name)
-
-    preset = self.preset
-    arms = {(net, op or "original"): run_name for run_name, net, op in self.classification_arms()}
-    if preset.classifier_preset:
-      for path, result in runs("classification"):
-        op_name = result.get("operating_point")
-        run_name = arms.get((result.get("net"), op_name))
-        if (run_name and result.get("complete") and result.get("preset") == preset.classifier_preset
-            and codec_matches(result, op_name)):
-          self._restore_file(path, os.path.join(self.classifier_dir(run_name), "results.json"),
-                             restored)
-    if preset.segmenter_preset:
-      from tfcdi.train import segmenter  # pylint: disable=g-import-not-at-top
-      width = segmenter.get_config(preset.segmenter_preset).width_multiplier
-      for path, result in runs("segmentation"):
-        op_name = result.get("operating_point") or "original"  # segmenters write None
-        run_name = arms.get((str(result.get("net", "")).removesuffix("-d"), op_name))
-        config = result.get("config") or {}
-        if (run_name and result.get("preset") == preset.segmenter_preset
-            and result.get("steps") == config.get("num_steps") and "miou" in result
-            and config.get("width_multiplier") == width and codec_matches(result, op_name)):
-          self._restore_file(path, os.path.join(self.segmenter_dir(run_name), "results.json"),
-                             restored)
-    if preset.classifier_preset and preset.joint_preset:
-      self._restore_joint(reports_dir, restored)
-    self._restore_codec_measurements(reports_dir, restored)
-    return restored
-
-  def _restore_joint(self, reports_dir: str, restored: list) -> None:
-    """Section 6's results of a point, all or nothing: each arm's codec and classifier exist
-    only in the workdir that trained them, so a partly restored chain could not be finished
-    here. Each segmentation run is checked against the codec its arm ended with."""
-    folder = os.path.join(reports_dir, "joint", "runs")
-    for op_name in JOINT_POINTS:
-      found, results = [], {}  # (committed copy, workdir target); {arm: result}
-      for arm in ("joint", "codec", "classifier"):
-        path = os.path.join(folder, f"{op_name}_{arm}.json")
-        result = self._read_if_exists(path)
-        if (result and result.get("complete") and result.get("arm") == arm
-            and result.get("operating_point") == op_name
-            and result.get("preset") == self.preset.joint_preset):
-          results[arm] = result
-          found.append((path, os.path.join(self.joint_dir(arm, op_name), "results.json")))
-      if self.preset.segmenter_preset:
-        codecs = {"baseline": self._codec_fingerprint(op_name),
-                  "compression_ft": self._fingerprint_of(results.get("classifier", {})),
-                  "joint_ft": results.get("joint", {}).get("bundle", {}).get("fingerprint")}
-        for arm, fingerprint in codecs.items():
-          path = os.path.join(folder, f"{op_name}_segmentation_{arm}.json")
-          result = self._read_if_exists(path)
-          if (result and fingerprint and self._fingerprint_of(result) == fingerprint
-              and result.get("operating_point") == op_name
-              and result.get("preset") == self.preset.segmenter_preset
-              and result.get("steps") == (result.get("config") or {}).get("num_steps")):
-            found.append((path, os.path.join(self.joint_segmentation_dir(arm, op_name),
-                                             "results.json")))
-      if len(found) == (6 if self.preset.segmenter_preset else 3):
-        for path, target in found:
-          self._restore_file(path, target, restored)
-
-  def _restore_codec_measurements(self, reports_dir: str, restored: list) -> None:
-    """Kodak results of the shipped codecs, the JPEG / JPEG 2000 sweep and the benchmark, where
-    they were measured exactly as this preset's steps would measure them."""
-    if self.preset.codecs != "shipped" or self.preset.kodak_images:
-      return  # trained codecs are this workdir's own; a Kodak subset is another measurement
-    kodak = sorted(f for f in os.listdir(self.data["kodak"]) if f.lower().endswith(".png"))
-    evaluations = {}
-    for op_name in operating_points.OPERATING_POINTS:
-      path = os.path.join(os.path.dirname(pretrained.shipped_path(op_name)),
-                          f"kodak_eval_{op_name}.json")
-      result = self._read_if_exists(path)
-      if (result and result.get("fingerprint") == self._codec_fingerprint(op_name)
-          and result.get("num_images") == len(kodak)):
-        evaluations[op_name] = result
-        self._restore_file(path, self.kodak_result(op_name), restored)
-    rd_path = os.path.join(reports_dir, "codec", "rd_curve.json")
-    rd = self._read_if_exists(rd_path)
-    if (rd and not self.preset.jpeg_qualities and not self.preset.jp2_psnrs
-        and len(evaluations) == len(operating_points.OPERATING_POINTS)
-        and {p["operating_point"]: p.get("fingerprint") for p in rd.get("learned", [])}
-        == {op: e["fingerprint"] for op, e in evaluations.items()}):
-      self._restore_file(rd_path, self.path("rd", "rd_curve.json"), restored)
-      figure = os.path.join(reports_dir, "codec", "rd_curve.png")
-      if os.path.exists(figure):
-        self._restore_file(figure, self.path("rd", "rd_curve.png"), restored)
-    settings = self.preset.benchmark or {}
-    if settings:
-      # reports/benchmarks/ holds the binary's own run (the shipped codec, codec_path None) and
-      # the pipeline's (a workdir's copy of the codec, recorded by fingerprint); the first whose
-      # settings are this preset's and whose codec is this workdir's is the step's result.
-      fingerprint = self._codec_fingerprint(settings["operating_point"])
-      for bench_path in sorted(glob.glob(os.path.join(reports_dir, "benchmarks", "**",
-                                                      "benchmark.json"), recursive=True)):
-        bench = self._read_if_exists(bench_path) or {}
-        config = bench.get("config", {})
-        same_codec = ("codec_path" in config and config["codec_path"] is None) or (
-            fingerprint is not None and bench.get("inputs", {}).get("fingerprint") == fingerprint)
-        if config and same_codec and all(config.get(k) == v for k, v in settings.items()):
-          self._restore_file(bench_path, self.path("benchmark", "benchmark.json"), restored)
-          break
 
   @staticmethod
   def _require(path: str, needed_by: str) -> None:

@@ -5,22 +5,31 @@ r"""Collects classifier runs and latent stores into the committed classification
       --output_dir=reports/classification
 
 Every `<runs>/*/results.json` (written by tfcdi-train-classifier, with its exact command) is
-copied to `<output_dir>/runs/<bpp>_<net>_<input>.json`; `classification.json` and
-`classification.md` put the final top-1 / top-5 of each arm beside Table 2 (published, ImageNet)
+copied to `<output_dir>/runs/<bpp>_<net>_<input>[_seed<N>].json` (a run with --seed=N gets
+its own copy), and the table is made of every run in that folder, so that seeds collected from
+another --runs folder join their arms. `classification.json` and `classification.md` put the
+final top-1 / top-5 of each arm (the mean, range and number of its seeds) beside Table 2
+(published, ImageNet)
 and the stores' sizes beside the source JPEGs', with the Fig. 3 analogs (accuracy per operating
-point, and the validation curves). The logic lives in tfcdi/report.py.
+point, and the validation curves). The logic lives in tfcdi/reporting/.
 """
 
+import glob
 import os
 
 from absl import app
 from absl import flags
 
-from tfcdi import report
+from tfcdi.reporting import classification
+from tfcdi.reporting import published
+from tfcdi.reporting import report
+from tfcdi.reporting import results
 from tools import _tables
 
 _RUNS = flags.DEFINE_string("runs", None, "Folder whose subfolders are classifier workdirs.")
-_STORES = flags.DEFINE_list("stores", [], "Latent store folders to report the size of.")
+_STORES = flags.DEFINE_list("stores", [], "Latent store folders to report the size of (none: "
+                            "the sizes the output folder's classification.json already has, so "
+                            "that collecting seeds later keeps them).")
 _OUTPUT_DIR, _TITLE, _PAPER_NUMBERS = _tables.define_output_flags(
     "reports/classification", "Classification on Imagenette, cpu preset")
 
@@ -30,18 +39,24 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   if not _RUNS.value or not os.path.isdir(_RUNS.value):
     raise app.UsageError(f"--runs must be a folder of classifier workdirs, got {_RUNS.value!r}")
-  copies = report.collect_results(
-      _RUNS.value, os.path.join(_OUTPUT_DIR.value, "runs"),
-      lambda r: f"{r['operating_point']}_{r['net']}_{r['input']}")
-  summary = report.classification_summary(copies, _STORES.value,
-                                          report.load_paper_numbers(_PAPER_NUMBERS.value))
+  runs_out = os.path.join(_OUTPUT_DIR.value, "runs")
+  copies = results.collect_results(
+      _RUNS.value, runs_out,
+      lambda r: f"{r['operating_point']}_{r['net']}_{r['input']}{results.seed_suffix(r)}")
+  # Seeds collected before (from other runs folders) stay part of their arms.
+  copies = sorted(set(copies) | set(glob.glob(os.path.join(runs_out, "*.json"))))
+  kept = []
+  if not _STORES.value:
+    kept = (results.read_json(os.path.join(_OUTPUT_DIR.value, "classification.json"))
+            or {}).get("stores", [])
+  summary = classification.classification_summary(
+      copies, _STORES.value, published.load_paper_numbers(_PAPER_NUMBERS.value), kept)
   # Sources relative to the output folder, so the committed files point at each other.
-  for row in summary["rows"]:
-    if "source" in row:
-      row["source"] = os.path.relpath(row["source"], _OUTPUT_DIR.value)
+  classification.relative_sources(summary, _OUTPUT_DIR.value)
   os.makedirs(_OUTPUT_DIR.value, exist_ok=True)
   figures = report.classification_figures(summary, _OUTPUT_DIR.value)
-  markdown = report.classification_markdown(summary, _TITLE.value) + "\n\n" + "\n".join(figures)
+  markdown = (classification.classification_markdown(summary, _TITLE.value) + "\n\n"
+              + "\n".join(figures))
   _tables.write_summary(_OUTPUT_DIR.value, "classification", summary, markdown)
 
 

@@ -5,7 +5,7 @@ r"""Figs. 9 and 10 for the shipped codecs (or any bundles) on one image.
 
 Writes fig10_decoded.png (the original and its decoded image at each operating point, with the
 rate of the real .tfci file and the PSNR) and fig9_channels.png (each decoded image and the four
-highest-entropy channels of its representation). The logic lives in tfcdi/paper_figures.py.
+highest-entropy channels of its representation). The logic lives in tfcdi/coded_images.py.
 """
 
 import os
@@ -34,11 +34,11 @@ def main(argv):
               [pretrained.load_codec(op) for op in operating_points.OPERATING_POINTS])
   except (OSError, ValueError) as e:
     raise app.UsageError(str(e)) from None
-  from tfcdi import paper_figures  # pylint: disable=g-import-not-at-top  (matplotlib)
+  from tfcdi import coded_images  # pylint: disable=g-import-not-at-top  (TensorFlow, matplotlib)
   try:
-    for path in (paper_figures.fig10_decoded_images(
+    for path in (coded_images.fig10_decoded_images(
                      image, codecs, os.path.join(_OUTPUT_DIR.value, "fig10_decoded.png")),
-                 paper_figures.fig9_latent_channels(
+                 coded_images.fig9_latent_channels(
                      image, codecs, os.path.join(_OUTPUT_DIR.value, "fig9_channels.png"))):
       print(f"wrote {path}")
   except ValueError as e:  # a hyperprior bundle: Figs. 9 and 10 show the autoencoder's z_hat

@@ -12,7 +12,7 @@ put the arms of each quality side by side (an arm run with several --seed values
 of its finished seeds, with their range) with its Kodak rate, beside the follow-up's published
 numbers (other datasets, labelled published). For the rate-distortion plot against JPEG,
 JPEG 2000 and the autoencoder's points, use tools/rd_curve.py with --curves_from. The logic lives
-in tfcdi/report.py.
+in tfcdi/reporting/.
 """
 
 import json
@@ -22,7 +22,9 @@ import shutil
 from absl import app
 from absl import flags
 
-from tfcdi import report
+from tfcdi.reporting import hyperprior
+from tfcdi.reporting import published
+from tfcdi.reporting import results
 from tools import _tables
 
 _RUNS = flags.DEFINE_string("runs", None, "Folder whose subfolders are classifier workdirs of "
@@ -31,12 +33,6 @@ _CODEC_RESULTS = flags.DEFINE_multi_string(
     "codec_results", [], "kodak_eval.json of a hyperprior codec; repeat the flag.")
 _OUTPUT_DIR, _TITLE, _PAPER_NUMBERS = _tables.define_output_flags(
     "reports/hyperprior", "Hyperprior latents on Imagenette, cpu preset")
-
-
-def _seed_suffix(result: dict) -> str | None:
-  # Seed 0 keeps the name it always had; further seeds of an arm get copies of their own.
-  seed = report.seed_of(result)
-  return f"seed{seed}" if seed else None
 
 
 def main(argv):
@@ -49,10 +45,11 @@ def main(argv):
   os.makedirs(_OUTPUT_DIR.value, exist_ok=True)
   copies = []
   if _RUNS.value:
-    copies = report.collect_results(
+    copies = results.collect_results(
         _RUNS.value, os.path.join(_OUTPUT_DIR.value, "runs"),
         lambda r: "_".join(str(p) for p in (r["operating_point"], r["net"], r["input"],
-                                            r.get("latent_inputs"), _seed_suffix(r)) if p))
+                                            r.get("latent_inputs")) if p)
+        + results.seed_suffix(r))
   codec_results = []
   for path in _CODEC_RESULTS.value:
     try:
@@ -67,8 +64,8 @@ def main(argv):
       if not (os.path.exists(target) and os.path.samefile(path, target)):
         shutil.copyfile(path, target)
   try:
-    summary = report.hyperprior_summary(copies, codec_results,
-                                        report.load_paper_numbers(_PAPER_NUMBERS.value))
+    summary = hyperprior.hyperprior_summary(copies, codec_results,
+                                            published.load_paper_numbers(_PAPER_NUMBERS.value))
   except ValueError as e:
     raise app.UsageError(str(e)) from None
   for point in summary["points"]:
@@ -77,7 +74,7 @@ def main(argv):
         if "source" in entry:
           entry["source"] = os.path.relpath(entry["source"], _OUTPUT_DIR.value)
   _tables.write_summary(_OUTPUT_DIR.value, "hyperprior", summary,
-                        report.hyperprior_markdown(summary, _TITLE.value))
+                        hyperprior.hyperprior_markdown(summary, _TITLE.value))
 
 
 if __name__ == "__main__":

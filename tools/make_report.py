@@ -5,7 +5,7 @@ r"""Renders the reproduction report of a tfcdi-reproduce workdir, without runnin
 tfcdi-reproduce renders the same report after every run (into <workdir>/report); this re-renders
 it on its own, e.g. into the committed reports/cpu/ after collecting results, or after the
 report's code changed. Markdown, one JSON of everything and the figures; every number is read
-from the workdir's results files. The logic lives in tfcdi/report.py.
+from the workdir's results files. The logic lives in tfcdi/reporting/.
 """
 
 import os

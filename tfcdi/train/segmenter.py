@@ -39,6 +39,8 @@ from tfcdi.data import segmentation as seg
 from tfcdi.nets import deeplab
 from tfcdi.nets import flops as flops_lib
 from tfcdi.nets import specs
+# predictions.npz is read where the Fig. 5 analog is drawn (the reporting layer reads no TF).
+from tfcdi.reporting.figures import read_predictions  # noqa: F401  pylint: disable=unused-import
 
 INPUTS = ("original", "decoded", "latent")
 RESULTS_FILE = "results.json"
@@ -334,19 +336,6 @@ def write_predictions(path: str, dumps: list[dict], source: seg.Source, decoded_
   tmp = path + ".tmp.npz"
   np.savez_compressed(tmp, **arrays)
   os.replace(tmp, path)
-
-
-def read_predictions(path: str) -> dict:
-  """predictions.npz -> {"meta": dict, "items": [{"name", "image", "decoded", "label",
-  "prediction"}]} (missing arrays are None)."""
-  with np.load(path, allow_pickle=False) as data:
-    meta = json.loads(bytes(data["meta"]).decode())
-    items = []
-    for i, name in enumerate(data["names"]):
-      items.append({"name": str(name), **{
-          key: (data[f"{key}_{i}"] if f"{key}_{i}" in data else None)
-          for key in ("image", "decoded", "label", "prediction")}})
-  return {"meta": meta, "items": items}
 
 
 # --- The run ------------------------------------------------------------------------------------

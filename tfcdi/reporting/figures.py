@@ -10,6 +10,7 @@ Nothing here runs a network.
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Sequence
 
@@ -111,6 +112,20 @@ def mask_grid(rows: Sequence[Sequence], path: str, palette, *, column_titles=Non
   return path
 
 
+def read_predictions(path: str) -> dict:
+  """A segmenter's predictions.npz -> {"meta": dict, "items": [{"name", "image", "decoded",
+  "label", "prediction"}]} (missing arrays are None). The layout is tfcdi-train-segmenter's
+  (tfcdi/train/segmenter.py writes it); read here with NumPy alone."""
+  with np.load(path, allow_pickle=False) as data:
+    meta = json.loads(bytes(data["meta"]).decode())
+    items = []
+    for i, name in enumerate(data["names"]):
+      items.append({"name": str(name), **{
+          key: (data[f"{key}_{i}"] if f"{key}_{i}" in data else None)
+          for key in ("image", "decoded", "label", "prediction")}})
+  return {"meta": meta, "items": items}
+
+
 COMPARISON_COLUMNS = ("original", "decoded", "mask from decoded RGB",
                       "mask from representation", "ground truth")
 
@@ -131,10 +146,8 @@ def segmentation_comparison(runs: Sequence[tuple[str, str, str]], path: str,
     `path`. One row per (image, operating point): original | decoded | mask from the decoded
     RGB | mask from the representation | ground truth.
   """
-  from tfcdi.train import segmenter  # pylint: disable=g-import-not-at-top
   rows, titles, meta = [], [], None
-  loaded = [(label, segmenter.read_predictions(d), segmenter.read_predictions(l))
-            for label, d, l in runs]
+  loaded = [(label, read_predictions(d), read_predictions(l)) for label, d, l in runs]
   if not loaded:
     raise ValueError("segmentation_comparison needs at least one operating point.")
   names = [item["name"] for item in loaded[0][1]["items"]][:max_images]
@@ -155,7 +168,7 @@ def segmentation_comparison(runs: Sequence[tuple[str, str, str]], path: str,
 
 
 def joint_figures(summary: dict, out_dir: str) -> list[str]:
-  """The Fig. 7 and Fig. 11 analogs from report.joint_summary(); returns the PNGs written.
+  """The Fig. 7 and Fig. 11 analogs from joint.joint_summary(); returns the PNGs written.
 
   Fig. 7: top-5 (and mIoU, where the segmentation step ran) against Kodak bpp for baseline,
   compression ft. and joint ft., an arrow from the baseline to each fine-tuned point. Fig. 11: the codec's move in the rate-MS-SSIM, rate-SSIM

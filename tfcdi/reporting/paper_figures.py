@@ -1,33 +1,28 @@
-"""Analogs of the paper's Figs. 3, 4, 9, 10 and 12, drawn from result data into PNGs.
+"""Analogs of the paper's Figs. 3, 4, 6 and 12, drawn from result data into PNGs.
 
 - Fig. 3 / Fig. 4: top-5 accuracy / mIoU at each operating point for the RGB net on decoded
   images and the two cResNets on the representation, the original-RGB net as a reference line;
   measured values in one panel, the published ones (paper_numbers.json) in another.
 - Fig. 3's validation curves: the same arms' validation accuracy after each epoch, one panel per
   operating point, as the paper's Fig. 3 draws them.
-- Fig. 9: for one image and each operating point, the decoded image and the four channels of the
-  compressed representation z_hat with the highest entropy.
-- Fig. 10: the original beside its decoded image at each operating point, with the rate of the
-  real .tfci file and the PSNR.
+- Fig. 6: accuracy against multiply-adds, with and without the decoder's cost, from the counts
+  the pipeline wrote (flops/arms.json; tfcdi.nets.arm_costs) and Table 1 / Table 2 (published).
 - Fig. 12: accuracy at 0.0983 bpp against the measured per-image runtime of the net alone and,
   for the RGB nets, of the decoder and the net together.
 
-The plots read summaries (tfcdi.report), the benchmark's JSON and codecs; Figs. 9 and 10 code
-the image into real .tfci bytes and decode them back, the way a user's file would go. An arm
-without a measurement is left out of a plot, never drawn at a made-up value. Each plot has a
-pure helper that returns the data it draws, so tests can check what was kept and what was left
-out. Uses matplotlib's Agg canvas directly (headless, leaves the global backend alone).
+The plots read summaries (tfcdi.reporting), the benchmark's JSON and the counts' JSON, never a
+model. An arm without a measurement is left out of a plot, never drawn at a made-up value. Each
+plot has a pure helper that returns the data it draws, so tests can check what was kept and what
+was left out. Uses matplotlib's Agg canvas directly (headless, leaves the global backend alone).
+Figs. 9 and 10 run the codecs and live in tfcdi/coded_images.py.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import textwrap
 from typing import Callable, Sequence
-
-import numpy as np
 
 from tfcdi.codec import operating_points
 
@@ -39,11 +34,28 @@ FIG3_ARMS = (("resnet50", "decoded", "ResNet-50 on decoded RGB"),
 FIG4_ARMS = (("resnet50-d", "decoded", "ResNet-50-d on decoded RGB"),
              ("cresnet51-d", "latent", "cResNet-51-d on the representation"),
              ("cresnet39-d", "latent", "cResNet-39-d on the representation"))
-# One style per arm (by position), the same in the measured and the published panel.
-_ARM_STYLES = (("tab:blue", "s", "--"), ("tab:red", "o", "-"), ("tab:orange", "^", "-"))
+# One style per arm (by position), the same in the measured and the published panel: colour,
+# marker, marker size, line, filled marker, z-order. The two cResNets often land on the same
+# values: cResNet-39 is drawn over cResNet-51 with larger hollow markers and a dash-dot line, so
+# that cResNet-51's solid line and filled markers show through it.
+_ARM_STYLES = (("tab:blue", "s", 4, "--", True, 2.0), ("tab:red", "o", 4, "-", True, 2.1),
+               ("tab:orange", "^", 8, "-.", False, 2.2))
 
 
-def _new_figure(width: float, height: float):
+def _arm_style(index: int) -> dict:
+  color, marker, size, line, filled, zorder = _ARM_STYLES[index % len(_ARM_STYLES)]
+  return {"color": color, "marker": marker, "markersize": size, "linestyle": line,
+          "zorder": zorder, "markerfacecolor": color if filled else "none",
+          "markeredgewidth": 1.0 if filled else 1.4}
+
+
+def integer_ticks(axis) -> None:
+  """Ticks at whole numbers only (epochs: 'epoch 1.5' is not a thing a run has)."""
+  from matplotlib.ticker import MaxNLocator  # pylint: disable=g-import-not-at-top
+  axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def new_figure(width: float, height: float):
   from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=g-import-not-at-top
   from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
   figure = Figure(figsize=(width, height))
@@ -51,7 +63,7 @@ def _new_figure(width: float, height: float):
   return figure
 
 
-def _save(figure, path: str, dpi: int = 110) -> str:
+def save_figure(figure, path: str, dpi: int = 110) -> str:
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   figure.savefig(path, dpi=dpi)
   return path
@@ -101,7 +113,7 @@ def operating_point_series(summary: dict, arms: Sequence[tuple[str, str, str]],
 
 
 def classification_series(summary: dict, metric: str = "top5") -> dict:
-  """Fig. 3's data from tfcdi.report.classification_summary(); only complete runs count."""
+  """Fig. 3's data from classification.classification_summary(); only complete runs count."""
   if metric not in ("top1", "top5"):
     raise ValueError(f"metric must be top1 or top5, got {metric!r}")
 
@@ -114,7 +126,7 @@ def classification_series(summary: dict, metric: str = "top5") -> dict:
 
 
 def segmentation_series(summary: dict) -> dict:
-  """Fig. 4's data from tfcdi.report.segmentation_summary(); only complete runs count."""
+  """Fig. 4's data from segmentation.segmentation_summary(); only complete runs count."""
 
   def measured(row):
     m = row.get("measured") or {}
@@ -129,9 +141,8 @@ def _draw_operating_points(ax, panel: dict, labels: Sequence[str], title: str, y
   for index, label in enumerate(labels):
     if label not in panel["arms"]:
       continue
-    color, marker, line = _ARM_STYLES[index % len(_ARM_STYLES)]
     xs, ys = zip(*panel["arms"][label])
-    ax.plot(xs, ys, color=color, marker=marker, linestyle=line, label=label)
+    ax.plot(xs, ys, label=label, **_arm_style(index))
   if panel["reference"] is not None:
     ax.axhline(panel["reference"], color="k", linestyle=":", label=reference_label)
   rates = [op.bpp for op in operating_points.OPERATING_POINTS.values()]
@@ -162,7 +173,7 @@ def _plot_per_operating_point(series: dict, arms, path: str, *, ylabel: str, sup
     footnote = textwrap.fill("Not measured (or not finished), so not drawn: "
                              + "; ".join(series["missing"]) + ".", width=int(16 * width))
   footnote_height = 0.15 * (footnote.count("\n") + 1) + 0.1 if footnote else 0.0
-  figure = _new_figure(width, 4.4 + footnote_height)
+  figure = new_figure(width, 4.4 + footnote_height)
   axes = figure.subplots(1, len(panels), squeeze=False)[0]
   for ax, (title, panel) in zip(axes, panels):
     _draw_operating_points(ax, panel, labels, title, ylabel, reference_label)
@@ -170,7 +181,7 @@ def _plot_per_operating_point(series: dict, arms, path: str, *, ylabel: str, sup
   if footnote:
     figure.text(0.01, 0.01, footnote, fontsize=7, ha="left", va="bottom")
   figure.tight_layout(rect=(0, footnote_height / figure.get_figheight(), 1, 1))
-  return _save(figure, path)
+  return save_figure(figure, path)
 
 
 def fig3_top5_per_operating_point(summary: dict, path: str, metric: str = "top5") -> str | None:
@@ -182,7 +193,7 @@ def fig3_top5_per_operating_point(summary: dict, path: str, metric: str = "top5"
   ImageNet values, titled as published.
 
   Args:
-    summary: tfcdi.report.classification_summary(...).
+    summary: classification.classification_summary(...).
     path: the PNG to write.
     metric: "top5" (the paper's Fig. 3) or "top1".
 
@@ -199,7 +210,7 @@ def fig3_top5_per_operating_point(summary: dict, path: str, metric: str = "top5"
 
 
 def validation_curves(summary: dict, metric: str = "top5") -> dict:
-  """Fig. 3's curves from tfcdi.report.classification_summary() (its rows' "curve" entries).
+  """Fig. 3's curves from classification.classification_summary() (its rows' "curve" entries).
 
   Returns:
     {"panels": {operating point: {label: [(epoch, value), ...]}}, "reference": [(epoch, value)]
@@ -229,34 +240,28 @@ def validation_curves(summary: dict, metric: str = "top5") -> dict:
           "unfinished": unfinished}
 
 
-def fig3_validation_curves(summary: dict, path: str, metric: str = "top5") -> str | None:
-  """The paper's Fig. 3 as it draws it: validation accuracy per epoch, a panel per point.
-
-  Per-epoch values are each run's evaluation during training (a fixed subset of the validation
-  split when its preset says so); the table's numbers are the final evaluation on all of it.
-  Returns `path`, or None (nothing written) when no run has a validation curve.
-  """
+def validation_curves_figure(summary: dict, metric: str = "top5"):
+  """The figure fig3_validation_curves saves (None without any curve), for tests to inspect."""
   data = validation_curves(summary, metric)
   if not data["panels"]:
     return None
   name = {"top1": "top-1", "top5": "top-5"}[metric]
   ops = list(operating_points.OPERATING_POINTS)
-  figure = _new_figure(4.6 * len(ops), 4.2)
+  figure = new_figure(4.6 * len(ops), 4.2)
   axes = figure.subplots(1, len(ops), squeeze=False)[0]
   for ax, op in zip(axes, ops):
     for index, (_, _, label) in enumerate(FIG3_ARMS):
       points = data["panels"].get(op, {}).get(label)
       if points:
-        color, marker, line = _ARM_STYLES[index % len(_ARM_STYLES)]
         xs, ys = zip(*points)
         suffix = " (still training)" if f"{label} at {op} bpp" in data["unfinished"] else ""
-        ax.plot(xs, ys, color=color, marker=marker, linestyle=line, markersize=3,
-                label=label + suffix)
+        ax.plot(xs, ys, label=label + suffix, **_arm_style(index))
     if data["reference"]:
       xs, ys = zip(*data["reference"])
       ax.plot(xs, ys, color="k", linestyle=":", label="ResNet-50 on original RGB")
     ax.set_title(f"{op} bpp" + ("" if op in data["panels"] else " (no run yet)"), fontsize=10)
     ax.set_xlabel("epoch")
+    integer_ticks(ax.xaxis)
     ax.set_ylabel(f"validation {name} accuracy [%]")
     ax.grid(True, alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
@@ -264,7 +269,18 @@ def fig3_validation_curves(summary: dict, path: str, metric: str = "top5") -> st
   figure.suptitle(f"Validation {name} accuracy during training (Fig. 3 analog, measured)",
                   fontsize=11)
   figure.tight_layout()
-  return _save(figure, path)
+  return figure
+
+
+def fig3_validation_curves(summary: dict, path: str, metric: str = "top5") -> str | None:
+  """The paper's Fig. 3 as it draws it: validation accuracy per epoch, a panel per point.
+
+  Per-epoch values are each run's evaluation during training (a fixed subset of the validation
+  split when its preset says so); the table's numbers are the final evaluation on all of it.
+  Returns `path`, or None (nothing written) when no run has a validation curve.
+  """
+  figure = validation_curves_figure(summary, metric)
+  return None if figure is None else save_figure(figure, path)
 
 
 def fig4_miou_per_operating_point(summary: dict, path: str) -> str | None:
@@ -275,7 +291,7 @@ def fig4_miou_per_operating_point(summary: dict, path: str) -> str | None:
   VOC 2012 val values, titled as published.
 
   Args:
-    summary: tfcdi.report.segmentation_summary(...).
+    summary: segmentation.segmentation_summary(...).
     path: the PNG to write.
 
   Returns:
@@ -288,224 +304,6 @@ def fig4_miou_per_operating_point(summary: dict, path: str) -> str | None:
       reference_label="ResNet-50-d on original RGB")
 
 
-# --- Figs. 9 and 10: one image through each codec -----------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class CodedImage:
-  """One image coded into a .tfci file and read back.
-
-  Attributes:
-    codec_name, operating_point: the codec's identity.
-    num_bytes: the file's length; bpp is computed from it, never from an entropy estimate.
-    bpp: bits per pixel of the original image size.
-    psnr: of the decoded image against the original, dB.
-    symbols: int32 [h, w, C], as read back from the file.
-    z_hat: float32 [h, w, C], centers[symbols], what the cResNets read.
-    centers: the quantizer's L centers (the range of z_hat).
-    decoded: uint8 [H, W, 3], as decompress_bytes returns it.
-  """
-
-  codec_name: str
-  operating_point: str
-  num_bytes: int
-  bpp: float
-  psnr: float
-  symbols: np.ndarray
-  z_hat: np.ndarray
-  centers: np.ndarray
-  decoded: np.ndarray
-
-
-def _as_image(image) -> np.ndarray:
-  """An image path or array -> uint8 [H, W, 3]."""
-  if isinstance(image, (str, os.PathLike)):
-    from tfcdi import imageio  # pylint: disable=g-import-not-at-top
-    image, _ = imageio.load_rgb(os.fspath(image))
-  return np.asarray(image)
-
-
-def code_image(codec, image) -> CodedImage:
-  """Codes `image` into the bytes of a .tfci file with `codec` and reads them back.
-
-  Any size is fine: like every file, the image is padded to a multiple of 8 by edge
-  replication before encoding and the decoded image is cropped back, so the representation is
-  ceil(H/8) x ceil(W/8) and its last row / column also cover the padding.
-
-  Args:
-    codec: an autoencoder codec (tfcdi.codec.pretrained.load_codec). Hyperprior codecs are
-      refused: their representation is not centers[symbols].
-    image: uint8 [H, W, 3].
-
-  Raises:
-    ValueError: a hyperprior codec, or not a uint8 RGB image.
-  """
-  from tfcdi import metrics  # pylint: disable=g-import-not-at-top
-  from tfcdi.codec import coding  # pylint: disable=g-import-not-at-top
-  if "z_hat" not in codec.latent_names:
-    raise ValueError(f"codec {codec.name!r} is a {codec.family} codec; Figs. 9 and 10 show the "
-                     "autoencoder's representation")
-  image = _as_image(image)
-  data = coding.compress_image(codec, image)
-  # The symbols come back out of the file, so the figure shows what a reader of it gets.
-  _, symbols = coding.read_symbols(data, codec)
-  decoded = coding.decompress_bytes(data, codec)
-  height, width = image.shape[:2]
-  return CodedImage(
-      codec_name=codec.name, operating_point=codec.operating_point.name, num_bytes=len(data),
-      bpp=metrics.bpp_from_bytes(len(data), height, width),
-      psnr=float(metrics.psnr(image, decoded)), symbols=symbols,
-      z_hat=np.asarray(codec.model.latent(symbols), np.float32),
-      centers=np.asarray(codec.model.quantizer.centers, np.float32), decoded=decoded)
-
-
-def channel_entropies(symbols, num_centers: int) -> np.ndarray:
-  """Empirical entropy in bits of each channel's symbol histogram over one image.
-
-  Args:
-    symbols: integer [h, w, C] in [0, num_centers).
-    num_centers: L.
-
-  Returns:
-    float64 [C].
-  """
-  symbols = np.asarray(symbols)
-  if symbols.ndim != 3 or not np.issubdtype(symbols.dtype, np.integer):
-    raise ValueError(f"symbols must be an integer [h, w, C] array, got {symbols.dtype} "
-                     f"{symbols.shape}")
-  if symbols.size and (symbols.min() < 0 or symbols.max() >= num_centers):
-    raise ValueError(f"symbols must lie in [0, {num_centers})")
-  flat = symbols.reshape(-1, symbols.shape[-1])
-  counts = np.stack([np.bincount(flat[:, c], minlength=num_centers)
-                     for c in range(flat.shape[1])]).astype(np.float64)
-  probs = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1.0)
-  logs = np.log2(probs, where=probs > 0, out=np.zeros_like(probs))
-  return -(probs * logs).sum(axis=1) + 0.0  # + 0.0 turns -0.0 of constant channels into 0.0
-
-
-def highest_entropy_channels(symbols, num_centers: int, k: int = 4) -> tuple[np.ndarray,
-                                                                               np.ndarray]:
-  """The k channels whose symbol histogram over this image has the largest entropy.
-
-  Returns:
-    (channel indices, their entropies in bits), highest first; ties go to the lower index.
-  """
-  entropies = channel_entropies(symbols, num_centers)
-  order = np.argsort(-entropies, kind="stable")[:k]
-  return order, entropies[order]
-
-
-def _hide_ticks(ax):
-  ax.set_xticks([])
-  ax.set_yticks([])
-
-
-def fig9_latent_channels(image, codecs: Sequence, path: str, num_channels: int = 4,
-                         cell_width: float = 2.3) -> str:
-  """The Fig. 9 analog: decoded images and the highest-entropy channels of the representation.
-
-  One row per codec (operating point): its decoded image, then the `num_channels` channels of
-  z_hat whose symbol histogram over this image has the largest empirical entropy (highest
-  first; "H" in each title, in bits per symbol), drawn in grey over the range of the codec's
-  centers. The original image is on the left, spanning the rows. The representation covers
-  the image padded to a multiple of 8 (see code_image), as the file does.
-
-  Args:
-    image: uint8 [H, W, 3], or the path of an image file.
-    codecs: loaded autoencoder codecs, e.g. [load_codec(op) for op in ("0.0983", "0.330",
-      "0.635")].
-    path: the PNG to write.
-    num_channels: channels per operating point (the paper shows 4).
-    cell_width: inches per column.
-
-  Returns:
-    `path`.
-  """
-  from matplotlib import gridspec  # pylint: disable=g-import-not-at-top
-  if not codecs:
-    raise ValueError("fig9_latent_channels needs at least one codec")
-  image = _as_image(image)
-  coded = [code_image(codec, image) for codec in codecs]
-  columns = 2 + num_channels
-  aspect = image.shape[0] / image.shape[1]
-  figure = _new_figure(cell_width * columns, (cell_width * aspect + 0.55) * len(coded) + 0.5)
-  grid = gridspec.GridSpec(len(coded), columns, figure=figure)
-  ax = figure.add_subplot(grid[:, 0])
-  ax.imshow(image)
-  ax.set_title(f"original\n{image.shape[1]}x{image.shape[0]}", fontsize=8)
-  _hide_ticks(ax)
-  for row, item in enumerate(coded):
-    ax = figure.add_subplot(grid[row, 1])
-    ax.imshow(item.decoded)
-    ax.set_title(f"decoded\n{item.bpp:.4f} bpp, {item.psnr:.2f} dB", fontsize=8)
-    ax.set_ylabel(f"{item.operating_point} bpp point\n{item.codec_name}", fontsize=8)
-    _hide_ticks(ax)
-    channels, entropies = highest_entropy_channels(item.symbols, len(item.centers),
-                                                   num_channels)
-    for col, (channel, entropy) in enumerate(zip(channels, entropies)):
-      ax = figure.add_subplot(grid[row, 2 + col])
-      ax.imshow(item.z_hat[..., channel], cmap="gray", interpolation="nearest",
-                vmin=float(item.centers.min()), vmax=float(item.centers.max()))
-      ax.set_title(f"z_hat channel {channel}\nH = {entropy:.2f} bit", fontsize=8)
-      _hide_ticks(ax)
-  figure.suptitle("Decoded images and the highest-entropy channels of the representation "
-                  "(Fig. 9 analog)", fontsize=10)
-  figure.tight_layout()
-  return _save(figure, path)
-
-
-def _crop(image: np.ndarray, crop) -> np.ndarray:
-  if crop is None:
-    return image
-  top, left, height, width = (int(v) for v in crop)
-  if (top < 0 or left < 0 or height <= 0 or width <= 0 or top + height > image.shape[0]
-      or left + width > image.shape[1]):
-    raise ValueError(f"crop {crop} (top, left, height, width) is outside the "
-                     f"{image.shape[0]}x{image.shape[1]} image")
-  return image[top:top + height, left:left + width]
-
-
-def fig10_decoded_images(image, codecs: Sequence, path: str, crop=None,
-                         cell_width: float = 3.2) -> str:
-  """The Fig. 10 analog: the original and its decoded image at each operating point.
-
-  Each decoded image is titled with the rate of its real .tfci file and its PSNR, both of the
-  whole image.
-
-  Args:
-    image: uint8 [H, W, 3], or the path of an image file.
-    codecs: loaded autoencoder codecs, one per operating point.
-    path: the PNG to write.
-    crop: (top, left, height, width) in pixels to show, to make the artifacts visible; the
-      whole image is coded and measured either way.
-    cell_width: inches per image.
-
-  Returns:
-    `path`.
-  """
-  if not codecs:
-    raise ValueError("fig10_decoded_images needs at least one codec")
-  image = _as_image(image)
-  shown = _crop(image, crop)
-  coded = [code_image(codec, image) for codec in codecs]
-  aspect = shown.shape[0] / shown.shape[1]
-  figure = _new_figure(cell_width * (1 + len(coded)), cell_width * aspect + 0.9)
-  axes = figure.subplots(1, 1 + len(coded), squeeze=False)[0]
-  axes[0].imshow(shown)
-  axes[0].set_title(f"original\n{image.shape[1]}x{image.shape[0]}", fontsize=9)
-  for ax, item in zip(axes[1:], coded):
-    ax.imshow(_crop(item.decoded, crop))
-    ax.set_title(f"{item.operating_point} bpp point ({item.codec_name})\n"
-                 f"{item.bpp:.4f} bpp (file), PSNR {item.psnr:.2f} dB", fontsize=9)
-  for ax in axes:
-    _hide_ticks(ax)
-  where = "" if crop is None else f", crop {tuple(int(v) for v in crop)} (top, left, h, w)"
-  figure.suptitle(f"Decoded images at each operating point (Fig. 10 analog{where})",
-                  fontsize=10)
-  figure.tight_layout()
-  return _save(figure, path)
-
-
 # --- Fig. 12: accuracy against measured runtime -------------------------------------------------
 
 
@@ -514,6 +312,74 @@ def _read_json(source) -> dict:
     return source
   with open(source) as f:
     return json.load(f)
+
+
+def _run_file(row: dict, summary_dir: str | None) -> dict | None:
+  """The results file a summary row cites (relative to summary_dir), or None if unreadable."""
+  source = row.get("source")
+  if not source:
+    return None
+  path = source if os.path.isabs(source) or summary_dir is None else os.path.join(summary_dir,
+                                                                                  source)
+  try:
+    return _read_json(path)
+  except (OSError, ValueError):
+    return None
+
+
+# Where a label may sit beside its marker, in points, tried in turn: right and above first.
+_LABEL_OFFSETS = ((4, 4), (4, -4), (-4, 4), (-4, -4), (4, 13), (4, -13), (-4, 13), (-4, -13),
+                  (4, 22), (4, -22))
+
+
+def _overlap(a, b) -> float:
+  width = min(a.x1, b.x1) - max(a.x0, b.x0)
+  height = min(a.y1, b.y1) - max(a.y0, b.y0)
+  return width * height if width > 0 and height > 0 else 0.0
+
+
+def place_labels(ax, items, fontsize: int = 7) -> list:
+  """Labels (x, y, text) items beside their points so that labels overlap neither each other nor
+  a labelled marker, and stay inside the axes; returns the annotations.
+
+  Greedy: each label takes the first offset in _LABEL_OFFSETS whose box is clear of the labels
+  placed before it, of the markers and of the axes' edges, else the offset with the least
+  overlap. Call it once the axes' limits and the figure's layout are final: the boxes are
+  measured in display space.
+  """
+  from matplotlib.transforms import Bbox  # pylint: disable=g-import-not-at-top
+  renderer = ax.figure.canvas.get_renderer()
+  ax.set_xlim(ax.get_xlim())  # freeze autoscaling: the boxes below assume these limits
+  ax.set_ylim(ax.get_ylim())
+  frame = ax.get_window_extent(renderer)
+  radius = 3.5 * ax.figure.dpi / 72.0
+  markers = []
+  for x, y, _ in items:
+    px, py = ax.transData.transform((x, y))
+    markers.append(Bbox.from_extents(px - radius, py - radius, px + radius, py + radius))
+  labels, annotations = [], []
+  for x, y, text in items:
+    best = None
+    for dx, dy in _LABEL_OFFSETS:
+      annotation = ax.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy),
+                               fontsize=fontsize, ha="left" if dx >= 0 else "right",
+                               va="bottom" if dy >= 0 else "top")
+      box = annotation.get_window_extent(renderer)
+      outside = box.width * box.height - _overlap(box, frame)
+      # Two pixels of air between labels: touching labels read as one.
+      cost = (sum(_overlap(box.padded(2.0), other) for other in labels)
+              + sum(_overlap(box, marker) for marker in markers) + outside)
+      if best is None or cost < best[0]:
+        if best is not None:
+          best[1].remove()
+        best = (cost, annotation, box)
+      else:
+        annotation.remove()
+      if cost == 0:
+        break
+    labels.append(best[2])
+    annotations.append(best[1])
+  return annotations
 
 
 def runtime_points(benchmark_result, summary: dict, operating_point: str = "0.0983",
@@ -529,7 +395,7 @@ def runtime_points(benchmark_result, summary: dict, operating_point: str = "0.09
 
   Args:
     benchmark_result: the benchmark's JSON (reports/benchmarks/benchmark.json), or its path.
-    summary: tfcdi.report.classification_summary(...).
+    summary: classification.classification_summary(...).
     operating_point: of the accuracy rows (the paper's Fig. 12: 0.0983).
     metric: "top1" or "top5".
     summary_dir: the folder the rows' "source" paths are relative to (to read the runs' widths).
@@ -542,7 +408,6 @@ def runtime_points(benchmark_result, summary: dict, operating_point: str = "0.09
     on original RGB, or None. notes: the arms left out, and where the timed models differ from
     those that reached the accuracy.
   """
-  from tfcdi import benchmark  # pylint: disable=g-import-not-at-top
   if metric not in ("top1", "top5"):
     raise ValueError(f"metric must be top1 or top5, got {metric!r}")
   result = _read_json(benchmark_result)
@@ -578,7 +443,7 @@ def runtime_points(benchmark_result, summary: dict, operating_point: str = "0.09
     if point["seconds"] is None and point["seconds_with_decoder"] is None:
       notes.append(f"{net} on {input_kind}: no timed path in the benchmark; left out")
       continue
-    run = benchmark._run_file(row, summary_dir)  # pylint: disable=protected-access
+    run = _run_file(row, summary_dir)
     point["width_multiplier"] = (float(run["config"]["width_multiplier"]) if run else None)
     widths.add(point["width_multiplier"])
     points.append(point)
@@ -612,7 +477,7 @@ def fig12_accuracy_vs_runtime(benchmark_json, classification_summary: dict, path
 
   Args:
     benchmark_json: the benchmark's JSON (reports/benchmarks/benchmark.json), or its path.
-    classification_summary: tfcdi.report.classification_summary(...).
+    classification_summary: classification.classification_summary(...).
     path: the PNG to write.
     metric: "top5" (the paper's) or "top1".
     operating_point: of the accuracies.
@@ -621,18 +486,27 @@ def fig12_accuracy_vs_runtime(benchmark_json, classification_summary: dict, path
   Returns:
     `path`, or None (nothing written) when no arm has both a finished run and a timed path.
   """
+  figure = runtime_figure(benchmark_json, classification_summary, metric, operating_point,
+                          summary_dir)
+  return None if figure is None else save_figure(figure, path)
+
+
+def runtime_figure(benchmark_json, classification_summary: dict, metric: str = "top5",
+                   operating_point: str = "0.0983", summary_dir: str | None = None):
+  """The figure fig12_accuracy_vs_runtime saves (None when it has no point), for tests."""
   result = _read_json(benchmark_json)
   points, reference, notes = runtime_points(result, classification_summary, operating_point,
                                             metric, summary_dir)
   if not points:
     return None
   name = {"top1": "top-1", "top5": "top-5"}[metric]
-  figure = _new_figure(6.4, 5.0 + 0.2 * len(notes))
+  figure = new_figure(6.4, 5.0 + 0.2 * len(notes))
   ax = figure.add_subplot(1, 1, 1)
 
   def xerr(point, key):
     return [[1e3 * (point[key] - point[f"{key}_q1"])], [1e3 * (point[f"{key}_q3"] - point[key])]]
 
+  labels = []  # (x, y, text), placed once the layout is final
   latent = sorted((p for p in points if p["input"] == "latent" and p["seconds"] is not None),
                   key=lambda p: p["seconds"])
   if latent:
@@ -641,8 +515,7 @@ def fig12_accuracy_vs_runtime(benchmark_json, classification_summary: dict, path
     for p in latent:
       ax.errorbar(1e3 * p["seconds"], p["accuracy"], xerr=xerr(p, "seconds"), color="tab:red",
                   capsize=2, linewidth=0.8)
-      ax.annotate(p["net"], (1e3 * p["seconds"], p["accuracy"]), textcoords="offset points",
-                  xytext=(4, 4), fontsize=7)
+      labels.append((1e3 * p["seconds"], p["accuracy"], p["net"]))
   drawn = set()
   for p in (p for p in points if p["input"] == "decoded"):
     ends = [(key, fill) for key, fill in (("seconds", "none"), ("seconds_with_decoder",
@@ -657,9 +530,8 @@ def fig12_accuracy_vs_runtime(benchmark_json, classification_summary: dict, path
                   markerfacecolor=fill, capsize=2, linewidth=0.8,
                   label=None if label in drawn else label)
       drawn.add(label)
-      ax.annotate(p["net"] if key == "seconds" else f"decoder+{p['net']}",
-                  (1e3 * p[key], p["accuracy"]), textcoords="offset points", xytext=(4, 4),
-                  fontsize=7)
+      labels.append((1e3 * p[key], p["accuracy"],
+                     p["net"] if key == "seconds" else f"decoder+{p['net']}"))
   if reference is not None:
     # The net on the original images needs no decoder: it sits at its own runtime, and its
     # accuracy is the ceiling the others are read against.
@@ -688,4 +560,110 @@ def fig12_accuracy_vs_runtime(benchmark_json, classification_summary: dict, path
                 va="bottom")
     bottom = (0.2 * len(notes) + 0.1) / figure.get_figheight()
   figure.tight_layout(rect=(0, bottom, 1, 1))
-  return _save(figure, path)
+  place_labels(ax, labels)
+  return figure
+
+
+# --- Fig. 6: accuracy against multiply-adds -----------------------------------------------------
+
+_INPUT_LABELS = {"latent": "compressed representation (cResNet)",
+                 "decoded": "decoded RGB (ResNet), inference only",
+                 "decoded+decoder": "decoded RGB (ResNet), with decoding",
+                 "original": "original RGB (ResNet)"}
+
+
+def fig6_points(summary: dict, arm_costs: dict, metric: str = "top5") -> tuple[list[dict],
+                                                                              list[str]]:
+  """Each measured arm's accuracy beside the multiply-adds of the nets that reached it.
+
+  Args:
+    summary: a classification summary (tfcdi.reporting.classification).
+    arm_costs: the counts the pipeline wrote (flops/arms.json, tfcdi.nets.arm_costs): per arm
+      the net at its run's width and, for decoded arms, the decoder of the codec that made its
+      data; with notes where a count had to assume something.
+    metric: "top1" or "top5".
+
+  Returns:
+    (points, notes). A point: operating_point, net, input, accuracy, net_multiply_adds,
+    decoder_multiply_adds (0 unless decoded), width_multiplier, decoder_filters. An arm with an
+    accuracy but no count is left out, and a note says so.
+  """
+  if metric not in ("top1", "top5"):
+    raise ValueError(f"metric must be top1 or top5, got {metric!r}")
+  costs = {(a["operating_point"], a["net"], a["input"]): a for a in arm_costs.get("arms", [])}
+  points, notes = [], list(arm_costs.get("notes", []))
+  for row in summary.get("rows", []):
+    measured = row.get("measured") or {}
+    if measured.get(metric) is None:
+      continue
+    key = (row["operating_point"], row["net"], row["input"])
+    cost = costs.get(key)
+    if cost is None:
+      notes.append(f"{' '.join(key)}: no multiply-add count; left out")
+      continue
+    points.append({"operating_point": key[0], "net": key[1], "input": key[2],
+                   "accuracy": float(measured[metric]),
+                   **{k: cost.get(k) for k in ("net_multiply_adds", "decoder_multiply_adds",
+                                               "width_multiplier", "decoder_filters")}})
+  return points, notes
+
+
+def _draw_fig6_panel(ax, points, title, metric, log_x=False):
+  series = {"latent": [], "decoded": [], "decoded+decoder": [], "original": []}
+  for p in points:
+    series[p["input"]].append((p["net_multiply_adds"], p["accuracy"], p["net"]))
+    if p["input"] == "decoded":
+      series["decoded+decoder"].append(
+          (p["net_multiply_adds"] + p["decoder_multiply_adds"], p["accuracy"], p["net"]))
+  styles = {"latent": "o-", "decoded": "s--", "decoded+decoder": "s-", "original": "^"}
+  labels = []
+  for kind, values in series.items():
+    if not values:
+      continue
+    values.sort()
+    ax.plot([v[0] / 1e9 for v in values], [v[1] for v in values], styles[kind],
+            label=_INPUT_LABELS[kind])
+    labels += [(x / 1e9, y, net) for x, y, net in values]
+  if log_x:
+    from matplotlib.ticker import NullFormatter  # pylint: disable=g-import-not-at-top
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels of a short decade collide
+  ax.set_xlabel("multiply-adds per image [1e9]" + (", log scale" if log_x else ""))
+  ax.set_ylabel(f"{metric} accuracy [%]")
+  ax.set_title(title, fontsize=10)
+  ax.grid(True, alpha=0.3)
+  ax.legend(fontsize=7, loc="lower right")
+  return labels
+
+
+def plot_accuracy_vs_multiply_adds(points: Sequence[dict], path: str, metric: str = "top5",
+                                   published: Sequence[dict] = ()) -> str:
+  """The Fig. 6 analog: one panel per operating point with measured arms, plus the paper's.
+
+  Decoded arms appear twice: at the net's cost (inference only) and with the decoder's cost
+  added. Original-RGB arms, which have no decoder, are drawn in every measured panel. Measured
+  panels have a log x axis: the CPU presets' nets are narrow, and a decoder of the codec's own
+  width costs many times what they do, which would squeeze the nets against the y axis.
+  """
+  originals = [p for p in points if p["input"] == "original"]
+  operating = sorted({p["operating_point"] for p in points if p["input"] != "original"},
+                     key=float)
+  panels = [(f"measured, {op} bpp", [p for p in points if p["operating_point"] == op] +
+             originals, True) for op in operating]
+  if not panels and originals:
+    panels = [("measured, original RGB", originals, True)]
+  if published:
+    panels.append((f"published (paper, ImageNet), {published[0]['operating_point']} bpp",
+                   list(published), False))
+  if not panels:
+    raise ValueError("nothing to plot")
+  figure = new_figure(5.2 * len(panels), 4.4)
+  axes = figure.subplots(1, len(panels), squeeze=False)[0]
+  labels = [_draw_fig6_panel(ax, panel_points, title, metric, log_x)
+            for ax, (title, panel_points, log_x) in zip(axes, panels)]
+  figure.suptitle("Accuracy against multiply-adds, with and without the decoder's cost "
+                  "(Fig. 6 analog)")
+  figure.tight_layout()
+  for ax, items in zip(axes, labels):
+    place_labels(ax, items)
+  return save_figure(figure, path)
