@@ -284,7 +284,7 @@ def _parse_prefix(data) -> tuple:
   if len(data) == 0:
     raise BitstreamError("empty file, not a .tfci file")
   if bytes(data[:len(MAGIC)]) != MAGIC[:len(data)]:
-    raise BitstreamError("not a .tfci file (it does not start with b'TFCI')")
+    raise BitstreamError("not a .tfci file (it does not start with the bytes TFCI)")
   if len(data) < _PREFIX_BYTES:
     raise BitstreamError(f"truncated .tfci file ({len(data)} bytes)")
   version, family, name_length = data[4], data[5], data[6]

@@ -33,6 +33,20 @@ from tfcdi.codec import pretrained
 from tfcdi.codec.pretrained import CodecError
 
 
+# The largest |y| a hyperprior file may hold. The format codes any value (escapes); the
+# shipped codecs' y stay within a few dozen on photos, and a forged y near 1e5 and beyond drives
+# the synthesis transform to inf and NaN. Checked on reading, as the integer hyper-synthesis
+# checks z, and on writing, so that no file we write is refused.
+MAX_Y_MAGNITUDE = 1 << 14
+
+
+def _check_y_range(y) -> None:
+  largest = int(np.abs(np.asarray(y, np.int64)).max())
+  if largest > MAX_Y_MAGNITUDE:
+    raise bitstream.BitstreamError(f"implausible latent values (|y| up to {largest}; a real "
+                                   f"image's stay within {MAX_Y_MAGNITUDE})")
+
+
 def latent_size(image_size) -> tuple:
   """(H, W) of an image -> (h, w) of its representation, after padding to a multiple of 8."""
   return tuple(-(-int(s) // model_lib.DOWNSAMPLING) for s in image_size)
@@ -72,6 +86,7 @@ def _compress_hyperprior(codec: pretrained.HyperpriorCodec, image: np.ndarray) -
   padded, _ = hyperprior_lib.pad_to_multiple(tf.convert_to_tensor(image[None], tf.float32))
   y, z = codec.model.encode(padded)
   y, z = y.numpy(), z.numpy()
+  _check_y_range(y)
   indices = codec.scale_indices(z, y.shape)
   return bitstream.encode_hyperprior(y[0], indices[0], codec.y_tables, z[0], codec.z_tables,
                                      codec_name=codec.name, fingerprint=codec.fingerprint,
@@ -166,6 +181,7 @@ def read_hyperprior_symbols(data: bytes, codec: pretrained.HyperpriorCodec) -> t
   z = bitstream.decode_hyperprior_z(data, header, codec.z_tables)
   indices = codec.scale_indices(z[None], (1, *header.y_shape))[0]
   y = bitstream.decode_hyperprior_y(data, header, codec.y_tables, indices)
+  _check_y_range(y)
   return header, y, z, indices
 
 
@@ -181,10 +197,13 @@ def decompress_bytes(data: bytes, codec: pretrained.Codec | None = None) -> np.n
   if codec.family == "hyperprior":
     header, y, _, _ = read_hyperprior_symbols(data, codec)
     images = codec.model.decode(y[None])
-    images = model_lib.crop_to(images, header.image_size)[0].numpy()
-    return np.clip(np.rint(images), 0, 255).astype(np.uint8)
-  header, symbols = read_symbols(data, codec)
-  images = codec.model.decode(tf.convert_to_tensor(symbols[None]))
+  else:
+    header, symbols = read_symbols(data, codec)
+    images = codec.model.decode(tf.convert_to_tensor(symbols[None]))
   images = model_lib.crop_to(images, header.image_size)[0].numpy()
+  # The range checks' backstop: NaN must never reach the cast below (it would become black).
+  if not np.all(np.isfinite(images)):
+    raise bitstream.BitstreamError(
+        "the file decodes to non-finite pixels (a forged file, or a codec that does not fit it)")
   # The decoder output is already clipped to [0, 255]; rounding, not truncating, to 8 bits.
   return np.clip(np.rint(images), 0, 255).astype(np.uint8)
