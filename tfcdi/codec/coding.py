@@ -33,11 +33,13 @@ from tfcdi.codec import pretrained
 from tfcdi.codec.pretrained import CodecError
 
 
-# The largest |y| a hyperprior file may hold. The format codes any value (escapes); the
-# shipped codecs' y stay within a few dozen on photos, and a forged y near 1e5 and beyond drives
-# the synthesis transform to inf and NaN. Checked on reading, as the integer hyper-synthesis
-# checks z, and on writing, so that no file we write is refused.
-MAX_Y_MAGNITUDE = 1 << 14
+# The largest |y| a hyperprior file may hold; checked on reading, as the integer
+# hyper-synthesis checks z, and on writing, so that no file we write is refused. The format
+# codes any value (escapes). The shipped codecs' y stay within a few dozen on photos, but a codec
+# may have wide latents (the latent cache keeps y beyond 16 bits), so the bound is generous; a
+# forged y below it can still drive a synthesis to inf (the shipped q1 at +-2^16 with random
+# signs), which decompress_bytes refuses as non-finite pixels.
+MAX_Y_MAGNITUDE = 1 << 16
 
 
 def _check_y_range(y) -> None:
