@@ -408,6 +408,11 @@ def help_text(namespace: dict) -> str:
   return "\n".join(lines)
 
 
+def _stdout_to_devnull() -> None:
+  # Python would otherwise fail again, with a traceback, flushing stdout at exit.
+  os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def run(main) -> None:
   """Runs a binary's `main` under absl, the way every tfcdi binary answers its command line.
 
@@ -424,7 +429,10 @@ def run(main) -> None:
   def parse(argv):
     args = argv[1:argv.index("--")] if "--" in argv else argv[1:]
     if any(arg in _HELP_ARGS or arg.startswith(("--help=", "-help=")) for arg in args):
-      print(help_text(namespace), flush=True)
+      try:
+        print(help_text(namespace), flush=True)
+      except BrokenPipeError:  # `--help | head`: what the reader did not want is no error
+        _stdout_to_devnull()
       sys.exit(0)
     try:
       return flags.FLAGS(argv)
@@ -437,6 +445,9 @@ def run(main) -> None:
       return main(argv)
     except app.UsageError as e:
       error(f"{e} ({prog} --help lists the flags)")
+      return 1
+    except BrokenPipeError:  # the reader of stdout has gone (`| head`): stop, quietly
+      _stdout_to_devnull()
       return 1
     except Exception as e:  # pylint: disable=broad-except
       if not is_out_of_memory(e):

@@ -97,6 +97,18 @@ def test_every_help_spelling_gets_the_binarys_help(spelling):
   assert result.stdout.startswith("usage: tfcdi-decompress")
 
 
+def test_help_into_a_closed_pipe_is_no_traceback():
+  # `tfcdi-compress --help | head -1`: the reader goes before the help is written.
+  env = {**os.environ, "PYTHONPATH": REPO_ROOT}
+  with subprocess.Popen([sys.executable, "-c", _RUN_AND_REPORT, "compress", "--help"],
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                        cwd=REPO_ROOT) as process:
+    process.stdout.close()  # long before the child has imported absl
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=300) == 0
+  assert stderr == "no tensorflow\n"
+
+
 @pytest.mark.parametrize("name, args", [
     ("compress", ["--no_such_flag", "a.png", "a.tfci"]),
     ("classify", ["--top_k=many", "a.tfci"]),
