@@ -31,6 +31,7 @@ from experiments import _cli
 from tfcdi.reporting import published
 from tfcdi.codec import pretrained
 from tfcdi.data import latent_store
+from tfcdi.data import rgb_arms
 
 _DATA_DIR = flags.DEFINE_string(
     "data_dir", None, "ImageFolder root holding the splits (root/<split>/<class>/<image>).")
@@ -98,8 +99,8 @@ def main(argv):
           progress=_PROGRESS.value, log=print)
       print(f"{split}: {entry['count']} images encoded into {_STORE_DIR.value}", flush=True)
       if _DECODE.value:
-        latent_store.build_decoded_cache(_STORE_DIR.value, split, codec,
-                                         batch_size=_BATCH_SIZE.value, progress=_PROGRESS.value)
+        rgb_arms.build_decoded_cache(_STORE_DIR.value, split, codec,
+                                     batch_size=_BATCH_SIZE.value, progress=_PROGRESS.value)
   except (ValueError, OSError) as e:
     _error(e)
     return 1

@@ -39,6 +39,7 @@ from experiments import _cli
 
 from tfcdi.codec import registry
 from tfcdi.data import latent_store
+from tfcdi.nets import classifier as classifier_net
 from tfcdi.nets import specs
 from tfcdi.train import classifier
 
@@ -56,7 +57,7 @@ _CODEC = flags.DEFINE_string(
     "bundle of the store's operating point).", allow_override=True)
 _QUALITY, _CODEC_PATH = _cli.define_family_flags()
 _LATENT_INPUTS = flags.DEFINE_enum(
-    "latent_inputs", None, list(classifier.LATENT_INPUTS),
+    "latent_inputs", None, list(classifier_net.LATENT_INPUTS),
     "Hyperprior stores, --input=latent: the two-branch net on y_hat and sigma_hat (the "
     "default) or the net on y_hat alone.")
 _PRESET = _cli.define_preset_flag(classifier.PRESETS)
