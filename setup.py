@@ -2,7 +2,8 @@
 
 from setuptools import find_packages, setup
 
-# Console scripts: every experiments/NAME.py binary is also `tfcdi-NAME`.
+# Console scripts: every experiments/NAME.py binary is also `tfcdi-NAME`, with dashes for
+# underscores (tfcdi-train-codec), and under that one name only.
 _BINARIES = [
     "compress",
     "decompress",
@@ -58,7 +59,6 @@ setup(
     entry_points={
         "console_scripts": [
             f"tfcdi-{name.replace('_', '-')}=experiments.{name}:run" for name in _BINARIES
-        ]
-        + [f"tfcdi-{name}=experiments.{name}:run" for name in _BINARIES if "_" in name],
+        ],
     },
 )

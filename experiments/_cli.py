@@ -1,13 +1,19 @@
 """What the command-line binaries share: quiet TensorFlow start-up, codec flags, one-line errors.
 
 Nothing here imports TensorFlow at module level: `native_stderr_silenced` must be entered before
-TensorFlow's first import to do its job.
+TensorFlow's first import to do its job, and `run` answers --help and flag errors before
+anything imports it. A binary therefore defines its flags from TF-free values (the choices
+below), and reaches its TensorFlow modules through `lazy_import`, which imports them at first
+use, inside main.
 """
 
 import contextlib
+import importlib
 import os
 import sys
+import textwrap
 
+from absl import app
 from absl import flags
 
 from tfcdi.train import precision  # light: imports TensorFlow only when "auto" is resolved
@@ -18,6 +24,57 @@ DEFAULT_OPERATING_POINT = "0.635"
 # What --codec names when it is not a bundle path; --quality defaults to DEFAULT_QUALITY.
 CODEC_FAMILIES = ("autoencoder", "hyperprior")
 DEFAULT_QUALITY = 4
+# Flag choices the binaries offer, spelled out so that defining the flags imports no TensorFlow
+# (the modules that own them do); tests/test_binaries.py checks each against its owner.
+NETS = ("resnet50", "resnet71", "cresnet39", "cresnet51", "cresnet72")  # nets.specs.net_names()
+STRATEGIES = ("default", "mirrored", "multi_worker_mirrored")  # train.classifier.STRATEGIES
+CLASSIFIER_INPUTS = ("original", "decoded", "latent")  # train.classifier.INPUT_KINDS
+LATENT_INPUTS = ("y_hat", "y_hat+sigma_hat")  # nets.classifier.LATENT_INPUTS
+CLASSIFIER_PRESETS = ("paper", "cpu", "tiny")  # train.classifier.PRESETS
+SEGMENTER_INPUTS = ("original", "decoded", "latent")  # train.segmenter.INPUTS
+SEGMENTER_PRESETS = ("paper", "cpu", "cpu_scratch", "tiny")  # train.segmenter.PRESETS
+JOINT_ARMS = ("joint", "codec", "classifier")  # train.joint.ARMS
+JOINT_PRESETS = ("paper", "cpu", "tiny")  # train.joint.PRESETS
+CODEC_PRESETS = ("paper", "cpu", "tiny")  # train.codec.PRESETS
+REPRODUCE_PRESETS = ("smoke", "cpu", "paper")  # reproduce.PRESETS
+LATENT_POLICIES = ("resize", "crop")  # serving.LATENT_POLICIES
+STORE_IMAGE_SIZE = 256  # data.latent_store.DEFAULT_IMAGE_SIZE
+STORE_SHARD_SIZE = 1000  # data.latent_store.DEFAULT_SHARD_SIZE
+# What --max_pixels defaults to. Whole-image coding keeps every activation in memory: decoding
+# 4 megapixels peaked at 2.3 GB (autoencoder 0.635) and 3.9 GB (hyperprior q8), so 16
+# megapixels (a 4900 x 3260 photo) need up to about 13 GB. A file's header announces its size,
+# so a larger one (forged or real) is refused before anything is decoded.
+DEFAULT_MAX_PIXELS = 16_000_000
+
+
+class _LazyModule:
+  """A module imported at its first attribute access (with TensorFlow's start-up logging
+  silenced), so that a binary can name its modules at the top and still answer --help and flag
+  errors without importing TensorFlow."""
+
+  def __init__(self, name):
+    self.__dict__["_name"] = name
+
+  def _load(self):
+    module = sys.modules.get(self._name)
+    if module is None:
+      with native_stderr_silenced():
+        module = importlib.import_module(self._name)
+    return module
+
+  def __getattr__(self, attribute):
+    return getattr(self._load(), attribute)
+
+  def __setattr__(self, attribute, value):  # e.g. a test's monkeypatch: the real module's
+    setattr(self._load(), attribute, value)
+
+  def __repr__(self):
+    return f"<lazy module {self._name}>"
+
+
+def lazy_import(name: str):
+  """The module `name`, imported when first used (see _LazyModule)."""
+  return _LazyModule(name)
 
 
 @contextlib.contextmanager
@@ -94,7 +151,28 @@ def resolve_codec_flag(codec, codec_path=None) -> tuple:
   if codec_path is not None:
     raise ValueError(f"--codec={codec} is not a codec family ({', '.join(CODEC_FAMILIES)}); "
                      "give the bundle with --codec_path only")
+  if not os.path.exists(codec):
+    # A mistyped family ("jpeg", "hyperpior") is far likelier than a missing bundle.
+    raise ValueError(f"--codec={codec} is neither a codec family ({', '.join(CODEC_FAMILIES)}) "
+                     "nor an existing codec bundle (.npz)")
   return None, codec
+
+
+def define_max_pixels_flag():
+  """--max_pixels, the largest image a binary decodes or encodes (same definition in each)."""
+  return flags.DEFINE_integer(
+      "max_pixels", DEFAULT_MAX_PIXELS, "Refuse images (and .tfci files whose header announces "
+      "images) of more pixels than this, before anything is decoded: a small forged file can "
+      "otherwise announce an image that needs tens of GB. Raise it for larger images.",
+      lower_bound=1, allow_override=True)
+
+
+def check_pixels(height: int, width: int, max_pixels: int, what: str = "the image") -> None:
+  """ValueError if height x width is more than max_pixels (--max_pixels)."""
+  if height * width > max_pixels:
+    raise ValueError(f"{what} is {width}x{height} pixels ({height * width / 1e6:.1f} "
+                     f"megapixels), more than --max_pixels={max_pixels}; coding it needs up to "
+                     "about 1 GB of memory per megapixel (a larger --max_pixels accepts it)")
 
 
 def define_precision_flag():
@@ -109,8 +187,7 @@ def define_precision_flag():
 def define_strategy_flag():
   """--strategy of the classifier training (tfcdi-train-classifier, tfcdi-reproduce's classifier
   steps), one definition for both; see define_codec_flags."""
-  from tfcdi.train import classifier  # pylint: disable=g-import-not-at-top  (TF: binaries only)
-  return flags.DEFINE_enum("strategy", "default", list(classifier.STRATEGIES),
+  return flags.DEFINE_enum("strategy", "default", list(STRATEGIES),
                            "tf.distribute strategy of the classifier training.",
                            allow_override=True)
 
@@ -160,6 +237,21 @@ def error(message) -> None:
   print("error: " + " ".join(describe(message).split("\n")), file=sys.stderr, flush=True)
 
 
+def plural(count: int, noun: str) -> str:
+  """'1 argument', '2 arguments'."""
+  return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def is_out_of_memory(exc) -> bool:
+  """Whether an exception means the machine ran out of memory (Python's or TensorFlow's)."""
+  # By name: TensorFlow may not be imported (and must not be imported just to ask).
+  return isinstance(exc, MemoryError) or type(exc).__name__ == "ResourceExhaustedError"
+
+
+OUT_OF_MEMORY = ("out of memory (a smaller image, or a smaller --max_pixels or batch, needs "
+                 "less)")
+
+
 def clean_errors() -> tuple:
   """The exceptions a binary reports on one line rather than as a traceback.
 
@@ -177,7 +269,22 @@ def describe(exc) -> str:
     first = str(exc).split("\n")[0]
     return (f"a data file is damaged ({first}); make it again (a latent store with "
             "tfcdi-encode-dataset; a cache by deleting it)")
+  if is_out_of_memory(exc):
+    return OUT_OF_MEMORY
+  if isinstance(exc, OSError) and exc.strerror:
+    # The file system's errors in the words the binaries use elsewhere, not "[Errno 2] ...".
+    reason = _OS_REASONS.get(type(exc), exc.strerror)
+    return f"{exc.filename}: {reason}" if exc.filename else reason
   return str(exc)
+
+
+_OS_REASONS = {
+    FileNotFoundError: "no such file or folder",
+    IsADirectoryError: "a folder, not a file",
+    NotADirectoryError: "a file is in the way of a folder in this path",
+    FileExistsError: "already exists",
+    PermissionError: "permission denied",
+}
 
 
 def load_codec(operating_point, codec_path, *, quality=None, family=None,
@@ -213,19 +320,133 @@ def load_codec(operating_point, codec_path, *, quality=None, family=None,
   return codec
 
 
-def run_file_jobs(jobs, process) -> int:
+def run_file_jobs(jobs, process, summary: bool = False) -> int:
   """Runs `process(job)` on each planned file, printing its line; returns the exit status.
 
-  A job the planner already refused, or one that fails, is reported on one line and skipped:
-  one bad file must not stop the others. The status is 1 if any failed.
+  A job the planner skipped is named with its reason; one it refused, or one that fails, is
+  reported on one `error:` line and the run goes on: one bad file must not stop the others.
+  With `summary` (a folder run), a closing line counts what was written, failed and skipped.
+  The status is 1 if any failed.
   """
-  failures = 0
+  written = failed = skipped = 0
   for job in jobs:
+    if job.skipped:
+      print(f"skipped {job.source}: {job.skipped}", flush=True)
+      skipped += 1
+      continue
     try:
       if job.problem:
         raise ValueError(job.problem)
       print(process(job), flush=True)
+      written += 1
     except (ValueError, OSError) as e:
-      error(f"{job.source}: {e}")
-      failures += 1
-  return 1 if failures else 0
+      error(f"{job.source}: {describe(e)}")
+      failed += 1
+    except Exception as e:  # pylint: disable=broad-except
+      if not is_out_of_memory(e):
+        raise
+      error(f"{job.source}: {OUT_OF_MEMORY}")
+      failed += 1
+  if summary:
+    print(f"{written} written, {failed} failed, {skipped} skipped", flush=True)
+  return 1 if failed else 0
+
+
+# --- running a binary ---------------------------------------------------------------------------
+
+# Every spelling of absl's help flags: answered by `run`, never by absl (whose help lists the
+# flags of absl, TensorFlow and the test libraries, and exits with status 1).
+_HELP_ARGS = ("-h", "-?", "-help", "--help", "-helpshort", "--helpshort", "-helpfull",
+              "--helpfull")
+
+
+def program_name(namespace: dict) -> str:
+  """tfcdi-NAME, the console script of experiments/NAME.py (also under `python -m`), from the
+  binary's module namespace (its globals)."""
+  spec = namespace.get("__spec__")
+  name = spec.name if spec is not None else os.path.splitext(os.path.basename(sys.argv[0]))[0]
+  return "tfcdi-" + name.rsplit(".", 1)[-1].replace("_", "-")
+
+
+def binary_flags(namespace: dict) -> list:
+  """The flags a binary defines (its own and the shared ones), in the order it defines them:
+  those it holds in its module namespace."""
+  names = []
+  for value in namespace.values():
+    if isinstance(value, (flags.FlagHolder, PresetFlag)) and value.name not in names:
+      names.append(value.name)
+  return [flags.FLAGS[name] for name in names]
+
+
+def _default_text(flag) -> str:
+  if flag.default is None:
+    return ""
+  if flag.boolean:
+    return "true" if flag.default else "false"
+  if isinstance(flag.default, (list, tuple)):
+    return ",".join(map(str, flag.default))
+  return str(flag.default)
+
+
+def help_text(namespace: dict) -> str:
+  """What `--help` prints: usage, the binary's docstring and its flags (namespace: its globals)."""
+  prog = program_name(namespace)
+  usage = namespace.get("USAGE") or f"usage: {prog} [flags]"
+  lines = [usage, "", (namespace.get("__doc__") or "").strip(), "", "flags:"]
+  wrap = textwrap.TextWrapper(width=96, initial_indent="      ", subsequent_indent="      ")
+  for flag in binary_flags(namespace):
+    name = f"--[no]{flag.name}" if flag.boolean else f"--{flag.name}"
+    default = _default_text(flag)
+    lines.append(f"  {name}" + (f" (default: {default})" if default else ""))
+    lines.extend(wrap.wrap(" ".join(flag.help.split())))
+  return "\n".join(lines)
+
+
+def _stdout_to_devnull() -> None:
+  # Python would otherwise fail again, with a traceback, flushing stdout at exit.
+  os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def run(main) -> None:
+  """Runs a binary's `main` under absl, the way every tfcdi binary answers its command line.
+
+  The binary is the module `main` is defined in (its globals: docstring, USAGE, flags).
+
+  --help (any spelling) prints `help_text` to stdout and exits 0; a flag error is one `error:`
+  line and exit status 1. Both happen before TensorFlow is imported (the binary's flags are
+  TF-free; see the module docstring). In main, an app.UsageError is one `error:` line too, and
+  running out of memory is one line, not a traceback.
+  """
+  namespace = main.__globals__
+  prog = program_name(namespace)
+
+  def parse(argv):
+    args = argv[1:argv.index("--")] if "--" in argv else argv[1:]
+    if any(arg in _HELP_ARGS or arg.startswith(("--help=", "-help=")) for arg in args):
+      try:
+        print(help_text(namespace), flush=True)
+      except BrokenPipeError:  # `--help | head`: what the reader did not want is no error
+        _stdout_to_devnull()
+      sys.exit(0)
+    try:
+      return flags.FLAGS(argv)
+    except flags.Error as e:
+      error(f"{e} ({prog} --help lists the flags)")
+      sys.exit(1)
+
+  def guarded_main(argv):
+    try:
+      return main(argv)
+    except app.UsageError as e:
+      error(f"{e} ({prog} --help lists the flags)")
+      return 1
+    except BrokenPipeError:  # the reader of stdout has gone (`| head`): stop, quietly
+      _stdout_to_devnull()
+      return 1
+    except Exception as e:  # pylint: disable=broad-except
+      if not is_out_of_memory(e):
+        raise
+      error(OUT_OF_MEMORY)
+      return 1
+
+  app.run(guarded_main, flags_parser=parse)

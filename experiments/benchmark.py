@@ -23,13 +23,8 @@ plot in tfcdi/reporting/paper_figures.py.
 import json
 import os
 import shlex
-import sys
-
-# Before TensorFlow is imported: its C++ logging is noise for a command-line tool.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
-from absl import app
 from absl import flags
 
 from experiments import _cli
@@ -232,17 +227,8 @@ def _command_line() -> str:
   return shlex.join(["tfcdi-benchmark", *given])
 
 
-def _parse_flags(argv):
-  """absl's parsing, but a bad flag is one `error: ...` line and exit status 1."""
-  try:
-    return flags.FLAGS(argv)
-  except flags.Error as e:
-    _cli.error(e)
-    sys.exit(1)
-
-
 def run():
-  app.run(main, flags_parser=_parse_flags)
+  _cli.run(main)
 
 
 if __name__ == "__main__":

@@ -26,29 +26,29 @@ files of photos compressed at their own size, --latent_policy=resize (the defaul
 shrinks the latent, nearest neighbour on the symbols, to the training view's scale; =crop only
 takes the central crop. Latents smaller than the crop are refused.
 
+The shipped classifiers were trained on Imagenette, 10 ImageNet classes (tench, English
+springer, cassette player, chain saw, church, French horn, garbage truck, gas pump, golf ball,
+parachute): they score every file against those 10 only, so a photo of anything else still
+comes back as one of them. Each classifier's label set is printed when it is first used.
+
 Prints, per file, the top-k classes (wnid, name, probability), best first. Problems are one
 `error: ...` line each on stderr (another codec's file, a latent with the wrong channels or too
-small, a damaged file); the exit status is 1 if any file failed.
+small, a damaged file, an image larger than --max_pixels); the exit status is 1 if any file
+failed.
 """
 
 import os
-import sys
-
-# Before TensorFlow is imported: its C++ logging is noise for a command-line tool.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
-from absl import app
 from absl import flags
 
 from experiments import _cli
 
-with _cli.native_stderr_silenced():
-  import tensorflow as tf
-  from tfcdi import serving
-  from tfcdi.codec import bitstream
-  from tfcdi.data import latent_store
+# TensorFlow's modules, imported at first use (in main): --help and flag errors need none.
+tf = _cli.lazy_import("tensorflow")
+serving = _cli.lazy_import("tfcdi.serving")
+bitstream = _cli.lazy_import("tfcdi.codec.bitstream")
+latent_store = _cli.lazy_import("tfcdi.data.latent_store")
 
 _MODEL = flags.DEFINE_string(
     "model", None, "An exported latent classifier (SavedModel dir); default: the shipped "
@@ -57,16 +57,31 @@ _CODEC = flags.DEFINE_string(
     "codec", None, "Read the codec's tables from this bundle (.npz) instead of the export.",
     allow_override=True)
 _LATENT_POLICY = flags.DEFINE_enum(
-    "latent_policy", "resize", list(serving.LATENT_POLICIES),
+    "latent_policy", "resize", list(_cli.LATENT_POLICIES),
     "resize: shrink latents larger than the training view before the center crop; crop: "
     "center crop only.")
 _TOP_K = flags.DEFINE_integer("top_k", 5, "How many classes to print per file.")
+_MAX_PIXELS = _cli.define_max_pixels_flag()
 
-USAGE = "usage: tfcdi-classify [--model=EXPORT_DIR] [--codec=BUNDLE] FILE.tfci|FOLDER ..."
+USAGE = ("usage: tfcdi-classify [--model=EXPORT_DIR] [--codec=BUNDLE] FILE.tfci|FOLDER ...\n"
+         "  FILE.tfci|FOLDER  .tfci files, or folders of them (their .tfci files)")
+
+# Label sets this long are printed in full; a longer one is summarized.
+_LISTED_CLASSES = 20
 
 
-def _error(message) -> None:
-  print("error: " + " ".join(str(message).split("\n")), file=sys.stderr, flush=True)
+_error = _cli.error
+
+
+def label_set(where: str, classifier) -> str:
+  """The line that says which classes a classifier scores against (and so which it cannot)."""
+  names = list(classifier.names)
+  if len(names) <= _LISTED_CLASSES:
+    listed = ", ".join(names)
+  else:
+    listed = ", ".join(names[:_LISTED_CLASSES // 2]) + ", ..."
+  return (f"classifier {where}: scores {len(names)} classes only ({listed}); anything else "
+          "comes back as the nearest of these")
 
 
 def _inputs(args) -> list[str]:
@@ -84,6 +99,7 @@ def _load(model_dir: str):
   """The classifier and the tables to decode with; checked against each other."""
   with _cli.native_stderr_silenced():
     classifier = serving.load_classifier(model_dir)
+  print(label_set(model_dir, classifier), flush=True)
   tables = None
   if _CODEC.value:
     tables = latent_store.load_codec_tables(_CODEC.value)
@@ -115,6 +131,8 @@ def classify_file(load, path: str) -> str:
   """The lines to print for one file; `load(data)` gives the classifier and tables for it."""
   with open(path, "rb") as f:
     data = f.read()
+  header = bitstream.parse_header(data)
+  _cli.check_pixels(*header.image_size, _MAX_PIXELS.value, what="the image the file announces")
   classifier, tables = load(data)
   header, symbols = serving.read_for_classification(data, classifier, tables,
                                                     _LATENT_POLICY.value)
@@ -142,7 +160,7 @@ def classify_file(load, path: str) -> str:
 
 def main(argv):
   if len(argv) < 2:
-    _error(f"give at least one .tfci file. {USAGE}")
+    _error(f"give at least one .tfci file. {USAGE.splitlines()[0]}")
     return 1
   if _TOP_K.value < 1:
     _error("--top_k must be at least 1")
@@ -161,7 +179,8 @@ def main(argv):
     try:
       print(classify_file(load, path), flush=True)
     except (ValueError, OSError) as e:  # one bad file must not stop the others
-      _error(f"{path}: {getattr(e, 'strerror', None) or e}")
+      # The path is said once, as in the other binaries: not again by an OSError.
+      _error(f"{path}: {_cli.describe(e).removeprefix(f'{path}: ')}")
       failures += 1
     except tf.errors.InvalidArgumentError as e:  # e.g. symbols beyond the codec's centers
       _error(f"{path}: {e.message.splitlines()[0]}")
@@ -170,7 +189,7 @@ def main(argv):
 
 
 def run():
-  app.run(main)
+  _cli.run(main)
 
 
 if __name__ == "__main__":

@@ -1,33 +1,36 @@
-r"""tfcdi-decompress: .tfci files -> PNG images.
+r"""tfcdi-decompress: .tfci files -> PNG (or JPEG, WebP) images.
 
   tfcdi-decompress photo.tfci photo.png
+  tfcdi-decompress photo.tfci photo.jpg                 # JPEG (quality 95); .webp: lossless WebP
   tfcdi-decompress compressed/ decoded/                 # every .tfci -> <stem>.png
+  tfcdi-decompress --skip_existing compressed/ decoded/ # resume a stopped folder run
   tfcdi-decompress --codec_path=path/to/bundle.npz photo.tfci photo.png
 
 Each file names its codec family (autoencoder or hyperprior) and the codec that made it; without
---codec_path that codec is looked up among the shipped ones. A file made by another codec than --codec is refused, never decoded into a wrong
-image. Problems are one `error: ...` line each on stderr; the exit status is 1 if any file
-failed. Existing outputs are kept unless --overwrite is given, and outputs are written
-atomically.
+--codec_path that codec is looked up among the shipped ones. A file made by another codec than
+--codec is refused, never decoded into a wrong image, and so is a file whose header announces an
+image of more than --max_pixels pixels (before anything is decoded). The output's format is the
+one its name ends in: .png, .jpg / .jpeg or .webp.
+
+Problems are one `error: ...` line each on stderr; the exit status is 1 if any file failed. A
+folder's other files are named as skipped, and a closing line counts the files written, failed
+and skipped. Existing outputs are kept unless --overwrite is given (--skip_existing leaves them
+and goes on), and outputs are written atomically.
 """
 
 import os
-import sys
-
-
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
-from absl import app
 from absl import flags
 
 from experiments import _cli
 
 from tfcdi import imageio
 
-with _cli.native_stderr_silenced():  # the first import of TensorFlow
-  from tfcdi.codec import bitstream
-  from tfcdi.codec import coding
-  from tfcdi.codec import pretrained
+# TensorFlow's modules, imported at first use (in main): --help and flag errors need none.
+bitstream = _cli.lazy_import("tfcdi.codec.bitstream")
+coding = _cli.lazy_import("tfcdi.codec.coding")
+pretrained = _cli.lazy_import("tfcdi.codec.pretrained")
 
 # allow_override: the compress binary defines flags of the same names; see compress.py.
 _CODEC = flags.DEFINE_string(
@@ -38,12 +41,18 @@ _CODEC = flags.DEFINE_string(
 _CODEC_PATH = _cli.define_codec_path_flag()
 _OVERWRITE = flags.DEFINE_bool(
     "overwrite", False, "Replace output files that already exist.", allow_override=True)
+_SKIP_EXISTING = flags.DEFINE_bool(
+    "skip_existing", False, "Leave output files that already exist as they are, and go on with "
+    "the other files (resumes a folder run that was stopped).", allow_override=True)
+_MAX_PIXELS = _cli.define_max_pixels_flag()
 
-USAGE = "usage: tfcdi-decompress [--codec_path=BUNDLE] INPUT OUTPUT"
+USAGE = ("usage: tfcdi-decompress [--codec_path=BUNDLE] INPUT OUTPUT\n"
+         "  INPUT   a .tfci file, or a folder of them\n"
+         "  OUTPUT  the image file (.png, .jpg, .jpeg or .webp), or a folder (ending in / if it "
+         "does not exist yet)")
 
 
-def _error(message) -> None:
-  print("error: " + " ".join(str(message).split("\n")), file=sys.stderr, flush=True)
+_error = _cli.error
 
 
 def decompress_file(codec, job: imageio.FileJob, family: str | None = None) -> str:
@@ -54,14 +63,17 @@ def decompress_file(codec, job: imageio.FileJob, family: str | None = None) -> s
   """
   with open(job.source, "rb") as f:
     data = f.read()
+  header = bitstream.parse_header(data)
+  # Before anything is decoded: a file of a few hundred KB can announce a 16384 x 16384 image.
+  _cli.check_pixels(*header.image_size, _MAX_PIXELS.value, what="the image the file announces")
   if family is not None:
-    made_by = bitstream.FAMILY_NAMES[bitstream.parse_header(data).codec_family]
+    made_by = bitstream.FAMILY_NAMES[header.codec_family]
     if made_by != family:
       raise pretrained.CodecError(f"the file is of the {made_by} family, not of the {family} "
                                   f"family (--codec={family})")
   image = coding.decompress_bytes(data, codec)
-  os.makedirs(os.path.dirname(os.path.abspath(job.target)), exist_ok=True)
-  imageio.save_png(job.target, image)
+  imageio.make_parent_folder(job.target)
+  imageio.save_image(job.target, image)
   height, width = image.shape[:2]
   return (f"{job.source} -> {job.target}: {width}x{height} px, {len(data)} bytes, "
           f"{8 * len(data) / (height * width):.4f} bpp")
@@ -69,12 +81,15 @@ def decompress_file(codec, job: imageio.FileJob, family: str | None = None) -> s
 
 def main(argv):
   if len(argv) != 3:
-    _error(f"expected an input and an output path, got {len(argv) - 1} arguments. {USAGE}")
+    _error(f"expected an input and an output path, got {_cli.plural(len(argv) - 1, 'argument')}"
+           f". {USAGE.splitlines()[0]}")
     return 1
   try:
-    jobs = imageio.plan_files(argv[1], argv[2], (".tfci",), ".png", overwrite=_OVERWRITE.value)
+    jobs = imageio.plan_files(argv[1], argv[2], (".tfci",), ".png", overwrite=_OVERWRITE.value,
+                              skip_existing=_SKIP_EXISTING.value,
+                              target_suffixes=tuple(imageio.OUTPUT_FORMATS))
     family, path = _cli.resolve_codec_flag(_CODEC.value, _CODEC_PATH.value)
-    wanted = path and any(job.problem is None for job in jobs)
+    wanted = path and any(job.problem is None and job.skipped is None for job in jobs)
     codec = pretrained.load_codec(path=path) if wanted else None
     if codec is not None and family not in (None, codec.family):
       raise ValueError(f"{path} is a codec of the {codec.family} family, not of the {family} "
@@ -82,11 +97,12 @@ def main(argv):
   except (ValueError, OSError) as e:
     _error(e)
     return 1
-  return _cli.run_file_jobs(jobs, lambda job: decompress_file(codec, job, family))
+  return _cli.run_file_jobs(jobs, lambda job: decompress_file(codec, job, family),
+                            summary=os.path.isdir(argv[1]))
 
 
 def run():
-  app.run(main)
+  _cli.run(main)
 
 
 if __name__ == "__main__":

@@ -19,19 +19,17 @@ Problems are one `error: ...` line on stderr and exit status 1.
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 # pylint: disable=g-import-not-at-top,wrong-import-position
-from absl import app
 from absl import flags
 from absl import logging
-import tensorflow as tf
 
 from experiments import _cli
-from tfcdi.reporting import published
-from tfcdi.codec import pretrained
-from tfcdi.data import latent_store
-from tfcdi.data import rgb_arms
+
+# TensorFlow's modules, imported at first use (in main): --help and flag errors need none.
+tf = _cli.lazy_import("tensorflow")
+published = _cli.lazy_import("tfcdi.reporting.published")
+latent_store = _cli.lazy_import("tfcdi.data.latent_store")
+rgb_arms = _cli.lazy_import("tfcdi.data.rgb_arms")
 
 _DATA_DIR = flags.DEFINE_string(
     "data_dir", None, "ImageFolder root holding the splits (root/<split>/<class>/<image>).")
@@ -44,9 +42,9 @@ _STORE_DIR = flags.DEFINE_string("store_dir", None, "Where the store goes.",
 _OPERATING_POINT, _CODEC = _cli.define_codec_flags()
 _QUALITY, _CODEC_PATH = _cli.define_family_flags()
 _IMAGE_SIZE = flags.DEFINE_integer(
-    "image_size", latent_store.DEFAULT_IMAGE_SIZE, "Side of the square view that is encoded.")
+    "image_size", _cli.STORE_IMAGE_SIZE, "Side of the square view that is encoded.")
 _SHARD_SIZE = flags.DEFINE_integer(
-    "shard_size", latent_store.DEFAULT_SHARD_SIZE, "Examples per TFRecord shard.")
+    "shard_size", _cli.STORE_SHARD_SIZE, "Examples per TFRecord shard.")
 # Not --batch_size: train_classifier has that flag with another meaning, and tests import both.
 _BATCH_SIZE = flags.DEFINE_integer("encoder_batch_size", 16, "Images the encoder runs at once.")
 _LIMIT = flags.DEFINE_integer("limit", 0, "Encode only this many images per split (0 = all).")
@@ -59,7 +57,8 @@ _PAPER_NUMBERS = _cli.define_paper_numbers_flag()
 _error = _cli.error
 
 
-def _load_codec() -> pretrained.Codec | pretrained.HyperpriorCodec:
+def _load_codec():
+  """The codec of the flags: a pretrained.Codec or pretrained.HyperpriorCodec."""
   family, path = _cli.resolve_codec_flag(_CODEC.value, _CODEC_PATH.value)
   return _cli.load_codec(_OPERATING_POINT.value, path, quality=_QUALITY.value, family=family,
                          families=_cli.CODEC_FAMILIES)
@@ -114,7 +113,7 @@ def main(argv):
 
 
 def run():
-  app.run(main)
+  _cli.run(main)
 
 
 if __name__ == "__main__":

@@ -17,16 +17,14 @@ Inspect the result with `saved_model_cli show --dir DIR --all`. Problems are one
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 # pylint: disable=g-import-not-at-top,wrong-import-position
-from absl import app
 from absl import flags
 from absl import logging
 
 from experiments import _cli
-from tfcdi import serving
-from tfcdi.codec import pretrained
+
+# TensorFlow's modules, imported at first use (in main): --help and flag errors need none.
+serving = _cli.lazy_import("tfcdi.serving")
 
 _WHAT = flags.DEFINE_enum("what", None, ["encoder", "classifier"], "What to export.")
 _EXPORT_DIR = flags.DEFINE_string("export_dir", None, "Where the SavedModel goes.")
@@ -42,7 +40,8 @@ _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing export."
 _error = _cli.error
 
 
-def _load_codec() -> pretrained.Codec:
+def _load_codec():
+  """The codec of the flags (a pretrained.Codec)."""
   family, path = _cli.resolve_codec_flag(_CODEC.value, _CODEC_PATH.value)
   return _cli.load_codec(_OPERATING_POINT.value, path, family=family)
 
@@ -92,7 +91,7 @@ def main(argv):
 
 
 def run():
-  app.run(main)
+  _cli.run(main)
 
 
 if __name__ == "__main__":

@@ -9,31 +9,35 @@ steps, done or still to run, and runs nothing.
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import app
+from absl import flags
+from absl import logging
 
-from absl import app  # noqa: E402
-from absl import flags  # noqa: E402
-from absl import logging  # noqa: E402
+from experiments import _cli
 
-from experiments import _cli  # noqa: E402
-from tfcdi import reproduce  # noqa: E402
+# TensorFlow's modules, imported at first use (in main): --help and flag errors need none.
+reproduce = _cli.lazy_import("tfcdi.reproduce")
 
 FLAGS = flags.FLAGS
-_PRESET = _cli.define_preset_flag(reproduce.PRESETS, default="smoke")
-flags.DEFINE_string("data_root", None, "Folder holding imagenette2_224/, kodak/ and camvid/ "
-                    "(the paper preset: imagenet/, kodak/ and VOCdevkit/VOC2012/).")
-flags.DEFINE_string("workdir", None, "Where every step's results, and the report, go.",
-                    allow_override=True)
+_PRESET = _cli.define_preset_flag(_cli.REPRODUCE_PRESETS, default="smoke")
+_DATA_ROOT = flags.DEFINE_string(
+    "data_root", None, "Folder holding imagenette2_224/, kodak/ and camvid/ (the paper preset: "
+    "imagenet/, kodak/ and VOCdevkit/VOC2012/).")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Where every step's results, and the report, go.",
+                               allow_override=True)
 _STRATEGY = _cli.define_strategy_flag()
-flags.DEFINE_list("only", [], "Run only the steps whose names start with one of these (e.g. "
-                  "'kodak,runtime benchmark'); the others are left as they are. The report is "
-                  "rendered as always. `--plan` lists the step names.")
-flags.DEFINE_string("restore_from", None, "A folder of committed results (the repository's "
-                    "reports/): before anything runs, the results measured there for this "
-                    "preset, with the codecs this workdir uses, are copied in and their steps "
-                    "count as done. The workdir's own files are never replaced.")
-flags.DEFINE_bool("plan", False, "List the preset's steps, each done or still to run, and run "
-                  "nothing (a long run's progress, or what a workdir of linked runs still lacks).")
+_ONLY = flags.DEFINE_list(
+    "only", [], "Run only the steps whose names start with one of these (e.g. 'kodak,runtime "
+    "benchmark'); the others are left as they are. The report is rendered as always. `--plan` "
+    "lists the step names.")
+_RESTORE_FROM = flags.DEFINE_string(
+    "restore_from", None, "A folder of committed results (the repository's reports/): before "
+    "anything runs, the results measured there for this preset, with the codecs this workdir "
+    "uses, are copied in and their steps count as done. The workdir's own files are never "
+    "replaced.")
+_PLAN = flags.DEFINE_bool(
+    "plan", False, "List the preset's steps, each done or still to run, and run nothing (a long "
+    "run's progress, or what a workdir of linked runs still lacks).")
 
 
 def main(argv):
@@ -61,11 +65,12 @@ def main(argv):
       return
     pipeline.run(only=FLAGS.only)
   except reproduce.PipelineError as e:
-    sys.exit(f"tfcdi-reproduce: {e}")
+    _cli.error(e)
+    return 1
 
 
 def run():
-  app.run(main)
+  _cli.run(main)
 
 
 if __name__ == "__main__":

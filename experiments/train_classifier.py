@@ -28,25 +28,21 @@ to WORKDIR/results.json.
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 # pylint: disable=g-import-not-at-top,wrong-import-position
-from absl import app
 from absl import flags
 from absl import logging
 
 from experiments import _cli
 
-from tfcdi.codec import registry
-from tfcdi.data import latent_store
-from tfcdi.nets import classifier as classifier_net
-from tfcdi.nets import specs
-from tfcdi.train import classifier
+# TensorFlow's modules, imported at first use (in main): --help and flag errors need none.
+registry = _cli.lazy_import("tfcdi.codec.registry")
+latent_store = _cli.lazy_import("tfcdi.data.latent_store")
+classifier = _cli.lazy_import("tfcdi.train.classifier")
 
 # allow_override on the flags other binaries share: tests import several binaries into one process.
-_NET = flags.DEFINE_enum("net", None, list(specs.net_names()), "The net to train.",
+_NET = flags.DEFINE_enum("net", None, list(_cli.NETS), "The net to train.",
                          allow_override=True)
-_INPUT = flags.DEFINE_enum("input", None, list(classifier.INPUT_KINDS), "What the net reads.",
+_INPUT = flags.DEFINE_enum("input", None, list(_cli.CLASSIFIER_INPUTS), "What the net reads.",
                            allow_override=True)
 _OPERATING_POINT = flags.DEFINE_string(
     "operating_point", None,
@@ -57,10 +53,10 @@ _CODEC = flags.DEFINE_string(
     "bundle of the store's operating point).", allow_override=True)
 _QUALITY, _CODEC_PATH = _cli.define_family_flags()
 _LATENT_INPUTS = flags.DEFINE_enum(
-    "latent_inputs", None, list(classifier_net.LATENT_INPUTS),
+    "latent_inputs", None, list(_cli.LATENT_INPUTS),
     "Hyperprior stores, --input=latent: the two-branch net on y_hat and sigma_hat (the "
     "default) or the net on y_hat alone.")
-_PRESET = _cli.define_preset_flag(classifier.PRESETS)
+_PRESET = _cli.define_preset_flag(_cli.CLASSIFIER_PRESETS)
 _STORE_DIR = flags.DEFINE_string("store_dir", None, "Latent store (inputs decoded and latent).",
                                  allow_override=True)  # encode_dataset defines it too
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "ImageFolder root (input original).",
@@ -148,7 +144,7 @@ def main(argv):
 
 
 def run():
-  app.run(main)
+  _cli.run(main)
 
 
 if __name__ == "__main__":

@@ -15,20 +15,19 @@ skipped when its output exists: training (checkpoint at the last step), the bund
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import app
+from absl import flags
+from absl import logging
 
-from absl import app  # noqa: E402
-from absl import flags  # noqa: E402
-from absl import logging  # noqa: E402
+from experiments import _cli
 
-from experiments import _cli  # noqa: E402
+from tfcdi.codec import operating_points
+from tfcdi.codec import qualities
 
-from tfcdi.codec import operating_points  # noqa: E402
-from tfcdi.codec import pretrained  # noqa: E402
-from tfcdi.codec import qualities  # noqa: E402
-
-from tfcdi.train import codec as codec_train  # noqa: E402
-from tfcdi.train import hyperprior as hyperprior_train  # noqa: E402
+# TensorFlow's modules, imported at first use (in main): --help and flag errors need none.
+pretrained = _cli.lazy_import("tfcdi.codec.pretrained")
+codec_train = _cli.lazy_import("tfcdi.train.codec")
+hyperprior_train = _cli.lazy_import("tfcdi.train.hyperprior")
 
 # Flags that other binaries define too are declared alike (type, default None, allow_override)
 # so that the binaries can share a process (the tests); main checks what is required.
@@ -38,19 +37,21 @@ _OPERATING_POINT = flags.DEFINE_string(
     "0.635).", allow_override=True)
 _, _CODEC = _cli.define_codec_flags(with_operating_point=False)
 _QUALITY = _cli.define_quality_flag()
-_PRESET = _cli.define_preset_flag(codec_train.PRESETS)
-flags.DEFINE_string("data_dir", None, "ImageFolder root with a train split (e.g. Imagenette).",
-                    allow_override=True)
-flags.DEFINE_string("split", "train", "Split of --data_dir to train on.")
-flags.DEFINE_string("kodak_dir", None, "Folder of Kodak PNGs to evaluate on (skipped if unset).")
-flags.DEFINE_string("workdir", None, "Where checkpoints, TensorBoard logs and results go.",
-                    allow_override=True)
-flags.DEFINE_integer("num_steps", None, "Overrides the preset's number of steps.",
-                     allow_override=True)
-flags.DEFINE_integer("batch_size", None, "Overrides the preset's batch size.",
-                     allow_override=True)
-flags.DEFINE_float("learning_rate", None, "Overrides the preset's learning rate.",
-                   allow_override=True)
+_PRESET = _cli.define_preset_flag(_cli.CODEC_PRESETS)
+_DATA_DIR = flags.DEFINE_string(
+    "data_dir", None, "ImageFolder root with a train split (e.g. Imagenette).",
+    allow_override=True)
+_SPLIT = flags.DEFINE_string("split", "train", "Split of --data_dir to train on.")
+_KODAK_DIR = flags.DEFINE_string(
+    "kodak_dir", None, "Folder of Kodak PNGs to evaluate on (skipped if unset).")
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "Where checkpoints, TensorBoard logs and results go.", allow_override=True)
+_NUM_STEPS = flags.DEFINE_integer("num_steps", None, "Overrides the preset's number of steps.",
+                                  allow_override=True)
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Overrides the preset's batch size.",
+                                   allow_override=True)
+_LEARNING_RATE = flags.DEFINE_float(
+    "learning_rate", None, "Overrides the preset's learning rate.", allow_override=True)
 _PRECISION = _cli.define_precision_flag()
 _INIT_FROM = flags.DEFINE_string(
     "init_from_bundle", None, "A codec bundle (.npz) to start from when --workdir has no "
@@ -128,7 +129,7 @@ def _train_hyperprior():
 
 
 def run():
-  app.run(main)
+  _cli.run(main)
 
 
 if __name__ == "__main__":

@@ -29,25 +29,23 @@ workdir: tfcdi-export and tfcdi-train-segmenter --init_from take it).
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 # pylint: disable=g-import-not-at-top,wrong-import-position
-from absl import app
 from absl import flags
 from absl import logging
 
 from experiments import _cli
 
-from tfcdi.train import joint
+# TensorFlow's modules, imported at first use (in main): --help and flag errors need none.
+joint = _cli.lazy_import("tfcdi.train.joint")
 
-_ARM = flags.DEFINE_enum("arm", None, list(joint.ARMS),
+_ARM = flags.DEFINE_enum("arm", None, list(_cli.JOINT_ARMS),
                          "joint: codec + classifier (Eq. 2); codec: the codec alone; "
                          "classifier: the classifier alone on a fixed codec.")
 _OPERATING_POINT, _CODEC = _cli.define_codec_flags()
 _CLASSIFIER = flags.DEFINE_string(
     "classifier", None, "train_classifier workdir of the cResNet trained on the codec's "
     "latents (arms joint and classifier; arm codec only evaluates it).")
-_PRESET = _cli.define_preset_flag(joint.PRESETS)
+_PRESET = _cli.define_preset_flag(_cli.JOINT_PRESETS)
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "ImageFolder root with train and val splits.",
                                 allow_override=True)
 _KODAK_DIR = flags.DEFINE_string("kodak_dir", None, "Kodak PNGs, to measure the codec before "
@@ -97,7 +95,7 @@ def main(argv):
 
 
 def run():
-  app.run(main)
+  _cli.run(main)
 
 
 if __name__ == "__main__":

@@ -13,26 +13,24 @@ continues from its last checkpoint. Results: WORKDIR/results.json (mIoU, per-cla
 command) and WORKDIR/predictions.npz (a few validation masks, for tfcdi.figures).
 """
 
-import os
 import shlex
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import app
+from absl import flags
+from absl import logging
 
-from absl import app  # noqa: E402
-from absl import flags  # noqa: E402
-from absl import logging  # noqa: E402
+from experiments import _cli
 
-from experiments import _cli  # noqa: E402
-from tfcdi.nets import specs  # noqa: E402
-from tfcdi.train import segmenter as segmenter_train  # noqa: E402
+# TensorFlow's modules, imported at first use (in main): --help and flag errors need none.
+segmenter_train = _cli.lazy_import("tfcdi.train.segmenter")
 
 # Flags that other binaries define too (train_classifier, train_codec) are declared with the
 # same type, choices and default and allow_override, so that tests can import the binaries into
 # one process; none is marked required (a validator would apply to every binary there), main
 # checks instead.
-_NET = flags.DEFINE_enum("net", None, list(specs.net_names()),
+_NET = flags.DEFINE_enum("net", None, list(_cli.NETS),
                          "Backbone; its dilated -d variant is trained.", allow_override=True)
-_INPUT = flags.DEFINE_enum("input", None, list(segmenter_train.INPUTS),
+_INPUT = flags.DEFINE_enum("input", None, list(_cli.SEGMENTER_INPUTS),
                            "original / decoded RGB (ResNets) or the latent (cResNets).",
                            allow_override=True)
 _OPERATING_POINT = flags.DEFINE_string(
@@ -40,7 +38,7 @@ _OPERATING_POINT = flags.DEFINE_string(
     "0.330, 0.635): its shipped codec.", allow_override=True)
 _CODEC = flags.DEFINE_string("codec", None, "Codec bundle (.npz) instead of the shipped one.",
                              allow_override=True)
-_PRESET = _cli.define_preset_flag(segmenter_train.PRESETS)
+_PRESET = _cli.define_preset_flag(_cli.SEGMENTER_PRESETS)
 _DATASET = flags.DEFINE_enum("dataset", "camvid", ["camvid", "voc"], "Segmentation dataset.")
 _DATA_DIR = flags.DEFINE_string(
     "data_dir", None, "CamVid root, or for VOC VOCdevkit/VOC2012 or a CamVid-style folder.",
@@ -119,7 +117,7 @@ def _command_line() -> str:
 
 
 def run():
-  app.run(main)
+  _cli.run(main)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,10 @@ subprocess to see what a user sees on stderr.
 """
 
 import os
+import struct
 import subprocess
 import sys
+import zlib
 
 from absl import flags
 from absl.testing import flagsaver
@@ -15,6 +17,8 @@ import numpy as np
 from PIL import Image
 import pytest
 
+from experiments import _cli as _cli_lib
+from experiments import classify
 from experiments import compress
 from experiments import decompress
 from tfcdi import imageio
@@ -266,3 +270,207 @@ def test_corrupted_file_exits_1_with_one_line_and_no_traceback(tmp_path, tiny_co
   assert result.stderr.startswith("error: ") and "corrupted" in result.stderr
   assert "Traceback" not in result.stderr
   assert not (tmp_path / "bad.png").exists()
+
+
+# --- hardening: what the binaries refuse, skip and say ------------------------------------------
+
+
+def _never(*args, **kwargs):
+  raise AssertionError("nothing may be decoded")
+
+
+def _forged_huge_file(codec, side=16384):
+  """A well-formed autoencoder file (header layout in bitstream.py) announcing a side x side
+  image, with a 4-byte payload: what a forger writes to make a decoder allocate tens of GB."""
+  name = codec.name.encode("ascii")
+  head = (b"TFCI" + bytes([1, bitstream.FAMILY_AUTOENCODER, len(name)]) + name
+          + struct.pack(">8sIIHHHBI", codec.fingerprint, side, side, side // 8, side // 8,
+                        codec.channels, codec.num_centers, 4))
+  payload = bytes(4)
+  return head + struct.pack(">I", zlib.crc32(payload, zlib.crc32(head))) + payload
+
+
+def test_a_file_announcing_a_huge_image_is_refused_before_anything_is_decoded(
+    tmp_path, tiny_codec, tiny_codec_path, monkeypatch, capsys):
+  huge = tmp_path / "huge.tfci"
+  huge.write_bytes(_forged_huge_file(tiny_codec))
+  assert bitstream.parse_header(huge.read_bytes()).image_size == (16384, 16384)  # well-formed
+  with monkeypatch.context() as patch:
+    for module, name in ((coding, "decompress_bytes"), (coding, "read_symbols"),
+                         (bitstream, "decode_symbols"), (pretrained, "load_codec")):
+      patch.setattr(module, name, _never)
+    assert _cli(decompress, huge, tmp_path / "huge.png") == 1
+    assert _cli(classify, huge) == 1
+  err = capsys.readouterr().err.splitlines()
+  expected = (f"error: {huge}: the image the file announces is 16384x16384 pixels (268.4 "
+              f"megapixels), more than --max_pixels={_cli_lib.DEFAULT_MAX_PIXELS}")
+  assert len(err) == 2 and all(line.startswith(expected) for line in err)
+  assert not (tmp_path / "huge.png").exists()
+  # The limit is a flag: raised, the file goes on to decoding, where its forged payload fails
+  # (its size alone says it cannot hold the symbols: still nothing big is allocated).
+  assert _cli(decompress, f"--codec={tiny_codec_path}", "--max_pixels=300000000", huge,
+              tmp_path / "huge.png") == 1
+  err = capsys.readouterr().err
+  assert err.count("\n") == 1 and "cannot hold the announced" in err
+
+
+def test_compress_refuses_an_image_above_max_pixels(tmp_path, tiny_codec_path, capsys):
+  Image.fromarray(_image(20, 30)).save(tmp_path / "a.png")
+  assert _cli(compress, f"--codec={tiny_codec_path}", "--max_pixels=599", tmp_path / "a.png",
+              tmp_path / "a.tfci") == 1
+  assert "30x20 pixels" in capsys.readouterr().err and not (tmp_path / "a.tfci").exists()
+  assert _cli(compress, f"--codec={tiny_codec_path}", "--max_pixels=600", tmp_path / "a.png",
+              tmp_path / "a.tfci") == 0
+
+
+def test_running_out_of_memory_on_one_file_is_one_line_and_the_others_go_on(
+    tmp_path, tiny_codec, tiny_codec_path, monkeypatch, capsys):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  source = tmp_path / "in"
+  source.mkdir()
+  for name in ("a", "b", "c"):
+    (source / f"{name}.tfci").write_bytes(coding.compress_image(tiny_codec, _image(8, 8)))
+  real = coding.decompress_bytes
+  failures = iter([MemoryError(), tf.errors.ResourceExhaustedError(None, None, "OOM when "
+                                                                   "allocating tensor"), None])
+
+  def decompress_bytes(data, codec=None):
+    failure = next(failures)
+    if failure is not None:
+      raise failure
+    return real(data, codec)
+
+  monkeypatch.setattr(coding, "decompress_bytes", decompress_bytes)
+  assert _cli(decompress, f"--codec={tiny_codec_path}", source, tmp_path / "out") == 1
+  captured = capsys.readouterr()
+  assert captured.err.splitlines() == [f"error: {source / n}.tfci: {_cli_lib.OUT_OF_MEMORY}"
+                                       for n in ("a", "b")]
+  assert os.listdir(tmp_path / "out") == ["c.png"]
+  assert captured.out.splitlines()[-1] == "1 written, 2 failed, 0 skipped"
+
+
+@pytest.mark.parametrize("spelling", ["same", "dot", "symlink", "hardlink"])
+def test_an_output_that_is_the_input_itself_is_refused(tmp_path, tiny_codec_path, capsys,
+                                                       spelling):
+  image = tmp_path / "same.png"
+  Image.fromarray(_image(8, 8)).save(image)
+  before = image.read_bytes()
+  output = {"same": image, "dot": tmp_path / "." / "same.png", "symlink": tmp_path / "link.png",
+            "hardlink": tmp_path / "hard.png"}[spelling]
+  if spelling == "symlink":
+    output.symlink_to(image)
+  elif spelling == "hardlink":
+    os.link(image, output)
+  assert _cli(compress, f"--codec={tiny_codec_path}", "--overwrite", "--any_output_name",
+              image, output) == 1
+  err = capsys.readouterr().err
+  assert err.count("\n") == 1 and "is the input file itself" in err
+  assert image.read_bytes() == before
+
+
+def test_compress_refuses_an_output_name_that_is_not_tfci_unless_told(tmp_path, tiny_codec_path,
+                                                                      capsys):
+  Image.fromarray(_image(8, 8)).save(tmp_path / "x.png")
+  assert _cli(compress, f"--codec={tiny_codec_path}", tmp_path / "x.png", tmp_path / "x.jpg") == 1
+  err = capsys.readouterr().err
+  assert err.count("\n") == 1 and "must end in .tfci" in err
+  assert not (tmp_path / "x.jpg").exists()
+  assert _cli(compress, f"--codec={tiny_codec_path}", "--any_output_name", tmp_path / "x.png",
+              tmp_path / "x.jpg") == 0
+  assert (tmp_path / "x.jpg").read_bytes()[:4] == b"TFCI"
+
+
+@pytest.mark.parametrize("name, fmt", [("back.png", "PNG"), ("back.jpg", "JPEG"),
+                                       ("back.JPEG", "JPEG"), ("back.webp", "WEBP")])
+def test_decompress_writes_the_format_the_output_name_asks_for(tmp_path, tiny_codec,
+                                                               tiny_codec_path, name, fmt):
+  data = coding.compress_image(tiny_codec, _image(16, 24))
+  (tmp_path / "a.tfci").write_bytes(data)
+  assert _cli(decompress, f"--codec={tiny_codec_path}", tmp_path / "a.tfci", tmp_path / name) == 0
+  with Image.open(tmp_path / name) as written:
+    assert written.format == fmt and written.size == (24, 16)
+    pixels = np.asarray(written.convert("RGB"))
+  if fmt != "JPEG":  # PNG and WebP (lossless) hold the decoded image exactly
+    np.testing.assert_array_equal(pixels, coding.decompress_bytes(data, tiny_codec))
+
+
+def test_decompress_refuses_an_output_name_of_another_format(tmp_path, tiny_codec,
+                                                             tiny_codec_path, capsys):
+  (tmp_path / "a.tfci").write_bytes(coding.compress_image(tiny_codec, _image(8, 8)))
+  assert _cli(decompress, f"--codec={tiny_codec_path}", tmp_path / "a.tfci",
+              tmp_path / "a.bmp") == 1
+  err = capsys.readouterr().err
+  assert err.count("\n") == 1 and "must end in .png, .jpg, .jpeg, .webp" in err
+  assert not (tmp_path / "a.bmp").exists()
+
+
+def test_a_folder_run_names_every_skipped_file_and_closes_with_a_summary(tmp_path,
+                                                                         tiny_codec_path,
+                                                                         capsys):
+  source = tmp_path / "in"
+  source.mkdir()
+  for name in ("a", "b", "c"):
+    Image.fromarray(_image(8, 8, seed=ord(name))).save(source / f"{name}.png")
+  Image.fromarray(_image(8, 8)).save(source / "anim.gif")
+  (source / "notes.txt").write_text("not an image")
+  (source / "sub").mkdir()
+  assert _cli(compress, f"--codec={tiny_codec_path}", source, tmp_path / "out") == 0
+  out = capsys.readouterr().out.splitlines()
+  assert f"skipped {source / 'anim.gif'}: not a png, jpg, jpeg, bmp, tif, tiff, webp file" in out
+  assert f"skipped {source / 'notes.txt'}: not a png, jpg, jpeg, bmp, tif, tiff, webp file" in out
+  assert f"skipped {source / 'sub'}: a folder (subfolders are not searched)" in out
+  assert out[-1] == "3 written, 0 failed, 3 skipped"
+
+
+def test_skip_existing_resumes_a_folder_run_that_was_stopped(tmp_path, tiny_codec_path, capsys):
+  source, target = tmp_path / "in", tmp_path / "out"
+  source.mkdir()
+  for name in ("a", "b", "c"):
+    Image.fromarray(_image(8, 8, seed=ord(name))).save(source / f"{name}.png")
+  assert _cli(compress, f"--codec={tiny_codec_path}", source, target) == 0
+  (target / "b.tfci").unlink()  # as if the run had been killed before b
+  (target / "a.tfci").write_bytes(b"kept as it is")
+  capsys.readouterr()
+
+  # Without a word about existing outputs, each is an error (nothing is replaced).
+  assert _cli(compress, f"--codec={tiny_codec_path}", source, target) == 1
+  err = capsys.readouterr().err.splitlines()
+  assert len(err) == 2 and all("--skip_existing" in line for line in err)
+  (target / "b.tfci").unlink()
+
+  assert _cli(compress, f"--codec={tiny_codec_path}", "--skip_existing", source, target) == 0
+  captured = capsys.readouterr()
+  assert captured.err == ""
+  out = captured.out.splitlines()
+  assert out[0] == (f"skipped {source / 'a.png'}: {target / 'a.tfci'} already exists "
+                    "(--skip_existing)")
+  assert out[1].startswith(f"{source / 'b.png'} -> {target / 'b.tfci'}: 8x8 px")
+  assert out[-1] == "1 written, 0 failed, 2 skipped"
+  assert (target / "a.tfci").read_bytes() == b"kept as it is"
+  assert (target / "b.tfci").read_bytes()[:4] == b"TFCI"
+
+  assert _cli(compress, f"--codec={tiny_codec_path}", "--skip_existing", "--overwrite", source,
+              target) == 1
+  assert "contradict" in capsys.readouterr().err
+
+
+def test_messages_are_worded_alike(tmp_path, tiny_codec_path, capsys):
+  Image.fromarray(_image(8, 8)).save(tmp_path / "a.png")
+  (tmp_path / "a_file").write_text("a regular file")
+  (tmp_path / "junk.tfci").write_bytes(b"JUNKJUNKJUNK")
+  assert _cli(compress, tmp_path / "a.png") == 1
+  assert _cli(compress, "--codec=jpeg", tmp_path / "a.png", tmp_path / "a.tfci") == 1
+  assert _cli(compress, f"--codec={tiny_codec_path}", tmp_path / "a.png",
+              tmp_path / "a_file" / "a.tfci") == 1
+  assert _cli(decompress, tmp_path / "junk.tfci", tmp_path / "junk.png") == 1
+  assert _cli(decompress, tmp_path / "missing.tfci", tmp_path / "m.png") == 1
+  err = capsys.readouterr().err.splitlines()
+  assert err[0].startswith("error: expected an input and an output path, got 1 argument. ")
+  assert err[1] == ("error: --codec=jpeg is neither a codec family (autoencoder, hyperprior) nor "
+                    "an existing codec bundle (.npz)")
+  assert err[2] == (f"error: {tmp_path / 'a.png'}: cannot write {tmp_path / 'a_file' / 'a.tfci'}"
+                    f": {tmp_path / 'a_file'} is a file, not a folder")
+  assert err[3] == (f"error: {tmp_path / 'junk.tfci'}: not a .tfci file (it does not start with "
+                    "the bytes TFCI)")
+  assert err[4] == f"error: {tmp_path / 'missing.tfci'}: no such file or folder"
+  assert "Errno" not in "\n".join(err) and "b'" not in "\n".join(err)

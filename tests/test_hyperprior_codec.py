@@ -175,6 +175,63 @@ def test_a_header_that_does_not_fit_the_codec_is_refused(codec):
     coding.decompress_bytes(data, codec)
 
 
+def _forged_with_y(codec, value, image_size=(32, 32)):
+  """A well-formed file of the codec whose first y element is `value` (no encoder makes it)."""
+  padded, _ = hp.pad_to_multiple(tf.convert_to_tensor(_image(*image_size)[None], tf.float32))
+  y, z = codec.model.encode(padded)
+  y, z = y.numpy(), z.numpy()
+  y[0, 0, 0, 0] = value
+  indices = codec.scale_indices(z, y.shape)
+  # The format codes any value (escapes): a forger needs no more than the bitstream writer.
+  return bitstream.encode_hyperprior(y[0], indices[0], codec.y_tables, z[0], codec.z_tables,
+                                     codec_name=codec.name, fingerprint=codec.fingerprint,
+                                     image_size=image_size)
+
+
+@pytest.mark.parametrize("value", [100_000, -100_000, coding.MAX_Y_MAGNITUDE + 1])
+def test_forged_y_beyond_the_range_is_refused_not_decoded(codec, value, monkeypatch):
+  # |y| >= 1e5 drove the synthesis to NaN, which became black pixels with exit status 0; y now
+  # has a range check on reading, as z has its overflow check.
+  data = _forged_with_y(codec, value)
+  with pytest.raises(bitstream.BitstreamError, match="implausible latent values"):
+    coding.decompress_bytes(data, codec)
+  with pytest.raises(bitstream.BitstreamError, match="implausible latent values"):
+    coding.read_hyperprior_symbols(data, codec)  # the classifiers' path too
+  # The edge of the range is still read, and the writer refuses what the reader would.
+  _, y, _, _ = coding.read_hyperprior_symbols(_forged_with_y(codec, coding.MAX_Y_MAGNITUDE),
+                                              codec)
+  assert y[0, 0, 0] == coding.MAX_Y_MAGNITUDE
+  encode = codec.model.encode
+
+  def encode_beyond(images):
+    y, z = encode(images)
+    return y + value - y[0, 0, 0, 0], z
+
+  monkeypatch.setattr(codec.model, "encode", encode_beyond)
+  with pytest.raises(bitstream.BitstreamError, match="implausible latent values"):
+    coding.compress_image(codec, _image(32, 32))
+
+
+def test_a_decoder_output_that_is_not_finite_is_an_error_not_black_pixels(codec, monkeypatch):
+  # The range checks' backstop: a y within range can still overflow some synthesis.
+  data = coding.compress_image(codec, _image(32, 32))
+  monkeypatch.setattr(codec.model, "decode",
+                      lambda y: tf.fill((1, 32, 32, 3), float("nan")))
+  with pytest.raises(bitstream.BitstreamError, match="non-finite pixels"):
+    coding.decompress_bytes(data, codec)
+
+
+def test_decompress_binary_refuses_a_forged_y_with_one_line(codec, bundle_path, tmp_path,
+                                                            capsys, recwarn):
+  (tmp_path / "forged.tfci").write_bytes(_forged_with_y(codec, 100_000))
+  assert _cli(decompress, f"--codec_path={bundle_path}", tmp_path / "forged.tfci",
+              tmp_path / "forged.png") == 1
+  err = capsys.readouterr().err
+  assert err.count("\n") == 1 and "implausible latent values" in err
+  assert not (tmp_path / "forged.png").exists()
+  assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
 def test_the_codec_a_file_names_is_found_among_bundles(codec, bundle_path):
   header = bitstream.parse_header(coding.compress_image(codec, _image(16, 16)))
   found = coding.find_codec(header, search_dir=os.path.dirname(bundle_path))

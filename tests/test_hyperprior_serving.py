@@ -155,6 +155,7 @@ def test_classify_reads_hyperprior_files_without_any_transform(two_branch, tiny_
   export_dir = two_branch[1]
   assert _classify(f"--model={export_dir}", view_file, photo_file) == 0
   out = capsys.readouterr().out.splitlines()
+  assert out.pop(0).startswith(f"classifier {export_dir}: scores ")  # its label set, first
   assert out[0] == f"{view_file}: 64x64 image, y_hat and sigma_hat 4x4x8 -> 8x8, central 7x7"
   assert out[6] == (f"{photo_file}: 500x375 image, y_hat and sigma_hat 24x32 -> central 24x24x8 "
                     "-> 8x8, central 7x7")
@@ -169,7 +170,7 @@ def test_classify_reads_hyperprior_files_without_any_transform(two_branch, tiny_
   # The tables can come from the codec's bundle (no model is built from it).
   assert _classify(f"--model={export_dir}", f"--codec={tiny_hyperprior_path}", "--top_k=2",
                    view_file) == 0
-  assert capsys.readouterr().out.splitlines()[1:] == out[1:3]
+  assert capsys.readouterr().out.splitlines()[2:] == out[1:3]
 
 
 @pytest.mark.slow
@@ -190,7 +191,7 @@ def test_the_y_hat_classifier_exports_and_classifies_from_y_alone(y_hat_only, st
   view_file.write_bytes(coding.compress_image(
       tiny_hyperprior, np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)))
   assert _classify(f"--model={export_dir}", "--top_k=2", view_file) == 0
-  lines = capsys.readouterr().out.splitlines()
+  lines = capsys.readouterr().out.splitlines()[1:]  # after the label set
   assert lines[0] == f"{view_file}: 64x64 image, y_hat 4x4x8 -> 8x8, central 7x7"
   assert len(lines) == 3
 
@@ -213,7 +214,7 @@ def test_classify_refuses_files_of_other_codecs_by_fingerprint(two_branch, tiny_
   export_dir = two_branch[1]
   assert _classify(f"--model={export_dir}", good, other, autoencoder) == 1
   captured = capsys.readouterr()
-  assert captured.out.splitlines()[0].startswith(f"{good}: 64x64 image")
+  assert captured.out.splitlines()[1].startswith(f"{good}: 64x64 image")
   errors = captured.err.splitlines()
   assert errors == [
       f"error: {other}: the file was made by codec 'hp-tiny' "

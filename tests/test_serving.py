@@ -158,7 +158,7 @@ def test_classify_prints_top5_from_tfci_files_without_the_decoder(export_dir, ti
   monkeypatch.setattr(model_lib.Autoencoder, "decode", _never)
   monkeypatch.setattr(pretrained, "load_codec", _never)
   assert _classify(f"--model={export_dir}", view_file, photo_file) == 0
-  out = capsys.readouterr().out.splitlines()
+  out = capsys.readouterr().out.splitlines()[1:]  # after the label set (see its own test)
   assert out[0] == f"{view_file}: 64x64 image, latent 8x8x8, central 7x7"
   h, w = -(-375 // 8), -(-500 // 8)
   assert out[6] == f"{photo_file}: 500x375 image, latent {h}x{w}x8 -> 8x11, central 7x7"
@@ -175,7 +175,22 @@ def test_classify_prints_top5_from_tfci_files_without_the_decoder(export_dir, ti
   # The tables can come from the codec's bundle too: its metadata and table, not its weights.
   assert _classify(f"--model={export_dir}", f"--codec={tiny_codec_path}", "--top_k=2",
                    "--latent_policy=crop", view_file) == 0
-  assert len(capsys.readouterr().out.splitlines()) == 3
+  assert len(capsys.readouterr().out.splitlines()) == 1 + 3
+
+
+def test_classify_says_which_classes_the_classifier_knows(export_dir, tiny_codec, tmp_path,
+                                                         capsys):
+  # The shipped classifiers know Imagenette's 10 classes only: a photo of a house comes back as
+  # one of them, and the user must be told so before reading "gas pump 81%".
+  good = tmp_path / "good.tfci"
+  good.write_bytes(coding.compress_image(tiny_codec, _image(64, 64)))
+  assert _classify(f"--model={export_dir}", good, good) == 0
+  out = capsys.readouterr().out.splitlines()
+  names = serving.LatentClassifier(export_dir).names
+  assert len(names) == 10
+  assert out[0] == (f"classifier {export_dir}: scores 10 classes only ({', '.join(names)}); "
+                    "anything else comes back as the nearest of these")
+  assert sum(line.startswith("classifier ") for line in out) == 1  # once, not per file
 
 
 def test_classify_refuses_what_it_cannot_read_with_one_line_each(export_dir, tiny_codec,
@@ -197,7 +212,7 @@ def test_classify_refuses_what_it_cannot_read_with_one_line_each(export_dir, tin
                      tmp_path / "missing.tfci")
   captured = capsys.readouterr()
   assert status == 1
-  assert captured.out.splitlines()[0].startswith(f"{good}: ")  # the good file still runs
+  assert captured.out.splitlines()[1].startswith(f"{good}: ")  # the good file still runs
   errors = captured.err.splitlines()
   assert len(errors) == 5
   assert errors[0].startswith(f"error: {other}: the file was made by codec 'other'")
@@ -206,7 +221,8 @@ def test_classify_refuses_what_it_cannot_read_with_one_line_each(export_dir, tin
   assert errors[2] == (f"error: {small}: the latent is 5x6; this classifier needs at least 7x7 "
                        "(an image of at least 56 pixels per side)")
   assert errors[3].startswith(f"error: {junk}: not a .tfci file")
-  assert errors[4] == f"error: {tmp_path / 'missing.tfci'}: No such file or directory"
+  # In the words of the other binaries, not the OS's "No such file or directory".
+  assert errors[4] == f"error: {tmp_path / 'missing.tfci'}: no such file or folder"
 
   assert _classify(f"--model={export_dir}", f"--codec={other_codecs['wide']}", good) == 1
   assert capsys.readouterr().err == (
@@ -240,7 +256,8 @@ def test_classify_without_model_takes_the_shipped_classifier_of_the_files_codec(
   with_model = serving.LatentClassifier(export_dir)
   _, symbols = serving.read_for_classification(good.read_bytes(), with_model)
   wnid, name, prob = with_model.top_k(symbols)[0]
-  assert captured.out.splitlines()[1] == f"  1. {prob:.4f}  {wnid}  {name}"
+  assert captured.out.splitlines()[0].startswith("classifier ")  # the shipped one's label set
+  assert captured.out.splitlines()[2] == f"  1. {prob:.4f}  {wnid}  {name}"
   assert captured.err == (f"error: {other}: no shipped classifier reads latents of codec 'other' "
                           f"({pretrained.read_metadata(other_codecs['other'])['fingerprint']}); "
                           "shipped: cresnet39 for codec 'tiny'. Give --model=EXPORT_DIR\n")

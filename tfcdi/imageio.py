@@ -17,8 +17,9 @@ it changed, so nothing happens silently:
 Anything that cannot be read as an image raises ImageError (a ValueError) with a one-line message
 that does not repeat the path (callers add it).
 
-Writes are atomic: a file appears under its name complete, or not at all. `plan_files` pairs the
-inputs of a command-line run (a file or a folder) with their outputs.
+Writes are atomic: a file appears under its name complete, or not at all; `save_image` writes
+PNG, JPEG or WebP as the output name says. `plan_files` pairs the inputs of a command-line run
+(a file or a folder) with their outputs.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 # Extensions the command-line tools pick up when given a folder (compared case-insensitively).
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 _MODE_NAMES = {
     "1": "1-bit black and white",
@@ -210,11 +211,36 @@ def write_atomic(path: str, data: bytes) -> None:
 
 def encode_png(image: np.ndarray) -> bytes:
   """uint8 RGB [H, W, 3] -> PNG bytes."""
+  return encode_image(image, ".png")
+
+
+# What save_image writes for each output name's extension (compared case-insensitively).
+OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+# JPEG is lossy: a high quality keeps the decoded image's own artefacts, not new ones, visible.
+JPEG_QUALITY = 95
+
+
+def output_format(path: str) -> str:
+  """The Pillow format an output name asks for (OUTPUT_FORMATS); ImageError for any other."""
+  extension = os.path.splitext(path)[1].lower()
+  if extension not in OUTPUT_FORMATS:
+    raise ImageError(f"{path}: the output name must end in "
+                     f"{', '.join(OUTPUT_FORMATS)} (the format written)")
+  return OUTPUT_FORMATS[extension]
+
+
+def encode_image(image: np.ndarray, name: str) -> bytes:
+  """uint8 RGB [H, W, 3] -> the bytes of the format `name` ends with (see OUTPUT_FORMATS).
+
+  PNG and WebP are lossless (WebP in its lossless mode); JPEG is written at JPEG_QUALITY.
+  """
   image = np.asarray(image)
   if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
     raise ImageError(f"expected a uint8 [H, W, 3] image, got {image.dtype} {image.shape}")
+  fmt = output_format(name)
+  options = {"JPEG": {"quality": JPEG_QUALITY}, "WEBP": {"lossless": True}}.get(fmt, {})
   buffer = io.BytesIO()
-  Image.fromarray(image, "RGB").save(buffer, format="PNG")
+  Image.fromarray(image, "RGB").save(buffer, format=fmt, **options)
   return buffer.getvalue()
 
 
@@ -223,59 +249,107 @@ def save_png(path: str, image: np.ndarray) -> None:
   write_atomic(path, encode_png(image))
 
 
+def save_image(path: str, image: np.ndarray) -> None:
+  """Writes uint8 RGB [H, W, 3] atomically, as PNG, JPEG or WebP as the name's extension says."""
+  write_atomic(path, encode_image(image, path))
+
+
+def make_parent_folder(path: str) -> None:
+  """Creates the folder `path` goes into; a file in the way is a one-line ValueError.
+
+  os.makedirs would report it as "[Errno 17] File exists" (or "[Errno 20] Not a directory").
+  """
+  folder = os.path.dirname(os.path.abspath(path))
+  if os.path.isdir(folder):
+    return
+  ancestor = folder
+  while not os.path.exists(ancestor) and os.path.dirname(ancestor) != ancestor:
+    ancestor = os.path.dirname(ancestor)
+  if not os.path.isdir(ancestor):
+    raise ValueError(f"cannot write {path}: {ancestor} is a file, not a folder")
+  os.makedirs(folder, exist_ok=True)
+
+
 @dataclasses.dataclass(frozen=True)
 class FileJob:
   """One input file of a command-line run and the file it becomes."""
 
   source: str
-  target: str
-  problem: str | None = None  # why this one must be skipped; None when it can go ahead
+  target: str | None
+  problem: str | None = None  # why this one cannot go ahead (a failure); None when it can
+  skipped: str | None = None  # why this one is left alone on purpose (not a failure)
 
 
 def _stem(path: str) -> str:
   return os.path.splitext(os.path.basename(path))[0]
 
 
-def plan_files(source: str, target: str, extensions, suffix: str,
-               overwrite: bool = False) -> list[FileJob]:
+def _why_not_picked(folder: str, name: str, kinds: str) -> str:
+  if os.path.isdir(os.path.join(folder, name)):
+    return "a folder (subfolders are not searched)"
+  return f"not a {kinds} file"
+
+
+def plan_files(source: str, target: str, extensions, suffix: str, overwrite: bool = False,
+               skip_existing: bool = False, target_suffixes=None) -> list[FileJob]:
   """Pairs inputs with outputs for a command-line run.
 
   A file goes to `target`, or into it as <stem><suffix> if `target` is a folder (or ends with a
   path separator). A folder's files whose names end with one of `extensions` (any case) go into
-  the folder `target` as <stem><suffix>; subfolders are not searched.
+  the folder `target` as <stem><suffix>; its other entries, subfolders included (they are not
+  searched), come back as skipped jobs, each with its reason.
 
-  Existing outputs (unless `overwrite`) and two inputs sharing an output name ("a.png", "a.jpg")
-  are not errors of the whole run: those jobs carry a `problem` and the others go ahead.
+  Not errors of the whole run, but jobs that carry a `problem` while the others go ahead: an
+  output that exists (unless `overwrite`; with `skip_existing` the job is skipped instead, so
+  that a killed folder run resumes), an output that is the input itself (under any spelling or
+  link), two inputs sharing an output name ("a.png", "a.jpg").
 
   Raises:
-    ValueError: the source does not exist, a folder holds no matching file, or a folder's outputs
-      would go to a file.
+    ValueError: the source does not exist, a folder holds no matching file, a folder's outputs
+      would go to a file, or a file's output name does not end with one of `target_suffixes`
+      (when given).
   """
+  if overwrite and skip_existing:
+    raise ValueError("--overwrite and --skip_existing contradict each other; give one")
   extensions = tuple(e.lower() for e in extensions)
+  kinds = ", ".join(e.lstrip(".") for e in extensions)
+  pairs = []  # (source, target), or (entry, None) for a folder's entry that is not picked
   if os.path.isdir(source):
     if os.path.exists(target) and not os.path.isdir(target):
       raise ValueError(f"{target} is a file; the outputs of a folder go into a folder")
-    names = sorted(n for n in os.listdir(source)
-                   if n.lower().endswith(extensions) and os.path.isfile(os.path.join(source, n)))
-    if not names:
-      kinds = ", ".join(e.lstrip(".") for e in extensions)
+    for name in sorted(os.listdir(source)):
+      path = os.path.join(source, name)
+      picked = name.lower().endswith(extensions) and os.path.isfile(path)
+      pairs.append((path, os.path.join(target, _stem(name) + suffix) if picked else None))
+    if not any(dst for _, dst in pairs):
       raise ValueError(f"{source} holds no {kinds} files")
-    pairs = [(os.path.join(source, n), os.path.join(target, _stem(n) + suffix)) for n in names]
   elif os.path.exists(source):
     if os.path.isdir(target) or target.endswith(("/", os.sep)):
       target = os.path.join(target, _stem(source) + suffix)
+    elif target_suffixes and not target.lower().endswith(tuple(target_suffixes)):
+      raise ValueError(f"{target}: the output name must end in {', '.join(target_suffixes)} "
+                       "(or end it with / to write into a folder)")
     pairs = [(source, target)]
   else:
     raise ValueError(f"{source}: no such file or folder")
 
   jobs, claimed = [], {}
   for src, dst in pairs:
+    if dst is None:
+      jobs.append(FileJob(src, None, skipped=_why_not_picked(source, os.path.basename(src),
+                                                             kinds)))
+      continue
     key = os.path.normcase(os.path.abspath(dst))
-    problem = None
-    if key in claimed:
-      problem = f"skipped: {claimed[key]} is written to {dst} already"
+    problem = skipped = None
+    if os.path.exists(dst) and os.path.samefile(src, dst):
+      problem = f"{dst} is the input file itself; give the output another name"
+    elif key in claimed:
+      problem = f"{claimed[key]} is written to {dst} already"
+    elif os.path.lexists(dst) and skip_existing:
+      skipped = f"{dst} already exists (--skip_existing)"
     elif os.path.lexists(dst) and not overwrite:
-      problem = f"{dst} already exists (--overwrite replaces it)"
+      problem = (f"{dst} already exists (--overwrite replaces it; --skip_existing leaves it and "
+                 "goes on with the others)")
     claimed.setdefault(key, src)
-    jobs.append(FileJob(src, dst, problem))
+    jobs.append(FileJob(src, dst, problem, skipped))
   return jobs

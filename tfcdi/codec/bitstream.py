@@ -291,7 +291,7 @@ def _check_magic_and_version(data) -> None:
   if len(data) == 0:
     raise BitstreamError("empty file, not a .tfci file")
   if bytes(data[:len(MAGIC)]) != MAGIC[:len(data)]:
-    raise BitstreamError("not a .tfci file (it does not start with b'TFCI')")
+    raise BitstreamError("not a .tfci file (it does not start with the bytes TFCI)")
   if len(data) < _PREFIX_BYTES:
     raise BitstreamError(f"truncated .tfci file ({len(data)} bytes)")
   version = data[4]

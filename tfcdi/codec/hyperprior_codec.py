@@ -30,6 +30,20 @@ Y_HAT, SIGMA_HAT = "y_hat", "sigma_hat"
 # Where a latent store keeps the integer tables (HyperpriorTables.save / load), beside its
 # metadata: they are too large for JSON.
 TABLES_FILE = "codec_tables.npz"
+# The largest |y| a hyperprior file may hold; checked on reading, as the integer
+# hyper-synthesis checks z, and on writing, so that no file we write is refused. The format
+# codes any value (escapes). The shipped codecs' y stay within a few dozen on photos, but a codec
+# may have wide latents (the latent cache keeps y beyond 16 bits), so the bound is generous; a
+# forged y below it can still drive a synthesis to inf (the shipped q1 at +-2^16 with random
+# signs), which Codec.decompress refuses as non-finite pixels.
+MAX_Y_MAGNITUDE = 1 << 16
+
+
+def _check_y_range(y) -> None:
+  largest = int(np.abs(np.asarray(y, np.int64)).max(initial=0))
+  if largest > MAX_Y_MAGNITUDE:
+    raise bitstream.BitstreamError(f"implausible latent values (|y| up to {largest}; a real "
+                                   f"image's stay within {MAX_Y_MAGNITUDE})")
 
 
 def latent_shapes(image_size, channels: int, num_filters: int) -> tuple:
@@ -63,6 +77,7 @@ class _Shared:
     z = bitstream.decode_hyperprior_z(data, header, self.z_tables)
     indices = self.scale_indices(z[None], (1, *header.y_shape))[0]
     y = bitstream.decode_hyperprior_y(data, header, self.y_tables, indices)
+    _check_y_range(y)
     return header, y, z, indices
 
   def read_symbols(self, data: bytes) -> tuple:
@@ -131,6 +146,7 @@ class HyperpriorCodec(_Shared, interface.Codec):
       padded, _ = hyperprior_lib.pad_to_multiple(tf.convert_to_tensor(images, tf.float32))
       y, z = encode(padded)
       y, z = y.numpy(), z.numpy()
+      _check_y_range(y)
       indices = self.scale_indices(z, y.shape)  # integers: the same batched or not
       return [bitstream.encode_hyperprior(y[i], indices[i], self.y_tables, z[i], self.z_tables,
                                           codec_name=self.name, fingerprint=self.fingerprint,

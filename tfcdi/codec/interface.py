@@ -240,6 +240,10 @@ class Codec(Reader):
     images = self.reconstruct({k: v[None] for k, v in symbols.items()})
     height, width = header.image_size
     images = np.asarray(images)[0, :height, :width, :]
+    # The range checks' backstop: NaN must never reach the cast below (it would become black).
+    if not np.all(np.isfinite(images)):
+      raise bitstream.BitstreamError(
+          "the file decodes to non-finite pixels (a forged file, or a codec that does not fit it)")
     # The decoder output is already clipped to [0, 255]; rounding, not truncating, to 8 bits.
     return np.clip(np.rint(images), 0, 255).astype(np.uint8)
 
