@@ -60,7 +60,6 @@ def net_spec(net: str, config) -> specs_lib.NetSpec:
   return spec
 
 
-
 def branch_names() -> list[str]:
   """The two-branch net's input names, in branch order ("y_hat", "sigma_hat")."""
   return [b.input_name for b in specs_lib.get_input_branches("hyperprior")]

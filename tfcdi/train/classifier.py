@@ -149,7 +149,6 @@ def check_net_and_input(net: str, input_kind: str) -> None:
     raise TrainingError(f"{net} reads {reads}; use --input={wanted}, not {input_kind}")
 
 
-
 # --- distribution -----------------------------------------------------------------------------
 
 
