@@ -28,7 +28,7 @@ from experiments import _cli
 from tfcdi import imageio
 
 # TensorFlow's modules, imported at first use (in main): --help and flag errors need none.
-bitstream = _cli.lazy_import("tfcdi.codec.bitstream")
+registry = _cli.lazy_import("tfcdi.codec.registry")
 coding = _cli.lazy_import("tfcdi.codec.coding")
 pretrained = _cli.lazy_import("tfcdi.codec.pretrained")
 
@@ -63,11 +63,11 @@ def decompress_file(codec, job: imageio.FileJob, family: str | None = None) -> s
   """
   with open(job.source, "rb") as f:
     data = f.read()
-  header = bitstream.parse_header(data)
+  header = registry.parse_header(data)
   # Before anything is decoded: a file of a few hundred KB can announce a 16384 x 16384 image.
   _cli.check_pixels(*header.image_size, _MAX_PIXELS.value, what="the image the file announces")
   if family is not None:
-    made_by = bitstream.FAMILY_NAMES[header.codec_family]
+    made_by = registry.name_of(header.codec_family)
     if made_by != family:
       raise pretrained.CodecError(f"the file is of the {made_by} family, not of the {family} "
                                   f"family (--codec={family})")

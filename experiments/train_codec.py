@@ -6,8 +6,14 @@ r"""Trains one codec (an operating point, or a hyperprior quality), bundles it, 
   tfcdi-train-codec --codec=hyperprior --quality=4 --preset=cpu \
       --data_dir=../shared/data/imagenette2_224 --kodak_dir=../shared/data/kodak \
       --workdir=runs/hyperprior_q4
+  tfcdi-train-codec --recipe=ae-0.635-cpu \
+      --data_dir=../shared/data/imagenette2_224 --kodak_dir=../shared/data/kodak \
+      --workdir=runs/recipe_0.635
 
-Killed and restarted with the same flags, it continues from its last checkpoint. Each stage is
+--recipe trains a shipped autoencoder codec from scratch as its recipe says (tfcdi/train/codec.py,
+RECIPES: preset, steps, schedule, precision), measuring it on Kodak from real files at each
+milestone into history.json. Killed and restarted with the same flags, it continues from its
+last checkpoint. Each stage is
 skipped when its output exists: training (checkpoint at the last step), the bundle
 (codec_<op>.npz or hyperprior_q<quality>.npz) and the Kodak evaluation from real files
 (kodak_eval.json).
@@ -53,6 +59,10 @@ _BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Overrides the preset's b
 _LEARNING_RATE = flags.DEFINE_float(
     "learning_rate", None, "Overrides the preset's learning rate.", allow_override=True)
 _PRECISION = _cli.define_precision_flag()
+_RECIPE = flags.DEFINE_string(
+    "recipe", None, "Train a shipped autoencoder codec from scratch by its recipe (e.g. "
+    "ae-0.635-cpu; the names are tfcdi/train/codec.py's RECIPES); fixes every training "
+    "setting, so it takes only --data_dir, --kodak_dir, --workdir and --split.")
 _INIT_FROM = flags.DEFINE_string(
     "init_from_bundle", None, "A codec bundle (.npz) to start from when --workdir has no "
     "checkpoint: its weights and step count, with a new optimizer (give a small "
@@ -65,6 +75,8 @@ def main(argv):
   for name in ("data_dir", "workdir"):
     if FLAGS[name].value is None:
       raise app.UsageError(f"--{name} is required")
+  if _RECIPE.value is not None:
+    return _train_recipe()
   family = _CODEC.value or "autoencoder"
   if family not in _cli.CODEC_FAMILIES:
     raise app.UsageError(f"--codec={family}: training takes a codec family, one of "
@@ -96,6 +108,25 @@ def main(argv):
   if FLAGS.kodak_dir:
     from tfcdi.codec import evaluation  # Imported late: only this stage needs the bitstream.
     evaluation.evaluate_bundle_on_folder(bundle, FLAGS.kodak_dir, FLAGS.workdir, log=log)
+
+
+def _train_recipe():
+  """--recipe: train, measure at milestones, bundle and evaluate one shipped codec's recipe."""
+  fixed = [name for name in ("operating_point", "codec", "quality", "preset", "num_steps",
+                             "batch_size", "learning_rate", "precision", "init_from_bundle")
+           if FLAGS[name].present]
+  if fixed:
+    raise app.UsageError(f"--recipe fixes the training settings; drop --{', --'.join(fixed)}")
+  if _KODAK_DIR.value is None:
+    raise app.UsageError("--recipe measures the codec at its milestones: --kodak_dir is required")
+  try:
+    recipe = codec_train.get_recipe(_RECIPE.value)
+  except ValueError as e:
+    raise app.UsageError(str(e)) from None
+  logging.set_verbosity(logging.WARNING)
+  log = lambda msg: print(msg, flush=True)  # noqa: E731
+  codec_train.train_recipe(recipe, _DATA_DIR.value, _KODAK_DIR.value, _WORKDIR.value,
+                           split=_SPLIT.value, log=log)
 
 
 def _train_hyperprior():

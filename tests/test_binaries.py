@@ -16,6 +16,7 @@ from experiments import _cli
 EXPERIMENTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "experiments")
 BINARIES = sorted(name[:-3] for name in os.listdir(EXPERIMENTS)
                   if name.endswith(".py") and not name.startswith("_"))
+REPO_ROOT = os.path.dirname(os.path.normpath(EXPERIMENTS))
 
 
 def test_the_binaries_list_is_not_empty():
@@ -24,16 +25,26 @@ def test_the_binaries_list_is_not_empty():
 
 @pytest.mark.parametrize("name", BINARIES)
 def test_every_binary_imports_beside_the_others(name):
-  # absl refuses a second definition of a flag name unless both allow overriding; importing
-  # them all here, in any order the test runner picks, is what a test session does anyway.
-  for other in BINARIES:
-    importlib.import_module(f"experiments.{other}")
-  importlib.import_module(f"experiments.{name}")
+  # absl refuses a second definition of a flag name unless both allow overriding, and a test
+  # session imports every binary into one process. A fresh interpreter per binary, importing it
+  # first and then all the others, tries every binary's definitions against the rest (in this
+  # process all but the first parameter would find the modules imported already).
+  others = [b for b in BINARIES if b != name]
+  code = ("import importlib\n"
+          f"for b in {[name] + others!r}:\n"
+          "  module = importlib.import_module('experiments.' + b)\n"
+          "  assert callable(module.run), b\n"
+          "from absl import flags\n"
+          "print(len(list(flags.FLAGS)))\n")
+  done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
+                        text=True, timeout=300, check=False)
+  assert done.returncode == 0, done.stderr[-2000:]
+  # The flags of every binary are there, once each.
+  assert int(done.stdout.split()[-1]) > 10 * len(BINARIES) // 2
 
 
 # --- the command line, before TensorFlow ------------------------------------------------------
 
-REPO_ROOT = os.path.dirname(os.path.normpath(EXPERIMENTS))
 
 # Runs a binary's `run()` as its console script does (sys.argv as given), then reports on
 # stderr whether TensorFlow was imported: --help and flag errors must be answered without it.

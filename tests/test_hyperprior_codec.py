@@ -20,6 +20,7 @@ from tfcdi.codec import bitstream
 from tfcdi.codec import coding
 from tfcdi.codec import evaluation
 from tfcdi.codec import hyperprior as hp
+from tfcdi.codec import hyperprior_codec
 from tfcdi.codec import pretrained
 from tfcdi.train import hyperprior as hp_train
 
@@ -188,7 +189,7 @@ def _forged_with_y(codec, value, image_size=(32, 32)):
                                      image_size=image_size)
 
 
-@pytest.mark.parametrize("value", [100_000, -100_000, coding.MAX_Y_MAGNITUDE + 1])
+@pytest.mark.parametrize("value", [100_000, -100_000, hyperprior_codec.MAX_Y_MAGNITUDE + 1])
 def test_forged_y_beyond_the_range_is_refused_not_decoded(codec, value, monkeypatch):
   # |y| >= 1e5 drove the synthesis to NaN, which became black pixels with exit status 0; y now
   # has a range check on reading, as z has its overflow check.
@@ -198,9 +199,9 @@ def test_forged_y_beyond_the_range_is_refused_not_decoded(codec, value, monkeypa
   with pytest.raises(bitstream.BitstreamError, match="implausible latent values"):
     coding.read_hyperprior_symbols(data, codec)  # the classifiers' path too
   # The edge of the range is still read, and the writer refuses what the reader would.
-  _, y, _, _ = coding.read_hyperprior_symbols(_forged_with_y(codec, coding.MAX_Y_MAGNITUDE),
-                                              codec)
-  assert y[0, 0, 0] == coding.MAX_Y_MAGNITUDE
+  edge = hyperprior_codec.MAX_Y_MAGNITUDE
+  _, y, _, _ = coding.read_hyperprior_symbols(_forged_with_y(codec, edge), codec)
+  assert y[0, 0, 0] == hyperprior_codec.MAX_Y_MAGNITUDE
   encode = codec.model.encode
 
   def encode_beyond(images):

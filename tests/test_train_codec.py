@@ -200,3 +200,30 @@ def test_a_recipe_killed_while_measuring_a_milestone_measures_it_on_resume(
 def test_unknown_recipe_names_the_known_ones():
   with pytest.raises(ValueError, match="ae-0.635-cpu"):
     codec_train.get_recipe("ae-0.5-cpu")
+
+
+def _train_codec_cli(*args):
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from absl.testing import flagsaver  # pylint: disable=g-import-not-at-top
+  from experiments import train_codec  # pylint: disable=g-import-not-at-top
+  with flagsaver.flagsaver():
+    argv = flags.FLAGS(["train_codec", *map(str, args)])
+    return train_codec.main(argv)
+
+
+def test_the_binary_trains_a_recipe_and_refuses_settings_the_recipe_fixes(tmp_path,
+                                                                           two_kodak_images):
+  from absl import app  # pylint: disable=g-import-not-at-top
+  common = (f"--data_dir={IMAGENETTE}", f"--workdir={tmp_path / 'run'}")
+  with pytest.raises(app.UsageError, match="--recipe fixes the training settings; drop "
+                                           "--num_steps, --precision"):
+    _train_codec_cli("--recipe=ae-0.0983-tiny", "--num_steps=9", "--precision=float32",
+                     f"--kodak_dir={two_kodak_images}", *common)
+  with pytest.raises(app.UsageError, match="--kodak_dir is required"):
+    _train_codec_cli("--recipe=ae-0.0983-tiny", *common)
+  with pytest.raises(app.UsageError, match="unknown codec recipe 'ae-9-cpu'"):
+    _train_codec_cli("--recipe=ae-9-cpu", f"--kodak_dir={two_kodak_images}", *common)
+  _train_codec_cli("--recipe=ae-0.0983-tiny", f"--kodak_dir={two_kodak_images}", *common)
+  history = codec_train.read_history(str(tmp_path / "run"))
+  assert [m["step"] for m in history["milestones"]] == [2, 4]
+  assert os.path.exists(tmp_path / "run" / "codec_0.0983.npz")

@@ -54,6 +54,10 @@ def main(argv):
       continue
     _ship(bundle, evaluation, os.path.join(dest, os.path.basename(pretrained.shipped_path(op))),
           os.path.join(dest, f"kodak_eval_{op}.json"), op)
+    # A recipe's run (tfcdi-train-codec --recipe) ships its milestones too: the codec's history.
+    history = os.path.join(_RUNS.value, op, "history.json")
+    if pretrained.read_metadata(bundle).get("recipe") and os.path.exists(history):
+      shutil.copyfile(history, os.path.join(dest, f"history_{op}.json"))
   for quality in qualities.QUALITIES if _HYPERPRIOR_RUNS.value else ():
     name = qualities.get_quality(quality).name
     run_dir = os.path.join(_HYPERPRIOR_RUNS.value, f"hyperprior_{name}")

@@ -87,14 +87,8 @@ class AutoencoderCodec(_Shared, interface.Codec):
                              frequencies=np.asarray(self.frequencies, np.int64),
                              centers=self.center_values(), channels=int(self.channels))
 
-  def to_json(self) -> dict:
-    return self.tables().to_json()
-
   def batch_compressor(self, image_size: int | None):
-    encode = self.model.encode
-    if image_size is not None:  # one trace for a store's fixed views
-      encode = tf.function(encode, input_signature=[
-          tf.TensorSpec([None, image_size, image_size, 3], tf.float32)])
+    encode = self._encoder(image_size)
 
     def files(images, size) -> list:
       padded, _ = model_lib.pad_to_multiple(tf.convert_to_tensor(images, tf.float32))

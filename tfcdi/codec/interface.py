@@ -228,11 +228,24 @@ class Codec(Reader):
                        f"{bitstream.MAX_IMAGE_SIDE} pixels per side")
     return self.batch_compressor(None)(image[None].astype(np.float32), (height, width))[0]
 
+  def to_json(self) -> dict:
+    # A codec's identity is its Reader's.
+    return self.tables().to_json()
+
   def batch_compressor(self, image_size: int | None):
     """A function (float32 images [B, H, W, 3], (height, width)) -> B .tfci files, for images
     already padded to a multiple of the downsampling (or padded by it); `image_size` fixes a
     square input size so the encoder traces once (None: any size)."""
     raise NotImplementedError
+
+  def _encoder(self, image_size: int | None):
+    """The model's encode, traced once for square inputs of `image_size` (a store's fixed
+    views), or as it is for any size (None)."""
+    if image_size is None:
+      return self.model.encode
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top  (this module needs no TF)
+    return tf.function(self.model.encode, input_signature=[
+        tf.TensorSpec([None, image_size, image_size, 3], tf.float32)])
 
   def decompress(self, data: bytes) -> np.ndarray:
     """The bytes of a .tfci file this codec made -> uint8 RGB [H, W, 3] at the original size."""
