@@ -29,6 +29,7 @@ from experiments import _cli
 tf = _cli.lazy_import("tensorflow")
 published = _cli.lazy_import("tfcdi.reporting.published")
 latent_store = _cli.lazy_import("tfcdi.data.latent_store")
+rgb_arms = _cli.lazy_import("tfcdi.data.rgb_arms")
 
 _DATA_DIR = flags.DEFINE_string(
     "data_dir", None, "ImageFolder root holding the splits (root/<split>/<class>/<image>).")
@@ -97,8 +98,8 @@ def main(argv):
           progress=_PROGRESS.value, log=print)
       print(f"{split}: {entry['count']} images encoded into {_STORE_DIR.value}", flush=True)
       if _DECODE.value:
-        latent_store.build_decoded_cache(_STORE_DIR.value, split, codec,
-                                         batch_size=_BATCH_SIZE.value, progress=_PROGRESS.value)
+        rgb_arms.build_decoded_cache(_STORE_DIR.value, split, codec,
+                                     batch_size=_BATCH_SIZE.value, progress=_PROGRESS.value)
   except (ValueError, OSError) as e:
     _error(e)
     return 1

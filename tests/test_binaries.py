@@ -180,12 +180,13 @@ def test_the_flag_choices_spelled_out_for_the_command_line_are_the_librarys():
   # _cli repeats them so that defining flags needs no TensorFlow; they must not drift.
   from tfcdi import reproduce, serving  # pylint: disable=g-import-not-at-top
   from tfcdi.data import latent_store  # pylint: disable=g-import-not-at-top
+  from tfcdi.nets import classifier as classifier_net  # pylint: disable=g-import-not-at-top
   from tfcdi.nets import specs  # pylint: disable=g-import-not-at-top
   from tfcdi.train import classifier, codec, joint, segmenter  # pylint: disable=g-import-not-at-top
   assert _cli.NETS == tuple(specs.net_names())
   assert _cli.STRATEGIES == tuple(classifier.STRATEGIES)
   assert _cli.CLASSIFIER_INPUTS == tuple(classifier.INPUT_KINDS)
-  assert _cli.LATENT_INPUTS == tuple(classifier.LATENT_INPUTS)
+  assert _cli.LATENT_INPUTS == tuple(classifier_net.LATENT_INPUTS)
   assert _cli.CLASSIFIER_PRESETS == tuple(classifier.PRESETS)
   assert _cli.SEGMENTER_INPUTS == tuple(segmenter.INPUTS)
   assert _cli.SEGMENTER_PRESETS == tuple(segmenter.PRESETS)

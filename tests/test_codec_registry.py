@@ -16,6 +16,7 @@ from tfcdi.codec import coding
 from tfcdi.codec import interface
 from tfcdi.codec import registry
 from tfcdi.data import latent_store
+from tfcdi.data import rgb_arms
 
 IMAGENETTE = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
                           "imagenette2_224")
@@ -212,7 +213,7 @@ def test_a_toy_family_goes_through_the_latent_store(toy, tmp_path):
   direct = list(latent_store.latent_dataset(store_dir, "train",
                                             output="symbols").as_numpy_iterator())
   assert all(np.array_equal(a[0], b[0]) and a[1] == b[1] for a, b in zip(cached, direct))
-  latent_store.build_decoded_cache(store_dir, "train", toy, progress=False)
-  decoded = [image for image, _ in latent_store.decoded_dataset(store_dir, "train")]
+  rgb_arms.build_decoded_cache(store_dir, "train", toy, progress=False)
+  decoded = [image for image, _ in rgb_arms.decoded_dataset(store_dir, "train")]
   assert decoded[0].shape == (32, 32, 3)
   assert np.array_equal(decoded[0].numpy()[::4, ::4], direct[0][0].astype(np.uint8))

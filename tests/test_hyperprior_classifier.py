@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 
 from experiments import train_classifier
+from tfcdi.data import classification_input
 from tfcdi.data import latent_pairs
 from tfcdi.data import latent_store
+from tfcdi.nets import classifier as classifier_net
 from tfcdi.train import classifier
 
 IMAGENETTE = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
@@ -83,12 +85,12 @@ def test_two_branch_net_trains_resumes_and_records_its_inputs(store_dir, tmp_pat
 def test_y_hat_arm_sees_the_two_branch_arms_views_without_sigma(store_dir):
   config = classifier.get_config("tiny")
   views = {}
-  for inputs in classifier.LATENT_INPUTS:
-    data = classifier.describe_data("latent", data_dir=None, store_dir=store_dir, config=config,
-                                    latent_inputs=inputs)
+  for inputs in classifier_net.LATENT_INPUTS:
+    data = classification_input.describe_data("latent", data_dir=None, store_dir=store_dir,
+                                              config=config, latent_inputs=inputs)
     assert data.reads_pairs and data.view_size == 8 and data.channels == 8
-    views[inputs] = (list(classifier.train_input(data, config, epoch=1)),
-                     list(classifier.eval_input(data, config)))
+    views[inputs] = (list(classification_input.train_input(data, config, epoch=1)),
+                     list(classification_input.eval_input(data, config)))
   for (two_x, two_y), (y_x, y_y) in zip(views["y_hat+sigma_hat"][0], views["y_hat"][0]):
     assert two_x["y_hat"].shape == (4, 7, 7, 8) and two_x["sigma_hat"].shape == (4, 7, 7, 8)
     np.testing.assert_array_equal(two_x["y_hat"].numpy(), y_x.numpy())
@@ -98,7 +100,7 @@ def test_y_hat_arm_sees_the_two_branch_arms_views_without_sigma(store_dir):
   (two_x, _), = views["y_hat+sigma_hat"][1]
   for i, (y_hat, sigma_hat, _) in enumerate(pairs):
     want_y, want_sigma = latent_pairs.center_pair(y_hat, sigma_hat,
-                                                  classifier.pair_geometry(config))
+                                                  classification_input.pair_geometry(config))
     np.testing.assert_allclose(two_x["y_hat"][i].numpy(), want_y.numpy(), rtol=1e-6)
     np.testing.assert_allclose(two_x["sigma_hat"][i].numpy(), want_sigma.numpy(), rtol=1e-6)
 
@@ -150,5 +152,5 @@ def test_mismatched_stores_and_inputs_are_refused_with_one_line(store_dir, tmp_p
   assert "--quality is for hyperprior stores" in capsys.readouterr().err
   # The cpu preset's crop needs the follow-up's 32 x 32 resize; the tiny store still fits it.
   with pytest.raises(classifier.TrainingError, match="latent_crop|crop"):
-    classifier.describe_data("latent", data_dir=None, store_dir=store_dir,
-                             config=classifier.get_config("tiny", latent_crop=9))
+    classification_input.describe_data("latent", data_dir=None, store_dir=store_dir,
+                                       config=classifier.get_config("tiny", latent_crop=9))

@@ -22,6 +22,7 @@ from tfcdi import serving
 from tfcdi.codec import coding
 from tfcdi.codec import hyperprior as hp
 from tfcdi.codec import pretrained
+from tfcdi.data import classification_input
 from tfcdi.data import latent_pairs
 from tfcdi.data import latent_store
 from tfcdi.train import classifier
@@ -71,7 +72,7 @@ def _val_latents(store_dir):
   y = np.stack([s[0].numpy() for s in symbols])
   indices = np.stack([s[1].numpy() for s in symbols])
   sigma_hat = hp.scale_table().astype(np.float32)[indices]
-  geometry = classifier.pair_geometry(classifier.get_config("tiny"))
+  geometry = classification_input.pair_geometry(classifier.get_config("tiny"))
   views = [latent_pairs.center_pair(a, b, geometry) for a, b in zip(y.astype(np.float32),
                                                                      sigma_hat)]
   return y, indices, tf.stack([v[0] for v in views]), tf.stack([v[1] for v in views])

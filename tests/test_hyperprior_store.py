@@ -20,6 +20,7 @@ from tfcdi.codec import hyperprior as hp
 from tfcdi.codec import pretrained
 from tfcdi.data import images as images_lib
 from tfcdi.data import latent_store
+from tfcdi.data import rgb_arms
 
 IMAGENETTE = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
                           "imagenette2_224")
@@ -115,11 +116,11 @@ def test_reader_yields_the_latents_of_the_files_without_any_transform(store, tin
 
 def test_shuffled_order_is_the_decoded_arms(store, tiny_hyperprior):
   store_dir, _ = store
-  latent_store.build_decoded_cache(store_dir, "train", tiny_hyperprior, progress=False)
+  rgb_arms.build_decoded_cache(store_dir, "train", tiny_hyperprior, progress=False)
   pair_labels = [int(l) for _, _, l in latent_store.hyperprior_latent_dataset(
       store_dir, "train", shuffle=True, seed=3)]
-  decoded_labels = [int(l) for _, l in latent_store.decoded_dataset(store_dir, "train",
-                                                                    shuffle=True, seed=3)]
+  decoded_labels = [int(l) for _, l in rgb_arms.decoded_dataset(store_dir, "train",
+                                                                shuffle=True, seed=3)]
   assert pair_labels == decoded_labels
   skipped = [int(l) for _, _, l in latent_store.hyperprior_latent_dataset(
       store_dir, "train", shuffle=True, seed=3, skip=2)]
@@ -128,8 +129,8 @@ def test_shuffled_order_is_the_decoded_arms(store, tiny_hyperprior):
 
 def test_decoded_cache_holds_the_synthesis_reconstructions(store, tiny_hyperprior):
   store_dir, _ = store
-  latent_store.build_decoded_cache(store_dir, "train", tiny_hyperprior, progress=False)
-  decoded = list(latent_store.decoded_dataset(store_dir, "train"))
+  rgb_arms.build_decoded_cache(store_dir, "train", tiny_hyperprior, progress=False)
+  decoded = list(rgb_arms.decoded_dataset(store_dir, "train"))
   assert len(decoded) == 6
   for (image, label), record in zip(decoded, _records(store_dir)):
     assert image.shape == (SIZE, SIZE, 3) and image.dtype == tf.uint8
@@ -206,7 +207,7 @@ def test_binary_encodes_a_hyperprior_store(tmp_path, tiny_hyperprior_path, capsy
   assert "val: 2 images encoded" in captured.out
   assert "(codec hp-tiny, hyperprior quality 4)" in captured.out
   assert latent_store.store_family(latent_store.read_metadata(str(store_dir))) == "hyperprior"
-  assert len(list(latent_store.decoded_dataset(str(store_dir), "val"))) == 2
+  assert len(list(rgb_arms.decoded_dataset(str(store_dir), "val"))) == 2
   # --codec=hyperprior --quality=Q names the shipped bundle of that quality; quality 2 is one
   # that is never trained here (1, 4 and 8 are), so it is refused with the command to train it.
   assert _cli("--codec=hyperprior", "--quality=2", f"--data_dir={IMAGENETTE}",

@@ -123,17 +123,9 @@ def test_importing_the_reporting_layer_loads_no_tensorflow():
   assert count == "0", f"tfcdi.reporting loads {sample}"
 
 
-# Over the limit, and being rewritten on the codec layer's branch (its interface refactor changes
-# both): split them there, then drop them from here. strict: the test says when they fit.
-_TOO_LONG_FOR_NOW = {"tfcdi/train/classifier.py", "tfcdi/data/latent_store.py"}
-
-
 def _length_cases():
   for path in sorted(_modules().values()):
-    name = os.path.relpath(path, REPO_ROOT)
-    marks = [pytest.mark.xfail(strict=True, reason="split after the codec refactor merges")
-             ] if name in _TOO_LONG_FOR_NOW else []
-    yield pytest.param(path, id=name, marks=marks)
+    yield pytest.param(path, id=os.path.relpath(path, REPO_ROOT))
 
 
 @pytest.mark.parametrize("path", _length_cases())

@@ -19,6 +19,7 @@ from tfcdi.codec import pretrained
 from tfcdi.data import imagenet_classes
 from tfcdi.data import images as images_lib
 from tfcdi.data import latent_store
+from tfcdi.data import rgb_arms
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
 IMAGENETTE = os.path.join(DATA, "imagenette2_224")
@@ -154,15 +155,15 @@ def test_resume_skips_finished_shards(tmp_path, tiny_codec):
 def test_decoded_arm_reads_the_decoders_reconstructions_once_cached(store, tiny_codec):
   store_dir, source = store
   with pytest.raises(latent_store.StoreError, match="decoded cache"):
-    latent_store.decoded_dataset(store_dir, "train")
-  latent_store.build_decoded_cache(store_dir, "train", tiny_codec, progress=False)
-  cache = sorted(os.listdir(latent_store.decoded_cache_dir(store_dir)))
-  stats = [os.stat(os.path.join(latent_store.decoded_cache_dir(store_dir), f)) for f in cache]
-  latent_store.build_decoded_cache(store_dir, "train", tiny_codec, progress=False)  # resumes
-  assert [os.stat(os.path.join(latent_store.decoded_cache_dir(store_dir), f)).st_mtime_ns
+    rgb_arms.decoded_dataset(store_dir, "train")
+  rgb_arms.build_decoded_cache(store_dir, "train", tiny_codec, progress=False)
+  cache = sorted(os.listdir(rgb_arms.decoded_cache_dir(store_dir)))
+  stats = [os.stat(os.path.join(rgb_arms.decoded_cache_dir(store_dir), f)) for f in cache]
+  rgb_arms.build_decoded_cache(store_dir, "train", tiny_codec, progress=False)  # resumes
+  assert [os.stat(os.path.join(rgb_arms.decoded_cache_dir(store_dir), f)).st_mtime_ns
           for f in cache] == [s.st_mtime_ns for s in stats]
 
-  decoded = list(latent_store.decoded_dataset(store_dir, "train"))
+  decoded = list(rgb_arms.decoded_dataset(store_dir, "train"))
   records = _records(store_dir)
   assert len(decoded) == 6
   for (image, label), record in zip(decoded, records):
@@ -173,18 +174,18 @@ def test_decoded_arm_reads_the_decoders_reconstructions_once_cached(store, tiny_
   # Same seed, same order as the latent arm: both arms see the same examples.
   latent_labels = [int(y) for _, y in latent_store.latent_dataset(store_dir, "train",
                                                                    shuffle=True, seed=3)]
-  decoded_labels = [int(y) for _, y in latent_store.decoded_dataset(store_dir, "train",
-                                                                    shuffle=True, seed=3)]
+  decoded_labels = [int(y) for _, y in rgb_arms.decoded_dataset(store_dir, "train",
+                                                                shuffle=True, seed=3)]
   assert latent_labels == decoded_labels
 
 
 def test_original_arm_has_the_stores_geometry():
-  ds = latent_store.original_dataset(IMAGENETTE, "val", image_size=SIZE)
+  ds = rgb_arms.original_dataset(IMAGENETTE, "val", image_size=SIZE)
   image, label = next(iter(ds))
   paths, classes, labels = images_lib.list_images(IMAGENETTE, "val")
   assert image.shape == (SIZE, SIZE, 3) and image.dtype == tf.uint8
   np.testing.assert_array_equal(image.numpy(), _view(paths[0]))
-  assert int(label) == labels[0] and latent_store.original_classes(IMAGENETTE, "val") == classes
+  assert int(label) == labels[0] and rgb_arms.original_classes(IMAGENETTE, "val") == classes
 
 
 def test_square_view_keeps_the_central_square_of_the_shorter_side():
@@ -237,7 +238,7 @@ def test_binary_encodes_splits_and_prints_sizes(tmp_path, tiny_codec_path, capsy
   assert status == 0
   assert "train: 3 images encoded" in out and "val: 3 images, source " in out
   assert "total: 6 images" in out and "published (ImageNet, 0.635 bpp): 144 GB" in out
-  assert len(list(latent_store.decoded_dataset(str(store_dir), "val"))) == 3
+  assert len(list(rgb_arms.decoded_dataset(str(store_dir), "val"))) == 3
 
   assert _cli(f"--codec={tiny_codec_path}", f"--store_dir={store_dir}") == 1
   assert "error: give exactly one of --data_dir and --tfds_name" in capsys.readouterr().err

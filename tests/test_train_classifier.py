@@ -10,7 +10,10 @@ import pytest
 import tensorflow as tf
 
 from experiments import train_classifier
+from tfcdi.data import classification_input
 from tfcdi.data import latent_store
+from tfcdi.data import rgb_arms
+from tfcdi.nets import classifier as classifier_net
 from tfcdi.train import classifier
 
 IMAGENETTE = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
@@ -112,7 +115,7 @@ def test_binary_trains_the_decoded_arm_from_the_same_store(store_dir, tiny_codec
   results = classifier.read_results(str(tmp_path))
   assert results["input"] == "decoded" and results["input_shape"] == [56, 56, 3]
   assert results["codec"]["name"] == "tiny" and isinstance(results["command"], list)
-  assert len(list(latent_store.decoded_dataset(store_dir, "val"))) == 4
+  assert len(list(rgb_arms.decoded_dataset(store_dir, "val"))) == 4
 
 
 def test_mismatched_inputs_are_refused_with_one_line(store_dir, tmp_path, capsys):
@@ -209,7 +212,7 @@ def test_evaluation_scores_top1_and_top5_against_a_reference(monkeypatch):
                      [9., 8., 7., 6., 5., 0.]], np.float32)
   labels = np.array([0, 3, 5], np.int32)
   batch = tf.data.Dataset.from_tensors((tf.zeros([3, 2]), tf.constant(labels)))
-  monkeypatch.setattr(classifier, "eval_input", lambda *args, **kwargs: batch)
+  monkeypatch.setattr(classification_input, "eval_input", lambda *args, **kwargs: batch)
   result = classifier.evaluate(lambda x, y: (tf.constant(logits), y), None, None,
                                tf.distribute.get_strategy())
   assert result["val_top1"] == pytest.approx(1 / 3)
@@ -223,7 +226,7 @@ def test_evaluation_scores_top1_and_top5_against_a_reference(monkeypatch):
 
 def test_evaluation_view_of_the_classifier_is_the_central_crop():
   x = tf.reshape(tf.range(10 * 10 * 3, dtype=tf.float32), [10, 10, 3])
-  view = classifier._crop_and_flip(x, 6, training=False).numpy()
+  view = classification_input._crop_and_flip(x, 6, training=False).numpy()
   np.testing.assert_array_equal(view, x.numpy()[2:8, 2:8])
 
 
@@ -233,7 +236,7 @@ def test_paper_presets_keep_the_papers_batch_norm_momentum_and_cpu_presets_a_fas
   assert classifier.get_config("paper").batch_norm_momentum == 0.997
   assert segmenter.get_config("paper").batch_norm_momentum == 0.997
   assert classifier.get_config("cpu").batch_norm_momentum == 0.99
-  model = classifier.build_model("cresnet39", 8, 10, classifier.get_config("paper"))
+  model = classifier_net.build_model("cresnet39", 8, 10, classifier.get_config("paper"))
   momenta = {layer.momentum for layer in _all_layers(model)
              if layer.__class__.__name__ == "BatchNormalization"}
   assert momenta == {0.997}

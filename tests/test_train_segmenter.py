@@ -175,9 +175,10 @@ def test_a_net_that_cannot_read_the_input_is_refused():
 
 
 def test_backbone_initialises_from_a_classifier_workdir_of_the_same_arm(tmp_path):
+  from tfcdi.nets import classifier as classifier_net  # pylint: disable=g-import-not-at-top
   from tfcdi.train import classifier as classifier_train  # pylint: disable=g-import-not-at-top
   config = classifier_train.ClassifierTrainConfig(width_multiplier=0.0625)
-  classifier = classifier_train.build_model("cresnet39", 8, 5, config)
+  classifier = classifier_net.build_model("cresnet39", 8, 5, config)
   rng = np.random.default_rng(0)
   classifier.set_weights([rng.normal(size=w.shape).astype(np.float32)
                           for w in classifier.get_weights()])

@@ -259,9 +259,10 @@ class Pipeline(Restoring):
 
   def _store_done(self, op_name: str) -> bool:
     from tfcdi.data import latent_store
+    from tfcdi.data import rgb_arms
     try:
       for split in ("train", "val"):
-        latent_store.decoded_dataset(self.store_dir(op_name), split)
+        rgb_arms.decoded_dataset(self.store_dir(op_name), split)
     except latent_store.StoreError:
       return False
     return True
@@ -269,6 +270,7 @@ class Pipeline(Restoring):
   def _store(self, op_name: str, bundle: str | None = None, store_dir: str | None = None,
              decoded: bool = True):
     from tfcdi.data import latent_store
+    from tfcdi.data import rgb_arms
     self._require(bundle or self.codec_bundle(op_name), f"the latent store at {op_name}")
     codec = pretrained.load_codec(path=bundle or self.codec_bundle(op_name))
     store_dir = store_dir or self.store_dir(op_name)
@@ -278,7 +280,7 @@ class Pipeline(Restoring):
                                 image_size=self.preset.store_image_size, progress=False,
                                 log=self.log)
       if decoded:
-        latent_store.build_decoded_cache(store_dir, split, codec, progress=False)
+        rgb_arms.build_decoded_cache(store_dir, split, codec, progress=False)
 
   def classification_arms(self) -> list[tuple[str, str, str | None]]:
     """(run name, net, operating point or None) of each arm, in Table 2's order."""

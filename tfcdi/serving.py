@@ -71,6 +71,7 @@ from tfcdi.codec import registry
 from tfcdi.data import imagenet_classes
 from tfcdi.data import latent_pairs
 from tfcdi.data import latent_store
+from tfcdi.nets import classifier as classifier_net
 from tfcdi.train import classifier as classifier_lib
 
 EXPORT_INFO = "tfcdi_export.json"
@@ -509,7 +510,7 @@ class HyperpriorClassifier:
 
   @property
   def two_branch(self) -> bool:
-    return self.latent_inputs == classifier_lib.TWO_BRANCH
+    return self.latent_inputs == classifier_net.TWO_BRANCH
 
   def check_header(self, header) -> None:
     """Refuses a file of another family, another codec, or with other channels.

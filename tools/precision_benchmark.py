@@ -24,6 +24,7 @@ import tensorflow as tf
 from tfcdi.codec import model as model_lib
 from tfcdi.codec import operating_points
 from tfcdi.codec import quantizer as q
+from tfcdi.nets import classifier as classifier_net
 from tfcdi.train import classifier
 from tfcdi.train import codec as codec_train
 from tfcdi.train import precision as precision_lib
@@ -54,7 +55,7 @@ def _codec_step(precision):
 
 def _classifier_step(net, channels, size, precision):
   config = classifier.get_config("cpu")
-  model = classifier.build_model(net, channels, 10, config, precision)
+  model = classifier_net.build_model(net, channels, 10, config, precision)
   optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
   x = tf.random.uniform([config.batch_size, size, size, channels])
   y = tf.zeros([config.batch_size], tf.int32)

@@ -3,8 +3,8 @@
 Both arms of the paper's classification comparison read the same store, so they see the same
 compressed data: the cResNets read the quantized representation z_hat = centers[symbols]
 (`latent_dataset`), the RGB baseline reads the codec's reconstructions of it
-(`decoded_dataset`, from a one-time decoded cache). The third arm, uncompressed RGB, reads the
-source images through the same geometry (`original_dataset`).
+(data/rgb_arms.py: `decoded_dataset`, from a one-time decoded cache). The third arm,
+uncompressed RGB, reads the source images through the same geometry (rgb_arms.original_dataset).
 
 A codec of any family makes a store; the store only talks to the codec interface
 (tfcdi/codec/interface.py). Its metadata records the codec's identity (Reader.to_json: the
@@ -21,13 +21,13 @@ Geometry. Every image is brought to a square view before anything else: its shor
 resized to `image_size` (256 by default; bilinear with antialiasing) and the central
 image_size x image_size square is kept. The paper (Appendix A.4) names only random mirroring,
 random 224 / 28 crops and mean centring; the fixed square view is this project's choice (see
-BUILD_NOTES.md, deviations from the text), so that every latent has the same shape: a 256 x 256 view gives a 32 x 32 x C latent, from which
-training takes random 28 x 28 crops (the latent of a 224 x 224 crop) and evaluation the central
-one. The RGB arms take 224 x 224 crops of the same 256 x 256 view. (Imagenette's images are
-224 x 224 already; they are upsampled by 8/7 to keep the paper's latent size.) The hyperprior
-downsamples by 16: a 256 x 256 view gives y_hat and sigma_hat of 16 x 16 x M, which the
-classifiers resize to 32 x 32 before cropping 28 x 28 (the follow-up's geometry,
-data/latent_pairs.py). Its views must be multiples of 16.
+BUILD_NOTES.md, deviations from the text), so that every latent has the same shape: a
+256 x 256 view gives a 32 x 32 x C latent, from which training takes random 28 x 28 crops (the
+latent of a 224 x 224 crop) and evaluation the central one. The RGB arms take 224 x 224 crops
+of the same 256 x 256 view. (Imagenette's images are 224 x 224 already; they are upsampled by
+8/7 to keep the paper's latent size.) The hyperprior downsamples by 16: a 256 x 256 view gives
+y_hat and sigma_hat of 16 x 16 x M, which the classifiers resize to 32 x 32 before cropping
+28 x 28 (the follow-up's geometry, data/latent_pairs.py). Its views must be multiples of 16.
 
 What a store holds. Per example one tf.train.Example with
   tfci      bytes   the complete .tfci file of the view (header + range-coded symbols)
@@ -67,7 +67,6 @@ from tfcdi.data import images as images_lib
 
 STORE_FORMAT = 1
 METADATA_FILE = "metadata.json"
-DECODED_DIR = "decoded"
 # A hyperprior store's integer coding tables (HyperpriorTables.save / load).
 HYPERPRIOR_TABLES_FILE = hyperprior_codec.TABLES_FILE
 # A store's entropy-decoded symbols (build_latent_cache).
@@ -88,10 +87,6 @@ _FEATURES = {
     "wnid": tf.io.FixedLenFeature([], tf.string),
     "filename": tf.io.FixedLenFeature([], tf.string),
     "source_bytes": tf.io.FixedLenFeature([], tf.int64),
-}
-_DECODED_FEATURES = {
-    "image": tf.io.FixedLenFeature([], tf.string),
-    "label": tf.io.FixedLenFeature([], tf.int64),
 }
 
 
@@ -294,7 +289,7 @@ def _same_identity(codec_json: dict, codec) -> bool:
                                                              bytes(codec.fingerprint).hex())
 
 
-def _split_entry(meta: dict, split: str, store_dir: str) -> dict:
+def split_entry(meta: dict, split: str, store_dir: str) -> dict:
   entry = meta.get("splits", {}).get(split)
   if entry is None:
     raise StoreError(f"the store at {store_dir} has no {split!r} split (it has "
@@ -312,7 +307,7 @@ def shard_name(split: str, index: int, num_shards: int) -> str:
 def shard_files(store_dir: str, split: str, meta: dict | None = None) -> list[str]:
   """Paths of a complete split's shards, in order."""
   meta = meta or read_metadata(store_dir)
-  entry = _split_entry(meta, split, store_dir)
+  entry = split_entry(meta, split, store_dir)
   files = [os.path.join(store_dir, shard_name(split, i, entry["num_shards"]))
            for i in range(entry["num_shards"])]
   missing = [f for f in files if not os.path.exists(f)]
@@ -333,11 +328,11 @@ def _totals(meta: dict) -> dict:
 # --- encoding ---------------------------------------------------------------------------------
 
 
-def _bytes_feature(value: bytes):
+def bytes_feature(value: bytes):
   return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
 
 
-def _int_feature(value: int):
+def int_feature(value: int):
   return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
 
 
@@ -412,7 +407,7 @@ def encode_split(source, codec, store_dir: str, split: str, *,
   _write_json_atomic(os.path.join(store_dir, METADATA_FILE), meta)
 
   to_files = _file_writer(codec, image_size)
-  bar = _progress_bar(source.count, f"encoding {split}", progress)
+  bar = progress_bar(source.count, f"encoding {split}", progress)
   shard_stats = []
   for index in range(num_shards):
     start, stop = index * shard_size, min(source.count, (index + 1) * shard_size)
@@ -439,7 +434,7 @@ def encode_split(source, codec, store_dir: str, split: str, *,
   return entry
 
 
-def _progress_bar(total: int, desc: str, enabled: bool):
+def progress_bar(total: int, desc: str, enabled: bool):
   from tqdm import tqdm  # pylint: disable=g-import-not-at-top  (a display dependency only)
   return tqdm(total=total, desc=desc, unit="img", disable=not enabled, dynamic_ncols=True)
 
@@ -467,11 +462,11 @@ def _encode_shard(examples, to_files, classes, path, image_size, batch_size, bar
         label = int(labels[i])
         source_bytes = len(encoded[i].numpy())
         example = tf.train.Example(features=tf.train.Features(feature={
-            "tfci": _bytes_feature(data),
-            "label": _int_feature(label),
-            "wnid": _bytes_feature(classes[label].encode()),
-            "filename": _bytes_feature(names[i].numpy()),
-            "source_bytes": _int_feature(source_bytes),
+            "tfci": bytes_feature(data),
+            "label": int_feature(label),
+            "wnid": bytes_feature(classes[label].encode()),
+            "filename": bytes_feature(names[i].numpy()),
+            "source_bytes": int_feature(source_bytes),
         }))
         writer.write(example.SerializeToString())
         stats["count"] += 1
@@ -521,7 +516,7 @@ def _mb(num_bytes: int) -> str:
 # --- reading ----------------------------------------------------------------------------------
 
 
-def _ordered_records(files, shuffle: bool, seed: int, skip: int, shuffle_buffer: int):
+def ordered_records(files, shuffle: bool, seed: int, skip: int, shuffle_buffer: int):
   """Serialized records of the shards: in store order, or in a seeded shuffled order.
 
   The order is a function of `seed` alone, so a resumed epoch can `skip` the records it has
@@ -545,7 +540,7 @@ def parse_example(serialized) -> dict:
   return tf.io.parse_single_example(serialized, _FEATURES)
 
 
-def _check_codec(meta: dict, codec, store_dir: str):
+def check_codec(meta: dict, codec, store_dir: str):
   tables = store_tables(meta, store_dir)
   if codec is not None and not tables.same_codec(codec):
     raise StoreError(f"the store at {store_dir} was made by codec {tables.name!r} "
@@ -554,7 +549,7 @@ def _check_codec(meta: dict, codec, store_dir: str):
   return tables
 
 
-def _symbols_reader(tables, shape):
+def symbols_reader(tables, shape):
   """A graph function: .tfci bytes -> {symbol name: int32 [h, w, C]} (the Reader's arrays)."""
   names = tables.symbol_names
 
@@ -597,7 +592,7 @@ def latent_dataset(store_dir: str, split: str, *, shuffle: bool = False, seed: i
   if output not in ("latent", "symbols"):
     raise ValueError(f"output must be 'latent' or 'symbols', got {output!r}")
   meta = read_metadata(store_dir)
-  tables = _check_codec(meta, codec, store_dir)
+  tables = check_codec(meta, codec, store_dir)
   files = shard_files(store_dir, split, meta)
   shape = meta["latent_shape"]
   if cached:
@@ -609,7 +604,7 @@ def latent_dataset(store_dir: str, split: str, *, shuffle: bool = False, seed: i
       return ({name: tf.reshape(_from_narrow(example[name], example[f"{name}_bits"]), shape)
                for name in tables.symbol_names}, example["label"])
   else:
-    read = _symbols_reader(tables, shape)
+    read = symbols_reader(tables, shape)
 
     def symbols_of(serialized):
       example = parse_example(serialized)
@@ -622,7 +617,7 @@ def latent_dataset(store_dir: str, split: str, *, shuffle: bool = False, seed: i
     latents = tables.latents_from_symbols(symbols)
     return (*(latents[name] for name in tables.latent_names), label)
 
-  records = _ordered_records(files, shuffle, seed, skip, shuffle_buffer)
+  records = ordered_records(files, shuffle, seed, skip, shuffle_buffer)
   return records.map(to_output, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
@@ -715,8 +710,8 @@ def build_latent_cache(store_dir: str, split: str, *, progress: bool = True) -> 
   files = shard_files(store_dir, split, meta)
   cache = latent_cache_dir(store_dir)
   os.makedirs(cache, exist_ok=True)
-  read = _symbols_reader(tables, meta["latent_shape"])
-  bar = _progress_bar(_split_entry(meta, split, store_dir)["count"],
+  read = symbols_reader(tables, meta["latent_shape"])
+  bar = progress_bar(split_entry(meta, split, store_dir)["count"],
                       f"entropy-decoding {split}", progress)
 
   def symbols_and_label(serialized):
@@ -734,10 +729,10 @@ def build_latent_cache(store_dir: str, split: str, *, progress: bool = True) -> 
     tmp = f"{target}.{os.getpid()}.tmp"
     with tf.io.TFRecordWriter(tmp) as writer:
       for symbols, label in records.as_numpy_iterator():
-        feature = {"label": _int_feature(label)}
+        feature = {"label": int_feature(label)}
         for name, values in symbols.items():
           raw, bits = _to_narrow(values)
-          feature[name], feature[f"{name}_bits"] = _bytes_feature(raw), _int_feature(bits)
+          feature[name], feature[f"{name}_bits"] = bytes_feature(raw), int_feature(bits)
         writer.write(tf.train.Example(features=tf.train.Features(
             feature=feature)).SerializeToString())
         bar.update(1)
@@ -748,114 +743,4 @@ def build_latent_cache(store_dir: str, split: str, *, progress: bool = True) -> 
 
 def num_examples(store_dir: str, split: str) -> int:
   meta = read_metadata(store_dir)
-  return int(_split_entry(meta, split, store_dir)["count"])
-
-
-# --- the decoded-RGB cache --------------------------------------------------------------------
-
-
-def decoded_cache_dir(store_dir: str) -> str:
-  return os.path.join(store_dir, DECODED_DIR)
-
-
-def build_decoded_cache(store_dir: str, split: str, codec, *, batch_size: int = 16,
-                        progress: bool = True) -> str:
-  """Decodes a store split once through the codec's synthesis, for the decoded-RGB arm.
-
-  Every store shard gets a cache shard of the same name under store_dir/decoded/, holding the
-  reconstructions as raw uint8 [S, S, 3] (what coding.decompress_bytes returns for the same
-  file). Raw, not PNG: the arm reads them every epoch, and raw costs no CPU to read. Resumable
-  per shard, like encoding. Returns the cache folder. `codec` is the loaded codec that made the
-  store (of any family: its `reconstruct` is the decoder).
-
-  Raises:
-    StoreError: no such split, or `codec` did not make the store.
-  """
-  meta = read_metadata(store_dir)
-  tables = _check_codec(meta, codec, store_dir)
-  files = shard_files(store_dir, split, meta)
-  cache = decoded_cache_dir(store_dir)
-  os.makedirs(cache, exist_ok=True)
-  decode_images = tf.function(codec.reconstruct, input_signature=[
-      {name: tf.TensorSpec([None, *meta["latent_shape"]], tf.int32)
-       for name in tables.symbol_names}])
-  bar = _progress_bar(_split_entry(meta, split, store_dir)["count"], f"decoding {split}",
-                      progress)
-  read = _symbols_reader(tables, meta["latent_shape"])
-
-  def symbols_and_label(serialized):
-    example = parse_example(serialized)
-    return read(example["tfci"]), example["label"]
-
-  for store_shard in files:
-    target = os.path.join(cache, os.path.basename(store_shard))
-    if os.path.exists(target):
-      with open(store_shard + ".json") as f:
-        bar.update(json.load(f)["count"])
-      continue
-    symbols = tf.data.TFRecordDataset(store_shard).map(symbols_and_label)
-    tmp = f"{target}.{os.getpid()}.tmp"
-    with tf.io.TFRecordWriter(tmp) as writer:
-      for batch, labels in symbols.batch(batch_size):
-        images = decode_images(batch).numpy()
-        images = np.clip(np.rint(images), 0, 255).astype(np.uint8)
-        for image, label in zip(images, labels.numpy()):
-          example = tf.train.Example(features=tf.train.Features(feature={
-              "image": _bytes_feature(image.tobytes()), "label": _int_feature(label)}))
-          writer.write(example.SerializeToString())
-        bar.update(len(images))
-    os.replace(tmp, target)
-  bar.close()
-  return cache
-
-
-def decoded_dataset(store_dir: str, split: str, *, shuffle: bool = False, seed: int = 0,
-                    skip: int = 0,
-                    shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER) -> tf.data.Dataset:
-  """(uint8 image [S, S, 3], label): the codec's reconstructions of a store split.
-
-  Reads the cache build_decoded_cache made: the same examples, in the same orders (for the
-  same seed), as latent_dataset.
-
-  Raises:
-    StoreError: the split's cache is missing or incomplete.
-  """
-  meta = read_metadata(store_dir)
-  store_files = shard_files(store_dir, split, meta)
-  files = [os.path.join(decoded_cache_dir(store_dir), os.path.basename(f)) for f in store_files]
-  if not all(os.path.exists(f) for f in files):
-    raise StoreError(f"the decoded cache of {split!r} in {store_dir} is missing or incomplete; "
-                     "make it with build_decoded_cache (tfcdi-encode-dataset --decode)")
-  size = meta["image_size"]
-
-  def parse(serialized):
-    example = tf.io.parse_single_example(serialized, _DECODED_FEATURES)
-    image = tf.reshape(tf.io.decode_raw(example["image"], tf.uint8), [size, size, 3])
-    return image, example["label"]
-
-  records = _ordered_records(files, shuffle, seed, skip, shuffle_buffer)
-  return records.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-
-
-# --- the original-RGB arm ---------------------------------------------------------------------
-
-
-def original_dataset(data_dir: str, split: str, *, image_size: int = DEFAULT_IMAGE_SIZE,
-                     shuffle: bool = False, seed: int = 0, skip: int = 0) -> tf.data.Dataset:
-  """(uint8 square view [S, S, 3], label) of an ImageFolder split: the uncompressed arm.
-
-  The same geometry as the store (square_view), so all three arms see the same pixels.
-  Labels index the sorted class folders, as in a store made from the same folder.
-  """
-  paths, _, labels = images_lib.list_images(data_dir, split)
-  ds = tf.data.Dataset.from_tensor_slices((paths, np.asarray(labels, np.int64)))
-  if shuffle:
-    ds = ds.shuffle(len(paths), seed=seed)
-  if skip:
-    ds = ds.skip(skip)
-  return ds.map(lambda path, label: (square_view(images_lib.decode_rgb(path), image_size), label),
-                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-
-
-def original_classes(data_dir: str, split: str) -> list[str]:
-  return images_lib.list_images(data_dir, split)[1]
+  return int(split_entry(meta, split, store_dir)["count"])

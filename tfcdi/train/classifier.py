@@ -1,30 +1,13 @@
 """Training of the classifiers of Table 2 on the three inputs, resumable after a kill.
 
-One net (a row of nets.specs.NETS) reads one input:
-
-  original  the uncompressed images of an ImageFolder split (RGB nets)
-  decoded   the codec's reconstructions of a latent store (RGB nets): the baseline of the paper
-  latent    the quantized representation z_hat of the same store (cResNets): the paper's point
-
-All three see the same geometry (latent_store.square_view: a 256 x 256 view): the RGB nets take
-random 224 x 224 crops, the cResNets random 28 x 28 crops of the 32 x 32 latent, both with
-random mirroring; evaluation takes the central crop. The input is centred by a per-channel mean
-estimated once on the training split; it lives in the model (a ChannelMean layer), so it is
-checkpointed and exported with the weights.
-
-A store of the hyperprior codec (the follow-up work, shared/papers/004) holds y_hat and
-sigma_hat, 16 x 16 x M for a 256 view. Its latent arm reads `latent_inputs`:
-
-  y_hat+sigma_hat  the follow-up's two-branch cResNet (the net's row built with
-                   input_branches="hyperprior"): each tensor through its own branch;
-  y_hat            the same row as a plain cResNet on y_hat alone: the ablation.
-
-Both take the follow-up's geometry for every example (data/latent_pairs.py): y_hat and
-sigma_hat resized to 32 x 32 (`hyperprior_resize`), one random 28 x 28 crop and one random flip
-shared by the two; evaluation takes the central 28 x 28 of the resized pair. The y_hat arm gets
-exactly the views of the two-branch arm, minus sigma_hat. Each input has its own ChannelMean.
-The decoded arm of a hyperprior store reads the synthesis transform's reconstructions, as for the
-autoencoder.
+One net (a row of nets.specs.NETS) reads one input: the uncompressed images of an ImageFolder
+split ("original"), the codec's reconstructions of a latent store ("decoded"; RGB nets, the
+baseline of the paper) or the store's quantized representation ("latent"; cResNets, the paper's
+point). The model is nets/classifier.py's (the net behind a ChannelMean layer); the input
+pipeline, its geometry and the channel mean are data/classification_input.py's, the hyperprior
+store's arms (`latent_inputs`) included. This module holds the rest: the config and its
+presets, the distribution strategy, the loop, checkpoints, results and restoring a trained
+classifier.
 
 Training follows the paper (Appendix A.4): SGD with momentum 0.9, batch 64, learning rate 0.025
 divided by 10 at epochs 8, 16 and 24 of 28, weight decay 1e-4. Presets scale that down.
@@ -46,22 +29,16 @@ import numpy as np
 import tensorflow as tf
 
 from tfcdi import metrics
-from tfcdi.codec import registry
-from tfcdi.data import latent_pairs
+from tfcdi.data import classification_input
 from tfcdi.data import latent_store
-from tfcdi.nets import resnet as resnet_lib
+from tfcdi.data import rgb_arms
+from tfcdi.nets import classifier as classifier_net
 from tfcdi.nets import specs as specs_lib
 from tfcdi.train import precision as precision_lib
 
 INPUT_KINDS = ("original", "decoded", "latent")
-# What the latent arm of a hyperprior store reads (see the module docstring).
-Y_HAT = "y_hat"
-TWO_BRANCH = "y_hat+sigma_hat"
-LATENT_INPUTS = (Y_HAT, TWO_BRANCH)
 STRATEGIES = ("default", "mirrored", "multi_worker_mirrored")
 RESULTS_FILE = "results.json"
-# Fixed so that a limited evaluation (eval_examples > 0) sees the same subset every epoch.
-_EVAL_SEED = 1234
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,8 +119,9 @@ PRESETS = {
 }
 
 
-class TrainingError(ValueError):
-  """The net, the input, the data or the workdir do not fit together."""
+# The net, the input, the data or the workdir do not fit together: the input pipeline's error,
+# which this module raises for the rest.
+TrainingError = classification_input.TrainingError
 
 
 def get_config(preset: str, **overrides) -> ClassifierTrainConfig:
@@ -155,36 +133,6 @@ def get_config(preset: str, **overrides) -> ClassifierTrainConfig:
   if "lr_drop_epochs" in overrides:
     overrides["lr_drop_epochs"] = tuple(int(e) for e in overrides["lr_drop_epochs"])
   return dataclasses.replace(PRESETS[preset], **overrides)
-
-
-# --- the model --------------------------------------------------------------------------------
-
-
-@keras.saving.register_keras_serializable(package="tfcdi")
-class ChannelMean(keras.layers.Layer):
-  """Subtracts a fixed per-channel mean: the paper's mean centering, kept with the weights."""
-
-  def __init__(self, channels: int, **kwargs):
-    super().__init__(**kwargs)
-    self.channels = int(channels)
-    self.mean = self.add_weight(name="mean", shape=(self.channels,), initializer="zeros",
-                                trainable=False)
-
-  def call(self, inputs):
-    return inputs - tf.cast(self.mean, inputs.dtype)
-
-  def get_config(self):
-    return {**super().get_config(), "channels": self.channels}
-
-
-def net_spec(net: str, config: ClassifierTrainConfig) -> specs_lib.NetSpec:
-  """The row of the spec table, with stages truncated if the config asks for it."""
-  spec = specs_lib.get_spec(net)
-  if config.max_units_per_stage:
-    spec = dataclasses.replace(spec, blocks=tuple(
-        dataclasses.replace(b, num_units=min(b.num_units, config.max_units_per_stage))
-        for b in spec.blocks))
-  return spec
 
 
 def check_net_and_input(net: str, input_kind: str) -> None:
@@ -199,279 +147,6 @@ def check_net_and_input(net: str, input_kind: str) -> None:
     reads, wanted = (("the compressed representation", "latent") if spec.reads_latent else
                      ("RGB images", "original or --input=decoded"))
     raise TrainingError(f"{net} reads {reads}; use --input={wanted}, not {input_kind}")
-
-
-def branch_names() -> list[str]:
-  """The two-branch net's input names, in branch order ("y_hat", "sigma_hat")."""
-  return [b.input_name for b in specs_lib.get_input_branches("hyperprior")]
-
-
-def build_model(net: str, channels: int, num_classes: int, config: ClassifierTrainConfig,
-                precision: str = "float32", latent_inputs: str | None = None) -> keras.Model:
-  """ChannelMean -> the net -> logits, for inputs [B, H, W, channels] of any size.
-
-  `precision` (resolved, not "auto") sets the backbone's dtype policy; the mean subtraction
-  and the logits are float32 under both. latent_inputs="y_hat+sigma_hat" builds the two-branch
-  net: inputs {"y_hat", "sigma_hat"}, each [B, H, W, channels] with its own ChannelMean
-  ("channel_mean_y_hat", "channel_mean_sigma_hat"); otherwise one input and "channel_mean".
-  """
-  two_branch = latent_inputs == TWO_BRANCH
-  previous = keras.config.dtype_policy()
-  keras.config.set_dtype_policy("mixed_bfloat16" if precision == "mixed_bfloat16" else "float32")
-  try:
-    backbone = resnet_lib.build_resnet(
-        net_spec(net, config), (None, None, channels), num_classes,
-        width_multiplier=config.width_multiplier, weight_decay=config.weight_decay,
-        batch_norm_momentum=config.batch_norm_momentum, model_name=net,
-        input_branches="hyperprior" if two_branch else None)
-  finally:
-    keras.config.set_dtype_policy(previous)
-  if two_branch:
-    inputs = {name: keras.Input((None, None, channels), name=name) for name in branch_names()}
-    logits = backbone([ChannelMean(channels, name=f"channel_mean_{name}", dtype="float32")(
-        inputs[name]) for name in branch_names()])
-  else:
-    inputs = keras.Input((None, None, channels), name="inputs")
-    logits = backbone(ChannelMean(channels, name="channel_mean", dtype="float32")(inputs))
-  logits = keras.layers.Activation("linear", name="logits_float32", dtype="float32")(logits)
-  return keras.Model(inputs, logits,
-                     name=f"{net}_hyperprior_classifier" if two_branch else f"{net}_classifier")
-
-
-def set_channel_mean(model: keras.Model, mean) -> None:
-  """Loads a mean into the model: a list (one input) or {input name: list} (two branches)."""
-  if isinstance(mean, dict):
-    for name, value in mean.items():
-      model.get_layer(f"channel_mean_{name}").mean.assign(np.asarray(value, np.float32))
-  else:
-    model.get_layer("channel_mean").mean.assign(np.asarray(mean, np.float32))
-
-
-# --- the data ---------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class DataSpec:
-  """Where one input kind's examples come from, and what they look like."""
-
-  input_kind: str
-  data_dir: str | None
-  store_dir: str | None
-  classes: tuple
-  channels: int
-  view_size: int  # side of the example the crop is taken from (pixels or latent entries)
-  train_split: str = "train"
-  eval_split: str = "val"
-  family: str = "autoencoder"  # of the store's codec
-  latent_inputs: str | None = None  # hyperprior latent arm: one of LATENT_INPUTS
-  latent_names: tuple = ()  # what the store's codec family gives its latent arm
-
-  @property
-  def reads_pairs(self) -> bool:
-    """The latent arm of a store whose codec gives several latents (the hyperprior's y_hat and
-    sigma_hat): examples are {latent name: tensor} pairs."""
-    return self.input_kind == "latent" and len(self.latent_names) > 1
-
-  def count(self, split: str) -> int:
-    if self.input_kind == "original":
-      return len(latent_store.images_lib.list_images(self.data_dir, split)[0])
-    return latent_store.num_examples(self.store_dir, split)
-
-  def examples(self, split: str, config: ClassifierTrainConfig, *, shuffle: bool = False,
-               seed: int = 0, skip: int = 0) -> tf.data.Dataset:
-    """Full, uncropped examples (float32 [S, S, C], int32 label).
-
-    The latent arm of a hyperprior store gives ({"y_hat", "sigma_hat"}, label) instead, both
-    float32 [h, w, M] as stored (not yet resized).
-    """
-    if self.reads_pairs:
-      ds = latent_store.latent_dataset(
-          self.store_dir, split, shuffle=shuffle, seed=seed, skip=skip,
-          shuffle_buffer=config.shuffle_buffer,
-          cached=config.cache_latents and latent_store.has_latent_cache(self.store_dir, split))
-      names = self.latent_names
-      return ds.map(lambda *example: (dict(zip(names, example[:-1])),
-                                      tf.cast(example[-1], tf.int32)),
-                    num_parallel_calls=tf.data.AUTOTUNE)
-    if self.input_kind == "original":
-      ds = latent_store.original_dataset(self.data_dir, split, image_size=config.rgb_size,
-                                         shuffle=shuffle, seed=seed, skip=skip)
-    elif self.input_kind == "decoded":
-      ds = latent_store.decoded_dataset(self.store_dir, split, shuffle=shuffle, seed=seed,
-                                        skip=skip, shuffle_buffer=config.shuffle_buffer)
-      store_size = latent_store.read_metadata(self.store_dir)["image_size"]
-      if store_size != config.rgb_size:  # a preset that wants a smaller RGB view
-        size = config.rgb_size
-        ds = ds.map(lambda x, y: (tf.image.resize(x, [size, size], antialias=True), y),
-                    num_parallel_calls=tf.data.AUTOTUNE)
-    else:
-      ds = latent_store.latent_dataset(self.store_dir, split, shuffle=shuffle, seed=seed,
-                                       skip=skip, shuffle_buffer=config.shuffle_buffer)
-    return ds.map(lambda x, y: (tf.cast(x, tf.float32), tf.cast(y, tf.int32)),
-                  num_parallel_calls=tf.data.AUTOTUNE)
-
-
-def describe_data(input_kind: str, *, data_dir: str | None, store_dir: str | None,
-                  config: ClassifierTrainConfig, operating_point: str | None = None,
-                  train_split: str = "train", eval_split: str = "val",
-                  latent_inputs: str | None = None, quality: int | None = None) -> DataSpec:
-  """Checks that the input's data exists and fits the config; returns its DataSpec.
-
-  Args:
-    latent_inputs: for the latent arm of a hyperprior store, "y_hat+sigma_hat" (the default)
-      or "y_hat"; refused for any other arm or store.
-    quality: if given, a hyperprior store must hold this quality (as `operating_point` for an
-      autoencoder store).
-
-  Raises:
-    TrainingError: a missing folder or store, a store of another operating point, quality or
-      family, or crops larger than the examples.
-    latent_store.StoreError: an unreadable store.
-  """
-  if latent_inputs is not None and latent_inputs not in LATENT_INPUTS:
-    raise TrainingError(f"unknown latent inputs {latent_inputs!r}; choose one of "
-                        f"{', '.join(LATENT_INPUTS)}")
-  if input_kind == "original":
-    if not data_dir:
-      raise TrainingError("--input=original needs --data_dir (an ImageFolder with train/val)")
-    if latent_inputs is not None:
-      raise TrainingError("--latent_inputs is for the latent arm of a hyperprior store")
-    classes = latent_store.original_classes(data_dir, train_split)
-    spec = DataSpec(input_kind, data_dir, None, tuple(classes), 3, config.rgb_size, train_split,
-                    eval_split)
-  else:
-    if not store_dir:
-      raise TrainingError(f"--input={input_kind} needs --store_dir (a latent store made by "
-                          "tfcdi-encode-dataset)")
-    meta = latent_store.read_metadata(store_dir)
-    family = registry.of_json(meta["codec"])
-    _check_store_codec(meta, store_dir, operating_point, quality)
-    # Choosing among latents needs a store whose codec gives several (the hyperprior's).
-    several = len(family.latent_names) > 1
-    if latent_inputs is not None and (input_kind != "latent" or not several):
-      owners = " or ".join(f.name for f in registry.families() if len(f.latent_names) > 1)
-      raise TrainingError(f"--latent_inputs is for the latent arm of a {owners} store; the "
-                          f"store at {store_dir} is an {family.name} store read as {input_kind}"
-                          if not several else
-                          f"--latent_inputs is for the latent arm of a {owners} store, not "
-                          f"for --input={input_kind}")
-    if input_kind == "latent":
-      size, channels = meta["latent_shape"][0], meta["latent_shape"][-1]
-      if several:
-        size = config.hyperprior_resize  # the pair is resized before it is cropped
-        latent_inputs = latent_inputs or "+".join(family.latent_names)
-    else:
-      size, channels = config.rgb_size, 3
-    spec = DataSpec(input_kind, None, store_dir, tuple(meta["classes"]), channels, size,
-                    train_split, eval_split, family.name, latent_inputs, family.latent_names)
-  crop = config.crop_for(input_kind)
-  if crop > spec.view_size:
-    raise TrainingError(f"a {crop}x{crop} crop does not fit the {spec.view_size}x"
-                        f"{spec.view_size} {input_kind} examples")
-  return spec
-
-
-def _check_store_codec(meta: dict, store_dir: str, operating_point, quality) -> None:
-  """Refuses a store of another operating point or quality than the one asked for."""
-  codec = meta["codec"]
-  family = registry.of_json(codec)
-  for selector, value in (("operating_point", operating_point), ("quality", quality)):
-    if value is None:
-      continue
-    if not family.selected_by(selector):  # it picks a codec of another family
-      owner = registry.of_selector(selector)
-      raise TrainingError(f"the store at {store_dir} holds {family.describe(codec)} latents; "
-                          f"--{selector} is for {owner.name if owner else 'other'} stores")
-    if not family.same_selection(codec, value):
-      raise TrainingError(f"the store at {store_dir} holds {family.describe(codec)}, not "
-                          f"{value}")
-
-
-def pair_geometry(config: ClassifierTrainConfig) -> latent_pairs.PairGeometry:
-  """The follow-up's geometry at the config's sizes: resize, crop, flip."""
-  return latent_pairs.PairGeometry(resize=config.hyperprior_resize, crop=config.latent_crop)
-
-
-def _pair_views(data: DataSpec, config: ClassifierTrainConfig, ds, training: bool, seed: int = 0):
-  """({"y_hat", "sigma_hat"}, label) -> the net's input views: both, or y_hat alone."""
-  triples = ds.map(lambda x, y: (x[latent_pairs.Y_HAT], x[latent_pairs.SIGMA_HAT], y),
-                   num_parallel_calls=tf.data.AUTOTUNE)
-  views = latent_pairs.pair_dataset(triples, pair_geometry(config), training=training, seed=seed)
-  if data.latent_inputs == Y_HAT:
-    views = views.map(lambda x, y: (x[latent_pairs.Y_HAT], y),
-                      num_parallel_calls=tf.data.AUTOTUNE)
-  return views
-
-
-def _crop_and_flip(x, crop: int, training: bool, seed=None):
-  """A random crop and flip (training; `seed`: this example's stateless seed, shape [2]), or
-  the central crop."""
-  if training:
-    return latent_pairs.stateless_crop_and_flip(x, crop, seed)
-  return latent_pairs.central_crop(x, crop)
-
-
-def train_input(data: DataSpec, config: ClassifierTrainConfig, epoch: int, skip_steps: int = 0):
-  """Batches of one training epoch, in an order fixed by (seed, epoch).
-
-  A resumed epoch skips the `skip_steps` batches it has already trained on, on the raw records.
-  """
-  crop = config.crop_for(data.input_kind)
-  seed = config.seed + 1000 * epoch
-  ds = data.examples(data.train_split, config, shuffle=True, seed=seed,
-                     skip=skip_steps * config.batch_size)
-  if data.reads_pairs:
-    ds = _pair_views(data, config, ds, True, seed)
-  else:
-    # Stateless crops, one seed per example drawn from a stream fixed by the epoch's seed: a
-    # stateful random op inside a parallel map hands out its draws in whatever order the
-    # threads run, so two runs of one seed would not see the same crops. A resumed epoch skips
-    # the seeds of the examples it skips.
-    seeds = tf.data.Dataset.random(seed=seed).batch(2).skip(skip_steps * config.batch_size)
-    ds = tf.data.Dataset.zip(ds, seeds).map(
-        lambda example, s: (_crop_and_flip(example[0], crop, True, s), example[1]),
-        num_parallel_calls=tf.data.AUTOTUNE)
-  return ds.batch(config.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
-
-
-def eval_input(data: DataSpec, config: ClassifierTrainConfig, limit: int = 0):
-  """Batches of central crops of the validation split; `limit` > 0: a fixed random subset."""
-  crop = config.crop_for(data.input_kind)
-  ds = data.examples(data.eval_split, config, shuffle=limit > 0, seed=_EVAL_SEED)
-  if limit:
-    ds = ds.take(limit)
-  if data.reads_pairs:
-    ds = _pair_views(data, config, ds, False)
-  else:
-    ds = ds.map(lambda x, y: (_crop_and_flip(x, crop, False), y),
-                num_parallel_calls=tf.data.AUTOTUNE)
-  return ds.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
-
-
-def channel_mean(data: DataSpec, config: ClassifierTrainConfig):
-  """Per-channel mean of the full training examples (or of `mean_examples` random ones).
-
-  float32 [C]; for the two-branch net {"y_hat": [M], "sigma_hat": [M]}, one mean per input.
-  The y_hat arm of a hyperprior store takes y_hat's.
-  """
-  limited = config.mean_examples > 0
-  ds = data.examples(data.train_split, config, shuffle=limited, seed=_EVAL_SEED)
-  if limited:
-    ds = ds.take(config.mean_examples)
-  if data.reads_pairs and data.latent_inputs == Y_HAT:
-    ds = ds.map(lambda x, y: (x[latent_pairs.Y_HAT], y))
-  totals, count = None, 0
-  for x, _ in ds.batch(64):
-    parts = {k: v.numpy().astype(np.float64) for k, v in x.items()} if isinstance(x, dict) else {
-        None: x.numpy().astype(np.float64)}
-    sums = {k: v.sum(axis=(0, 1, 2)) for k, v in parts.items()}
-    totals = sums if totals is None else {k: totals[k] + sums[k] for k in totals}
-    first = next(iter(parts.values()))
-    count += first.shape[0] * first.shape[1] * first.shape[2]
-  if not count:
-    raise TrainingError(f"the {data.train_split!r} split is empty")
-  means = {k: (v / count).astype(np.float32) for k, v in totals.items()}
-  return means[None] if None in means else means
 
 
 # --- distribution -----------------------------------------------------------------------------
@@ -590,9 +265,10 @@ def train(net: str, input_kind: str, config: ClassifierTrainConfig, *, workdir: 
     TrainingError, latent_store.StoreError: inputs that do not fit together.
   """
   check_net_and_input(net, input_kind)
-  data = describe_data(input_kind, data_dir=data_dir, store_dir=store_dir, config=config,
-                       operating_point=operating_point, train_split=train_split,
-                       eval_split=eval_split, latent_inputs=latent_inputs, quality=quality)
+  data = classification_input.describe_data(
+      input_kind, data_dir=data_dir, store_dir=store_dir, config=config,
+      operating_point=operating_point, train_split=train_split, eval_split=eval_split,
+      latent_inputs=latent_inputs, quality=quality)
   _check_workdir(workdir, net, input_kind, data, config.seed)
   if input_kind == "decoded":
     _ensure_decoded_cache(data, codec, log)
@@ -626,8 +302,8 @@ def train(net: str, input_kind: str, config: ClassifierTrainConfig, *, workdir: 
   # for a fresh one.
   keras.utils.set_random_seed(config.seed)
   with dist.scope():
-    model = build_model(net, data.channels, len(data.classes), config, precision,
-                        data.latent_inputs)
+    model = classifier_net.build_model(net, data.channels, len(data.classes), config,
+                                       precision, data.latent_inputs)
     optimizer = keras.optimizers.SGD(_learning_rate_schedule(config, steps_per_epoch),
                                      momentum=config.momentum)
     optimizer.build(model.trainable_variables)
@@ -637,7 +313,7 @@ def train(net: str, input_kind: str, config: ClassifierTrainConfig, *, workdir: 
   results = read_results(workdir) if epoch_done or step_done else None
   if results is None:
     tick = time.time()
-    mean = channel_mean(data, config)
+    mean = classification_input.channel_mean(data, config)
     shown = "; ".join(f"{name}: {_format_mean(m)}" for name, m in mean.items()) if isinstance(
         mean, dict) else _format_mean(mean)
     log(f"{tag} channel mean over {config.mean_examples or train_count} training examples "
@@ -647,7 +323,7 @@ def train(net: str, input_kind: str, config: ClassifierTrainConfig, *, workdir: 
   # Entries past the checkpoint cannot exist (results are written after it), unless someone
   # removed checkpoints; the curves then restart with the training.
   del results["epochs"][epoch_done:]
-  set_channel_mean(model, results["channel_mean"])
+  classifier_net.set_channel_mean(model, results["channel_mean"])
   # The config and command of the latest (possibly resumed and extended) run.
   results["config"] = dataclasses.asdict(config)
   results["command"] = command if command is not None else results.get("command")
@@ -676,7 +352,8 @@ def train(net: str, input_kind: str, config: ClassifierTrainConfig, *, workdir: 
 
   for epoch in range(epoch_done, config.epochs):
     start_step = step_done if epoch == epoch_done else 0
-    dataset = dist.experimental_distribute_dataset(train_input(data, config, epoch, start_step))
+    dataset = dist.experimental_distribute_dataset(
+        classification_input.train_input(data, config, epoch, start_step))
     sums = {"loss": 0.0, "correct": 0.0, "count": 0}
     window = {"loss": 0.0, "count": 0}
     epoch_tick = window_tick = time.time()
@@ -742,7 +419,7 @@ def _format_mean(mean) -> str:
   return np.array2string(np.asarray(mean), precision=3, max_line_width=10**6)
 
 
-def _check_workdir(workdir: str, net: str, input_kind: str, data: DataSpec,
+def _check_workdir(workdir: str, net: str, input_kind: str, data: classification_input.DataSpec,
                    seed: int = 0) -> None:
   """Refuses to resume a workdir that holds another net, input, seed or codec's run."""
   previous = read_results(workdir)
@@ -776,10 +453,10 @@ def _current_lr(optimizer):
   return lr(optimizer.iterations) if callable(lr) else lr
 
 
-def _ensure_decoded_cache(data: DataSpec, codec, log) -> None:
+def _ensure_decoded_cache(data: classification_input.DataSpec, codec, log) -> None:
   for split in (data.train_split, data.eval_split):
     try:
-      latent_store.decoded_dataset(data.store_dir, split)
+      rgb_arms.decoded_dataset(data.store_dir, split)
       continue
     except latent_store.StoreError:
       if codec is None:
@@ -789,10 +466,10 @@ def _ensure_decoded_cache(data: DataSpec, codec, log) -> None:
     if callable(codec):
       codec = codec()
     log(f"decoding the {split!r} split of {data.store_dir} once, for the decoded arm")
-    latent_store.build_decoded_cache(data.store_dir, split, codec)
+    rgb_arms.build_decoded_cache(data.store_dir, split, codec)
 
 
-def _ensure_latent_cache(data: DataSpec, log) -> None:
+def _ensure_latent_cache(data: classification_input.DataSpec, log) -> None:
   for split in (data.train_split, data.eval_split):
     if not latent_store.has_latent_cache(data.store_dir, split):
       log(f"entropy-decoding the {split!r} split of {data.store_dir} once, for the latent arms")
@@ -872,12 +549,13 @@ def _step_functions(model, optimizer, dist, config):
   return train_step, predict_step
 
 
-def evaluate(predict_step, data: DataSpec, config: ClassifierTrainConfig, dist,
-             limit: int = 0) -> dict:
+def evaluate(predict_step, data: classification_input.DataSpec, config: ClassifierTrainConfig,
+             dist, limit: int = 0) -> dict:
   """Top-1 / top-5 accuracy and loss on the validation split (central crops)."""
   tick = time.time()
   all_logits, all_labels = [], []
-  for x, y in dist.experimental_distribute_dataset(eval_input(data, config, limit)):
+  for x, y in dist.experimental_distribute_dataset(
+      classification_input.eval_input(data, config, limit)):
     logits, labels = predict_step(x, y)
     all_logits.append(logits.numpy())
     all_labels.append(labels.numpy())
@@ -906,12 +584,12 @@ def restore_model(workdir: str) -> tuple[keras.Model, dict]:
     raise TrainingError(f"no {RESULTS_FILE} in {workdir}; train a classifier there first")
   config = ClassifierTrainConfig(**{**results["config"],
                                     "lr_drop_epochs": tuple(results["config"]["lr_drop_epochs"])})
-  model = build_model(results["net"], results["input_shape"][-1], results["num_classes"], config,
-                      latent_inputs=results.get("latent_inputs"))
+  model = classifier_net.build_model(results["net"], results["input_shape"][-1],
+                                     results["num_classes"], config,
+                                     latent_inputs=results.get("latent_inputs"))
   directory = os.path.join(workdir, "checkpoints")
   latest = tf.train.latest_checkpoint(directory)
   if latest is None:
     raise TrainingError(f"no checkpoint in {directory}")
   tf.train.Checkpoint(model=model).restore(latest).expect_partial()
   return model, results
-
