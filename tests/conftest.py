@@ -1,5 +1,6 @@
 """Shared pytest fixtures: tiny codecs, small enough that building and running one takes ms."""
 
+import contextlib
 import os
 
 import numpy as np
@@ -140,9 +141,9 @@ class SavedFigures:
       assert close >= min_pixels, f"{colour} is not drawn in {path} ({close} pixels)"
 
 
-@pytest.fixture(name="saved_figures")
-def fixture_saved_figures(monkeypatch):
-  """Records every Figure.savefig of the test (plt.savefig goes through it too)."""
+@contextlib.contextmanager
+def recording_figures():
+  """Within it, every Figure.savefig (plt.savefig goes through it too) is recorded."""
   from matplotlib import figure as mfigure  # pylint: disable=g-import-not-at-top
   recorder = SavedFigures()
   original = mfigure.Figure.savefig
@@ -151,5 +152,19 @@ def fixture_saved_figures(monkeypatch):
     recorder.by_path[os.path.abspath(str(fname))] = self
     return original(self, fname, *args, **kwargs)
 
-  monkeypatch.setattr(mfigure.Figure, "savefig", savefig)
-  return recorder
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setattr(mfigure.Figure, "savefig", savefig)
+    yield recorder
+
+
+@pytest.fixture(name="saved_figures")
+def fixture_saved_figures():
+  """The figures the test saves (a SavedFigures)."""
+  with recording_figures() as recorder:
+    yield recorder
+
+
+@pytest.fixture(name="figure_recorder", scope="session")
+def fixture_figure_recorder():
+  """recording_figures, for module-scoped fixtures (which cannot use saved_figures)."""
+  return recording_figures
