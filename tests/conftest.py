@@ -1,5 +1,6 @@
 """Shared pytest fixtures: tiny codecs, small enough that building and running one takes ms."""
 
+import contextlib
 import os
 
 import numpy as np
@@ -100,3 +101,70 @@ def tiny_hyperprior_path(tmp_path_factory):
 def tiny_hyperprior(tiny_hyperprior_path):
   from tfcdi.codec import pretrained  # pylint: disable=g-import-not-at-top
   return pretrained.load_codec(path=tiny_hyperprior_path)
+
+
+class SavedFigures:
+  """The matplotlib figures saved during a test, by the path they were saved to.
+
+  Figure tests check what was drawn (axes, titles, series and their data) on the Figure object
+  and that the PNG written is a real picture (not blank, the series' colours in it).
+  """
+
+  def __init__(self):
+    self.by_path = {}
+
+  def __getitem__(self, path):
+    return self.by_path[os.path.abspath(str(path))]
+
+  @staticmethod
+  def series(ax) -> dict:
+    """{label: (x data, y data)} of an axes' labelled lines (the legend's entries)."""
+    return {line.get_label(): (list(line.get_xdata()), list(line.get_ydata()))
+            for line in ax.get_lines() if not line.get_label().startswith("_")}
+
+  @staticmethod
+  def pixels(path) -> np.ndarray:
+    from PIL import Image  # pylint: disable=g-import-not-at-top
+    return np.asarray(Image.open(path).convert("RGB")).astype(np.int32)
+
+  def assert_drawn(self, path, colours=(), min_pixels=10, tolerance=40):
+    """The PNG at `path` is not blank and holds at least `min_pixels` pixels of each colour."""
+    from matplotlib import colors as mcolors  # pylint: disable=g-import-not-at-top
+    pixels = self.pixels(path)
+    flat = pixels.reshape(-1, 3)
+    background = np.all(flat >= 250, axis=1)
+    assert np.mean(~background) > 0.01, f"{path} is (almost) blank"
+    assert len(np.unique(flat, axis=0)) > 16, f"{path} has hardly any colours"
+    for colour in colours:
+      rgb = np.array(mcolors.to_rgb(colour)) * 255
+      close = np.sum(np.max(np.abs(flat - rgb), axis=1) <= tolerance)
+      assert close >= min_pixels, f"{colour} is not drawn in {path} ({close} pixels)"
+
+
+@contextlib.contextmanager
+def recording_figures():
+  """Within it, every Figure.savefig (plt.savefig goes through it too) is recorded."""
+  from matplotlib import figure as mfigure  # pylint: disable=g-import-not-at-top
+  recorder = SavedFigures()
+  original = mfigure.Figure.savefig
+
+  def savefig(self, fname, *args, **kwargs):
+    recorder.by_path[os.path.abspath(str(fname))] = self
+    return original(self, fname, *args, **kwargs)
+
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setattr(mfigure.Figure, "savefig", savefig)
+    yield recorder
+
+
+@pytest.fixture(name="saved_figures")
+def fixture_saved_figures():
+  """The figures the test saves (a SavedFigures)."""
+  with recording_figures() as recorder:
+    yield recorder
+
+
+@pytest.fixture(name="figure_recorder", scope="session")
+def fixture_figure_recorder():
+  """recording_figures, for module-scoped fixtures (which cannot use saved_figures)."""
+  return recording_figures

@@ -125,7 +125,7 @@ def test_load_codec_results_object_or_list(tmp_path):
   assert [r["operating_point"] for r in results] == ["0.635", "0.635", "0.330"]
 
 
-def test_tiny_report_and_plot(kodak_crop, tmp_path):
+def test_tiny_report_and_plot(kodak_crop, tmp_path, saved_figures):
   # MS-SSIM needs >= 161 pixels, so tile the crop to 192 x 192; two settings per codec.
   image = np.ascontiguousarray(np.tile(kodak_crop, (2, 2, 1))[:192, :192])
   point = {"operating_point": "0.635", "bpp": 0.6, "psnr": 29.0, "ssim": 0.8, "ms_ssim": 0.95}
@@ -139,3 +139,15 @@ def test_tiny_report_and_plot(kodak_crop, tmp_path):
   json.dumps(report, allow_nan=False)  # strictly valid JSON
   baselines.plot_rd_curves(report["curves"], [point], str(tmp_path / "rd.png"))
   assert (tmp_path / "rd.png").stat().st_size > 10_000
+  # A panel per metric: each baseline's measured curve, and the learned point as a marker.
+  axes = saved_figures[tmp_path / "rd.png"].axes
+  assert [ax.get_ylabel() for ax in axes] == ["MS-SSIM", "SSIM", "PSNR [dB]"]
+  for ax, metric in zip(axes, baselines.QUALITY_METRICS):
+    assert ax.get_xlabel() == "bits per pixel"
+    drawn = saved_figures.series(ax)
+    for name, label in (("jpeg", "JPEG"), ("jpeg2000", "JPEG 2000")):
+      points = report["curves"][name]["points"]
+      assert drawn[label] == ([p["bpp"] for p in points], [p[metric] for p in points])
+    assert drawn[baselines.result_label(point)] == ([0.6], [point[metric]])
+  assert [t.get_text() for t in axes[0].get_legend().get_texts()] == list(drawn)
+  saved_figures.assert_drawn(tmp_path / "rd.png", colours=("tab:blue", "tab:orange", "tab:green"))

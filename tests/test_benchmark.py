@@ -173,21 +173,22 @@ def _accuracy_file(tmp_path, measured=True):
 
 
 @pytest.fixture(scope="module", name="cli_run")
-def fixture_cli_run(tmp_path_factory):
-  """One real run of the binary: (exit status, stdout, the JSON, the figure's path)."""
+def fixture_cli_run(tmp_path_factory, figure_recorder):
+  """One real run of the binary: (exit status, stdout, the JSON, the figure's path, the figures
+  it saved)."""
   tmp_path = tmp_path_factory.mktemp("benchmark")
   accuracy = _accuracy_file(tmp_path)
   out_json, out_png = tmp_path / "benchmark.json", tmp_path / "fig6.png"
   # A module-scoped fixture cannot use capsys; the binary prints through sys.stdout.
   stdout = io.StringIO()
-  with contextlib.redirect_stdout(stdout):
+  with contextlib.redirect_stdout(stdout), figure_recorder() as saved:
     status = _cli(*TINY_FLAGS, f"--paths={','.join(_RUN_PATHS)}", f"--json={out_json}",
                   f"--accuracy_results={accuracy}", f"--figure={out_png}")
-  return status, stdout.getvalue(), json.loads(out_json.read_text()), out_png
+  return status, stdout.getvalue(), json.loads(out_json.read_text()), out_png, saved
 
 
 def test_the_json_has_every_path_with_multiply_adds_and_median_and_spread(cli_run):
-  status, _, result, _ = cli_run
+  status, _, result, _, _ = cli_run
   assert status == 0
   rows = {r["name"]: r for r in result["paths"]}
   assert set(rows) == set(_RUN_PATHS)
@@ -211,7 +212,7 @@ def test_the_json_has_every_path_with_multiply_adds_and_median_and_spread(cli_ru
 
 
 def test_the_json_compares_latent_paths_with_decoding_paths(cli_run):
-  _, stdout, result, _ = cli_run
+  _, stdout, result, _, _ = cli_run
   comparisons = {(c["path"], c["baseline"]): c for c in result["comparisons"]}
   assert set(comparisons) == {
       ("cresnet39", "decoder+resnet50"), ("entropy+cresnet39", "entropy+decoder+resnet50"),
@@ -224,7 +225,7 @@ def test_the_json_compares_latent_paths_with_decoding_paths(cli_run):
 
 
 def test_the_figure_is_drawn_from_the_measured_rows(cli_run):
-  _, stdout, result, png = cli_run
+  _, stdout, result, png, saved = cli_run
   assert png.exists() and png.stat().st_size > 0
   points = {(p["net"], p["input"]): p for p in result["figure"]["points"]}
   assert set(points) == {("cresnet39", "latent"), ("resnet50", "decoded"),
@@ -233,6 +234,29 @@ def test_the_figure_is_drawn_from_the_measured_rows(cli_run):
   assert points[("resnet50", "original")]["decoder_multiply_adds"] == 0
   assert result["figure"]["published_points"]  # the paper's Fig. 6 panel, labelled published
   assert "Fig. 6 analog:" in stdout
+  # A measured panel at the benchmark's point, then the paper's; each arm at its multiply-adds
+  # (a decoded arm twice: the net alone, and with the decoder's cost).
+  measured, paper = saved[png].axes
+  op = result["config"]["operating_point"]
+  assert measured.get_title() == f"measured, {op} bpp"
+  assert paper.get_title().startswith("published (paper, ImageNet), ")
+  assert measured.get_xscale() == "log" and paper.get_xscale() == "linear"
+  drawn = saved.series(measured)
+  latent, decoded = points[("cresnet39", "latent")], points[("resnet50", "decoded")]
+  original = points[("resnet50", "original")]
+  assert drawn == {
+      "compressed representation (cResNet)": ([latent["net_multiply_adds"] / 1e9],
+                                              [latent["accuracy"]]),
+      "decoded RGB (ResNet), inference only": ([decoded["net_multiply_adds"] / 1e9],
+                                               [decoded["accuracy"]]),
+      "decoded RGB (ResNet), with decoding": (
+          [(decoded["net_multiply_adds"] + decoded["decoder_multiply_adds"]) / 1e9],
+          [decoded["accuracy"]]),
+      "original RGB (ResNet)": ([original["net_multiply_adds"] / 1e9], [original["accuracy"]])}
+  assert [t.get_text() for t in measured.get_legend().get_texts()] == list(drawn)
+  assert len(saved.series(paper)) >= 2
+  saved.assert_drawn(png, colours=("tab:blue", "tab:orange", "tab:green", "tab:red"),
+                     min_pixels=5)
 
 
 @pytest.mark.parametrize("case", ["no measured rows", "no file"])

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tfcdi import metrics
 from tfcdi.codec import evaluation
+from tfcdi.codec import registry
 
 KODAK = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "kodak")
 
@@ -25,6 +27,17 @@ def test_kodak_image_measured_from_its_file(tiny_codec_path, tmp_path):
   # fixed end marker and word padding of a few bytes).
   assert row["information_bits"] <= row["payload_bits"] <= row["information_bits"] * 1.01 + 96
   assert 0 < result["ms_ssim"] <= 1 and np.isfinite(result["psnr"])
+  # The numbers are those of the file the codec writes and of its decoding: recomputed here.
+  codec = registry.load(tiny_codec_path)
+  data = codec.compress(image)
+  assert row["bytes"] == len(data)
+  back = codec.decompress(data).astype(np.float64)
+  mse = np.mean((image - back) ** 2)
+  assert row["psnr"] == pytest.approx(10 * np.log10(255.0**2 / mse), abs=1e-6)
+  assert row["ssim"] == pytest.approx(metrics.ssim(image, back), abs=1e-6)
+  assert row["ms_ssim"] == pytest.approx(metrics.ms_ssim(image, back), abs=1e-6)
+  for key in ("bpp", "psnr", "ssim", "ms_ssim"):  # the means of a single image
+    assert result[key] == pytest.approx(row[key])
   # Cached by fingerprint: a second call reads the file back instead of recomputing.
   lines = []
   again = evaluation.evaluate_bundle_on_folder(tiny_codec_path, str(tmp_path),

@@ -158,3 +158,98 @@ class TestMeanIou:
   def test_non_square_confusion_raises(self):
     with pytest.raises(ValueError):
       metrics.iou_per_class(np.zeros((2, 3)))
+
+
+# An independent SSIM / MS-SSIM in float64 NumPy + SciPy, written from Wang et al. (2004, 2003)
+# rather than from tf.image: an 11 x 11 Gaussian window (sigma 1.5) over the valid region,
+# K1 = 0.01, K2 = 0.03, L = 255; MS-SSIM halves the image by 2 x 2 averaging between scales and
+# multiplies the four finer scales' contrast-structure terms and the coarsest scale's SSIM, each
+# to its weight, per channel, then averages the channels.
+def _reference_ssim_terms(x, y):
+  from scipy import signal  # pylint: disable=g-import-not-at-top
+  offsets = np.arange(11) - 5.0
+  window = np.exp(-offsets**2 / (2 * 1.5**2))
+  window = np.outer(window, window) / np.sum(window) ** 2
+  blur = lambda image: signal.convolve2d(image, window, mode="valid")
+  c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+  mu_x, mu_y = blur(x), blur(y)
+  var_x, var_y = blur(x * x) - mu_x**2, blur(y * y) - mu_y**2
+  cov = blur(x * y) - mu_x * mu_y
+  luminance = (2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1)
+  contrast_structure = (2 * cov + c2) / (var_x + var_y + c2)
+  return np.mean(luminance * contrast_structure), np.mean(contrast_structure)
+
+
+def _reference_ssim(a, b):
+  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+  return np.mean([_reference_ssim_terms(a[..., c], b[..., c])[0] for c in range(a.shape[-1])])
+
+
+# Wang, Simoncelli & Bovik (2003), finest scale first.
+_PAPER_MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+
+def _reference_ms_ssim(a, b, weights=_PAPER_MS_SSIM_WEIGHTS):
+  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+  halve = lambda x: 0.25 * (x[0::2, 0::2] + x[1::2, 0::2] + x[0::2, 1::2] + x[1::2, 1::2])
+  per_channel = []
+  for c in range(a.shape[-1]):
+    x, y, value = a[..., c], b[..., c], 1.0
+    for scale, weight in enumerate(weights):
+      if scale:
+        x, y = halve(x), halve(y)
+      ssim_value, cs_value = _reference_ssim_terms(x, y)
+      last = scale == len(weights) - 1
+      value *= max(ssim_value if last else cs_value, 0.0) ** weight
+    per_channel.append(value)
+  return np.mean(per_channel)
+
+
+def _distorted(image, seed=3):
+  # A known distortion: a brightness shift on one channel, a contrast change and some noise.
+  rng = np.random.default_rng(seed)
+  out = image.astype(np.float64) * 0.8 + 20 + rng.normal(0, 12, image.shape)
+  out[..., 1] += 15
+  return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+class TestAgainstReference:
+
+  def test_psnr_of_a_per_channel_constant_error(self):
+    a = np.full((5, 7, 3), 100, np.uint8)
+    b = a + np.array([3, 4, 0], np.uint8)  # MSE = (9 + 16 + 0) / 3
+    assert metrics.psnr(a, b) == pytest.approx(10 * math.log10(255**2 * 3 / 25), abs=1e-12)
+
+  def test_ssim_of_a_known_distortion_matches_an_independent_computation(self):
+    a = _random_image((48, 64))
+    b = _distorted(a)
+    expected = _reference_ssim(a, b)
+    assert 0.2 < expected < 0.9  # far from the trivial ends, so the match means something
+    assert metrics.ssim(a, b) == pytest.approx(expected, abs=1e-5)
+    # A batch gives each image's own value.
+    batch = metrics.ssim(np.stack([a, a]), np.stack([b, a]))
+    np.testing.assert_allclose(batch, [expected, 1.0], atol=1e-5)
+
+  def test_ms_ssim_of_a_known_distortion_matches_an_independent_computation(self):
+    a = _random_image()  # 176 x 176: 88, 44, 22 and 11 pixels at the coarser scales
+    b = _distorted(a)
+    expected = _reference_ms_ssim(a, b)
+    assert 0.5 < expected < 0.99
+    assert metrics.ms_ssim(a, b) == pytest.approx(expected, abs=1e-5)
+    assert metrics.ms_ssim(a, a) == pytest.approx(1.0, abs=1e-6)
+
+  def test_ms_ssim_with_fewer_scales_renormalises_the_standard_weights(self):
+    a = _random_image((96, 96))
+    b = _distorted(a)
+    weights = np.array(_PAPER_MS_SSIM_WEIGHTS[:3]) / sum(_PAPER_MS_SSIM_WEIGHTS[:3])
+    expected = _reference_ms_ssim(a, b, weights)
+    assert metrics.ms_ssim(a, b, num_scales=3) == pytest.approx(expected, abs=1e-5)
+
+  def test_image_quality_gathers_the_three_metrics(self):
+    a = _random_image()
+    b = _distorted(a)
+    quality = metrics.image_quality(a, b)
+    mse = np.mean((a.astype(np.float64) - b) ** 2)
+    assert quality["psnr"] == pytest.approx(10 * math.log10(255**2 / mse), abs=1e-9)
+    assert quality["ssim"] == pytest.approx(_reference_ssim(a, b), abs=1e-5)
+    assert quality["ms_ssim"] == pytest.approx(_reference_ms_ssim(a, b), abs=1e-5)

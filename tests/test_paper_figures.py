@@ -56,10 +56,28 @@ def test_fig3_series_keeps_only_finished_runs_and_every_published_value(classifi
   assert "cResNet-39 on the representation at 0.635 bpp" in series["missing"]
 
 
-def test_fig3_writes_a_png(classification_summary, tmp_path):
+def test_fig3_draws_measured_and_published_panels(classification_summary, tmp_path,
+                                                  saved_figures):
   path = str(tmp_path / "fig3.png")
   assert paper_figures.fig3_top5_per_operating_point(classification_summary, path) == path
   assert (tmp_path / "fig3.png").stat().st_size > 0
+  measured, published = saved_figures[path].axes
+  assert measured.get_title() == "measured (finished runs)"
+  assert published.get_title() == "published (paper, ImageNet)"
+  for ax in (measured, published):
+    assert ax.get_ylabel() == "top-5 accuracy [%]" and ax.get_xlabel() == "operating point [bpp]"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.0983", "0.330", "0.635"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == list(saved_figures.series(ax))
+  reference = "ResNet-50 on original RGB"
+  assert saved_figures.series(measured) == {
+      "cResNet-51 on the representation": ([0.0983], [92.3]),
+      "cResNet-39 on the representation": ([0.330], [93.0]),
+      reference: ([0, 1], [91.5, 91.5])}
+  drawn = saved_figures.series(published)
+  assert drawn["ResNet-50 on decoded RGB"] == ([0.0983, 0.330, 0.635], [78.5, 85.5, 88.5])
+  assert drawn["cResNet-39 on the representation"][1] == [78.0, 85.0, 88.0]
+  assert drawn[reference][1] == [89.96, 89.96] and len(drawn) == 4
+  saved_figures.assert_drawn(path, colours=("tab:blue", "tab:red", "tab:orange"))
 
 
 def test_fig3_writes_nothing_without_a_finished_arm(classification_summary, tmp_path):
@@ -78,7 +96,7 @@ def _with_curve(row, values, complete=True):
   return row
 
 
-def test_fig3_curves_draw_every_run_and_name_the_unfinished(tmp_path):
+def test_fig3_curves_draw_every_run_and_name_the_unfinished(tmp_path, saved_figures):
   summary = {"rows": [
       _with_curve(_classification_row("0.0983", "cresnet51", "latent"), [40.0, 70.0, 90.0]),
       _with_curve(_classification_row("0.0983", "resnet50", "decoded"), [50.0], complete=False),
@@ -93,6 +111,15 @@ def test_fig3_curves_draw_every_run_and_name_the_unfinished(tmp_path):
   assert paper_figures.validation_curves(summary, "top1")["panels"] == {}  # no top-1 values
   path = str(tmp_path / "curves.png")
   assert paper_figures.fig3_validation_curves(summary, path) == path
+  axes = saved_figures[path].axes
+  assert [ax.get_title() for ax in axes] == ["0.0983 bpp", "0.330 bpp (no run yet)",
+                                             "0.635 bpp (no run yet)"]
+  assert saved_figures.series(axes[0]) == {
+      "ResNet-50 on decoded RGB (still training)": ([1], [50.0]),
+      "cResNet-51 on the representation": ([1, 2, 3], [40.0, 70.0, 90.0]),
+      "ResNet-50 on original RGB": ([1, 2], [60.0, 80.0])}
+  assert all(ax.get_ylabel() == "validation top-5 accuracy [%]" for ax in axes)
+  saved_figures.assert_drawn(path, colours=("tab:blue", "tab:red"))
   assert paper_figures.fig3_validation_curves(summary, str(tmp_path / "n.png"), "top1") is None
   with pytest.raises(ValueError, match="top1 or top5"):
     paper_figures.validation_curves(summary, "miou")
@@ -114,7 +141,7 @@ def _segmentation_summary(measured: dict):
   return {"rows": rows, "latent_vs_decoded": []}
 
 
-def test_fig4_draws_finished_segmentation_runs_only(tmp_path):
+def test_fig4_draws_finished_segmentation_runs_only(tmp_path, saved_figures):
   summary = _segmentation_summary({("0.0983", "cresnet51-d"): (35.0, True),
                                    ("0.0983", "resnet50-d"): (33.0, True),
                                    ("0.330", "cresnet39-d"): (20.0, False)})
@@ -126,6 +153,16 @@ def test_fig4_draws_finished_segmentation_runs_only(tmp_path):
   path = str(tmp_path / "fig4.png")
   assert paper_figures.fig4_miou_per_operating_point(summary, path) == path
   assert (tmp_path / "fig4.png").stat().st_size > 0
+  measured, published = saved_figures[path].axes
+  assert measured.get_title() == "measured (finished runs)"
+  assert published.get_title() == "published (paper, PASCAL VOC 2012 val)"
+  assert saved_figures.series(measured) == {
+      "ResNet-50-d on decoded RGB": ([0.0983], [33.0]),
+      "cResNet-51-d on the representation": ([0.0983], [35.0]),
+      "ResNet-50-d on original RGB": ([0, 1], [40.0, 40.0])}  # not the unfinished cResNet-39-d
+  assert len(saved_figures.series(published)) == 4
+  assert measured.get_ylabel() == "mIoU [%]"
+  saved_figures.assert_drawn(path, colours=("tab:blue", "tab:red"))
 
 
 def test_fig4_writes_nothing_without_a_finished_arm(tmp_path):
@@ -177,13 +214,35 @@ def test_code_image_goes_through_real_file_bytes_at_any_size(codecs, image):
   assert item.operating_point == "0.330" and item.codec_name == "tiny-0.330"
 
 
-def test_fig9_and_fig10_write_pngs(codecs, image, tmp_path):
+def test_fig9_and_fig10_show_the_image_its_decodings_and_channels(codecs, image, tmp_path,
+                                                                    saved_figures):
   fig9 = str(tmp_path / "fig9.png")
   fig10 = str(tmp_path / "fig10.png")
   assert coded_images.fig9_latent_channels(image, codecs, fig9) == fig9
   assert coded_images.fig10_decoded_images(image, codecs, fig10, crop=(2, 3, 16, 20)) == fig10
   assert (tmp_path / "fig9.png").stat().st_size > 0
   assert (tmp_path / "fig10.png").stat().st_size > 0
+  # Fig. 9: the original, then per codec its decoding and its 4 highest-entropy channels.
+  axes = saved_figures[fig9].axes
+  assert len(axes) == 1 + 2 * 5
+  np.testing.assert_array_equal(axes[0].images[0].get_array(), image)
+  for row, codec in enumerate(codecs):
+    decoded, *channels = axes[1 + 5 * row:6 + 5 * row]
+    item = coded_images.code_image(codec, image)
+    np.testing.assert_array_equal(decoded.images[0].get_array(), item.decoded)
+    assert decoded.get_title() == f"decoded\n{item.bpp:.4f} bpp, {item.psnr:.2f} dB"
+    for ax in channels:
+      channel = int(ax.get_title().split("\n")[0][len("z_hat channel "):])
+      np.testing.assert_array_equal(ax.images[0].get_array(), item.z_hat[..., channel])
+  # Fig. 10: the original with the crop, then each codec's decoding cropped.
+  axes = saved_figures[fig10].axes
+  assert len(axes) == 1 + len(codecs)
+  for ax, codec in zip(axes[1:], codecs):
+    item = coded_images.code_image(codec, image)
+    np.testing.assert_array_equal(ax.images[0].get_array(), item.decoded[2:18, 3:23])
+    assert ax.get_title().startswith(f"{item.operating_point} bpp point ({item.codec_name})")
+  for path in (fig9, fig10):
+    saved_figures.assert_drawn(path)
 
 
 def test_fig10_refuses_a_crop_outside_the_image(codecs, image, tmp_path):
@@ -242,13 +301,26 @@ def test_fig12_says_when_runtimes_were_timed_at_another_operating_point(runtime_
   assert any("0.635 bpp latent" in n for n in notes)
 
 
-def test_fig12_writes_a_png_from_the_json_file(runtime_summary, tmp_path):
+def test_fig12_draws_accuracy_against_runtime_from_the_json_file(runtime_summary, tmp_path,
+                                                                  saved_figures):
   import json  # pylint: disable=g-import-not-at-top
   source = tmp_path / "benchmark.json"
   source.write_text(json.dumps(_benchmark("0.635")))
   path = str(tmp_path / "fig12.png")
   assert paper_figures.fig12_accuracy_vs_runtime(str(source), runtime_summary, path) == path
   assert (tmp_path / "fig12.png").stat().st_size > 0
+  ax, = saved_figures[path].axes
+  assert ax.get_title() == "top-5 accuracy against runtime, 0.0983 bpp (Fig. 12 analog)"
+  assert ax.get_xlabel().startswith("runtime per image [ms]")
+  # The cResNets' line in milliseconds, fastest first; the reference line at ResNet-50's 91.5.
+  latent = saved_figures.series(ax)["cResNet on the representation"]
+  np.testing.assert_allclose(latent[0], [50.0, 60.0])
+  assert latent[1] == [92.7, 92.3]
+  assert [91.5, 91.5] in [list(line.get_ydata()) for line in ax.get_lines()]
+  assert {t.get_text() for t in ax.get_legend().get_texts()} == {
+      "cResNet on the representation", "ResNet on decoded RGB, net only",
+      "ResNet on decoded RGB, decoder + net", "resnet50 on original RGB"}
+  saved_figures.assert_drawn(path, colours=("tab:red", "tab:blue"))
 
 
 def test_fig12_writes_nothing_without_a_timed_finished_arm(runtime_summary, tmp_path):

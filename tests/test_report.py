@@ -114,7 +114,7 @@ def _joint_result(arm, op, start, final, kodak_start=None, kodak_final=None, com
   return result
 
 
-def test_joint_summary_reports_each_change_with_its_measured_direction(tmp_path):
+def test_joint_summary_reports_each_change_with_its_measured_direction(tmp_path, saved_figures):
   paper = published.load_paper_numbers()
   files = []
   for arm, result in (
@@ -151,6 +151,24 @@ def test_joint_summary_reports_each_change_with_its_measured_direction(tmp_path)
   assert [os.path.basename(p) for p in written] == ["fig7_joint_accuracy.png",
                                                     "fig11_joint_codec.png"]
   assert all(os.path.getsize(p) > 1000 for p in written)
+  # Fig. 7: each arm's top-5 at its Kodak rate; Fig. 11: the codec's start and end points.
+  fig7, fig11 = (saved_figures[p] for p in written)
+  (accuracy,) = fig7.axes
+  assert accuracy.get_xlabel() == "rate on Kodak [bpp, real files]"
+  assert accuracy.get_ylabel() == "top-5 accuracy [%]"
+  drawn = saved_figures.series(accuracy)
+  assert set(drawn) == {"cResNet-51 baseline", "compression ft.", "joint ft."}
+  for key, label in (("baseline", "cResNet-51 baseline"), ("compression_ft", "compression ft."),
+                     ("joint_ft", "joint ft.")):
+    assert drawn[label] == ([point[key]["kodak"]["bpp"]], [point[key]["top5"]])
+  assert [ax.get_ylabel() for ax in fig11.axes] == ["MS-SSIM", "SSIM", "PSNR [dB]"]
+  for ax, metric in zip(fig11.axes, ("ms_ssim", "ssim", "psnr")):
+    xy = [(list(line.get_xdata()), list(line.get_ydata())) for line in ax.get_lines()]
+    for key in ("baseline", "compression_ft", "joint_ft"):
+      kodak = point[key]["kodak"]
+      assert ([kodak["bpp"]], [kodak[metric]]) in xy, (metric, key)
+  for path in written:
+    saved_figures.assert_drawn(path, colours=("tab:blue", "tab:red"), min_pixels=5)
 
 
 def test_joint_summary_takes_the_segmentation_step_by_arm(tmp_path):

@@ -72,6 +72,14 @@ def test_latent_arm_resumes_after_an_interruption_mid_epoch(store_dir, tmp_path)
   assert results["epochs"][1]["train_steps_measured"] == 1
   assert results["complete"] and results["final"]["epoch"] == 2
   assert 0.0 <= results["final"]["top1"] <= results["final"]["top5"] <= 1.0
+  # The final accuracies are the last epoch's evaluation: counts of its examples, over them.
+  last = results["epochs"][-1]
+  assert (results["final"]["top1"], results["final"]["top5"]) == (last["val_top1"],
+                                                                  last["val_top5"])
+  assert 0 < last["val_examples"] <= config.final_eval_examples
+  for key in ("top1", "top5"):
+    hits = results["final"][key] * last["val_examples"]
+    assert hits == pytest.approx(round(hits), abs=1e-9)
   with open(os.path.join(workdir, classifier.RESULTS_FILE)) as f:
     on_disk = json.load(f)
   assert on_disk["command"] == ["second"] and on_disk["config"]["epochs"] == 2

@@ -85,6 +85,8 @@ def test_joint_arm_trains_codec_and_classifier_and_writes_both(
   for key in ("start", "final"):
     assert results[key]["examples"] == 4
     assert 0.0 <= results[key]["top1"] <= results[key]["top5"] <= 1.0
+    for metric in ("top1", "top5"):  # a count of the 4 examples, over them
+      assert 4 * results[key][metric] == pytest.approx(round(4 * results[key][metric]), abs=1e-9)
     assert results[key]["psnr"] > 0 and results[key]["entropy_bits"] >= 0
 
   # The fine-tuned codec is a new, loadable bundle that differs from the one it started from.

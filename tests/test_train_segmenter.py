@@ -36,7 +36,7 @@ def _die_at(text, lines):
 
 @needs_camvid
 def test_tiny_runs_write_results_resume_after_a_kill_and_dump_masks_for_the_figure(
-    tmp_path, tiny_codec_path):
+    tmp_path, tiny_codec_path, saved_figures):
   workdir = str(tmp_path / "run")
   config = segmenter_train.get_config("tiny", num_steps=3, checkpoint_every=2, eval_every=2)
   kwargs = dict(codec_path=tiny_codec_path, preset_name="tiny", command="pytest")
@@ -65,6 +65,12 @@ def test_tiny_runs_write_results_resume_after_a_kill_and_dump_masks_for_the_figu
     assert written["command"] == "pytest" and written["config"]["num_steps"] == 3
     assert written["latent_store"]["tfci_bytes"] > 0
   assert np.asarray(on_disk["confusion_matrix"]).shape == (11, 11)
+  # The mIoU is the confusion matrix's, by hand: TP / (TP + FP + FN) over the classes present.
+  confusion = np.asarray(on_disk["confusion_matrix"], np.float64)
+  union = confusion.sum(0) + confusion.sum(1) - np.diag(confusion)
+  assert confusion.sum() > 0 and np.any(union > 0)
+  by_hand = np.diag(confusion)[union > 0] / union[union > 0]
+  assert on_disk["miou"] == pytest.approx(np.mean(by_hand))
 
   predictions = segmenter_train.read_predictions(os.path.join(workdir, "predictions.npz"))
   assert predictions["meta"]["input"] == "latent" and len(predictions["items"]) == 2
@@ -98,6 +104,24 @@ def test_tiny_runs_write_results_resume_after_a_kill_and_dump_masks_for_the_figu
       [("tiny codec", decoded_npz, os.path.join(workdir, "predictions.npz"))],
       str(tmp_path / "fig.png"))
   assert os.path.getsize(png) > 1000
+  # One row (the decoded arm evaluated one image): the image, its decoding, both arms' masks
+  # and the ground truth, in the dataset's palette, under a legend of its classes.
+  decoded = segmenter_train.read_predictions(decoded_npz)
+  latent_item = segmenter_train.read_predictions(os.path.join(workdir, "predictions.npz"))
+  latent_item = latent_item["items"][0]
+  meta, item = decoded["meta"], decoded["items"][0]
+  assert latent_item["name"] == item["name"]
+  figure = saved_figures[png]
+  cells = [ax for ax in figure.axes if ax.images]
+  assert [ax.get_title() for ax in cells] == list(figures.COMPARISON_COLUMNS)
+  colour = functools.partial(figures.colorize, palette=meta["palette"],
+                             ignore_label=meta["ignore_label"])
+  for ax, expected in zip(cells, (item["image"], item["decoded"], colour(item["prediction"]),
+                                  colour(latent_item["prediction"]), colour(item["label"]))):
+    np.testing.assert_array_equal(np.asarray(ax.images[0].get_array()), expected)
+  (legend,) = figure.legends
+  assert [t.get_text() for t in legend.get_texts()] == list(meta["class_names"])
+  saved_figures.assert_drawn(png)
 
 
 def test_binary_reports_bad_data_on_one_line(tmp_path, capsys):

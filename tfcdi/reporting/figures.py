@@ -213,7 +213,8 @@ def joint_figures(summary: dict, out_dir: str) -> list[str]:
   figure.suptitle("Fig. 7 analog: fine-tuning moves the accuracy", fontsize=10)
   figure.tight_layout()
   path = os.path.join(out_dir, "fig7_joint_accuracy.png")
-  FigureCanvasAgg(figure).print_png(path)
+  FigureCanvasAgg(figure)  # the Agg canvas, without pyplot; savefig (as every figure) writes it
+  figure.savefig(path)
   written.append(path)
 
   figure = Figure(figsize=(12, 3.6))
@@ -246,6 +247,7 @@ def joint_figures(summary: dict, out_dir: str) -> list[str]:
                   fontsize=10)
   figure.tight_layout()
   path = os.path.join(out_dir, "fig11_joint_codec.png")
-  FigureCanvasAgg(figure).print_png(path)
+  FigureCanvasAgg(figure)
+  figure.savefig(path)
   written.append(path)
   return written
