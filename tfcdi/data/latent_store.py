@@ -707,12 +707,34 @@ def build_latent_cache(store_dir: str, split: str, *, progress: bool = True) -> 
   """
   meta = read_metadata(store_dir)
   tables = store_tables(meta, store_dir)
+
+  def write_shard(records, writer, bar):
+    for symbols, label in records.as_numpy_iterator():
+      feature = {"label": int_feature(label)}
+      for name, values in symbols.items():
+        raw, bits = _to_narrow(values)
+        feature[name], feature[f"{name}_bits"] = bytes_feature(raw), int_feature(bits)
+      writer.write(tf.train.Example(features=tf.train.Features(
+          feature=feature)).SerializeToString())
+      bar.update(1)
+
+  return derive_cache(store_dir, split, meta, tables, latent_cache_dir(store_dir),
+                      f"entropy-decoding {split}", write_shard, progress)
+
+
+def derive_cache(store_dir: str, split: str, meta: dict, tables, cache: str, label: str,
+                 write_shard, progress: bool) -> str:
+  """The loop every cache derived from a store split shares (latents, decoded images).
+
+  Each store shard's (symbols {name: int32}, label) records, entropy-decoded with `tables` in
+  the shard's order, go to `write_shard(records, writer, bar)`, which writes the cache shard of
+  the same name under `cache`. A finished cache shard is kept, and a shard is written beside and
+  renamed, so a killed build resumes per shard. Returns `cache`.
+  """
   files = shard_files(store_dir, split, meta)
-  cache = latent_cache_dir(store_dir)
   os.makedirs(cache, exist_ok=True)
   read = symbols_reader(tables, meta["latent_shape"])
-  bar = progress_bar(split_entry(meta, split, store_dir)["count"],
-                      f"entropy-decoding {split}", progress)
+  bar = progress_bar(split_entry(meta, split, store_dir)["count"], label, progress)
 
   def symbols_and_label(serialized):
     example = parse_example(serialized)
@@ -728,14 +750,7 @@ def build_latent_cache(store_dir: str, split: str, *, progress: bool = True) -> 
         symbols_and_label, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     tmp = f"{target}.{os.getpid()}.tmp"
     with tf.io.TFRecordWriter(tmp) as writer:
-      for symbols, label in records.as_numpy_iterator():
-        feature = {"label": int_feature(label)}
-        for name, values in symbols.items():
-          raw, bits = _to_narrow(values)
-          feature[name], feature[f"{name}_bits"] = bytes_feature(raw), int_feature(bits)
-        writer.write(tf.train.Example(features=tf.train.Features(
-            feature=feature)).SerializeToString())
-        bar.update(1)
+      write_shard(records, writer, bar)
     os.replace(tmp, target)
   bar.close()
   return cache

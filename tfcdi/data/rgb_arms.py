@@ -9,7 +9,6 @@ original  the uncompressed source images of an ImageFolder split (`original_data
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
@@ -48,41 +47,23 @@ def build_decoded_cache(store_dir: str, split: str, codec, *, batch_size: int = 
   """
   meta = latent_store.read_metadata(store_dir)
   tables = latent_store.check_codec(meta, codec, store_dir)
-  files = latent_store.shard_files(store_dir, split, meta)
-  cache = decoded_cache_dir(store_dir)
-  os.makedirs(cache, exist_ok=True)
   decode_images = tf.function(codec.reconstruct, input_signature=[
       {name: tf.TensorSpec([None, *meta["latent_shape"]], tf.int32)
        for name in tables.symbol_names}])
-  bar = latent_store.progress_bar(latent_store.split_entry(meta, split, store_dir)["count"],
-                                  f"decoding {split}", progress)
-  read = latent_store.symbols_reader(tables, meta["latent_shape"])
 
-  def symbols_and_label(serialized):
-    example = latent_store.parse_example(serialized)
-    return read(example["tfci"]), example["label"]
+  def write_shard(records, writer, bar):
+    for batch, labels in records.batch(batch_size):
+      images = decode_images(batch).numpy()
+      images = np.clip(np.rint(images), 0, 255).astype(np.uint8)
+      for image, label in zip(images, labels.numpy()):
+        example = tf.train.Example(features=tf.train.Features(feature={
+            "image": latent_store.bytes_feature(image.tobytes()),
+            "label": latent_store.int_feature(label)}))
+        writer.write(example.SerializeToString())
+      bar.update(len(images))
 
-  for store_shard in files:
-    target = os.path.join(cache, os.path.basename(store_shard))
-    if os.path.exists(target):
-      with open(store_shard + ".json") as f:
-        bar.update(json.load(f)["count"])
-      continue
-    symbols = tf.data.TFRecordDataset(store_shard).map(symbols_and_label)
-    tmp = f"{target}.{os.getpid()}.tmp"
-    with tf.io.TFRecordWriter(tmp) as writer:
-      for batch, labels in symbols.batch(batch_size):
-        images = decode_images(batch).numpy()
-        images = np.clip(np.rint(images), 0, 255).astype(np.uint8)
-        for image, label in zip(images, labels.numpy()):
-          example = tf.train.Example(features=tf.train.Features(feature={
-              "image": latent_store.bytes_feature(image.tobytes()),
-              "label": latent_store.int_feature(label)}))
-          writer.write(example.SerializeToString())
-        bar.update(len(images))
-    os.replace(tmp, target)
-  bar.close()
-  return cache
+  return latent_store.derive_cache(store_dir, split, meta, tables, decoded_cache_dir(store_dir),
+                                   f"decoding {split}", write_shard, progress)
 
 
 def decoded_dataset(store_dir: str, split: str, *, shuffle: bool = False, seed: int = 0,
