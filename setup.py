@@ -16,6 +16,7 @@ _BINARIES = [
     "classify",
     "reproduce",
     "benchmark",
+    "import_codec",
 ]
 
 setup(

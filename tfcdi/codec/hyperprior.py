@@ -82,6 +82,16 @@ Z_TABLE_RANGE = 1024
 WEIGHT_BITS = 12
 ACTIVATION_BITS = 12
 ACCUMULATOR_BITS = 52
+# Imported codecs (CompressAI's) quantize z around per-channel medians: z_hat = round(z - m) + m.
+# m is held at OFFSET_BITS fractional bits, so the integer hyper-synthesis takes z_hat exactly.
+OFFSET_BITS = 12
+# The integer LeakyReLU: negative activations times LEAKY_NUMERATOR / 2^LEAKY_SHIFT.
+LEAKY_SHIFT = 16
+# Padding conventions of the transforms. "same": Keras' (TF's) own, asymmetric at stride 2, what
+# tfcdi's codecs are trained with. "symmetric": PyTorch's conv(padding=k//2) and
+# ConvTranspose(padding=k//2, output_padding=stride-1), what CompressAI's models use; one pixel
+# apart from "same" at stride 2, so an imported model must keep its own.
+PADDINGS = ("same", "symmetric")
 
 
 def scale_table() -> np.ndarray:
@@ -92,47 +102,72 @@ def scale_table() -> np.ndarray:
 # --- the transforms --------------------------------------------------------------------------
 
 
+def conv(x, filters: int, kernel: int, stride: int, name: str, padding: str = "same",
+         dtype=None, activation=None):
+  """A convolution whose output is ceil(input / stride), under a padding convention (PADDINGS):
+  "symmetric" pads kernel // 2 zeros on every side first (a weightless layer `<name>_pad`)."""
+  if padding == "symmetric":
+    x = keras.layers.ZeroPadding2D(kernel // 2, name=f"{name}_pad", dtype=dtype)(x)
+  return keras.layers.Conv2D(filters, kernel, strides=stride,
+                             padding="valid" if padding == "symmetric" else "same",
+                             activation=activation, name=name, dtype=dtype)(x)
+
+
+def transposed_crop(kernel: int, stride: int, padding: str) -> int:
+  """Where a transposed convolution's output starts in the full ((H - 1) * stride + kernel)
+  one: "same" drops (kernel - stride) // 2 rows first, "symmetric" (PyTorch) kernel // 2."""
+  return kernel // 2 if padding == "symmetric" else (kernel - stride) // 2
+
+
+def deconv(x, filters: int, kernel: int, stride: int, name: str, padding: str = "same",
+           dtype=None, activation=None):
+  """A transposed convolution whose output is stride * input; "symmetric" computes the full
+  output and crops it where PyTorch does (a weightless layer `<name>_crop`)."""
+  if padding != "symmetric":
+    return keras.layers.Conv2DTranspose(filters, kernel, strides=stride, padding="same",
+                                        activation=activation, name=name, dtype=dtype)(x)
+  x = keras.layers.Conv2DTranspose(filters, kernel, strides=stride, padding="valid",
+                                   activation=activation, name=name, dtype=dtype)(x)
+  before = transposed_crop(kernel, stride, padding)
+  after = kernel - stride - before
+  return keras.layers.Cropping2D(((before, after), (before, after)), name=f"{name}_crop",
+                                 dtype=dtype)(x)
+
+
 def build_analysis(num_filters: int, latent_channels: int, name="analysis",
-                   dtype=None) -> keras.Model:
+                   dtype=None, padding: str = "same") -> keras.Model:
   """g_a: image [B, H, W, 3] in [0, 255] -> y [B, H/16, W/16, M] (float32)."""
   images = keras.Input((None, None, 3), name="images")
   x = keras.layers.Rescaling(1.0 / 255.0, name="to_unit_range", dtype="float32")(images)
   for i in range(3):
-    x = keras.layers.Conv2D(num_filters, 5, strides=2, padding="same", name=f"conv{i + 1}",
-                            dtype=dtype)(x)
+    x = conv(x, num_filters, 5, 2, f"conv{i + 1}", padding, dtype)
     x = gdn_lib.GDN(name=f"gdn{i + 1}", dtype="float32")(x)
-  y = keras.layers.Conv2D(latent_channels, 5, strides=2, padding="same", name="conv4",
-                          dtype=dtype)(x)
+  y = conv(x, latent_channels, 5, 2, "conv4", padding, dtype)
   y = keras.layers.Activation("linear", name="to_float32", dtype="float32")(y)
   return keras.Model(images, y, name=name)
 
 
 def build_synthesis(num_filters: int, latent_channels: int, name="synthesis",
-                    dtype=None) -> keras.Model:
+                    dtype=None, padding: str = "same") -> keras.Model:
   """g_s: y_hat [B, h, w, M] -> image [B, 16h, 16w, 3] in (about) [0, 255]."""
   y_hat = keras.Input((None, None, latent_channels), name="y_hat")
   x = y_hat
   for i in range(3):
-    x = keras.layers.Conv2DTranspose(num_filters, 5, strides=2, padding="same",
-                                     name=f"deconv{i + 1}", dtype=dtype)(x)
+    x = deconv(x, num_filters, 5, 2, f"deconv{i + 1}", padding, dtype)
     x = gdn_lib.GDN(inverse=True, name=f"igdn{i + 1}", dtype="float32")(x)
-  x = keras.layers.Conv2DTranspose(3, 5, strides=2, padding="same", name="deconv4",
-                                   dtype=dtype)(x)
+  x = deconv(x, 3, 5, 2, "deconv4", padding, dtype)
   images = keras.layers.Rescaling(255.0, name="to_pixel_range", dtype="float32")(x)
   return keras.Model(y_hat, images, name=name)
 
 
 def build_hyper_analysis(num_filters: int, latent_channels: int, name="hyper_analysis",
-                         dtype=None) -> keras.Model:
+                         dtype=None, padding: str = "same") -> keras.Model:
   """h_a: y [B, h, w, M] -> z [B, h/4, w/4, N] (float32)."""
   y = keras.Input((None, None, latent_channels), name="y")
   x = keras.layers.Activation(tf.abs, name="abs", dtype="float32")(y)
-  x = keras.layers.Conv2D(num_filters, 3, padding="same", activation="relu", name="conv1",
-                          dtype=dtype)(x)
-  x = keras.layers.Conv2D(num_filters, 5, strides=2, padding="same", activation="relu",
-                          name="conv2", dtype=dtype)(x)
-  z = keras.layers.Conv2D(num_filters, 5, strides=2, padding="same", name="conv3",
-                          dtype=dtype)(x)
+  x = conv(x, num_filters, 3, 1, "conv1", padding, dtype, "relu")
+  x = conv(x, num_filters, 5, 2, "conv2", padding, dtype, "relu")
+  z = conv(x, num_filters, 5, 2, "conv3", padding, dtype)
   z = keras.layers.Activation("linear", name="to_float32", dtype="float32")(z)
   return keras.Model(y, z, name=name)
 
@@ -143,15 +178,14 @@ _HYPER_SYNTHESIS_LAYERS = (("deconv1", 5, 2), ("deconv2", 5, 2), ("deconv3", 3, 
 
 
 def build_hyper_synthesis(num_filters: int, latent_channels: int, name="hyper_synthesis",
-                          dtype=None) -> keras.Model:
+                          dtype=None, padding: str = "same") -> keras.Model:
   """h_s: z_hat [B, hz, wz, N] -> sigma [B, 4hz, 4wz, M] (float32, >= 0)."""
   z_hat = keras.Input((None, None, num_filters), name="z_hat")
   x = z_hat
   for i, (layer_name, kernel, stride) in enumerate(_HYPER_SYNTHESIS_LAYERS):
     last = i == len(_HYPER_SYNTHESIS_LAYERS) - 1
-    x = keras.layers.Conv2DTranspose(latent_channels if last else num_filters, kernel,
-                                     strides=stride, padding="same", activation="relu",
-                                     name=layer_name, dtype=dtype)(x)
+    x = deconv(x, latent_channels if last else num_filters, kernel, stride, layer_name,
+               padding, dtype, "relu")
   sigma = keras.layers.Activation("linear", name="to_float32", dtype="float32")(x)
   return keras.Model(z_hat, sigma, name=name)
 
@@ -249,21 +283,39 @@ class Hyperprior(keras.Model):
   model.Autoencoder's: symbols are the rounded y and z.
   """
 
-  def __init__(self, num_filters: int, latent_channels: int, conv_dtype=None, **kwargs):
+  def __init__(self, num_filters: int, latent_channels: int, conv_dtype=None,
+               padding: str = "same", density_filters=(3, 3, 3), **kwargs):
     super().__init__(**kwargs)
     self.num_filters = int(num_filters)
     self.latent_channels = int(latent_channels)
     # Training only (see model.Autoencoder); variables are float32 under every policy.
     self.conv_dtype = conv_dtype
+    if padding not in PADDINGS:
+      raise ValueError(f"unknown padding convention {padding!r}; choose one of {PADDINGS}")
+    # tfcdi's own codecs: "same"; imported CompressAI models: "symmetric" (PADDINGS).
+    self.padding = padding
+    self.density_filters = tuple(int(f) for f in density_filters)
     n, m = self.num_filters, self.latent_channels
-    self.analysis = build_analysis(n, m, dtype=conv_dtype)
-    self.synthesis = build_synthesis(n, m, dtype=conv_dtype)
-    self.hyper_analysis = build_hyper_analysis(n, m, dtype=conv_dtype)
-    self.hyper_synthesis = build_hyper_synthesis(n, m, dtype=conv_dtype)
-    self.density = FactorizedDensity(n, name="factorized_density", dtype="float32")
+    self.analysis = build_analysis(n, m, dtype=conv_dtype, padding=padding)
+    self.synthesis = build_synthesis(n, m, dtype=conv_dtype, padding=padding)
+    self.hyper_analysis = build_hyper_analysis(n, m, dtype=conv_dtype, padding=padding)
+    self.hyper_synthesis = build_hyper_synthesis(n, m, dtype=conv_dtype, padding=padding)
+    self.density = FactorizedDensity(n, self.density_filters, name="factorized_density",
+                                     dtype="float32")
     # The integer hyper-synthesis a bundle ships (pretrained.py sets it); None derives one
     # from the current weights whenever it is needed.
     self.shipped_hyper_synthesis = None
+    # Per-channel medians z is quantized around (int64 [N] at OFFSET_BITS fractional bits), or
+    # None: tfcdi's own codecs round z itself; imported ones keep their medians (see
+    # z_offset_values).
+    self.z_offsets = None
+
+  def z_offset_values(self):
+    """The medians as float32 [N] (zeros without them): z symbols are round(z - m), z_hat is
+    symbols + m, as in CompressAI's entropy bottleneck at inference."""
+    if self.z_offsets is None:
+      return tf.zeros([self.num_filters], tf.float32)
+    return tf.constant(np.asarray(self.z_offsets, np.float64) / 2.0 ** OFFSET_BITS, tf.float32)
 
   @property
   def channels(self) -> int:
@@ -286,7 +338,8 @@ class Hyperprior(keras.Model):
       z_tilde = z + tf.random.uniform(tf.shape(z), -0.5, 0.5)
       y_tilde = y + tf.random.uniform(tf.shape(y), -0.5, 0.5)
     else:
-      z_tilde, y_tilde = tf.round(z), tf.round(y)
+      offsets = self.z_offset_values()
+      z_tilde, y_tilde = tf.round(z - offsets) + offsets, tf.round(y)
     sigma = self.sigma(z_tilde, tf.shape(y))
     reconstruction = self.synthesis(y_tilde, training=training)
     y_likelihoods = gaussian_likelihood(y_tilde, sigma)
@@ -322,7 +375,7 @@ class Hyperprior(keras.Model):
     y [B, H/16, W/16, M] and z [B, ceil(H/64), ceil(W/64), N]: the rounded latents.
     """
     y = self.analysis(images, training=False)
-    z = self.hyper_analysis(y, training=False)
+    z = self.hyper_analysis(y, training=False) - self.z_offset_values()
     return tf.cast(tf.round(y), tf.int32), tf.cast(tf.round(z), tf.int32)
 
   def integer_hyper_synthesis(self) -> "IntegerHyperSynthesis":
@@ -365,7 +418,8 @@ class Hyperprior(keras.Model):
     y = self.analysis(images, training=True)
     z = self.hyper_analysis(y, training=True)
     y_hat = y + tf.stop_gradient(tf.round(y) - y)
-    z_hat = z + tf.stop_gradient(tf.round(z) - z)
+    offsets = self.z_offset_values()
+    z_hat = z + tf.stop_gradient(tf.round(z - offsets) + offsets - z)
     return y_hat, self.sigma(z_hat, tf.shape(y))
 
   def decode(self, y_symbols):
@@ -375,7 +429,18 @@ class Hyperprior(keras.Model):
 
   def get_config(self):
     return {**super().get_config(), "num_filters": self.num_filters,
-            "latent_channels": self.latent_channels, "conv_dtype": self.conv_dtype}
+            "latent_channels": self.latent_channels, "conv_dtype": self.conv_dtype,
+            "padding": self.padding, "density_filters": list(self.density_filters)}
+
+  def hyper_synthesis_layers(self) -> list:
+    """h_s as data for IntegerHyperSynthesis: (kernel float64 [k, k, out, in] in Keras'
+    Conv2DTranspose layout, bias float64 [out], stride, activation) per layer."""
+    layers = []
+    for layer_name, _, stride in _HYPER_SYNTHESIS_LAYERS:
+      layer = self.hyper_synthesis.get_layer(layer_name)
+      layers.append((np.asarray(layer.kernel.numpy(), np.float64),
+                     np.asarray(layer.bias.numpy(), np.float64), stride, "relu"))
+    return layers
 
 
 def from_quality(quality, preset: str = "paper", conv_dtype=None, channels=None) -> Hyperprior:
@@ -404,14 +469,23 @@ def _rounding_shift(x, shift: int):
   return x * 2.0 ** (-shift)
 
 
+_ACTIVATION_CODES = {"relu": 0, "linear": 1, "leaky": 2}
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class IntegerHyperSynthesis:
   """h_s in integer arithmetic, mapping z symbols to scale indices (see the module docstring).
 
-  Layer l computes acc = conv_transpose(x, kernels[l], strides[l]) + biases[l], then ReLU; x of
-  the next layer is acc shifted right by shifts[l] bits (rounding; a negative shift multiplies).
-  The last accumulator, compared with `thresholds`, gives the index: the number of thresholds
-  below it, i.e. the first scale of the table at or above sigma. All fields are integers.
+  The input is x = z * 2^input_bits + input_offsets (per channel; z_hat = z + medians, with the
+  medians at input_bits fractional bits; tfcdi's own codecs: input_bits 0, no offsets). Layer l
+  computes acc = conv_transpose(x, kernels[l], strides[l]) + biases[l], then its activation
+  (ReLU unless `activations` says otherwise); x of the next layer is acc shifted right by
+  shifts[l] bits (rounding; a negative shift multiplies), a LeakyReLU acting on the shifted
+  value. The last accumulator's first `scale_channels` channels (all, if 0), compared with
+  `thresholds`, give the index: the number of thresholds below it, i.e. the first scale of the
+  table at or above sigma. Its other channels are means (`means`). All fields are integers.
+  `crops` (per layer, where the output starts in the full transposed convolution; empty: TF's
+  "same") carries the padding convention of imported models (hyperprior.PADDINGS).
   """
 
   kernels: tuple  # int64 [k, k, out, in] per layer (Keras' Conv2DTranspose layout)
@@ -420,28 +494,52 @@ class IntegerHyperSynthesis:
   shifts: tuple  # int per layer but the last
   thresholds: np.ndarray  # int64 [NUM_SCALES - 1], increasing
   output_bits: int  # the last accumulator is sigma * 2^output_bits
+  crops: tuple = ()  # int per layer, or () for "same"
+  activations: tuple = ()  # "relu" / "linear" / "leaky" per layer, or () for all ReLU
+  leaky_numerator: int = 0  # LeakyReLU slope * 2^LEAKY_SHIFT
+  input_bits: int = 0
+  input_offsets: np.ndarray | None = None  # int64 [N] at input_bits, or None
+  scale_channels: int = 0  # 0: every output channel is a scale
 
   @classmethod
   def from_model(cls, model: Hyperprior) -> "IntegerHyperSynthesis":
     """Integerizes the model's h_s (float32 weights; a bundle's are float16-rounded first)."""
+    crops = ()
+    if model.padding != "same":
+      crops = tuple(transposed_crop(k, s, model.padding) for _, k, s in _HYPER_SYNTHESIS_LAYERS)
+    return cls.from_layers(model.hyper_synthesis_layers(), crops=crops,
+                           input_offsets=model.z_offsets)
+
+  @classmethod
+  def from_layers(cls, layers, crops=(), input_offsets=None, leaky_slope: float = 0.0,
+                  scale_channels: int = 0) -> "IntegerHyperSynthesis":
+    """From float layers (kernel [k, k, out, in], bias [out], stride, activation), each kernel
+    rounded at its own power-of-two scale (WEIGHT_BITS); input_offsets: int64 [N] at
+    OFFSET_BITS, or None."""
     kernels, biases, strides, shifts = [], [], [], []
-    input_bits = 0  # z symbols are integers
-    for i, (layer_name, _, stride) in enumerate(_HYPER_SYNTHESIS_LAYERS):
-      layer = model.hyper_synthesis.get_layer(layer_name)
-      kernel = np.asarray(layer.kernel.numpy(), np.float64)
-      bias = np.asarray(layer.bias.numpy(), np.float64)
+    input_bits = 0 if input_offsets is None else OFFSET_BITS
+    bits = input_bits
+    for i, (kernel, bias, stride, _) in enumerate(layers):
       e = _power_of_two_exponent(float(np.abs(kernel).max()), WEIGHT_BITS)
-      kernels.append(np.rint(kernel * 2.0 ** e).astype(np.int64))
-      accumulator_bits = input_bits + e
-      biases.append(np.rint(bias * 2.0 ** accumulator_bits).astype(np.int64))
-      strides.append(stride)
-      if i < len(_HYPER_SYNTHESIS_LAYERS) - 1:
+      kernels.append(np.rint(np.asarray(kernel, np.float64) * 2.0 ** e).astype(np.int64))
+      accumulator_bits = bits + e
+      biases.append(np.rint(np.asarray(bias, np.float64) * 2.0 ** accumulator_bits)
+                    .astype(np.int64))
+      strides.append(int(stride))
+      if i < len(layers) - 1:
         shifts.append(accumulator_bits - ACTIVATION_BITS)
-        input_bits = ACTIVATION_BITS
-    output_bits = accumulator_bits
-    thresholds = np.floor(scale_table()[:-1] * 2.0 ** output_bits).astype(np.int64)
+        bits = ACTIVATION_BITS
+    activations = tuple(a for *_, a in layers)
+    thresholds = np.floor(scale_table()[:-1] * 2.0 ** accumulator_bits).astype(np.int64)
     return cls(tuple(kernels), tuple(biases), tuple(strides), tuple(shifts), thresholds,
-               int(output_bits))
+               int(accumulator_bits), tuple(int(c) for c in crops),
+               () if all(a == "relu" for a in activations) else activations,
+               int(round(leaky_slope * 2 ** LEAKY_SHIFT)), input_bits,
+               None if input_offsets is None else np.asarray(input_offsets, np.int64),
+               int(scale_channels))
+
+  def _activation(self, i: int) -> str:
+    return self.activations[i] if self.activations else "relu"
 
   def accumulate(self, z_symbols) -> np.ndarray:
     """z symbols [B, hz, wz, N] -> the last layer's accumulators, integer-valued float64.
@@ -451,6 +549,8 @@ class IntegerHyperSynthesis:
         values no real image produces: a forged file).
     """
     x = tf.constant(np.asarray(z_symbols), tf.float64)
+    if self.input_offsets is not None:
+      x = x * 2.0 ** self.input_bits + tf.constant(self.input_offsets, tf.float64)
     limit = 2.0 ** ACCUMULATOR_BITS
     for i, (kernel, bias, stride) in enumerate(zip(self.kernels, self.biases, self.strides)):
       # |acc| <= max |x| * (sum of |w| over one output channel's taps) + |bias|, checked
@@ -460,24 +560,51 @@ class IntegerHyperSynthesis:
         raise bitstream.BitstreamError("implausible hyper-latent values (the integer "
                                        "hyper-synthesis would overflow)")
       shape = tf.shape(x)
-      out_shape = tf.stack([shape[0], shape[1] * stride, shape[2] * stride, kernel.shape[2]])
-      acc = tf.nn.conv2d_transpose(x, tf.constant(kernel, tf.float64), out_shape, stride,
-                                   padding="SAME") + tf.constant(bias, tf.float64)
-      acc = tf.nn.relu(acc)
+      k = kernel.shape[0]
+      if self.crops:  # the full transposed convolution, cropped (exact: integers in float64)
+        full = tf.stack([shape[0], (shape[1] - 1) * stride + k, (shape[2] - 1) * stride + k,
+                         kernel.shape[2]])
+        acc = tf.nn.conv2d_transpose(x, tf.constant(kernel, tf.float64), full, stride,
+                                     padding="VALID")
+        c = self.crops[i]
+        acc = acc[:, c:c + shape[1] * stride, c:c + shape[2] * stride, :]
+      else:
+        out_shape = tf.stack([shape[0], shape[1] * stride, shape[2] * stride, kernel.shape[2]])
+        acc = tf.nn.conv2d_transpose(x, tf.constant(kernel, tf.float64), out_shape, stride,
+                                     padding="SAME")
+      acc = acc + tf.constant(bias, tf.float64)
+      activation = self._activation(i)
+      if activation == "relu":
+        acc = tf.nn.relu(acc)
       x = _rounding_shift(acc, self.shifts[i]) if i < len(self.shifts) else acc
+      if activation == "leaky":
+        # On the shifted integers, so the product stays far below 2^53.
+        x = tf.where(x >= 0, x, _rounding_shift(x * float(self.leaky_numerator), LEAKY_SHIFT))
     return x.numpy()
+
+  def _scales_part(self, acc):
+    return acc[..., :self.scale_channels] if self.scale_channels else acc
 
   def __call__(self, z_symbols) -> np.ndarray:
     """z symbols [B, hz, wz, N] -> scale indices [B, 4hz, 4wz, M], int32 (see accumulate)."""
-    return np.searchsorted(self.thresholds, self.accumulate(z_symbols),
-                           side="left").astype(np.int32)
+    return self.indices_of(self.accumulate(z_symbols))
+
+  def indices_of(self, acc) -> np.ndarray:
+    return np.searchsorted(self.thresholds, self._scales_part(acc), side="left").astype(np.int32)
+
+  def means_of(self, acc, bits: int) -> np.ndarray:
+    """The mean channels of an accumulator, as integers at `bits` fractional bits (int64)."""
+    return np.asarray(_rounding_shift(tf.constant(acc[..., self.scale_channels:]),
+                                      self.output_bits - bits)).astype(np.int64)
 
   def sigma(self, z_symbols) -> np.ndarray:
     """The integer path's sigma before binning, float64: to check it against the float h_s."""
-    return self.accumulate(z_symbols) / 2.0 ** self.output_bits
+    return self._scales_part(self.accumulate(z_symbols)) / 2.0 ** self.output_bits
 
   def to_arrays(self) -> dict:
-    """Named integer arrays for a bundle (from_arrays reads them back)."""
+    """Named integer arrays for a bundle (from_arrays reads them back). The fields of imported
+    models are written only where they differ from tfcdi's own, so that a shipped bundle's
+    arrays (and the digests stores keep of them) do not change."""
     arrays = {"hs_strides": np.asarray(self.strides, np.int64),
               "hs_shifts": np.asarray(self.shifts, np.int64),
               "hs_thresholds": self.thresholds.astype(np.int64),
@@ -485,6 +612,17 @@ class IntegerHyperSynthesis:
     for i, (kernel, bias) in enumerate(zip(self.kernels, self.biases)):
       arrays[f"hs_kernel{i}"] = kernel.astype(np.int32)  # |w| < 2^WEIGHT_BITS
       arrays[f"hs_bias{i}"] = bias.astype(np.int64)
+    if self.crops:
+      arrays["hs_crops"] = np.asarray(self.crops, np.int64)
+    if self.activations:
+      arrays["hs_activations"] = np.asarray([_ACTIVATION_CODES[a] for a in self.activations],
+                                            np.int64)
+      arrays["hs_leaky_numerator"] = np.asarray([self.leaky_numerator], np.int64)
+    if self.input_offsets is not None:
+      arrays["hs_input_bits"] = np.asarray([self.input_bits], np.int64)
+      arrays["hs_input_offsets"] = self.input_offsets.astype(np.int64)
+    if self.scale_channels:
+      arrays["hs_scale_channels"] = np.asarray([self.scale_channels], np.int64)
     return arrays
 
   @classmethod
@@ -492,9 +630,22 @@ class IntegerHyperSynthesis:
     strides = tuple(int(s) for s in arrays["hs_strides"])
     kernels = tuple(np.asarray(arrays[f"hs_kernel{i}"], np.int64) for i in range(len(strides)))
     biases = tuple(np.asarray(arrays[f"hs_bias{i}"], np.int64) for i in range(len(strides)))
+    names = {v: k for k, v in _ACTIVATION_CODES.items()}
+    scalar = lambda key, default: (int(np.asarray(arrays[key])[0]) if key in arrays  # noqa: E731
+                                   else default)
+    crops = tuple(int(c) for c in arrays.get("hs_crops", ()))
+    activations = tuple(names[int(a)] for a in arrays.get("hs_activations", ()))
+    if (crops and len(crops) != len(strides)) or (activations
+                                                  and len(activations) != len(strides)):
+      raise ValueError("the integer hyper-synthesis' crops or activations do not match its "
+                       "layers")
+    offsets = arrays.get("hs_input_offsets")
     return cls(kernels, biases, strides, tuple(int(s) for s in arrays["hs_shifts"]),
                np.asarray(arrays["hs_thresholds"], np.int64),
-               int(np.asarray(arrays["hs_output_bits"])[0]))
+               int(np.asarray(arrays["hs_output_bits"])[0]), crops, activations,
+               scalar("hs_leaky_numerator", 0), scalar("hs_input_bits", 0),
+               None if offsets is None else np.asarray(offsets, np.int64),
+               scalar("hs_scale_channels", 0))
 
 
 # --- the integer tables ----------------------------------------------------------------------
@@ -533,15 +684,19 @@ def y_tables() -> bitstream.Tables:
   return bitstream.make_tables(np.concatenate(freqs), lengths, offsets)
 
 
-def z_tables(density: FactorizedDensity) -> bitstream.Tables:
+def z_tables(density: FactorizedDensity, offsets=None) -> bitstream.Tables:
   """One table per channel of the factorized density, over its bulk; tails go to the escape.
 
   The density's cumulative is evaluated at the half-integers of [-Z_TABLE_RANGE,
-  Z_TABLE_RANGE]; each channel's table spans the integers between its TABLE_TAIL_MASS quantiles
-  (and at most bitstream.MAX_TABLE_LENGTH - 1 of them).
+  Z_TABLE_RANGE] (shifted by each channel's median where `offsets`, float [C], are given: a
+  symbol v stands for v + median); each channel's table spans the integers between its
+  TABLE_TAIL_MASS quantiles (and at most bitstream.MAX_TABLE_LENGTH - 1 of them).
   """
   edges = np.arange(-Z_TABLE_RANGE - 0.5, Z_TABLE_RANGE + 1.0)  # c(v - 1/2), c(v + 1/2), ...
-  x = tf.constant(np.broadcast_to(edges, (density.channels, 1, edges.size)), tf.float32)
+  grid = np.broadcast_to(edges, (density.channels, 1, edges.size))
+  if offsets is not None:
+    grid = grid + np.asarray(offsets, np.float64).reshape(-1, 1, 1)
+  x = tf.constant(grid, tf.float32)
   logits = density.cdf_logits(x).numpy()[:, 0, :].astype(np.float64)
   cdf = 1.0 / (1.0 + np.exp(-logits))
   upper = 1.0 / (1.0 + np.exp(logits))  # 1 - cdf, without cancelling

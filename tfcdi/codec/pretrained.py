@@ -221,18 +221,22 @@ def hyperprior_shipped_path(quality) -> str:
 
 
 def save_hyperprior_codec(model: hyperprior_lib.Hyperprior, quality, path: str, name: str,
-                          extra_metadata=None) -> bytes:
+                          extra_metadata=None, weight_dtype=np.float16) -> bytes:
   """Writes a hyperprior bundle; returns its fingerprint.
 
   Rounds the model's weights to float16 in place first (what the bundle stores), then derives
   the integer tables from the rounded model, so that the shipped weights and tables agree.
+  weight_dtype=np.float32 keeps them as they are: imported codecs, whose parity with the
+  library that trained them float16 would break (5e-4 relative on every weight).
   """
   q = qualities.get_quality(quality)
-  round_weights_to_float16(model)
-  weights = [np.asarray(v.numpy(), np.float16) for v in model.weights]
+  if np.dtype(weight_dtype) == np.float16:
+    round_weights_to_float16(model)
+  weights = [np.asarray(v.numpy(), weight_dtype) for v in model.weights]
   hyper_synthesis = hyperprior_lib.IntegerHyperSynthesis.from_model(model)
+  offsets = None if model.z_offsets is None else model.z_offset_values().numpy()
   integer_arrays = {**_table_arrays("y", hyperprior_lib.y_tables()),
-                    **_table_arrays("z", hyperprior_lib.z_tables(model.density)),
+                    **_table_arrays("z", hyperprior_lib.z_tables(model.density, offsets)),
                     **hyper_synthesis.to_arrays()}
   fingerprint = _hyperprior_digest(weights, integer_arrays)
   meta = {
@@ -243,6 +247,9 @@ def save_hyperprior_codec(model: hyperprior_lib.Hyperprior, quality, path: str, 
       "lambda": q.lmbda,
       "num_filters": model.num_filters,
       "latent_channels": model.latent_channels,
+      # Imported models' conventions (hyperprior.PADDINGS, their density's depth).
+      "padding": model.padding,
+      "density_filters": list(model.density_filters),
       "weight_paths": [v.path for v in model.weights],
       "fingerprint": fingerprint.hex(),
       **(extra_metadata or {}),
@@ -288,8 +295,13 @@ def load_hyperprior_codec(quality=None, path: str | None = None):
     raise CodecError(f"{path} is a hyperprior codec of quality {q.quality}, not {quality}")
   if _hyperprior_digest(weights, integer_arrays).hex() != meta["fingerprint"]:
     raise CodecError(f"{path} is corrupt: its weights and tables do not match its fingerprint")
-  model = hyperprior_lib.Hyperprior(meta["num_filters"], meta["latent_channels"],
-                                    name=f"hyperprior_{q.name}").build_weights()
+  try:
+    model = hyperprior_lib.Hyperprior(
+        meta["num_filters"], meta["latent_channels"], padding=meta.get("padding", "same"),
+        density_filters=meta.get("density_filters", (3, 3, 3)),
+        name=f"hyperprior_{q.name}").build_weights()
+  except (ValueError, TypeError) as e:
+    raise CodecError(f"{path}: unsupported hyperprior model ({e})") from None
   if len(model.weights) != len(weights):
     raise CodecError(f"{path} holds {len(weights)} weights; the model has {len(model.weights)}")
   for var, arr in zip(model.weights, weights):
@@ -301,7 +313,8 @@ def load_hyperprior_codec(quality=None, path: str | None = None):
     z_tables = _tables_from("z", integer_arrays)
     model.shipped_hyper_synthesis = hyperprior_lib.IntegerHyperSynthesis.from_arrays(
         integer_arrays)
-  except (KeyError, bitstream.BitstreamError) as e:
+    model.z_offsets = model.shipped_hyper_synthesis.input_offsets
+  except (KeyError, ValueError) as e:  # BitstreamError is a ValueError
     raise CodecError(f"{path}: malformed coding tables ({e})") from None
   if (y_tables.num_tables != hyperprior_lib.NUM_SCALES
       or z_tables.num_tables != model.num_filters):

@@ -1,0 +1,12 @@
+"""Importers: codecs trained by other libraries, turned into ordinary tfcdi bundles.
+
+  torch_checkpoint.py  reads a torch.save'd state dict into NumPy arrays, without torch
+  compressai.py        CompressAI's bmshj2018-factorized, bmshj2018-hyperprior and
+                       mbt2018-mean -> bundles of tfcdi's factorized, hyperprior and mean-scale
+                       families (`import_checkpoint`; the binary experiments/import_codec.py)
+  synthetic.py         reproducible pseudo-random state dicts (pure NumPy), shared by the parity
+                       tests and the tool that makes their fixtures with CompressAI itself
+                       (tools/compressai_fixtures.py)
+
+Nothing here imports torch or compressai, and nothing downloads: a user brings the checkpoint.
+"""
