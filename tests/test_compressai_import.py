@@ -163,6 +163,7 @@ def _cli(*args):
                         capture_output=True, text=True, timeout=600, check=False)
 
 
+@pytest.mark.slow  # three runs of the binary, each importing TensorFlow
 def test_binary_converts_a_checkpoint_and_refuses_a_mismatch_in_one_line(tmp_path):
   fixture = _fixture(HYPERPRIOR, 3)
   checkpoint = tmp_path / "state.npz"
@@ -183,3 +184,34 @@ def test_binary_converts_a_checkpoint_and_refuses_a_mismatch_in_one_line(tmp_pat
   again = _cli(f"--architecture={HYPERPRIOR}", "--quality=3", f"--checkpoint={checkpoint}",
                f"--output={bundle}")
   assert again.returncode == 1 and "--overwrite" in again.stderr
+
+
+IMAGENETTE = os.path.join(ROOT, "..", "shared", "data", "imagenette2_224")
+
+
+@pytest.mark.slow  # builds and trains a cResNet-39 on M=192 channels
+@pytest.mark.skipif(not os.path.isdir(IMAGENETTE), reason="the shared Imagenette is not beside "
+                    "the repo")
+def test_imported_codec_files_feed_a_latent_store_and_a_two_branch_classifier(tmp_path):
+  # pylint: disable=g-import-not-at-top  (TF-heavy modules only this test needs)
+  from tfcdi.data import latent_store
+  from tfcdi.train import classifier
+  bundle = str(tmp_path / "hp_q3.npz")
+  importer.import_state_dict(_state(_fixture(HYPERPRIOR, 3)), HYPERPRIOR, 3, bundle)
+  codec = pretrained.load_codec(path=bundle)
+  store_dir = str(tmp_path / "store")
+  for split, limit in (("train", 4), ("val", 2)):
+    source = latent_store.ImageFolderSource(IMAGENETTE, split, limit=limit)
+    latent_store.encode_split(source, codec, store_dir, split, image_size=64, shard_size=4,
+                              batch_size=4, progress=False)
+  meta = latent_store.read_metadata(store_dir)
+  assert meta["codec"]["name"] == "compressai-bmshj2018-hyperprior-q3"
+  # The store's files are the codec's: one decodes to the latents the codec gives its view.
+  record = next(iter(latent_store.latent_dataset(store_dir, "val")))
+  assert record[0].shape == (4, 4, 192) and record[1].shape == (4, 4, 192)
+  results = classifier.train("cresnet39", "latent", classifier.get_config("tiny", epochs=1),
+                             workdir=str(tmp_path / "cls"), store_dir=store_dir,
+                             preset_name="tiny", log=lambda line: None)
+  assert results["complete"] and results["latent_inputs"] == "y_hat+sigma_hat"
+  assert results["codec"]["name"] == "compressai-bmshj2018-hyperprior-q3"
+  assert results["input_shape"][-1] == 192
