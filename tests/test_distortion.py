@@ -108,9 +108,9 @@ def test_each_quality_has_compressais_ms_ssim_lambda():
     qualities.get_quality(4).lambda_for("psnr")
 
 
-def test_ms_ssim_train_steps_raise_ms_ssim_and_mse_steps_lower_mse():
-  # The loss direction through the training step itself: from the same start, a few steps on
-  # one batch raise that batch's MS-SSIM under the MS-SSIM loss, as MSE steps lower its MSE.
+def test_ms_ssim_train_steps_raise_ms_ssim():
+  # The loss direction through the training step itself: a few steps of the MS-SSIM loss on one
+  # batch raise that batch's MS-SSIM (rounded latents, so the measurement has no noise).
   from tfcdi.train import hyperprior as hp_train  # pylint: disable=g-import-not-at-top
   import keras  # pylint: disable=g-import-not-at-top
   images, _ = _pair(64, seed=5, batch=2, width_extra=0)
@@ -118,24 +118,20 @@ def test_ms_ssim_train_steps_raise_ms_ssim_and_mse_steps_lower_mse():
 
   def measured(model):
     out = model(images, training=False)
-    return (float(tf.reduce_mean(distortion.ms_ssim(out["reconstruction"], images))),
-            float(distortion.distortion("mse", out["reconstruction"], images)))
+    return float(tf.reduce_mean(distortion.ms_ssim(out["reconstruction"], images)))
 
-  results = {}
-  for name in qualities.DISTORTIONS:
-    tf.keras.utils.set_random_seed(0)
-    model = hp.Hyperprior(8, 8).build_weights()
-    before = measured(model)
-    optimizer = keras.optimizers.Adam(1e-3)
-    # A large lambda: the distortion term dominates the rate at this tiny width.
-    lmbda = 1000.0 if name == "ms-ssim" else 1.0
-    step = hp_train.make_train_step(model, optimizer, lmbda, name, 2 * 64 * 64)
-    for _ in range(15):
-      values = step(images)
-    assert np.isfinite(float(values["loss"]))
-    assert ("ms_ssim" in values) == (name == "ms-ssim")
-    results[name] = (before, measured(model))
-  (ms_before, _), (ms_after, _) = results["ms-ssim"]
-  (_, mse_before), (_, mse_after) = results["mse"]
-  assert ms_after > ms_before + 0.02
-  assert mse_after < mse_before
+  tf.keras.utils.set_random_seed(0)
+  model = hp.Hyperprior(8, 8).build_weights()
+  before = measured(model)
+  # A large lambda: the distortion term dominates the rate at this tiny width.
+  step = hp_train.make_train_step(model, keras.optimizers.Adam(1e-3), 1000.0, "ms-ssim",
+                                  2 * 64 * 64)
+  # Eagerly: tracing the step costs more than these few steps of an 8-channel model.
+  tf.config.run_functions_eagerly(True)
+  try:
+    losses = [float(step(images)["loss"]) for _ in range(12)]
+  finally:
+    tf.config.run_functions_eagerly(False)
+  assert all(np.isfinite(losses))
+  assert measured(model) > before + 0.03
+  assert np.mean(losses[-3:]) < np.mean(losses[:3])

@@ -106,7 +106,7 @@ def _check_run(quality, config: HyperpriorTrainConfig, workdir: str) -> None:
   """Records what this workdir trains, and refuses to resume it as something else.
 
   A checkpoint holds weights, not the loss that made them: resuming an MSE run with the MS-SSIM
-  loss (or another quality, width or crop) would silently ship a codec of neither. Runs from
+  loss (or another quality or width) would silently ship a codec of neither. Runs from
   before this file existed trained MSE.
   """
   identity = {"quality": qualities.get_quality(quality).quality, "widths": config.widths,
@@ -125,7 +125,9 @@ def _check_run(quality, config: HyperpriorTrainConfig, workdir: str) -> None:
       config.distortion != qualities.MSE):
     raise ValueError(f"{workdir} holds an earlier (MSE) hyperprior run; train "
                      f"{config.distortion} in another --workdir")
-  codec_train._write_json(path, identity)  # pylint: disable=protected-access
+  with open(path + ".tmp", "w") as f:  # renamed into place: a kill never leaves half a file
+    json.dump(identity, f, indent=2)
+  os.replace(path + ".tmp", path)
 
 
 def build(quality, config: HyperpriorTrainConfig, workdir: str, precision: str = "float32"):
