@@ -6,16 +6,27 @@ r"""Trains one codec (an operating point, or a hyperprior quality), bundles it, 
   tfcdi-train-codec --codec=hyperprior --quality=4 --preset=cpu \
       --data_dir=../shared/data/imagenette2_224 --kodak_dir=../shared/data/kodak \
       --workdir=runs/hyperprior_q4
+  tfcdi-train-codec --codec=hyperprior --distortion=ms-ssim --quality=4 --preset=cpu \
+      --data_dir=../shared/data/imagenette2_224 --kodak_dir=../shared/data/kodak \
+      --workdir=runs/hyperprior_q4_msssim
   tfcdi-train-codec --recipe=ae-0.635-cpu \
       --data_dir=../shared/data/imagenette2_224 --kodak_dir=../shared/data/kodak \
       --workdir=runs/recipe_0.635
+  tfcdi-train-codec --recipe=hp-q4-msssim-cpu \
+      --data_dir=../shared/data/imagenette2_224 --kodak_dir=../shared/data/kodak \
+      --workdir=runs/hp_q4_msssim
 
---recipe trains a shipped autoencoder codec from scratch as its recipe says (tfcdi/train/codec.py,
-RECIPES: preset, steps, schedule, precision), measuring it on Kodak from real files at each
-milestone into history.json. Killed and restarted with the same flags, it continues from its
-last checkpoint. Each stage is
+--distortion picks what a hyperprior quality trains for: mse (lambda * MSE + bpp) or ms-ssim
+(lambda * (1 - MS-SSIM) + bpp), each with CompressAI's lambda of the quality; the default is
+the preset's (paper: ms-ssim, cpu and tiny: mse). The bundle records it.
+
+--recipe trains a codec from scratch as its recipe says: an autoencoder's (tfcdi/train/codec.py,
+RECIPES: preset, steps, schedule, precision; measured on Kodak from real files at each
+milestone into history.json) or a hyperprior's (tfcdi/train/hyperprior.py, RECIPES: quality,
+distortion, preset and what it changes, e.g. hp-q4-msssim-cpu). Killed and restarted with the
+same flags, it continues from its last checkpoint. Each stage is
 skipped when its output exists: training (checkpoint at the last step), the bundle
-(codec_<op>.npz or hyperprior_q<quality>.npz) and the Kodak evaluation from real files
+(codec_<op>.npz or hyperprior_q<quality>[_msssim].npz) and the Kodak evaluation from real files
 (kodak_eval.json).
 """
 
@@ -59,9 +70,13 @@ _BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Overrides the preset's b
 _LEARNING_RATE = flags.DEFINE_float(
     "learning_rate", None, "Overrides the preset's learning rate.", allow_override=True)
 _PRECISION = _cli.define_precision_flag()
+_DISTORTION = flags.DEFINE_enum(
+    "distortion", None, list(qualities.DISTORTIONS), "What a hyperprior codec trains for "
+    "(--codec=hyperprior): mse or ms-ssim; default: the preset's (paper ms-ssim, cpu mse).")
 _RECIPE = flags.DEFINE_string(
-    "recipe", None, "Train a shipped autoencoder codec from scratch by its recipe (e.g. "
-    "ae-0.635-cpu; the names are tfcdi/train/codec.py's RECIPES); fixes every training "
+    "recipe", None, "Train a codec from scratch by its recipe (e.g. ae-0.635-cpu or "
+    "hp-q4-msssim-cpu; the names are the RECIPES of tfcdi/train/codec.py and "
+    "tfcdi/train/hyperprior.py); fixes every training "
     "setting, so it takes only --data_dir, --kodak_dir, --workdir and --split.")
 _INIT_FROM = flags.DEFINE_string(
     "init_from_bundle", None, "A codec bundle (.npz) to start from when --workdir has no "
@@ -86,6 +101,9 @@ def main(argv):
   if _QUALITY.value is not None:
     raise app.UsageError("--quality is for --codec=hyperprior; the autoencoder codec takes "
                          "--operating_point")
+  if _DISTORTION.value is not None:
+    raise app.UsageError("--distortion is for --codec=hyperprior; the autoencoder codec trains "
+                         "Eq. 1 (MSE)")
   try:
     preset = _PRESET.value
     op_name = operating_points.get_operating_point(
@@ -113,20 +131,26 @@ def main(argv):
 def _train_recipe():
   """--recipe: train, measure at milestones, bundle and evaluate one shipped codec's recipe."""
   fixed = [name for name in ("operating_point", "codec", "quality", "preset", "num_steps",
-                             "batch_size", "learning_rate", "precision", "init_from_bundle")
+                             "batch_size", "learning_rate", "precision", "init_from_bundle",
+                             "distortion")
            if FLAGS[name].present]
   if fixed:
     raise app.UsageError(f"--recipe fixes the training settings; drop --{', --'.join(fixed)}")
   if _KODAK_DIR.value is None:
-    raise app.UsageError("--recipe measures the codec at its milestones: --kodak_dir is required")
-  try:
-    recipe = codec_train.get_recipe(_RECIPE.value)
-  except ValueError as e:
-    raise app.UsageError(str(e)) from None
+    raise app.UsageError("--recipe measures the codec on Kodak: --kodak_dir is required")
+  if _RECIPE.value in hyperprior_train.RECIPES:
+    recipe, run = hyperprior_train.RECIPES[_RECIPE.value], hyperprior_train.train_recipe
+  elif _RECIPE.value in codec_train.RECIPES:
+    recipe, run = codec_train.RECIPES[_RECIPE.value], codec_train.train_recipe
+  else:
+    known = ", ".join([*codec_train.RECIPES, *hyperprior_train.RECIPES])
+    raise app.UsageError(f"unknown codec recipe {_RECIPE.value!r}; choose one of {known}")
   logging.set_verbosity(logging.WARNING)
   log = lambda msg: print(msg, flush=True)  # noqa: E731
-  codec_train.train_recipe(recipe, _DATA_DIR.value, _KODAK_DIR.value, _WORKDIR.value,
-                           split=_SPLIT.value, log=log)
+  try:
+    run(recipe, _DATA_DIR.value, _KODAK_DIR.value, _WORKDIR.value, split=_SPLIT.value, log=log)
+  except ValueError as e:  # e.g. a workdir that trains something else
+    raise app.UsageError(str(e)) from None
 
 
 def _train_hyperprior():
@@ -144,12 +168,17 @@ def _train_hyperprior():
     raise app.UsageError(str(e)) from None
   config = hyperprior_train.get_config(
       preset, num_steps=FLAGS.num_steps, batch_size=FLAGS.batch_size,
-      learning_rate=FLAGS.learning_rate, precision=_PRECISION.value)
+      learning_rate=FLAGS.learning_rate, precision=_PRECISION.value,
+      distortion=_DISTORTION.value)
   logging.set_verbosity(logging.WARNING)
   log = lambda msg: print(msg, flush=True)  # noqa: E731
-  hyperprior_train.train(quality, config, FLAGS.data_dir, FLAGS.workdir, split=FLAGS.split,
-                         log=log)
-  bundle = os.path.join(FLAGS.workdir, hyperprior_train.bundle_name(quality))
+  try:
+    hyperprior_train.train(quality, config, FLAGS.data_dir, FLAGS.workdir, split=FLAGS.split,
+                           log=log)
+  except ValueError as e:  # a workdir that trains another quality or distortion
+    raise app.UsageError(str(e)) from None
+  bundle = os.path.join(FLAGS.workdir,
+                        hyperprior_train.bundle_name(quality, config.distortion))
   if (not os.path.exists(bundle)
       or pretrained.read_metadata(bundle).get("trained_steps") != config.num_steps):
     hyperprior_train.finalize(quality, config, FLAGS.data_dir, FLAGS.workdir, preset,

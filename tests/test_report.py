@@ -303,6 +303,62 @@ def test_hyperprior_summary_keeps_the_two_latent_arms_apart(tmp_path):
     hyperprior.hyperprior_summary(files, [codec], paper)
 
 
+def _hyperprior_run(quality, distortion, arm, top1, seed=0):
+  net, input_kind, latent_inputs = arm
+  result = _classifier_result(f"q{quality}", net, input_kind, top1)
+  result.update(codec_family="hyperprior", latent_inputs=latent_inputs)
+  result["config"]["seed"] = seed
+  tag = "-msssim" if distortion == "ms-ssim" else ""
+  result["codec"] = {"family": "hyperprior", "name": f"hp-q{quality}{tag}-cpu",
+                     "quality": quality, "operating_point": f"q{quality}"}
+  if distortion is not None:  # None: a result from before the field (an MSE codec's)
+    result["codec"]["distortion"] = distortion
+  return result
+
+
+def test_hyperprior_summary_puts_mse_and_ms_ssim_codecs_side_by_side(tmp_path):
+  paper = published.load_paper_numbers()
+  two, y_hat, decoded = hyperprior.HYPERPRIOR_ARMS
+  # Synthetic top-1s: under MSE codecs the two branches beat decoded RGB, under MS-SSIM ones
+  # they lose to it; y_hat alone at q4 MS-SSIM is not run.
+  runs = [(4, None, two, 0.60), (4, None, y_hat, 0.58), (4, None, decoded, 0.55),
+          (4, "ms-ssim", two, 0.52), (4, "ms-ssim", decoded, 0.57),
+          (4, "ms-ssim", two, 0.54, 1), (1, "mse", two, 0.50)]
+  files = []
+  for i, (quality, distortion, arm, top1, *seed) in enumerate(runs):
+    files.append(os.path.join(str(tmp_path), str(i), "results.json"))
+    _write(files[-1], _hyperprior_run(quality, distortion, arm, top1, *seed))
+  codecs = [{"codec_family": "hyperprior", "quality": 4, "bpp": 0.57, "ms_ssim": 0.96,
+             "codec": "hp-q4-cpu"},
+            {"codec_family": "hyperprior", "quality": 4, "distortion": "ms-ssim", "bpp": 0.41,
+             "ms_ssim": 0.97, "codec": "hp-q4-msssim-cpu"}]
+  summary = hyperprior.hyperprior_summary(files, codecs, paper)
+  assert [(p["quality"], p["distortion"]) for p in summary["points"]] == [
+      ("q1", "mse"), ("q4", "mse"), ("q4", "ms-ssim")]
+  assert summary["points"][2]["kodak"]["bpp"] == 0.41
+  (row,) = summary["by_distortion"]  # q1 has no MS-SSIM codec: no side-by-side row
+  assert row["quality"] == "q4" and row["kodak"]["ms-ssim"]["ms_ssim"] == 0.97
+  arms = {a["latent_inputs"]: a for a in row["arms"]}
+  assert arms["y_hat+sigma_hat"]["top1"] == pytest.approx({"mse": 60.0, "ms-ssim": 53.0})
+  assert arms["y_hat+sigma_hat"]["difference"] == pytest.approx(-7.0)
+  assert arms["y_hat"]["top1"]["ms-ssim"] is None and arms["y_hat"]["difference"] is None
+  gaps = {g["gap"]: g for g in row["gaps"]}
+  assert gaps["two branches - decoded RGB"]["top1"] == pytest.approx({"mse": 5.0,
+                                                                      "ms-ssim": -4.0})
+  assert gaps["two branches - decoded RGB"]["same_sign"] is False
+  assert gaps["y_hat alone - decoded RGB"]["same_sign"] is None
+  text = hyperprior.hyperprior_markdown(summary, "t")
+  assert "## MSE and MS-SSIM codecs side by side" in text
+  assert "| q4 | two branches - decoded RGB | +5.00 | -4.00 | no |" in text
+  assert "| q4 | MS-SSIM | 0.4100 | 0.9700 |" in text
+  assert "- cresnet39, y_hat alone at q4 (MS-SSIM codec)" in text
+  # A result naming a distortion the table does not know is refused, not filed as MSE.
+  bad = _hyperprior_run(4, "ssim", two, 0.5)
+  _write(files[0], bad)
+  with pytest.raises(ValueError, match="unknown distortion 'ssim'"):
+    hyperprior.hyperprior_summary(files, codecs, paper)
+
+
 def test_sizes_print_in_a_unit_that_keeps_a_digit():
   from tfcdi.reporting import results  # pylint: disable=g-import-not-at-top
   assert results.size_text(812) == "812 bytes"

@@ -75,6 +75,30 @@ def test_hyperprior_table_needs_hyperprior_results(tmp_path):
   assert bad.returncode != 0 and "not a hyperprior codec" in bad.stderr
 
 
+def test_hyperprior_table_files_ms_ssim_codecs_beside_the_mse_ones(tmp_path):
+  runs = tmp_path / "runs"
+  for distortion, tag in (("mse", ""), ("ms-ssim", "-msssim")):
+    _write(str(runs / distortion / "results.json"), {
+        "operating_point": "q4", "net": "resnet50", "input": "decoded", "complete": True,
+        "codec_family": "hyperprior", "final": {"top1": 0.5, "top5": 0.9},
+        "config": {"epochs": 8, "seed": 0}, "epochs": [],
+        "codec": {"name": f"hp-q4{tag}-cpu", "quality": 4, "distortion": distortion}})
+    _write(str(tmp_path / f"{distortion}.json"), {
+        "codec_family": "hyperprior", "quality": 4, "distortion": distortion, "bpp": 0.5,
+        "ms_ssim": 0.96, "codec": f"hp-q4{tag}-cpu"})
+  out = tmp_path / "out"
+  result = _run("tools.hyperprior_table", f"--runs={runs}", f"--output_dir={out}",
+                f"--codec_results={tmp_path / 'mse.json'}",
+                f"--codec_results={tmp_path / 'ms-ssim.json'}")
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert sorted(os.listdir(out / "runs")) == ["q4_msssim_resnet50_decoded.json",
+                                              "q4_resnet50_decoded.json"]
+  assert (out / "kodak_eval_q4.json").exists() and (out / "kodak_eval_q4_msssim.json").exists()
+  summary = json.load(open(out / "hyperprior.json"))
+  assert [p["distortion"] for p in summary["points"]] == ["mse", "ms-ssim"]
+  assert summary["by_distortion"][0]["arms"][2]["top1"] == {"mse": 50.0, "ms-ssim": 50.0}
+
+
 def test_flops_table_segmentation_refuses_a_size_the_logits_do_not_divide():
   result = _run("tools.flops_table", "--segmentation", "--image_size=321")
   assert result.returncode != 0 and "multiple of 8" in result.stderr

@@ -6,9 +6,11 @@ r"""Collects the hyperprior follow-up's runs into committed results (issue: hype
       --codec_results=runs/hyperprior_q8/kodak_eval.json --output_dir=reports/hyperprior
 
 Every `<runs>/*/results.json` (tfcdi-train-classifier on a hyperprior store) is copied to
-`<output_dir>/runs/<quality>_<net>_<input>[_<latent inputs>][_seed<N>].json`, and each codec's Kodak
-evaluation to `<output_dir>/kodak_eval_<quality>.json`; `hyperprior.json` / `hyperprior.md`
-put the arms of each quality side by side (an arm run with several --seed values as the mean
+`<output_dir>/runs/<quality>[_msssim]_<net>_<input>[_<latent inputs>][_seed<N>].json`, and each
+codec's Kodak evaluation to `<output_dir>/kodak_eval_<quality>[_msssim].json` (`_msssim`: a codec
+trained for MS-SSIM, `--recipe=hp-q4-msssim-cpu`); `hyperprior.json` / `hyperprior.md`
+put the arms of each quality and codec side by side, the MSE and MS-SSIM codecs of a quality
+beside each other, (an arm run with several --seed values as the mean
 of its finished seeds, with their range) with its Kodak rate, beside the follow-up's published
 numbers (other datasets, labelled published). For the rate-distortion plot against JPEG,
 JPEG 2000 and the autoencoder's points, use tools/rd_curve.py with --curves_from. The logic lives
@@ -45,11 +47,14 @@ def main(argv):
   os.makedirs(_OUTPUT_DIR.value, exist_ok=True)
   copies = []
   if _RUNS.value:
-    copies = results.collect_results(
-        _RUNS.value, os.path.join(_OUTPUT_DIR.value, "runs"),
-        lambda r: "_".join(str(p) for p in (r["operating_point"], r["net"], r["input"],
-                                            r.get("latent_inputs")) if p)
-        + results.seed_suffix(r))
+    try:
+      copies = results.collect_results(
+          _RUNS.value, os.path.join(_OUTPUT_DIR.value, "runs"),
+          lambda r: "_".join(str(p) for p in (f"{r['operating_point']}{hyperprior.file_tag(r)}",
+                                              r["net"], r["input"], r.get("latent_inputs"))
+                             if p) + results.seed_suffix(r))
+    except ValueError as e:
+      raise app.UsageError(str(e)) from None
   codec_results = []
   for path in _CODEC_RESULTS.value:
     try:
@@ -59,7 +64,11 @@ def main(argv):
       raise app.UsageError(f"--codec_results {path}: not readable JSON ({e})") from None
     codec_results.append(result)
     if result.get("codec_family") == "hyperprior":
-      target = os.path.join(_OUTPUT_DIR.value, f"kodak_eval_q{result['quality']}.json")
+      try:
+        tag = hyperprior.file_tag(result)
+      except ValueError as e:
+        raise app.UsageError(f"--codec_results {path}: {e}") from None
+      target = os.path.join(_OUTPUT_DIR.value, f"kodak_eval_q{result['quality']}{tag}.json")
       # Re-collecting reads the committed copies themselves (the README's command does).
       if not (os.path.exists(target) and os.path.samefile(path, target)):
         shutil.copyfile(path, target)

@@ -110,6 +110,8 @@ class HyperpriorCodec(_Shared, interface.Codec):
   z_tables: bitstream.Tables  # one per channel of z
   name: str  # e.g. "hp-q4-cpu"
   fingerprint: bytes  # 8 bytes
+  # What it was trained for: "mse" or "ms-ssim" (qualities.DISTORTIONS); from its bundle.
+  distortion: str = qualities.MSE
 
   @property
   def channels(self) -> int:
@@ -131,7 +133,8 @@ class HyperpriorCodec(_Shared, interface.Codec):
   def tables(self) -> HyperpriorTables:
     return HyperpriorTables(name=self.name, fingerprint=bytes(self.fingerprint),
                             quality=self.quality.quality, channels=int(self.channels),
-                            num_filters=int(self.num_filters), arrays=self.integer_tables())
+                            num_filters=int(self.num_filters), arrays=self.integer_tables(),
+                            distortion=self.distortion)
 
   def batch_compressor(self, image_size: int | None):
     encode = self._encoder(image_size)
@@ -156,11 +159,12 @@ class HyperpriorCodec(_Shared, interface.Codec):
 
   def result_identity(self) -> dict:
     return {"codec_family": self.family, "quality": self.quality.quality,
-            "lambda": self.quality.lmbda}
+            "distortion": self.distortion, "lambda": self.quality.lambda_for(self.distortion)}
 
   @property
   def label(self) -> str:
-    return f"hyperprior {self.quality.name}"
+    tag = qualities.distortion_tag(self.distortion)
+    return f"hyperprior {self.quality.name}" + (f" {tag}" if tag else "")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -179,6 +183,9 @@ class HyperpriorTables(_Shared, interface.Reader):
   channels: int  # M, channels of y
   num_filters: int  # N, channels of z
   arrays: dict  # the named integer arrays (pretrained.hyperprior_integer_arrays)
+  # What the codec was trained for; stores and results carry it, so that reports can put
+  # the MSE and MS-SSIM codecs of one quality side by side. Older identities: "mse".
+  distortion: str = qualities.MSE
 
   def __post_init__(self):
     y_tables, z_tables, hyper_synthesis = pretrained.hyperprior_coding_tables(self.arrays)
@@ -231,7 +238,7 @@ class HyperpriorTables(_Shared, interface.Reader):
     """The identity (the arrays go to a file of their own: `save`)."""
     return {"family": self.family, "name": self.name, "fingerprint": self.fingerprint.hex(),
             "quality": self.quality, "operating_point": self.operating_point,
-            "channels": self.channels, "num_filters": self.num_filters,
+            "distortion": self.distortion, "channels": self.channels, "num_filters": self.num_filters,
             "tables_file": TABLES_FILE, "tables_digest": self.digest}
 
   def save(self, path: str) -> None:
@@ -262,7 +269,8 @@ class HyperpriorTables(_Shared, interface.Reader):
     """The tables of an identity (to_json) and its arrays, checked against its digest."""
     tables = cls(name=data["name"], fingerprint=bytes.fromhex(data["fingerprint"]),
                  quality=int(data["quality"]), channels=int(data["channels"]),
-                 num_filters=int(data["num_filters"]), arrays=arrays)
+                 num_filters=int(data["num_filters"]), arrays=arrays,
+                 distortion=data.get("distortion", qualities.MSE))
     if tables.digest != data["tables_digest"]:
       raise CodecError(f"{where} other coding tables than codec {data['name']!r}'s")
     return tables
@@ -286,7 +294,8 @@ class HyperpriorFamily(interface.Family):
     meta, arrays = pretrained.read_hyperprior_tables(path)
     return HyperpriorTables(name=meta["name"], fingerprint=bytes.fromhex(meta["fingerprint"]),
                             quality=int(meta["quality"]), channels=int(meta["latent_channels"]),
-                            num_filters=int(meta["num_filters"]), arrays=arrays)
+                            num_filters=int(meta["num_filters"]), arrays=arrays,
+                            distortion=meta.get("distortion", qualities.MSE))
 
   def tables_from_json(self, data: dict, folder=None) -> HyperpriorTables:
     if folder is None:
@@ -300,10 +309,12 @@ class HyperpriorFamily(interface.Family):
     return qualities.get_quality(selection).quality == codec_json.get("quality")
 
   def describe(self, codec_json: dict) -> str:
-    return f"hyperprior quality {codec_json.get('quality')}"
+    tag = qualities.distortion_tag(codec_json.get("distortion", qualities.MSE))
+    return f"hyperprior quality {codec_json.get('quality')}" + (f" ({tag})" if tag else "")
 
   def result_label(self, result: dict) -> str:
-    return f"hyperprior, quality {result.get('quality', '?')}"
+    tag = qualities.distortion_tag(result.get("distortion", qualities.MSE))
+    return f"hyperprior, quality {result.get('quality', '?')}" + (f" ({tag})" if tag else "")
 
 
 FAMILY = HyperpriorFamily()

@@ -40,6 +40,8 @@ def build_encoder(channels: int, filters=(64, 128), name="encoder", dtype=None) 
   """
   f1, f2 = filters
   images = keras.Input((None, None, 3), name="images")
+  # [0, 255] -> [-1, 1]: the paper states no input scaling; a zero-centred input of unit range
+  # is this project's choice (BUILD_NOTES.md, deviations from the text).
   x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="to_unit_range", dtype="float32")(
       images)
   x = keras.layers.Conv2D(f1, KERNEL, strides=2, padding="same", activation="relu", name="down1",

@@ -221,7 +221,8 @@ def hyperprior_shipped_path(quality) -> str:
 
 
 def save_hyperprior_codec(model: hyperprior_lib.Hyperprior, quality, path: str, name: str,
-                          extra_metadata=None, weight_dtype=np.float16) -> bytes:
+                          extra_metadata=None, weight_dtype=np.float16,
+                          distortion: str = qualities.MSE) -> bytes:
   """Writes a hyperprior bundle; returns its fingerprint.
 
   Rounds the model's weights to float16 in place first (what the bundle stores), then derives
@@ -244,7 +245,10 @@ def save_hyperprior_codec(model: hyperprior_lib.Hyperprior, quality, path: str, 
       "family": "hyperprior",
       "name": name,
       "quality": q.quality,
-      "lambda": q.lmbda,
+      # What the codec was trained for, and that distortion's lambda (qualities.py). Bundles
+      # from before this field were MSE codecs; the loader reads them as such.
+      "distortion": qualities.check_distortion(distortion),
+      "lambda": q.lambda_for(distortion),
       "num_filters": model.num_filters,
       "latent_channels": model.latent_channels,
       # Imported models' conventions (hyperprior.PADDINGS, their density's depth).
@@ -263,6 +267,14 @@ def save_hyperprior_codec(model: hyperprior_lib.Hyperprior, quality, path: str, 
   os.replace(tmp, path)
   model.shipped_hyper_synthesis = hyper_synthesis
   return fingerprint
+
+
+def _bundle_distortion(meta: dict, path: str) -> str:
+  """A bundle's distortion; bundles from before the field are MSE codecs."""
+  distortion = meta.get("distortion", qualities.MSE)
+  if distortion not in qualities.DISTORTIONS:
+    raise CodecError(f"{path}: unknown distortion {distortion!r} in its metadata")
+  return distortion
 
 
 def load_hyperprior_codec(quality=None, path: str | None = None):
@@ -323,7 +335,8 @@ def load_hyperprior_codec(quality=None, path: str | None = None):
   from tfcdi.codec import hyperprior_codec  # pylint: disable=g-import-not-at-top  (imports us)
   return hyperprior_codec.HyperpriorCodec(
       model=model, quality=q, y_tables=y_tables, z_tables=z_tables, name=meta["name"],
-      fingerprint=bytes.fromhex(meta["fingerprint"]))
+      fingerprint=bytes.fromhex(meta["fingerprint"]),
+      distortion=_bundle_distortion(meta, path))
 
 
 def hyperprior_integer_arrays(codec) -> dict:

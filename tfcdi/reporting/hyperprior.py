@@ -1,5 +1,10 @@
 """The hyperprior follow-up (shared/papers/004): cResNet-39 on both hyperprior latents, on y_hat
-alone and ResNet-50 on decoded RGB, per quality, beside the follow-up's published numbers."""
+alone and ResNet-50 on decoded RGB, per quality and per distortion the codec was trained for
+(MSE, or MS-SSIM as the follow-up's codecs were), beside the follow-up's published numbers.
+
+Where a quality has results of both distortions, the summary puts them side by side: each arm's
+top-1 under each codec, and the gaps between the arms (the follow-up's conclusions) under each,
+so that whether the metric changes a conclusion is read off measured numbers."""
 
 from __future__ import annotations
 
@@ -11,6 +16,31 @@ _table = results_lib.table
 # (net, input, latent_inputs) of each arm of the follow-up's comparison, in table order.
 HYPERPRIOR_ARMS = (("cresnet39", "latent", "y_hat+sigma_hat"), ("cresnet39", "latent", "y_hat"),
                    ("resnet50", "decoded", None))
+# The distortions a hyperprior codec is trained for (tfcdi/codec/qualities.py; the reporting
+# layer imports no TensorFlow, so the names are repeated here), in table order.
+DISTORTIONS = ("mse", "ms-ssim")
+_DISTORTION_LABELS = {"mse": "MSE", "ms-ssim": "MS-SSIM"}
+# The gaps between arms that carry the follow-up's conclusions: (name, arm, minus arm).
+_GAPS = (("two branches - decoded RGB", 0, 2), ("y_hat alone - decoded RGB", 1, 2),
+         ("two branches - y_hat alone", 0, 1))
+
+
+def distortion_of(result: dict) -> str:
+  """What the codec behind a result was trained for: a codec result's own field, a classifier
+  result's codec identity; results from before the field are of MSE codecs."""
+  codec = result.get("codec")
+  value = (codec.get("distortion") if isinstance(codec, dict) else result.get("distortion"))
+  value = value or "mse"
+  if value not in DISTORTIONS:
+    raise ValueError(f"unknown distortion {value!r} in a result of codec "
+                     f"{codec if isinstance(codec, str) else (codec or {}).get('name')!r}")
+  return value
+
+
+def file_tag(result: dict) -> str:
+  """What a committed copy's file name adds for the codec's distortion: "" for MSE (the
+  names of the first runs stay), "_msssim" for MS-SSIM."""
+  return "" if distortion_of(result) == "mse" else "_msssim"
 
 
 def _hyperprior_measured(result: dict) -> dict:
@@ -36,8 +66,9 @@ def hyperprior_summary(results_files: list[str], codec_results: list[dict], pape
       Imagenette, and are carried as published context only.
   """
   runs = results_lib.index_runs(
-      results_files, lambda r: (str(r["operating_point"]), r["net"], r["input"],
-                                r.get("latent_inputs"), results_lib.seed_of(r)), "classifier")
+      results_files, lambda r: (str(r["operating_point"]), distortion_of(r), r["net"],
+                                r["input"], r.get("latent_inputs"), results_lib.seed_of(r)),
+      "classifier")
   for run in runs.values():
     if run["result"].get("codec_family") != "hyperprior":
       raise ValueError(f"{run['file']} is not a run on a hyperprior store (codec family "
@@ -46,15 +77,16 @@ def hyperprior_summary(results_files: list[str], codec_results: list[dict], pape
   for result in codec_results:
     if result.get("codec_family") != "hyperprior":
       raise ValueError(f"codec result {result.get('codec')!r} is not a hyperprior codec's")
-    codecs[f"q{result['quality']}"] = result
-  qualities = sorted({k[0] for k in runs} | set(codecs), key=lambda q: int(q.lstrip("q")))
+    codecs[(f"q{result['quality']}", distortion_of(result))] = result
+  keys = sorted({k[:2] for k in runs} | set(codecs),
+                key=lambda k: (int(k[0].lstrip("q")), DISTORTIONS.index(k[1])))
   points = []
-  for quality in qualities:
-    codec = codecs.get(quality)
+  for quality, distortion in keys:
+    codec = codecs.get((quality, distortion))
     arms = []
     for net, input_kind, latent_inputs in HYPERPRIOR_ARMS:
       arm = {"net": net, "input": input_kind, "latent_inputs": latent_inputs}
-      key = (quality, net, input_kind, latent_inputs)
+      key = (quality, distortion, net, input_kind, latent_inputs)
       seeds = sorted(k[-1] for k in runs if k[:-1] == key)
       seed_runs = [runs.pop((*key, seed)) for seed in seeds]
       if seed_runs:
@@ -66,6 +98,7 @@ def hyperprior_summary(results_files: list[str], codec_results: list[dict], pape
       arms.append(arm)
     points.append({
         "quality": quality,
+        "distortion": distortion,
         "kodak": None if codec is None else {
             k: codec[k] for k in ("bpp", "psnr", "ssim", "ms_ssim", "codec", "fingerprint",
                                   "num_images", "payload_overhead_vs_information")
@@ -75,8 +108,78 @@ def hyperprior_summary(results_files: list[str], codec_results: list[dict], pape
     raise ValueError(f"results for arms the table has no row for: {sorted(runs)}")
   followup = paper["hyperprior_followup"]
   return {"points": points,
+          "by_distortion": _side_by_side(points),
           "published_followup": {k: v for k, v in followup.items() if not k.startswith("_")},
           "published_note": followup.get("_note")}
+
+
+def _top1(arm: dict):
+  m = arm.get("measured") or {}
+  return m.get("top1") if m.get("complete") else None
+
+
+def _side_by_side(points: list) -> list:
+  """Per quality with points of both distortions: each arm's finished top-1 under each codec
+  and the difference, and the gaps between arms under each (None where an arm is missing)."""
+  by_quality = {}
+  for point in points:
+    by_quality.setdefault(point["quality"], {})[point["distortion"]] = point
+  rows = []
+  for quality, pair in by_quality.items():
+    if set(pair) != set(DISTORTIONS):
+      continue
+    mse, ms_ssim = pair["mse"], pair["ms-ssim"]
+    arms = []
+    for a, b in zip(mse["arms"], ms_ssim["arms"]):
+      top1 = {"mse": _top1(a), "ms-ssim": _top1(b)}
+      arms.append({"net": a["net"], "input": a["input"], "latent_inputs": a["latent_inputs"],
+                   "top1": top1, "difference": None if None in top1.values()
+                   else top1["ms-ssim"] - top1["mse"]})
+    gaps = []
+    for name, first, second in _GAPS:
+      values = {}
+      for distortion, point in pair.items():
+        x, y = _top1(point["arms"][first]), _top1(point["arms"][second])
+        values[distortion] = None if x is None or y is None else x - y
+      known = None not in values.values()
+      gaps.append({"gap": name, "top1": values,
+                   # Does the gap point the same way under both codecs? (None: not measured.)
+                   "same_sign": ((values["mse"] > 0) == (values["ms-ssim"] > 0)) if known
+                   else None})
+    rows.append({"quality": quality,
+                 "kodak": {d: pair[d]["kodak"] for d in DISTORTIONS},
+                 "arms": arms, "gaps": gaps})
+  return rows
+
+
+def _side_by_side_markdown(rows: list, labels: dict) -> list:
+  def num(v, signed=False):
+    return "" if v is None else (f"{v:+.2f}" if signed else f"{v:.2f}")
+
+  arm_rows, gap_rows = [], []
+  for row in rows:
+    kodak = {d: row["kodak"][d] or {} for d in DISTORTIONS}
+    rate = " / ".join("" if kodak[d].get("bpp") is None else f"{kodak[d]['bpp']:.3f}"
+                      for d in DISTORTIONS)
+    for arm in row["arms"]:
+      arm_rows.append([row["quality"], rate, f"{arm['net']}, {labels[arm['latent_inputs']]}",
+                       num(arm["top1"]["mse"]), num(arm["top1"]["ms-ssim"]),
+                       num(arm["difference"], signed=True)])
+    for gap in row["gaps"]:
+      same = {True: "yes", False: "no", None: "not measured"}[gap["same_sign"]]
+      gap_rows.append([row["quality"], gap["gap"], num(gap["top1"]["mse"], True),
+                       num(gap["top1"]["ms-ssim"], True), same])
+  return [
+      "## MSE and MS-SSIM codecs side by side", "",
+      "Top-1 (percent, finished runs, the mean of an arm's seeds) of each arm on the store of "
+      "each codec of a quality: the MSE codec and the MS-SSIM one (the follow-up's metric). "
+      "Kodak bpp from real files, MSE / MS-SSIM codec.", "",
+      results_lib.table(["quality", "Kodak bpp", "arm", "MSE codec", "MS-SSIM codec",
+                         "MS-SSIM - MSE"], arm_rows), "",
+      "The follow-up's conclusions are gaps between arms; the same gap under each codec, and "
+      "whether it points the same way:", "",
+      results_lib.table(["quality", "top-1 gap", "MSE codec", "MS-SSIM codec", "same sign"],
+                        gap_rows), ""]
 
 
 def hyperprior_markdown(summary: dict, title: str) -> str:
@@ -96,7 +199,8 @@ def hyperprior_markdown(summary: dict, title: str) -> str:
         # "mean (lowest-highest, n seeds)": the spread is part of the number.
         low, high = m["top1_range"]
         top1 = f"{top1} ({low:.2f}-{high:.2f}, {len(m['seeds_averaged'])} seeds)"
-      rows.append([point["quality"], kodak.get("bpp"), kodak.get("ms_ssim"),
+      rows.append([point["quality"], _DISTORTION_LABELS[point["distortion"]],
+                   kodak.get("bpp"), kodak.get("ms_ssim"),
                    f"{arm['net']}, {labels[arm['latent_inputs']]}", top1, top5, state])
   published = summary["published_followup"]
   pub_rows = []
@@ -105,23 +209,36 @@ def hyperprior_markdown(summary: dict, title: str) -> str:
     if isinstance(top1, dict):
       pub_rows.append([name] + [top1.get(q) for q in ("1", "4", "8")])
   lines = [f"# {title}", "",
-           "Measured here: each hyperprior quality's mean rate and MS-SSIM on Kodak from real "
+           "Measured here: each hyperprior codec's mean rate and MS-SSIM on Kodak from real "
            ".tfci files, and top-1 / top-5 (percent) on the Imagenette validation split of "
            "cResNet-39 on both latents (the follow-up's two-branch net), on y_hat alone (its "
-           "ablation) and ResNet-50 on the decoded images.", "",
-           _table(["quality", "Kodak bpp", "Kodak MS-SSIM", "arm", "top-1", "top-5", "state"],
+           "ablation) and ResNet-50 on the decoded images. \"trained for\": the codec's "
+           "distortion (MSE, or MS-SSIM as the follow-up's codecs).", "",
+           _table(["quality", "trained for", "Kodak bpp", "Kodak MS-SSIM", "arm", "top-1",
+                   "top-5", "state"],
                   [[c if not isinstance(c, float) else round(c, 4) for c in row]
                    for row in rows]), ""]
+  if summary.get("by_distortion"):
+    lines += _side_by_side_markdown(summary["by_distortion"], labels)
   if pub_rows:
     lines += ["Published (the follow-up and the work it reproduces; other datasets, top-1 of "
               "the two-branch net per quality):", "",
               _table(["published result", "quality 1", "quality 4", "quality 8"], pub_rows), ""]
     if summary.get("published_note"):
       lines += [f"({summary['published_note']})", ""]
-  missing = [f"{arm['net']}, {labels[arm['latent_inputs']]} at {point['quality']}"
+  def codec_label(point):
+    return point["quality"] + ("" if point["distortion"] == "mse" else " (MS-SSIM codec)")
+
+  missing = [f"{arm['net']}, {labels[arm['latent_inputs']]} at {codec_label(point)}"
              for point in summary["points"] for arm in point["arms"]
              if not (arm.get("measured") or {}).get("complete")]
-  missing += [f"Kodak evaluation of {p['quality']}" for p in summary["points"] if not p["kodak"]]
+  missing += [f"Kodak evaluation of {codec_label(p)}" for p in summary["points"]
+              if not p["kodak"]]
+  measured_qualities = {p["quality"] for p in summary["points"]}
+  with_ms_ssim = {p["quality"] for p in summary["points"] if p["distortion"] == "ms-ssim"}
+  missing += [f"the MS-SSIM codec of {q} (the follow-up's metric; tfcdi-train-codec "
+              f"--recipe=hp-{q}-msssim-cpu) and its arms"
+              for q in sorted(measured_qualities - with_ms_ssim, key=lambda q: int(q[1:]))]
   if missing:
     lines += ["## Not measured (or not finished) yet", "", *(f"- {m}" for m in missing), ""]
   return "\n".join(lines)

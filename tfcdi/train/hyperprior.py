@@ -3,8 +3,12 @@
 Library code: experiments/train_codec.py (--codec=hyperprior) parses flags and calls `train`
 and `finalize`. Presets are typed configs; "tiny" is the variant the tests use.
 
-The loss is lambda * MSE_255 + bpp (tfcdi/codec/hyperprior.py): y and z with additive uniform
-noise, the rate from their likelihoods, lambda from tfcdi/codec/qualities.py.
+The loss is lambda * D + bpp: y and z with additive uniform noise, the rate from their
+likelihoods. D is the configured distortion (tfcdi/train/distortion.py): MSE on the 0-255 scale
+(the first codecs' choice) or 1 - MS-SSIM (what the follow-up's codecs, CompressAI's
+bmshj2018-hyperprior MS-SSIM models, were trained for); lambda is the quality's for that
+distortion (tfcdi/codec/qualities.py). A workdir trains one distortion: resuming it with another
+is refused (workdir/run.json).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from tfcdi.codec import pretrained
 from tfcdi.codec import qualities
 from tfcdi.data import images as images_lib
 from tfcdi.train import codec as codec_train
+from tfcdi.train import distortion as distortion_lib
 from tfcdi.train import precision as precision_lib
 
 
@@ -50,12 +55,17 @@ class HyperpriorTrainConfig:
   # "auto", "float32" or "mixed_bfloat16" (tfcdi/train/precision.py) for the convolutions;
   # GDN, the entropy models and the loss are float32 under every policy.
   precision: str = "float32"
+  # What the loss measures: "mse" or "ms-ssim" (qualities.DISTORTIONS).
+  distortion: str = qualities.MSE
 
 
 PRESETS = {
-    # Balle et al. 2018: Adam at 1e-4, batches of 8 crops of 256x256, paper widths.
-    "paper": HyperpriorTrainConfig(),
-    # A 2-core CPU (BUILD_NOTES.md): the cpu widths of qualities.py, 128x128 crops.
+    # Balle et al. 2018: Adam at 1e-4, batches of 8 crops of 256x256, paper widths. Trained for
+    # MS-SSIM, as the follow-up's codecs were (CompressAI's bmshj2018-hyperprior MS-SSIM
+    # models; 256-px crops hold all five MS-SSIM scales).
+    "paper": HyperpriorTrainConfig(distortion=qualities.MS_SSIM),
+    # A 2-core CPU (BUILD_NOTES.md): the cpu widths of qualities.py, 128x128 crops. MSE, as the
+    # first shipped codecs; the MS-SSIM ones train by their recipes (RECIPES, below).
     "cpu": HyperpriorTrainConfig(widths="cpu", crop=128, batch_size=8, num_steps=8000,
                                  learning_rate=5e-4, decay_at=0.8, log_every=50,
                                  checkpoint_every=200, check_images=16, precision="auto"),
@@ -73,9 +83,51 @@ def get_config(preset: str, **overrides) -> HyperpriorTrainConfig:
   return dataclasses.replace(PRESETS[preset], **overrides)
 
 
-def bundle_name(quality) -> str:
-  """The bundle's file name in a workdir: hyperprior_q<quality>.npz."""
-  return f"hyperprior_{qualities.get_quality(quality).name}.npz"
+def _suffix(distortion: str, sep: str) -> str:
+  tag = qualities.distortion_tag(distortion)
+  return f"{sep}{tag}" if tag else ""
+
+
+def bundle_name(quality, distortion: str = qualities.MSE) -> str:
+  """The bundle's file name in a workdir: hyperprior_q<quality>.npz, or
+  hyperprior_q<quality>_msssim.npz for an MS-SSIM codec (so both can ship side by side)."""
+  return f"hyperprior_{qualities.get_quality(quality).name}{_suffix(distortion, '_')}.npz"
+
+
+def codec_name(quality, distortion: str, preset_name: str) -> str:
+  """The bundle's codec name: hp-q4-cpu (MSE), hp-q4-msssim-cpu (MS-SSIM)."""
+  return f"hp-{qualities.get_quality(quality).name}{_suffix(distortion, '-')}-{preset_name}"
+
+
+RUN_FILE = "run.json"
+
+
+def _check_run(quality, config: HyperpriorTrainConfig, workdir: str) -> None:
+  """Records what this workdir trains, and refuses to resume it as something else.
+
+  A checkpoint holds weights, not the loss that made them: resuming an MSE run with the MS-SSIM
+  loss (or another quality or width) would silently ship a codec of neither. Runs from
+  before this file existed trained MSE.
+  """
+  identity = {"quality": qualities.get_quality(quality).quality, "widths": config.widths,
+              "distortion": config.distortion}
+  path = os.path.join(workdir, RUN_FILE)
+  if os.path.exists(path):
+    with open(path) as f:
+      recorded = {"distortion": qualities.MSE, **json.load(f)}
+    different = [f"{k} {recorded.get(k)!r}, not {v!r}" for k, v in identity.items()
+                 if recorded.get(k) != v]
+    if different:
+      raise ValueError(f"{workdir} holds a hyperprior run with {'; '.join(different)}: give it "
+                       "the settings it was started with, or another --workdir")
+    return
+  if os.path.isdir(os.path.join(workdir, "checkpoints")) and (
+      config.distortion != qualities.MSE):
+    raise ValueError(f"{workdir} holds an earlier (MSE) hyperprior run; train "
+                     f"{config.distortion} in another --workdir")
+  with open(path + ".tmp", "w") as f:  # renamed into place: a kill never leaves half a file
+    json.dump(identity, f, indent=2)
+  os.replace(path + ".tmp", path)
 
 
 def build(quality, config: HyperpriorTrainConfig, workdir: str, precision: str = "float32"):
@@ -93,46 +145,74 @@ def build(quality, config: HyperpriorTrainConfig, workdir: str, precision: str =
   return model, optimizer, checkpointing
 
 
-def rate_distortion_loss(outputs, images, lmbda):
-  """(loss, MSE on the 0-255 scale): lambda * MSE_255 + bpp."""
-  mse = tf.reduce_mean(tf.square(outputs["reconstruction"] - images))
-  return lmbda * mse + outputs["bpp"], mse
+def rate_distortion_loss(outputs, images, lmbda, distortion: str = qualities.MSE):
+  """(loss, distortion term, MSE on the 0-255 scale): lambda * D + bpp.
+
+  D is MSE_255 or 1 - MS-SSIM (`distortion`); the MSE is returned either way, for the log.
+  """
+  mse = distortion_lib.distortion(qualities.MSE, outputs["reconstruction"], images)
+  term = mse if distortion == qualities.MSE else distortion_lib.distortion(
+      distortion, outputs["reconstruction"], images)
+  return lmbda * term + outputs["bpp"], term, mse
+
+
+def make_train_step(model, optimizer, lmbda, distortion: str, num_pixels: float):
+  """One optimizer step of the rate-distortion loss on a batch; returns the loss and its parts.
+
+  A function of its own so that tests drive the exact step training runs.
+  """
+  qualities.check_distortion(distortion)
+  lmbda = tf.constant(lmbda, tf.float32)
+
+  @tf.function(reduce_retracing=True)
+  def step_fn(images):
+    with tf.GradientTape() as tape:
+      out = model(images, training=True)
+      loss, term, mse = rate_distortion_loss(out, images, lmbda, distortion)
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    metrics = {"loss": loss, "mse": mse, "bpp": out["bpp"],
+               "y_bpp": out["y_bits"] / num_pixels, "z_bpp": out["z_bits"] / num_pixels}
+    if distortion == qualities.MS_SSIM:
+      metrics["ms_ssim"] = 1.0 - term
+    return metrics
+
+  return step_fn
 
 
 def train(quality, config: HyperpriorTrainConfig, data_dir: str, workdir: str,
           split: str = "train", log=print) -> dict:
   """Trains (or resumes) one quality up to config.num_steps; returns the last metrics."""
   q = qualities.get_quality(quality)
-  tag = f"[hyperprior {q.name}]"
+  qualities.check_distortion(config.distortion)
+  tag = f"[hyperprior {q.name}{_suffix(config.distortion, ' ')}]"
   os.makedirs(workdir, exist_ok=True)
+  _check_run(q.quality, config, workdir)
   precision = precision_lib.resolve(config.precision)
   model, optimizer, checkpointing = build(q.quality, config, workdir, precision)
   start = checkpointing.restore()
   if start >= config.num_steps:
     log(f"{tag} already trained for {start} steps")
     return {"step": start}
+  lmbda = q.lambda_for(config.distortion)
+  scales = ""
+  if config.distortion == qualities.MS_SSIM:
+    # Said at every start: fewer than five scales is not the standard MS-SSIM.
+    scales = f" over {distortion_lib.scales_for(config.crop)} of 5 scales"
   log(f"{tag} {'resuming from step %d' % start if start else 'starting'}, N={model.num_filters} "
-      f"M={model.latent_channels}, lambda={q.lmbda}, computing in {precision}")
+      f"M={model.latent_channels}, {config.distortion}{scales}, lambda={lmbda}, computing in "
+      f"{precision}")
   # A different seed per resume: the data stream is not checkpointed (see train/codec.py).
   dataset = images_lib.codec_training_dataset(
       data_dir, split, config.crop, config.batch_size, seed=config.seed + start)
-  lmbda = tf.constant(q.lmbda, tf.float32)
   num_pixels = float(config.batch_size * config.crop * config.crop)
-
-  @tf.function(reduce_retracing=True)
-  def step_fn(images):
-    with tf.GradientTape() as tape:
-      out = model(images, training=True)
-      loss, mse = rate_distortion_loss(out, images, lmbda)
-    grads = tape.gradient(loss, model.trainable_variables)
-    optimizer.apply_gradients(zip(grads, model.trainable_variables))
-    return {"loss": loss, "mse": mse, "bpp": out["bpp"], "y_bpp": out["y_bits"] / num_pixels,
-            "z_bpp": out["z_bits"] / num_pixels}
+  step_fn = make_train_step(model, optimizer, lmbda, config.distortion, num_pixels)
 
   def describe(step, metrics, seconds):
+    ms_ssim = f"  ms-ssim {metrics['ms_ssim']:.4f}" if "ms_ssim" in metrics else ""
     return (f"{tag} step {step}/{config.num_steps}  loss {metrics['loss']:.4f}  psnr "
-            f"{metrics['psnr']:.2f} dB  bpp~{metrics['bpp']:.4f} (y {metrics['y_bpp']:.4f}, z "
-            f"{metrics['z_bpp']:.4f})  {seconds:.2f} s/step")
+            f"{metrics['psnr']:.2f} dB{ms_ssim}  bpp~{metrics['bpp']:.4f} (y "
+            f"{metrics['y_bpp']:.4f}, z {metrics['z_bpp']:.4f})  {seconds:.2f} s/step")
 
   metrics = codec_train.run_steps(step_fn, dataset, start, config, checkpointing,
                                   os.path.join(workdir, "tensorboard"), describe, tag, log)
@@ -171,17 +251,20 @@ def check_bundle(codec: pretrained.HyperpriorCodec, paths, log=print) -> dict:
       "payload_over_information": file_bits / information_bits - 1.0,
       "information_over_estimate": information_bits / estimate_bits - 1.0,
   }
-  log(f"[hyperprior {codec.quality.name}] on {len(paths)} training images: payload "
+  log(f"[{codec.label}] on {len(paths)} training images: payload "
       f"{result['payload_bpp']:.4f} bpp, table information {result['information_bpp']:.4f}, "
       f"model estimate {result['estimate_bpp']:.4f}")
   return result
 
 
 def finalize(quality, config: HyperpriorTrainConfig, data_dir: str, workdir: str,
-             preset_name: str, split: str = "train", log=print) -> str:
+             preset_name: str, split: str = "train", log=print,
+             recipe: str | None = None) -> str:
   """Turns the trained checkpoint into a compact bundle (float16 weights + integer tables).
 
-  Returns the bundle's path, workdir/hyperprior_q<quality>.npz, named "hp-q<quality>-<preset>".
+  Returns the bundle's path, workdir/hyperprior_q<quality>[_msssim].npz (bundle_name), named
+  "hp-q<quality>[-msssim]-<preset>" (codec_name); its metadata records the distortion and the
+  lambda it was trained with.
   """
   q = qualities.get_quality(quality)
   model, _, checkpointing = build(q.quality, config, workdir)
@@ -189,23 +272,82 @@ def finalize(quality, config: HyperpriorTrainConfig, data_dir: str, workdir: str
   if step < config.num_steps:
     raise ValueError(f"hyperprior {q.name} in {workdir} is trained for {step} of "
                      f"{config.num_steps} steps; train it first")
-  path = os.path.join(workdir, bundle_name(q.quality))
-  name = f"hp-{q.name}-{preset_name}"
-  pretrained.save_hyperprior_codec(model, q.quality, path, name,
-                                   extra_metadata={"trained_steps": step, "preset": preset_name})
+  path = os.path.join(workdir, bundle_name(q.quality, config.distortion))
+  name = codec_name(q.quality, config.distortion, preset_name)
+  pretrained.save_hyperprior_codec(
+      model, q.quality, path, name, distortion=config.distortion,
+      extra_metadata={"trained_steps": step, "preset": preset_name,
+                      **({"recipe": recipe} if recipe else {})})
   codec = pretrained.load_hyperprior_codec(path=path)
   paths, _, _ = images_lib.list_images(data_dir, split)
   rng = np.random.default_rng(0)
   chosen = sorted(rng.choice(len(paths), size=min(config.check_images, len(paths)),
                              replace=False))
   check = check_bundle(codec, [paths[i] for i in chosen], log=log)
-  log(f"[hyperprior {q.name}] bundle {path} ({os.path.getsize(path) / 1024:.0f} KiB), "
+  log(f"[{codec.label}] bundle {path} ({os.path.getsize(path) / 1024:.0f} KiB), "
       f"fingerprint {codec.fingerprint.hex()}")
   with open(os.path.join(workdir, "train_summary.json"), "w") as f:
-    json.dump({"codec": "hyperprior", "quality": q.quality, "lambda": q.lmbda,
-               "preset": preset_name, "steps": step, "config": dataclasses.asdict(config),
+    json.dump({"codec": "hyperprior", "quality": q.quality, "distortion": config.distortion,
+               "lambda": q.lambda_for(config.distortion), "preset": preset_name, "steps": step, "config": dataclasses.asdict(config),
                "num_filters": model.num_filters, "latent_channels": model.latent_channels,
                "bundle": os.path.basename(path), "name": name,
                "fingerprint": codec.fingerprint.hex(), "training_image_check": check}, f,
               indent=2)
   return path
+
+
+@dataclasses.dataclass(frozen=True)
+class HyperpriorRecipe:
+  """Everything that makes one hyperprior codec: from it, one command trains it from scratch
+  (`tfcdi-train-codec --recipe=NAME`), and a killed run resumes on the same schedule. The name
+  is the bundle's (codec_name), so a bundle names its recipe."""
+
+  quality: int
+  distortion: str
+  preset: str
+  # (field, value) pairs over the preset's HyperpriorTrainConfig.
+  overrides: tuple = ()
+  data: str = "imagenette2_224"  # the training images (--data_dir) the recipe is written for
+
+  @property
+  def name(self) -> str:
+    return codec_name(self.quality, self.distortion, self.preset)
+
+  def config(self) -> HyperpriorTrainConfig:
+    return get_config(self.preset, distortion=self.distortion, **dict(self.overrides))
+
+
+# The MS-SSIM codecs at the cpu preset train on 192-px crops: the standard five MS-SSIM scales
+# need a short side of 161 px (distortion.py), the cpu preset's 128-px crops hold four, and
+# Imagenette's 224-px images allow at most 224. Four crops of 192 px are 147,456 pixels per
+# step, 12.5% more than the MSE codecs' eight of 128, so the two train on about the same pixels
+# per step and differ in the distortion (and in crop geometry); BUILD_NOTES.md has the cost.
+_MS_SSIM_CPU = (("crop", 192), ("batch_size", 4))
+
+RECIPES = {recipe.name: recipe for recipe in (
+    # What the shipped MSE codecs ran: the cpu preset as it is.
+    *(HyperpriorRecipe(q, qualities.MSE, "cpu") for q in qualities.TRAINED_QUALITIES),
+    # The follow-up's codecs (HyperMS-SSIM-1 / -4 / -8) at this CPU's scale.
+    *(HyperpriorRecipe(q, qualities.MS_SSIM, "cpu", _MS_SSIM_CPU)
+      for q in qualities.TRAINED_QUALITIES),
+    # Seconds, for the tests.
+    HyperpriorRecipe(4, qualities.MS_SSIM, "tiny", (("num_steps", 4), ("checkpoint_every", 2))),
+)}
+
+
+def train_recipe(recipe: HyperpriorRecipe, data_dir: str, kodak_dir: str | None, workdir: str,
+                 split: str = "train", log=print) -> str:
+  """Trains (or resumes) a recipe, bundles it and measures the bundle on Kodak from real files
+  (when kodak_dir is given); returns the bundle's path. Each stage is skipped when its output
+  is there and current."""
+  config = recipe.config()
+  train(recipe.quality, config, data_dir, workdir, split=split, log=log)
+  bundle = os.path.join(workdir, bundle_name(recipe.quality, recipe.distortion))
+  if (not os.path.exists(bundle)
+      or pretrained.read_metadata(bundle).get("trained_steps") != config.num_steps):
+    finalize(recipe.quality, config, data_dir, workdir, recipe.preset, split, log,
+             recipe=recipe.name)
+  if kodak_dir:
+    from tfcdi.codec import evaluation  # pylint: disable=g-import-not-at-top  (bitstream only)
+    evaluation.evaluate_bundle_on_folder(bundle, kodak_dir, workdir, log=log)
+  return bundle
