@@ -622,11 +622,12 @@ def read_for_classification(data: bytes, classifier, tables=None, policy: str = 
 
 
 def compress_for_classification(codec, image: np.ndarray,
-                                size: int = latent_store.DEFAULT_IMAGE_SIZE) -> bytes:
+                                size: int = latent_store.DEFAULT_IMAGE_SIZE,
+                                format_version: int | None = None) -> bytes:
   """The .tfci bytes of the square view a classifier trained on a store expects.
 
   The view is latent_store.square_view (shorter side to `size`, central square), so its
   latent is exactly the store's, e.g. 32 x 32 for size 256.
   """
   view = latent_store.square_view(np.asarray(image, np.uint8), size).numpy()
-  return coding.compress_image(codec, view)
+  return coding.compress_image(codec, view, format_version=format_version)
