@@ -467,6 +467,27 @@ class IntegerHyperSynthesis:
       x = _rounding_shift(acc, self.shifts[i]) if i < len(self.shifts) else acc
     return x.numpy()
 
+  def graph_accumulate(self, z_symbols):
+    """accumulate in graph ops: (accumulators float64 [B, 4hz, 4wz, M], fits bool scalar).
+
+    For a SavedModel that reads files (graph_decode.py): the same convolutions, with the range
+    check as a tensor; where `fits` is False the accumulators are zeros, never inexact values.
+    """
+    x = tf.cast(z_symbols, tf.float64)
+    limit = 2.0 ** ACCUMULATOR_BITS
+    fits = tf.constant(True)
+    for i, (kernel, bias, stride) in enumerate(zip(self.kernels, self.biases, self.strides)):
+      taps = float(np.abs(kernel).sum(axis=(0, 1, 3)).max())
+      fits &= tf.reduce_max(tf.abs(x)) * taps + float(np.abs(bias).max()) < limit
+      x = tf.where(fits, x, tf.zeros_like(x))
+      shape = tf.shape(x)
+      out_shape = tf.stack([shape[0], shape[1] * stride, shape[2] * stride, kernel.shape[2]])
+      acc = tf.nn.conv2d_transpose(x, tf.constant(kernel, tf.float64), out_shape, stride,
+                                   padding="SAME") + tf.constant(bias, tf.float64)
+      acc = tf.nn.relu(acc)
+      x = _rounding_shift(acc, self.shifts[i]) if i < len(self.shifts) else acc
+    return x, fits
+
   def __call__(self, z_symbols) -> np.ndarray:
     """z symbols [B, hz, wz, N] -> scale indices [B, 4hz, 4wz, M], int32 (see accumulate)."""
     return np.searchsorted(self.thresholds, self.accumulate(z_symbols),
