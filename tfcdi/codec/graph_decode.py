@@ -254,6 +254,7 @@ class GraphReader:
 
   def __init__(self, tables, max_pixels: int = DEFAULT_MAX_PIXELS):
     self.family = tables.bitstream_family
+    self.family_info = tables.family_info
     self.symbol_names = tables.symbol_names
     self.channels = int(tables.channels)
     self.max_pixels = int(max_pixels)
