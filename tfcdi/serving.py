@@ -238,32 +238,9 @@ class _LatentClassifierModule(tf.Module):
 
     self.classify = _named_function([family.serving_name(s) for s in symbols], tables.channels,
                                     tf.int32, from_symbols)
-    reader = graph_decode.GraphReader(tables)
-    num_classes = len(wnids)
-
-    def classify_one(file):
-      """One file -> (probabilities [classes], status): the `classify` path, from the bytes."""
-      read, _, status = reader.read(file)
-      if latent_inputs is None:  # what read_for_classification's "resize" policy does
-        read = {symbols[0]: fit_latent_tensor(read[symbols[0]], view_size)}
-        shape = tf.shape(read[symbols[0]])
-        small = tf.minimum(shape[0], shape[1]) < crop
-        status = tf.where(tf.equal(status, graph_decode.OK) & small, graph_decode.TOO_SMALL,
-                          status)
-      given = {family.serving_name(s): read[s][None] for s in symbols}
-      probs = tf.cond(tf.equal(status, graph_decode.OK),
-                      lambda: from_symbols(given)["probabilities"][0],
-                      lambda: tf.zeros([num_classes], tf.float32))
-      return probs, status
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="files")])
-    def classify_file(files):
-      probs, status = tf.map_fn(classify_one, files, fn_output_signature=(
-          tf.TensorSpec([num_classes], tf.float32), tf.TensorSpec([], tf.int32)))
-      return ranked_outputs(probs, status, self.class_wnids, self.class_names)
-
-    self.classify_file = classify_file
-    self.decode_symbols = decode_symbols_function(reader)
+    self.classify_file, self.decode_symbols = _file_functions(
+        tables, latent_inputs, view_size, crop, from_symbols, self.class_wnids,
+        self.class_names, len(wnids))
     functions = [self.classify, self.classify_file, self.decode_symbols]
     if latent_inputs is not None:
       self.classify_latents = _named_function(latents, tables.channels, tf.float32,
@@ -352,6 +329,101 @@ def _tables_for(results: dict, codec_path: str | None):
                        f"({wanted['fingerprint']}), not of {tables.name!r} "
                        f"({tables.fingerprint.hex()})")
   return tables
+
+
+def _file_functions(tables, latent_inputs, view_size: int, crop: int, from_symbols, wnids,
+                    names, num_classes: int) -> tuple:
+  """(classify_file, decode_symbols): a classifier's `classify` path (from_symbols: {input
+  name: int32 [1, h, w, C]} -> {"probabilities"}) behind the in-graph reader of its codec's
+  files."""
+  reader = graph_decode.GraphReader(tables)
+  family = tables.family_info
+  latents = latent_inputs.split("+") if latent_inputs else list(tables.latent_names[:1])
+  symbols = _symbols_of_latents(tables, latents)
+
+  def classify_one(file):
+    """One file -> (probabilities [classes], status): the `classify` path, from the bytes."""
+    read, _, status = reader.read(file)
+    if latent_inputs is None:  # what read_for_classification's "resize" policy does
+      read = {symbols[0]: fit_latent_tensor(read[symbols[0]], view_size)}
+      shape = tf.shape(read[symbols[0]])
+      small = tf.minimum(shape[0], shape[1]) < crop
+      status = tf.where(tf.equal(status, graph_decode.OK) & small, graph_decode.TOO_SMALL,
+                        status)
+    given = {family.serving_name(s): read[s][None] for s in symbols}
+    probs = tf.cond(tf.equal(status, graph_decode.OK),
+                    lambda: from_symbols(given)["probabilities"][0],
+                    lambda: tf.zeros([num_classes], tf.float32))
+    return probs, status
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="files")])
+  def classify_file(files):
+    # One file at a time (files may differ in size); a bad one only sets its own status.
+    probs, status = tf.map_fn(classify_one, files, fn_output_signature=(
+        tf.TensorSpec([num_classes], tf.float32), tf.TensorSpec([], tf.int32)))
+    return ranked_outputs(probs, status, wnids, names)
+
+  return classify_file, decode_symbols_function(reader)
+
+
+class _FileSignaturesModule(tf.Module):
+  """An existing latent classifier export, its signatures passed through, plus classify_file
+  and decode_symbols (add_file_signatures)."""
+
+  def __init__(self, loaded, tables, latent_inputs):
+    super().__init__(name="tfcdi_latent_classifier")
+    self.loaded = loaded
+    for name in ("codec_name", "codec_fingerprint", "codec_family", "codec_identity",
+                 "operating_point", "frequencies", "centers", "channels", "class_wnids",
+                 "class_names", "crop_size", "view_size", "latent_inputs", "coding_tables",
+                 "labels_asset", "quality", "num_filters", "tables_digest"):
+      if hasattr(loaded, name):
+        setattr(self, name, getattr(loaded, name))
+    self.codec_identity = _string_var(json.dumps(tables.to_json()), "codec_identity")
+    self.coding_tables = {key: tf.Variable(value, trainable=False, name=key)
+                          for key, value in tables.serving_arrays().items()}
+    signatures = loaded.signatures
+
+    def wrap(name):
+      function = signatures[name]
+      specs = function.structured_input_signature[1]
+      names = sorted(specs)
+      return tf.function(lambda *tensors: function(**dict(zip(names, tensors))),
+                         input_signature=[specs[n] for n in names])
+
+    self.classify = wrap("classify")
+    self.labels = wrap("labels")
+    self.passed = {name: wrap(name) for name in signatures
+                   if name not in ("serving_default", "classify", "labels", "classify_file",
+                                   "decode_symbols")}
+    classify = signatures["classify"]
+    self.classify_file, self.decode_symbols = _file_functions(
+        tables, latent_inputs, int(loaded.view_size.numpy()), int(loaded.crop_size.numpy()),
+        lambda given: classify(**given), loaded.class_wnids, loaded.class_names,
+        int(loaded.class_wnids.shape[0]))
+    _track_variables(self, [self.classify, self.labels, self.classify_file, self.decode_symbols,
+                            *self.passed.values()])
+
+
+def add_file_signatures(export_dir: str, target: str) -> str:
+  """Writes to `target` the latent classifier export at `export_dir` with the classify_file
+  and decode_symbols signatures added (exports made before they existed; no training workdir
+  needed). Its other signatures and tfcdi_export.json are kept. Returns `target`.
+
+  Raises:
+    ServingError: not a tfcdi latent classifier export.
+  """
+  classifier = load_classifier(export_dir)
+  loaded = classifier._loaded  # pylint: disable=protected-access
+  module = _FileSignaturesModule(loaded, classifier.tables, classifier.latent_inputs)
+  signatures = {"serving_default": module.classify, "classify": module.classify,
+                "labels": module.labels, "classify_file": module.classify_file,
+                "decode_symbols": module.decode_symbols, **module.passed}
+  tf.saved_model.save(module, target, signatures=signatures)
+  info = read_info(export_dir)
+  if info is not None:
+    write_info(target, info)
+  return target
 
 
 def ranked_outputs(probs, status, wnids, names, k: int = FILE_TOP_K) -> dict:

@@ -65,6 +65,8 @@ STATUS_MESSAGES = (
 # command-line tools' --max_pixels default.
 DEFAULT_MAX_PIXELS = 16_000_000
 _CRC_ROUNDS = 32  # files up to 4 GiB
+# Lockstep steps per tf.while_loop iteration (decode_stream).
+UNROLL = 8
 
 
 def _crc_matrices() -> tuple[np.ndarray, np.ndarray]:
@@ -197,7 +199,8 @@ def decode_stream(stream, table_of, tables: _Tables):
   mask = (1 << p) - 1
   lane = tf.range(lanes)
 
-  def step(t, x, ptr, good, out):
+  def step(t, x, ptr, good):
+    """One lockstep step: (symbols [K], state, read pointer, ok) after step t."""
     i = t * lanes + lane
     active = i < n
     tb = _safe_gather(table_of, i)
@@ -222,12 +225,22 @@ def decode_stream(stream, table_of, tables: _Tables):
     y = tf.bitwise.left_shift(y, 8 * nb) + tf.reduce_sum(
         tf.where(wanted, read * weight, 0), axis=1)
     ptr = ptr + tf.reduce_sum(nb)
-    return t + 1, y, ptr, good & (ptr <= renorm_size), out.write(tf.cast(t, tf.int32), symbol)
+    return symbol, y, ptr, good & (ptr <= renorm_size)
 
+  def steps_of_one_iteration(t, x, ptr, good, out):
+    # UNROLL steps per loop iteration: the loop's own bookkeeping costs as much as a step.
+    # Steps past the last are no-ops (every lane inactive) whose symbols are cut off below.
+    decoded = []
+    for u in range(UNROLL):
+      symbol, x, ptr, good = step(t * UNROLL + u, x, ptr, good)
+      decoded.append(symbol)
+    return t + 1, x, ptr, good, out.write(tf.cast(t, tf.int32), tf.concat(decoded, 0))
+
+  iterations = (steps + UNROLL - 1) // UNROLL
   _, x, ptr, ok, out = tf.while_loop(
-      lambda t, x, ptr, good, out: (t < steps) & good, step,
+      lambda t, x, ptr, good, out: (t < iterations) & good, steps_of_one_iteration,
       [tf.constant(0, tf.int64), states, tf.constant(0, tf.int64), ok,
-       tf.TensorArray(tf.int64, size=tf.cast(steps, tf.int32), element_shape=[None])])
+       tf.TensorArray(tf.int64, size=tf.cast(iterations, tf.int32), element_shape=[None])])
   ok &= (ptr == renorm_size) & tf.reduce_all(tf.equal(x, rans.LOWER))
   symbols = tf.cond(ok, lambda: tf.reshape(out.stack(), [-1])[:n], lambda: tf.zeros([n],
                                                                                     tf.int64))
