@@ -11,9 +11,13 @@ import os
 import subprocess
 import sys
 
+from absl import flags
+from absl.testing import flagsaver
 import numpy as np
 import pytest
 import tensorflow as tf
+
+from experiments import compress
 
 from tfcdi import serving
 from tfcdi.codec import bitstream
@@ -25,6 +29,7 @@ from tfcdi.train import classifier
 DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
 IMAGENETTE = os.path.join(DATA, "imagenette2_224")
 KODAK = os.path.join(DATA, "kodak")
+SAMPLES = os.path.join(DATA, "imagenet_samples")
 SIZE = 64
 
 # Two tiny classifiers are trained and exported (tracing the in-graph decoder), and a fresh
@@ -156,3 +161,28 @@ def test_the_signature_input_is_the_file_not_the_symbols(autoencoder_export, tin
   assert spec.dtype == tf.string
   data = tiny_codec.compress(_images(1)[0], format_version=2)
   assert bitstream.parse_header(data).version == bitstream.RANS_VERSION
+
+
+def _compress(*args):
+  with flagsaver.flagsaver():
+    return compress.main(flags.FLAGS(["compress", *map(str, args)]))
+
+
+@pytest.mark.parametrize("operating_point", ["0.0983", "0.635"])
+def test_a_shipped_classifier_labels_tfcdi_compress_files_as_tfcdi_classify_does(
+    operating_point, tmp_path):
+  export_dir = os.path.join(serving.SHIPPED_CLASSIFIERS_DIR, f"cresnet39_{operating_point}")
+  photos = sorted(os.path.join(SAMPLES, f) for f in os.listdir(SAMPLES) if f.endswith(".JPEG"))
+  paths = []
+  for i, photo in enumerate(photos[:3]):
+    paths.append(tmp_path / f"{i}.tfci")
+    # A whole photo (its latent shrunk in the graph) and classification views.
+    view = ["--classification_view"] if i else []
+    assert _compress(f"--operating_point={operating_point}", "--format_version=2", *view,
+                     photo, paths[-1]) == 0
+  got = _fresh_process(export_dir, paths)
+  assert got["status"] == [graph_decode.OK] * len(paths)
+  for row, path in enumerate(paths):
+    wnids, probs = _python_top5(export_dir, path.read_bytes())
+    assert got["wnids"][row] == wnids
+    np.testing.assert_allclose(got["probs"][row], probs, rtol=1e-5, atol=1e-6)
