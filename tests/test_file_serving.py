@@ -186,3 +186,14 @@ def test_a_shipped_classifier_labels_tfcdi_compress_files_as_tfcdi_classify_does
     wnids, probs = _python_top5(export_dir, path.read_bytes())
     assert got["wnids"][row] == wnids
     np.testing.assert_allclose(got["probs"][row], probs, rtol=1e-5, atol=1e-6)
+
+
+def test_the_encoder_export_decodes_files_in_the_graph(tiny_codec, tmp_path):
+  loaded = tf.saved_model.load(serving.export_encoder(tiny_codec, str(tmp_path / "encoder")))
+  data = tiny_codec.compress(_images(1, seed=7)[0], format_version=2)
+  out = loaded.signatures["decode_symbols"](file=tf.constant(data))
+  _, expected = tiny_codec.read_symbols(data)
+  assert int(out["status"]) == graph_decode.OK and out["message"].numpy() == b"ok"
+  np.testing.assert_array_equal(out["symbols"].numpy(), expected["symbols"])
+  damaged = loaded.signatures["decode_symbols"](file=tf.constant(data[:-1]))
+  assert int(damaged["status"]) == graph_decode.TRUNCATED
