@@ -32,19 +32,12 @@ net reads y_hat, or y_hat and sigma_hat (the two-branch net), never the file's z
   central crop (28 x 28); for the square latents of a store's views this is exactly the
   evaluation of training (latent_pairs.center_pair).
 
-Files in, labels out (every latent classifier export, of either family):
-  classify_file:  files string [B], the bytes of .tfci files (format version 2) ->
-      probabilities float32 [B, classes], top_k_indices int32 [B, 5], top_k_probabilities
-      [B, 5], top_k_wnids and top_k_names string [B, 5], status int32 [B], message string [B]
-    Everything in the graph with stock TensorFlow ops (codec/graph_decode.py): header checks,
-    CRC-32, the rANS lanes, the integer hyper-synthesis, then the `classify` path of each file
-    (the autoencoder's with fit_latent, as tfcdi-classify's default "resize" policy). Files
-    are read one at a time (tf.map_fn), so they may differ in size; a file that cannot be
-    classified (not a .tfci file, truncated, corrupted, another codec's, version 1, too small)
-    gets its status (graph_decode.STATUS_MESSAGES) and empty top-k, and the others their labels.
-  decode_symbols:  file string [] -> the symbol arrays (named as classify's inputs), image_size
-      int64 [2], status, message. The encoder export has it too.
-  add_file_signatures adds both to an export made before they existed.
+Files in, labels out (every latent classifier export, of either family; README has the outputs):
+  classify_file:  files string [B], .tfci files (format version 2) -> top-5 per file, and a
+      status and message per file; decoding, checks and the `classify` path all in the graph
+      (codec/graph_decode.py), one file at a time, so a bad file only fails itself.
+  decode_symbols:  file string [] -> its symbol arrays, image_size, status, message (the
+      encoder export has it too). add_file_signatures adds both to an older export.
 
 All keep the codec's identity (name, fingerprint) and the tables to read its files as
 variables (the autoencoder's frequency table and centers; the hyperprior's integer y and z
