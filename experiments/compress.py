@@ -49,6 +49,12 @@ _CLASSIFICATION_VIEW = flags.DEFINE_bool(
     "meant to be classified: a full-size photo then classifies as the validation images do "
     "(python -m tools.scale_check measures both). The file decodes to that square view.")
 
+_FORMAT_VERSION = flags.DEFINE_enum(
+    "format_version", None, ["1", "2"],
+    ".tfci format version to write: 1, range coded (constriction); 2, interleaved rANS, which a "
+    "SavedModel's classify_file signature decodes inside the graph. Default: the library's "
+    "(bitstream.DEFAULT_FORMAT_VERSION).")
+
 USAGE = ("usage: tfcdi-compress [--operating_point=0.635 | --codec=hyperprior --quality=4] "
          "[--codec_path=BUNDLE] [--classification_view] INPUT OUTPUT\n"
          "  INPUT   an image file, or a folder of them\n"
@@ -64,17 +70,21 @@ def _load_codec():
                          families=_cli.CODEC_FAMILIES)
 
 
+def _format_version():
+  return None if _FORMAT_VERSION.value is None else int(_FORMAT_VERSION.value)
+
+
 def compress_file(codec, job: imageio.FileJob) -> str:
   """Compresses one image file; returns the line to print."""
   image, notes = imageio.load_rgb(job.source)
   _cli.check_pixels(*image.shape[:2], _MAX_PIXELS.value)
   if _CLASSIFICATION_VIEW.value:
-    data = serving.compress_for_classification(codec, image)
+    data = serving.compress_for_classification(codec, image, format_version=_format_version())
     size = latent_store.DEFAULT_IMAGE_SIZE
     notes = notes + [f"compressed its {size}x{size} classification view"]
     height = width = size
   else:
-    data = coding.compress_image(codec, image)
+    data = coding.compress_image(codec, image, format_version=_format_version())
     height, width = image.shape[:2]
   imageio.make_parent_folder(job.target)
   imageio.write_atomic(job.target, data)

@@ -11,6 +11,10 @@ two-branch net, scale_indices, as a reader of the .tfci file gets them) and `cla
 (y_hat and sigma_hat) signatures and the codec's integer tables, taken from the store it trained
 on (or from --codec_path).
 
+Classifier exports also get `classify_file` (a batch of .tfci files, format version 2, as
+tf.string -> top-5 labels and a per-file status, all decoding inside the graph) and
+`decode_symbols`; the encoder export gets `decode_symbols`.
+
 Inspect the result with `saved_model_cli show --dir DIR --all`. Problems are one
 `error: ...` line on stderr and exit status 1.
 """
@@ -78,12 +82,14 @@ def main(argv):
                    else "y_hat")
         print(f"exported the classifier to {target}: signature 'classify' (serving_default), "
               f"{inputs} int32 [B, h, w, M] -> probabilities [B, classes]; signature "
-              f"'classify_latents', {latents} float32 [B, h, w, M]; signature 'labels'",
-              flush=True)
+              f"'classify_latents', {latents} float32 [B, h, w, M]; signature 'labels'; "
+              "signature 'classify_file', files string [B] (.tfci bytes) -> top-5 and status; "
+              "signature 'decode_symbols'", flush=True)
       else:
         print(f"exported the classifier to {target}: signature 'classify' (serving_default), "
-              "symbols int32 [B, h, w, C] -> probabilities [B, classes]; signature 'labels'",
-              flush=True)
+              "symbols int32 [B, h, w, C] -> probabilities [B, classes]; signature 'labels'; "
+              "signature 'classify_file', files string [B] (.tfci bytes) -> top-5 and status; "
+              "signature 'decode_symbols'", flush=True)
   except (ValueError, OSError) as e:
     _error(e)
     return 1

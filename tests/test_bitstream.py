@@ -140,8 +140,8 @@ def test_flipped_header_byte_is_refused(small_file):
 
 
 def test_unknown_version_is_refused(small_file):
-  with pytest.raises(BitstreamError, match="version 2"):
-    bitstream.parse_header(small_file[:4] + b"\x02" + small_file[5:])
+  with pytest.raises(BitstreamError, match="version 3 .*reads versions 1, 2"):
+    bitstream.parse_header(small_file[:4] + b"\x03" + small_file[5:])
 
 
 def test_unknown_family_is_refused(small_file):

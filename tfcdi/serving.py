@@ -32,6 +32,13 @@ net reads y_hat, or y_hat and sigma_hat (the two-branch net), never the file's z
   central crop (28 x 28); for the square latents of a store's views this is exactly the
   evaluation of training (latent_pairs.center_pair).
 
+Files in, labels out (every latent classifier export, of either family; README has the outputs):
+  classify_file:  files string [B], .tfci files (format version 2) -> top-5 per file, and a
+      status and message per file; decoding, checks and the `classify` path all in the graph
+      (codec/graph_decode.py), one file at a time, so a bad file only fails itself.
+  decode_symbols:  file string [] -> its symbol arrays, image_size, status, message (the
+      encoder export has it too). add_file_signatures adds both to an older export.
+
 All keep the codec's identity (name, fingerprint) and the tables to read its files as
 variables (the autoencoder's frequency table and centers; the hyperprior's integer y and z
 tables and integer hyper-synthesis), so a file can be checked against the codec a classifier was
@@ -64,6 +71,7 @@ import tensorflow as tf
 
 from tfcdi.codec import bitstream
 from tfcdi.codec import coding
+from tfcdi.codec import graph_decode
 from tfcdi.codec import model as model_lib
 from tfcdi.codec import pretrained
 from tfcdi.codec import quantizer
@@ -77,6 +85,8 @@ from tfcdi.train import classifier as classifier_lib
 EXPORT_INFO = "tfcdi_export.json"
 LABELS_ASSET = "labels.tsv"
 LATENT_POLICIES = ("resize", "crop")
+# How many classes classify_file ranks per file (fewer if the classifier has fewer).
+FILE_TOP_K = 5
 
 
 class ServingError(ValueError):
@@ -162,6 +172,7 @@ class _EncoderModule(tf.Module):
     super().__init__(name="tfcdi_encoder")
     self.encoder = codec.model.encoder  # the decoder stays behind: it is not part of the export
     _codec_variables(self, codec.tables())
+    self.decode_symbols = decode_symbols_function(graph_decode.GraphReader(codec.tables()))
 
   @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")])
   def encode(self, images):
@@ -173,8 +184,9 @@ class _EncoderModule(tf.Module):
 def export_encoder(codec, export_dir: str) -> str:
   """Saves the codec's encoder as a SavedModel with an `encode` signature; returns the dir."""
   module = _EncoderModule(codec)
-  _track_variables(module, [module.encode])
-  signatures = {"serving_default": module.encode, "encode": module.encode}
+  _track_variables(module, [module.encode, module.decode_symbols])
+  signatures = {"serving_default": module.encode, "encode": module.encode,
+                "decode_symbols": module.decode_symbols}
   tf.saved_model.save(module, export_dir, signatures=signatures)
   write_info(export_dir, {"kind": "encoder", "codec": codec.tables().to_json()})
   return export_dir
@@ -233,7 +245,10 @@ class _LatentClassifierModule(tf.Module):
 
     self.classify = _named_function([family.serving_name(s) for s in symbols], tables.channels,
                                     tf.int32, from_symbols)
-    functions = [self.classify]
+    self.classify_file, self.decode_symbols = _file_functions(
+        tables, latent_inputs, view_size, crop, from_symbols, self.class_wnids,
+        self.class_names, len(wnids))
+    functions = [self.classify, self.classify_file, self.decode_symbols]
     if latent_inputs is not None:
       self.classify_latents = _named_function(latents, tables.channels, tf.float32,
                                               probabilities)
@@ -275,7 +290,8 @@ def export_latent_classifier(workdir: str, export_dir: str, labels_file: str | N
   # Nets trained on named latents (the hyperprior stores' arms) record which; they take views.
   latent_inputs = results.get("latent_inputs")
   module = _LatentClassifierModule(model, tables, latent_inputs, wnids, names, crop, view_size)
-  signatures = {"serving_default": module.classify, "classify": module.classify}
+  signatures = {"serving_default": module.classify, "classify": module.classify,
+                "classify_file": module.classify_file, "decode_symbols": module.decode_symbols}
   if latent_inputs is not None:
     signatures["classify_latents"] = module.classify_latents
   signatures["labels"] = module.labels
@@ -320,6 +336,155 @@ def _tables_for(results: dict, codec_path: str | None):
                        f"({wanted['fingerprint']}), not of {tables.name!r} "
                        f"({tables.fingerprint.hex()})")
   return tables
+
+
+def _file_functions(tables, latent_inputs, view_size: int, crop: int, from_symbols, wnids,
+                    names, num_classes: int) -> tuple:
+  """(classify_file, decode_symbols): a classifier's `classify` path (from_symbols: {input
+  name: int32 [1, h, w, C]} -> {"probabilities"}) behind the in-graph reader of its codec's
+  files."""
+  reader = graph_decode.GraphReader(tables)
+  family = tables.family_info
+  latents = latent_inputs.split("+") if latent_inputs else list(tables.latent_names[:1])
+  symbols = _symbols_of_latents(tables, latents)
+
+  def classify_one(file):
+    """One file -> (probabilities [classes], status): the `classify` path, from the bytes."""
+    read, _, status = reader.read(file)
+    if latent_inputs is None:  # what read_for_classification's "resize" policy does
+      read = {symbols[0]: fit_latent_tensor(read[symbols[0]], view_size)}
+      shape = tf.shape(read[symbols[0]])
+      small = tf.minimum(shape[0], shape[1]) < crop
+      status = tf.where(tf.equal(status, graph_decode.OK) & small, graph_decode.TOO_SMALL,
+                        status)
+    given = {family.serving_name(s): read[s][None] for s in symbols}
+    probs = tf.cond(tf.equal(status, graph_decode.OK),
+                    lambda: from_symbols(given)["probabilities"][0],
+                    lambda: tf.zeros([num_classes], tf.float32))
+    return probs, status
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="files")])
+  def classify_file(files):
+    # One file at a time (files may differ in size); a bad one only sets its own status.
+    probs, status = tf.map_fn(classify_one, files, fn_output_signature=(
+        tf.TensorSpec([num_classes], tf.float32), tf.TensorSpec([], tf.int32)))
+    return ranked_outputs(probs, status, wnids, names)
+
+  return classify_file, decode_symbols_function(reader)
+
+
+class _FileSignaturesModule(tf.Module):
+  """An existing latent classifier export, its signatures passed through, plus classify_file
+  and decode_symbols (add_file_signatures)."""
+
+  def __init__(self, loaded, tables, latent_inputs):
+    super().__init__(name="tfcdi_latent_classifier")
+    self.loaded = loaded
+    for name in ("codec_name", "codec_fingerprint", "codec_family", "codec_identity",
+                 "operating_point", "frequencies", "centers", "channels", "class_wnids",
+                 "class_names", "crop_size", "view_size", "latent_inputs", "coding_tables",
+                 "labels_asset", "quality", "num_filters", "tables_digest"):
+      if hasattr(loaded, name):
+        setattr(self, name, getattr(loaded, name))
+    self.codec_identity = _string_var(json.dumps(tables.to_json()), "codec_identity")
+    self.coding_tables = {key: tf.Variable(value, trainable=False, name=key)
+                          for key, value in tables.serving_arrays().items()}
+    signatures = loaded.signatures
+
+    def wrap(name):
+      function = signatures[name]
+      specs = function.structured_input_signature[1]
+      names = sorted(specs)
+      return tf.function(lambda *tensors: function(**dict(zip(names, tensors))),
+                         input_signature=[specs[n] for n in names])
+
+    self.classify = wrap("classify")
+    self.labels = wrap("labels")
+    self.passed = {name: wrap(name) for name in signatures
+                   if name not in ("serving_default", "classify", "labels", "classify_file",
+                                   "decode_symbols")}
+    classify = signatures["classify"]
+    self.classify_file, self.decode_symbols = _file_functions(
+        tables, latent_inputs, int(loaded.view_size.numpy()), int(loaded.crop_size.numpy()),
+        lambda given: classify(**given), loaded.class_wnids, loaded.class_names,
+        int(loaded.class_wnids.shape[0]))
+    _track_variables(self, [self.classify, self.labels, self.classify_file, self.decode_symbols,
+                            *self.passed.values()])
+
+
+def add_file_signatures(export_dir: str, target: str) -> str:
+  """Writes to `target` the latent classifier export at `export_dir` with the classify_file
+  and decode_symbols signatures added (exports made before they existed; no training workdir
+  needed). Its other signatures and tfcdi_export.json are kept. Returns `target`.
+
+  Raises:
+    ServingError: not a tfcdi latent classifier export.
+  """
+  classifier = load_classifier(export_dir)
+  loaded = classifier._loaded  # pylint: disable=protected-access
+  module = _FileSignaturesModule(loaded, classifier.tables, classifier.latent_inputs)
+  signatures = {"serving_default": module.classify, "classify": module.classify,
+                "labels": module.labels, "classify_file": module.classify_file,
+                "decode_symbols": module.decode_symbols, **module.passed}
+  tf.saved_model.save(module, target, signatures=signatures)
+  info = read_info(export_dir)
+  if info is not None:
+    write_info(target, info)
+  return target
+
+
+def ranked_outputs(probs, status, wnids, names, k: int = FILE_TOP_K) -> dict:
+  """classify_file's outputs of probabilities [B, classes] and statuses [B] (see README)."""
+  k = min(k, probs.shape[-1])
+  top_probs, top_indices = tf.math.top_k(probs, k)
+  ok = tf.equal(status, graph_decode.OK)[:, None]
+  # A failed file ranks nothing: index -1, probability 0, empty names.
+  top_indices = tf.where(ok, top_indices, -1)
+  return {"probabilities": probs, "top_k_indices": top_indices,
+          "top_k_probabilities": tf.where(ok, top_probs, 0.0),
+          "top_k_wnids": tf.where(ok, tf.gather(wnids, tf.maximum(top_indices, 0)), ""),
+          "top_k_names": tf.where(ok, tf.gather(names, tf.maximum(top_indices, 0)), ""),
+          "status": status,
+          "message": tf.gather(tf.constant(graph_decode.STATUS_MESSAGES), status)}
+
+
+def decode_symbols_function(reader: graph_decode.GraphReader):
+  """The decode_symbols signature: one .tfci file (scalar tf.string) -> its symbol arrays
+  (named as the `classify` inputs), the image size, a status and its message."""
+  family = reader.family_info
+
+  @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="file")])
+  def decode_symbols(file):
+    symbols, image_size, status = reader.read(file)
+    out = {family.serving_name(name): value for name, value in symbols.items()}
+    out.update(image_size=image_size, status=status,
+               message=tf.gather(tf.constant(graph_decode.STATUS_MESSAGES), status))
+    return out
+
+  return decode_symbols
+
+
+def fit_latent_tensor(symbols, view_size: int):
+  """fit_latent in graph ops, the same numbers: symbols [h, w, C] -> shorter side view_size."""
+  shape = tf.shape(symbols, out_type=tf.int64)
+  height, width = shape[0], shape[1]
+  short = tf.minimum(height, width)
+
+  def pick(size, new):
+    # ((i + 0.5) * size / new), floored, as NumPy computes it in float64.
+    at = (tf.range(new, dtype=tf.float64) + 0.5) * tf.cast(size, tf.float64) / tf.cast(
+        new, tf.float64)
+    return tf.minimum(tf.cast(at, tf.int64), size - 1)
+
+  def shrink():
+    # Python's round() and tf.round both round half to even.
+    scale = lambda size: tf.maximum(tf.constant(view_size, tf.int64), tf.cast(tf.round(  # noqa: E731
+        tf.cast(size * view_size, tf.float64) / tf.cast(short, tf.float64)), tf.int64))
+    rows = pick(height, scale(height))
+    cols = pick(width, scale(width))
+    return tf.gather(tf.gather(symbols, rows, axis=0), cols, axis=1)
+
+  return tf.cond(short > view_size, shrink, lambda: tf.identity(symbols))
 
 
 def center_views(tensors, view_size: int, crop: int) -> list:
@@ -622,11 +787,12 @@ def read_for_classification(data: bytes, classifier, tables=None, policy: str = 
 
 
 def compress_for_classification(codec, image: np.ndarray,
-                                size: int = latent_store.DEFAULT_IMAGE_SIZE) -> bytes:
+                                size: int = latent_store.DEFAULT_IMAGE_SIZE,
+                                format_version: int | None = None) -> bytes:
   """The .tfci bytes of the square view a classifier trained on a store expects.
 
   The view is latent_store.square_view (shorter side to `size`, central square), so its
   latent is exactly the store's, e.g. 32 x 32 for size 256.
   """
   view = latent_store.square_view(np.asarray(image, np.uint8), size).numpy()
-  return coding.compress_image(codec, view)
+  return coding.compress_image(codec, view, format_version=format_version)

@@ -1,11 +1,16 @@
 r"""Exports a trained latent classifier into the package, so tfcdi-classify works out of the box.
 
   python -m tools.ship_classifier --workdir=/work/runs/cls/cresnet51_0.635
+  python -m tools.ship_classifier --add_file_signatures   # upgrade the shipped ones in place
 
 Writes tfcdi/pretrained/classifiers/<net>_<bpp>/ (a SavedModel with the `classify` and `labels`
 signatures, and tfcdi_export.json). Refuses a classifier whose codec is not the shipped codec of
 its operating point: its files could not be made with the installed tfcdi-compress. Replaces
 an earlier shipped classifier of the same codec, so each codec has one.
+
+--add_file_signatures re-exports every shipped classifier with the classify_file and
+decode_symbols signatures (serving.add_file_signatures), from the shipped export itself: no
+training workdir is needed, and the net's weights are the shipped ones, unchanged.
 """
 
 import os
@@ -20,12 +25,28 @@ from tfcdi.codec import pretrained
 from tfcdi.train import classifier
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A finished tfcdi-train-classifier workdir.")
-flags.mark_flag_as_required("workdir")
+_ADD_FILE_SIGNATURES = flags.DEFINE_bool(
+    "add_file_signatures", False, "Re-export the shipped classifiers with the classify_file "
+    "and decode_symbols signatures, in place.")
+
+
+def add_file_signatures():
+  for export_dir, _ in serving.shipped_classifiers():
+    with tempfile.TemporaryDirectory(dir=serving.SHIPPED_CLASSIFIERS_DIR) as tmp:
+      upgraded = serving.add_file_signatures(export_dir, os.path.join(tmp, "export"))
+      shutil.rmtree(export_dir)
+      os.rename(upgraded, export_dir)
+    print(f"{export_dir}: signatures classify_file and decode_symbols added")
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  if _ADD_FILE_SIGNATURES.value:
+    add_file_signatures()
+    return
+  if _WORKDIR.value is None:
+    raise app.UsageError("--workdir is required (or --add_file_signatures)")
   results = classifier.read_results(_WORKDIR.value)
   if results is None or not results.get("complete"):
     raise app.UsageError(f"{_WORKDIR.value} holds no finished classifier")

@@ -87,14 +87,15 @@ class AutoencoderCodec(_Shared, interface.Codec):
                              frequencies=np.asarray(self.frequencies, np.int64),
                              centers=self.center_values(), channels=int(self.channels))
 
-  def batch_compressor(self, image_size: int | None):
+  def batch_compressor(self, image_size: int | None, format_version: int | None = None):
     encode = self._encoder(image_size)
 
     def files(images, size) -> list:
       padded, _ = model_lib.pad_to_multiple(tf.convert_to_tensor(images, tf.float32))
       return [bitstream.encode(symbols, self.frequencies, codec_name=self.name,
                                fingerprint=self.fingerprint, image_size=size,
-                               codec_family=bitstream.FAMILY_AUTOENCODER)
+                               codec_family=bitstream.FAMILY_AUTOENCODER,
+                               format_version=format_version)
               for symbols in encode(padded).numpy()]
     return files
 

@@ -86,6 +86,16 @@ from the value to the nearest end of the range, minus one. Then the end marker (
 0). The decoder checks the marker, that the coder is exhausted, and that re-encoding the decoded
 symbols gives the payload back word for word.
 
+Version 2 (both families). The header is the version-1 header of the family, byte for byte,
+with 2 in the version byte; each payload (the autoencoder's one, the hyperprior's z and y) is
+instead a stream of interleaved rANS lanes (rans.py, where its layout is written down), and its
+length need not be a multiple of 4. The symbols are coded in C order of their latent (y too: not
+grouped by table), symbol i under the same table as in version 1 (the autoencoder's one table;
+z: its channel's; y: its scale index's), with the same integer tables. The end marker is gone:
+the lanes' final states play its part. Version 2 decodes in lockstep with stock TensorFlow ops
+(graph_decode.py: what a SavedModel serving .tfci files runs); version 1 needs constriction.
+Readers read both; writers write DEFAULT_FORMAT_VERSION unless told otherwise.
+
 Every problem with a file raises BitstreamError (a ValueError) with a one-line message.
 """
 
@@ -98,8 +108,22 @@ import zlib
 import constriction
 import numpy as np
 
+from tfcdi.codec import rans
+from tfcdi.codec.errors import BitstreamError  # pylint: disable=unused-import  (its home here)
+# The hyperprior's integer tables (tables.py), under the names they have always had here.
+from tfcdi.codec.tables import MAX_TABLE_LENGTH  # pylint: disable=unused-import
+from tfcdi.codec.tables import TABLE_PRECISION
+from tfcdi.codec.tables import TABLE_TOTAL  # pylint: disable=unused-import
+from tfcdi.codec.tables import Tables
+from tfcdi.codec.tables import make_tables  # pylint: disable=unused-import
+from tfcdi.codec.tables import quantize_pmf  # pylint: disable=unused-import
+
 MAGIC = b"TFCI"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # the range-coded layout
+RANS_VERSION = 2  # the interleaved-rANS layout (rans.py)
+SUPPORTED_VERSIONS = (FORMAT_VERSION, RANS_VERSION)
+# What encode and encode_hyperprior write unless told (see BUILD_NOTES: the measured overhead).
+DEFAULT_FORMAT_VERSION = FORMAT_VERSION
 FAMILY_AUTOENCODER = 0
 FAMILY_HYPERPRIOR = 1
 SUPPORTED_FAMILIES = (FAMILY_AUTOENCODER, FAMILY_HYPERPRIOR)
@@ -120,10 +144,6 @@ _MARKER_VALUES = 1 << 16
 _FIXED = struct.Struct(f">{FINGERPRINT_BYTES}sIIHHHBI")
 _CRC = struct.Struct(">I")
 _PREFIX_BYTES = len(MAGIC) + 3  # magic, version, family, name length
-
-
-class BitstreamError(ValueError):
-  """A .tfci file (or what should become one) is malformed, truncated or corrupted."""
 
 
 def _unpack_checked(data, fixed_at: int, fixed: struct.Struct, payload_bytes) -> tuple:
@@ -233,7 +253,8 @@ def _check_name(codec_name: str) -> bytes:
 
 
 def encode(symbols, frequencies, *, codec_name: str, fingerprint: bytes, image_size,
-           codec_family: int = FAMILY_AUTOENCODER) -> bytes:
+           codec_family: int = FAMILY_AUTOENCODER, format_version: int | None = None,
+           lanes: int | None = None) -> bytes:
   """Writes a complete .tfci file.
 
   Args:
@@ -243,6 +264,8 @@ def encode(symbols, frequencies, *, codec_name: str, fingerprint: bytes, image_s
     fingerprint: the codec's 8-byte fingerprint.
     image_size: (height, width) of the original image, before any padding.
     codec_family: FAMILY_AUTOENCODER.
+    format_version: 1 (range coder) or 2 (interleaved rANS); None: DEFAULT_FORMAT_VERSION.
+    lanes: version 2's lane count; None: rans.choose_lanes.
 
   Returns:
     The file's bytes.
@@ -270,13 +293,44 @@ def encode(symbols, frequencies, *, codec_name: str, fingerprint: bytes, image_s
     raise BitstreamError(f"image size {height}x{width} is out of range (1..{MAX_IMAGE_SIDE} "
                          "pixels per side)")
 
-  words = _range_encode(symbols.astype(np.int32).reshape(-1), table)
-  # Explicitly little-endian, whatever the machine's byte order.
-  payload = words.astype("<u4").tobytes()
-  head = (MAGIC + bytes([FORMAT_VERSION, codec_family, len(name)]) + name + _FIXED.pack(
+  version = _writer_version(format_version)
+  if version == RANS_VERSION:
+    flat = symbols.astype(np.int64).reshape(-1)
+    payload = _rans(rans.encode_stream, flat, np.zeros_like(flat), _single_table(table), lanes)
+  else:
+    words = _range_encode(symbols.astype(np.int32).reshape(-1), table)
+    # Explicitly little-endian, whatever the machine's byte order.
+    payload = words.astype("<u4").tobytes()
+  head = (MAGIC + bytes([version, codec_family, len(name)]) + name + _FIXED.pack(
       fingerprint, height, width, *symbols.shape, table.size, len(payload)))
   checksum = zlib.crc32(payload, zlib.crc32(head))
   return head + _CRC.pack(checksum) + payload
+
+
+def _writer_version(format_version) -> int:
+  version = DEFAULT_FORMAT_VERSION if format_version is None else int(format_version)
+  if version not in SUPPORTED_VERSIONS:
+    raise BitstreamError(f"unknown .tfci format version {format_version} (choose "
+                         f"{' or '.join(map(str, SUPPORTED_VERSIONS))})")
+  return version
+
+
+def _single_table(table: np.ndarray) -> rans.StreamTables:
+  """The autoencoder's table as version 2 codes it: its total is a power of two."""
+  total = int(table.sum())
+  if total & (total - 1) or total > 1 << rans.MAX_PRECISION:
+    raise BitstreamError(f"format version 2 needs a table summing to a power of two up to "
+                         f"2^{rans.MAX_PRECISION}, not {total}")
+  return rans.single_table(table, total.bit_length() - 1)
+
+
+def _rans(function, *args):
+  """A rans.py function, its errors as BitstreamError."""
+  try:
+    return function(*args)
+  except rans.RansError as e:
+    raise BitstreamError(f"undecodable .tfci payload ({e})" if function is rans.decode_stream
+                         else str(e)) from None
 
 
 def family_byte(data) -> int:
@@ -295,9 +349,9 @@ def _check_magic_and_version(data) -> None:
   if len(data) < _PREFIX_BYTES:
     raise BitstreamError(f"truncated .tfci file ({len(data)} bytes)")
   version = data[4]
-  if version != FORMAT_VERSION:
+  if version not in SUPPORTED_VERSIONS:
     raise BitstreamError(f"unsupported .tfci format version {version} (this tfcdi reads "
-                         f"version {FORMAT_VERSION})")
+                         f"versions {', '.join(map(str, SUPPORTED_VERSIONS))})")
 
 
 def _parse_prefix(data) -> tuple:
@@ -350,7 +404,7 @@ def _parse_autoencoder_header(data) -> Header:
     raise BitstreamError(f"implausible latent shape {h}x{w}x{c} for a {height}x{width} image")
   if num_centers < 2:
     raise BitstreamError(f"implausible number of centers {num_centers}")
-  if payload_length == 0 or payload_length % 4:
+  if payload_length == 0 or (version == FORMAT_VERSION and payload_length % 4):
     raise BitstreamError(f"corrupted .tfci file (payload of {payload_length} bytes is not a "
                          "whole number of 32-bit words)")
   return Header(codec_family=family, codec_name=name, fingerprint=fingerprint,
@@ -382,6 +436,12 @@ def decode_symbols(data: bytes, header: Header, frequencies) -> np.ndarray:
   if 0.99 * min_bits * header.num_symbols > 8 * header.payload_length + 64:
     raise BitstreamError(f"a {header.payload_length}-byte payload cannot hold the announced "
                          f"{header.num_symbols} symbols")
+  if header.version == RANS_VERSION:
+    payload = bytes(memoryview(data)[header.payload_offset:
+                                     header.payload_offset + header.payload_length])
+    flat = _rans(rans.decode_stream, payload, np.zeros(header.num_symbols, np.int64),
+                 _single_table(table))
+    return flat.astype(np.int32).reshape(header.latent_shape)
   payload = memoryview(data)[header.payload_offset:header.payload_offset + header.payload_length]
   words = np.frombuffer(payload, dtype="<u4").astype(np.uint32)
   decoder = constriction.stream.queue.RangeDecoder(words)
@@ -410,95 +470,10 @@ def decode(data: bytes, frequencies) -> tuple[Header, np.ndarray]:
 
 # --- family 1: the scale hyperprior ------------------------------------------------------------
 
-# Every hyperprior table sums to this. constriction codes at 24-bit precision; 20 bits leave it
-# room and keep the cost of a table's rarely used entries (each >= 1) small.
-TABLE_PRECISION = 20
-TABLE_TOTAL = 1 << TABLE_PRECISION
-# Entries per table, escape included.
-MAX_TABLE_LENGTH = 1 << 16
 # An escaped value is at most 2^ESCAPE_BITS - 1 past its table's range.
 ESCAPE_BITS = 20
 # y and z need at least one symbol each; shapes are uint16 in the header.
 _HYPER_FIXED = struct.Struct(f">{FINGERPRINT_BYTES}sIIHHHHHHII")
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class Tables:
-  """A set of T integer probability tables over ranges of integers, each with an escape entry.
-
-  Table t holds lengths[t] frequencies, frequencies[starts[t]:starts[t] + lengths[t]]: those of
-  the values offsets[t], offsets[t] + 1, ..., offsets[t] + lengths[t] - 2, then the escape's.
-  Every table sums to TABLE_TOTAL and has no zero entry. Build with `make_tables`.
-  """
-
-  frequencies: np.ndarray  # int64, the T tables concatenated
-  lengths: np.ndarray  # int64 [T], each >= 2
-  offsets: np.ndarray  # int64 [T]
-
-  @property
-  def num_tables(self) -> int:
-    return int(self.lengths.size)
-
-  @property
-  def starts(self) -> np.ndarray:
-    return np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
-
-  def table(self, t: int) -> np.ndarray:
-    start = int(self.starts[t])
-    return self.frequencies[start:start + int(self.lengths[t])]
-
-  def model(self, t: int):
-    # Integers, exactly, as floats (see _entropy_model): the same model on every machine.
-    return constriction.stream.model.Categorical(self.table(t).astype(np.float64),
-                                                 perfect=False)
-
-
-def make_tables(frequencies, lengths, offsets) -> Tables:
-  """Checks and wraps integer tables (see Tables); BitstreamError if they are malformed."""
-  freqs = np.asarray(frequencies)
-  lengths = np.asarray(lengths)
-  offsets = np.asarray(offsets)
-  for name, arr in (("frequencies", freqs), ("lengths", lengths), ("offsets", offsets)):
-    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
-      raise BitstreamError(f"table {name} must be a 1-D integer array, got {arr.dtype} "
-                           f"{arr.shape}")
-  if lengths.size == 0 or lengths.shape != offsets.shape:
-    raise BitstreamError(f"{lengths.size} table lengths for {offsets.size} offsets")
-  if np.any(lengths < 2) or np.any(lengths > MAX_TABLE_LENGTH):
-    raise BitstreamError(f"every table needs 2..{MAX_TABLE_LENGTH} entries")
-  if int(lengths.sum()) != freqs.size:
-    raise BitstreamError(f"the tables' lengths add up to {int(lengths.sum())}, not to the "
-                         f"{freqs.size} frequencies")
-  if np.any(freqs < 1):
-    raise BitstreamError("a table has a zero (or negative) entry")
-  if np.any(np.abs(offsets) > (1 << 30)):
-    raise BitstreamError("a table's offset is out of range")
-  tables = Tables(freqs.astype(np.int64), lengths.astype(np.int64), offsets.astype(np.int64))
-  sums = np.add.reduceat(tables.frequencies, tables.starts)
-  if np.any(sums != TABLE_TOTAL):
-    raise BitstreamError(f"every table must sum to {TABLE_TOTAL}")
-  return tables
-
-
-def quantize_pmf(probabilities, total: int = TABLE_TOTAL) -> np.ndarray:
-  """Integer frequencies summing to `total`, each >= 1, close to the given probabilities.
-
-  Every entry gets 1, and the other total - n units are shared in proportion to the
-  probabilities (largest remainders first). Done once, when a codec bundle is made: the
-  integers, not this float computation, are what the bundle stores and the coder uses.
-  """
-  p = np.asarray(probabilities, np.float64)
-  n = p.size
-  if p.ndim != 1 or n < 2 or n >= total or not np.all(np.isfinite(p)) or np.any(p < 0):
-    raise ValueError(f"need 2..{total - 1} finite non-negative probabilities, got {p.shape}")
-  if p.sum() <= 0:
-    raise ValueError("the probabilities sum to zero")
-  free = total - n
-  raw = p / p.sum() * free
-  freqs = np.floor(raw).astype(np.int64)
-  leftover = free - int(freqs.sum())
-  freqs[np.argsort(freqs - raw, kind="stable")[:leftover]] += 1
-  return freqs + 1
 
 
 def _escape_parts(value: int, low: int, high: int):
@@ -674,7 +649,8 @@ def _z_table_of(z_shape) -> np.ndarray:
 
 
 def encode_hyperprior(y, y_indices, y_tables: Tables, z, z_tables: Tables, *, codec_name: str,
-                      fingerprint: bytes, image_size) -> bytes:
+                      fingerprint: bytes, image_size, format_version: int | None = None,
+                      lanes: tuple | None = None) -> bytes:
   """Writes a complete hyperprior (family 1) .tfci file.
 
   Args:
@@ -686,6 +662,8 @@ def encode_hyperprior(y, y_indices, y_tables: Tables, z, z_tables: Tables, *, co
     codec_name: ASCII name of the codec, stored so a decoder can find it.
     fingerprint: the codec's 8-byte fingerprint.
     image_size: (height, width) of the original image, before any padding.
+    format_version: 1 (range coder) or 2 (interleaved rANS); None: DEFAULT_FORMAT_VERSION.
+    lanes: version 2's lane counts (z, y); None: rans.choose_lanes for each.
 
   Returns:
     The file's bytes.
@@ -702,11 +680,19 @@ def encode_hyperprior(y, y_indices, y_tables: Tables, z, z_tables: Tables, *, co
   if len(fingerprint) != FINGERPRINT_BYTES:
     raise BitstreamError(f"the fingerprint must be {FINGERPRINT_BYTES} bytes, got "
                          f"{len(fingerprint)}")
-  z_words = _encode_stream(z.astype(np.int64).reshape(-1), _z_table_of(z.shape), z_tables)
-  y_words = _encode_stream(y.astype(np.int64).reshape(-1), y_table_of, y_tables)
-  z_payload = z_words.astype("<u4").tobytes()
-  y_payload = y_words.astype("<u4").tobytes()
-  head = (MAGIC + bytes([FORMAT_VERSION, FAMILY_HYPERPRIOR, len(name)]) + name
+  version = _writer_version(format_version)
+  if version == RANS_VERSION:
+    z_lanes, y_lanes = lanes or (None, None)
+    z_payload = _rans(rans.encode_stream, z.astype(np.int64).reshape(-1), _z_table_of(z.shape),
+                      stream_tables(z_tables), z_lanes)
+    y_payload = _rans(rans.encode_stream, y.astype(np.int64).reshape(-1), y_table_of,
+                      stream_tables(y_tables), y_lanes)
+  else:
+    z_words = _encode_stream(z.astype(np.int64).reshape(-1), _z_table_of(z.shape), z_tables)
+    y_words = _encode_stream(y.astype(np.int64).reshape(-1), y_table_of, y_tables)
+    z_payload = z_words.astype("<u4").tobytes()
+    y_payload = y_words.astype("<u4").tobytes()
+  head = (MAGIC + bytes([version, FAMILY_HYPERPRIOR, len(name)]) + name
           + _HYPER_FIXED.pack(fingerprint, height, width, *y.shape, *z.shape, len(z_payload),
                               len(y_payload)))
   checksum = zlib.crc32(y_payload, zlib.crc32(z_payload, zlib.crc32(head)))
@@ -721,13 +707,25 @@ def _parse_hyperprior_header(data) -> HyperpriorHeader:
   name = _check_name_bytes(bytes(data[_PREFIX_BYTES:fixed_at]))
   _check_hyper_shapes((height, width), (hy, wy, m), (hz, wz, n))
   for what, length in (("z", z_length), ("y", y_length)):
-    if length == 0 or length % 4:
+    if length == 0 or (version == FORMAT_VERSION and length % 4):
       raise BitstreamError(f"corrupted .tfci file ({what} payload of {length} bytes is not a "
                            "whole number of 32-bit words)")
   return HyperpriorHeader(codec_family=family, codec_name=name, fingerprint=fingerprint,
                           image_size=(height, width), y_shape=(hy, wy, m), z_shape=(hz, wz, n),
                           z_offset=z_offset, z_length=z_length, y_length=y_length,
                           version=version)
+
+
+def stream_tables(tables: Tables) -> rans.StreamTables:
+  """Hyperprior tables as version 2 codes them (the same integers, escape last)."""
+  return rans.escape_tables(tables.frequencies, tables.lengths, tables.offsets, TABLE_PRECISION)
+
+
+def _decode_hyper_stream(data, header, offset: int, length: int, table_of, tables: Tables):
+  if header.version == RANS_VERSION:
+    return _rans(rans.decode_stream, bytes(memoryview(data)[offset:offset + length]), table_of,
+                 stream_tables(tables))
+  return _decode_stream(_words(data, offset, length), table_of, tables)
 
 
 def _words(data, offset: int, length: int) -> np.ndarray:
@@ -746,8 +744,8 @@ def decode_hyperprior_z(data: bytes, header: HyperpriorHeader, z_tables: Tables)
   if z_tables.num_tables != header.z_shape[-1]:
     raise BitstreamError(f"the file has {header.z_shape[-1]} z channels; the codec has "
                          f"{z_tables.num_tables} z tables")
-  values = _decode_stream(_words(data, header.z_offset, header.z_length),
-                          _z_table_of(header.z_shape), z_tables)
+  values = _decode_hyper_stream(data, header, header.z_offset, header.z_length,
+                                _z_table_of(header.z_shape), z_tables)
   return values.astype(np.int32).reshape(header.z_shape)
 
 
@@ -756,5 +754,6 @@ def decode_hyperprior_y(data: bytes, header: HyperpriorHeader, y_tables: Tables,
   """The y stream, given the scale indices computed from the decoded z: int32 [hy, wy, M]."""
   _check_hyperprior_header(header)
   table_of = _check_table_indices(y_indices, header.y_shape, y_tables.num_tables, "y")
-  values = _decode_stream(_words(data, header.y_offset, header.y_length), table_of, y_tables)
+  values = _decode_hyper_stream(data, header, header.y_offset, header.y_length, table_of,
+                                y_tables)
   return values.astype(np.int32).reshape(header.y_shape)

@@ -27,12 +27,15 @@ from tfcdi.codec import registry
 from tfcdi.codec.pretrained import CodecError
 
 
-def compress_image(codec, image: np.ndarray) -> bytes:
+def compress_image(codec, image: np.ndarray, format_version: int | None = None) -> bytes:
   """uint8 RGB [H, W, 3] of any size (up to 65535 per side) -> the bytes of a .tfci file.
 
-  `codec` is a loaded codec of any family; the file's family follows it.
+  `codec` is a loaded codec of any family; the file's family follows it. `format_version`: 1 or
+  2 (bitstream.py); None: the default.
   """
-  return codec.compress(image)
+  if format_version is None:
+    return codec.compress(image)
+  return codec.compress(image, format_version=format_version)
 
 
 def check_codec(header, codec) -> None:

@@ -548,17 +548,31 @@ class IntegerHyperSynthesis:
       bitstream.BitstreamError: an accumulator could leave the exactly representable range (z
         values no real image produces: a forged file).
     """
-    x = tf.constant(np.asarray(z_symbols), tf.float64)
+    acc, fits = self.graph_accumulate(tf.constant(np.asarray(z_symbols)))
+    if not bool(fits):
+      raise bitstream.BitstreamError("implausible hyper-latent values (the integer "
+                                     "hyper-synthesis would overflow)")
+    return acc.numpy()
+
+  def graph_accumulate(self, z_symbols):
+    """accumulate in graph ops: (accumulators float64 [B, 4hz, 4wz, M], fits bool scalar).
+
+    One implementation for the Python path (accumulate) and for a SavedModel that reads files
+    (graph_decode.py), where the range check must be a tensor: once an accumulator could leave
+    the exact range, `fits` is False and the layers run on zeros, never on inexact values.
+    """
+    x = tf.cast(z_symbols, tf.float64)
     if self.input_offsets is not None:
       x = x * 2.0 ** self.input_bits + tf.constant(self.input_offsets, tf.float64)
     limit = 2.0 ** ACCUMULATOR_BITS
+    fits = tf.constant(True)
     for i, (kernel, bias, stride) in enumerate(zip(self.kernels, self.biases, self.strides)):
       # |acc| <= max |x| * (sum of |w| over one output channel's taps) + |bias|, checked
       # before computing it.
       taps = float(np.abs(kernel).sum(axis=(0, 1, 3)).max())
-      if float(tf.reduce_max(tf.abs(x))) * taps + float(np.abs(bias).max()) >= limit:
-        raise bitstream.BitstreamError("implausible hyper-latent values (the integer "
-                                       "hyper-synthesis would overflow)")
+      fits = tf.logical_and(
+          fits, tf.reduce_max(tf.abs(x)) * taps + float(np.abs(bias).max()) < limit)
+      x = tf.where(fits, x, tf.zeros_like(x))
       shape = tf.shape(x)
       k = kernel.shape[0]
       if self.crops:  # the full transposed convolution, cropped (exact: integers in float64)
@@ -580,7 +594,7 @@ class IntegerHyperSynthesis:
       if activation == "leaky":
         # On the shifted integers, so the product stays far below 2^53.
         x = tf.where(x >= 0, x, _rounding_shift(x * float(self.leaky_numerator), LEAKY_SHIFT))
-    return x.numpy()
+    return x, fits
 
   def _scales_part(self, acc):
     return acc[..., :self.scale_channels] if self.scale_channels else acc

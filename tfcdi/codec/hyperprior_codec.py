@@ -136,7 +136,7 @@ class HyperpriorCodec(_Shared, interface.Codec):
                             num_filters=int(self.num_filters), arrays=self.integer_tables(),
                             distortion=self.distortion)
 
-  def batch_compressor(self, image_size: int | None):
+  def batch_compressor(self, image_size: int | None, format_version: int | None = None):
     encode = self._encoder(image_size)
 
     def files(images, size) -> list:
@@ -147,7 +147,7 @@ class HyperpriorCodec(_Shared, interface.Codec):
       indices = self.scale_indices(z, y.shape)  # integers: the same batched or not
       return [bitstream.encode_hyperprior(y[i], indices[i], self.y_tables, z[i], self.z_tables,
                                           codec_name=self.name, fingerprint=self.fingerprint,
-                                          image_size=size)
+                                          image_size=size, format_version=format_version)
               for i in range(y.shape[0])]
     return files
 

@@ -216,8 +216,9 @@ class Codec(Reader):
   A family whose codec has a model overrides `tables()` to give its Reader without it.
   """
 
-  def compress(self, image: np.ndarray) -> bytes:
-    """uint8 RGB [H, W, 3] of any size (up to 65535 per side) -> the bytes of a .tfci file."""
+  def compress(self, image: np.ndarray, format_version: int | None = None) -> bytes:
+    """uint8 RGB [H, W, 3] of any size (up to 65535 per side) -> the bytes of a .tfci file
+    (of `format_version`, 1 or 2; None: bitstream.DEFAULT_FORMAT_VERSION)."""
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3 or 0 in image.shape:
       raise ValueError(f"expected a non-empty uint8 [H, W, 3] image, got {image.dtype} "
@@ -226,16 +227,20 @@ class Codec(Reader):
     if max(height, width) > bitstream.MAX_IMAGE_SIDE:
       raise ValueError(f"a {height}x{width} image is too large: at most "
                        f"{bitstream.MAX_IMAGE_SIDE} pixels per side")
-    return self.batch_compressor(None)(image[None].astype(np.float32), (height, width))[0]
+    # Only asked of families that write both versions (the built-in ones).
+    options = {} if format_version is None else {"format_version": format_version}
+    return self.batch_compressor(None, **options)(image[None].astype(np.float32),
+                                                  (height, width))[0]
 
   def to_json(self) -> dict:
     # A codec's identity is its Reader's.
     return self.tables().to_json()
 
-  def batch_compressor(self, image_size: int | None):
+  def batch_compressor(self, image_size: int | None, format_version: int | None = None):
     """A function (float32 images [B, H, W, 3], (height, width)) -> B .tfci files, for images
     already padded to a multiple of the downsampling (or padded by it); `image_size` fixes a
-    square input size so the encoder traces once (None: any size)."""
+    square input size so the encoder traces once (None: any size); `format_version` as in
+    compress."""
     raise NotImplementedError
 
   def _encoder(self, image_size: int | None):
