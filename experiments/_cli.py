@@ -23,6 +23,9 @@ from tfcdi.train import precision  # light: imports TensorFlow only when "auto" 
 DEFAULT_OPERATING_POINT = "0.635"
 # What --codec names when it is not a bundle path; --quality defaults to DEFAULT_QUALITY.
 CODEC_FAMILIES = ("autoencoder", "hyperprior")
+# Families whose codecs only come from other libraries' checkpoints (tfcdi-import-codec): none is
+# shipped or trained here, so they are used through a bundle (--codec_path), never by name.
+IMPORTED_FAMILIES = ("factorized", "meanscale")
 DEFAULT_QUALITY = 4
 # Flag choices the binaries offer, spelled out so that defining the flags imports no TensorFlow
 # (the modules that own them do); tests/test_binaries.py checks each against its owner.

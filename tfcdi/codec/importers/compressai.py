@@ -243,6 +243,14 @@ def build_model(arch: Architecture, quality: int, state: dict):
     _map_transforms(mapper, model)
     model.z_offsets = offsets_of(_map_hyper(mapper, model))
     check_gaussian_conditional(state)
+  elif arch.family == "factorized":
+    from tfcdi.codec import factorized_codec  # pylint: disable=g-import-not-at-top
+    model = factorized_codec.FactorizedPrior(
+        n, m, padding="symmetric", density_filters=filters,
+        name=f"compressai_factorized_q{quality}").build_weights()
+    _map_transforms(mapper, model)
+    # y itself is quantized around the bottleneck's medians (there is no z).
+    model.medians = mapper.density(model.density, "entropy_bottleneck").astype(np.float32)
   else:
     # The mapping of g_a / g_s / the density above is shared; what is missing is the tfcdi
     # family (model, bitstream layout, integer tables) these architectures import into.
@@ -268,6 +276,9 @@ def import_state_dict(state: dict, architecture_name: str, quality: int, output:
   if arch.family == "hyperprior":
     return pretrained.save_hyperprior_codec(model, int(quality), output, name, meta,
                                             weight_dtype=np.float32)
+  if arch.family == "factorized":
+    from tfcdi.codec import factorized_codec  # pylint: disable=g-import-not-at-top
+    return factorized_codec.save_codec(model, int(quality), output, name, meta)
   raise ImportError_(f"no bundle writer for the {arch.family} family")
 
 

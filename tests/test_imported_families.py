@@ -1,0 +1,214 @@
+"""The families CompressAI checkpoints import into beside the hyperprior: factorized (family 2,
+bmshj2018-factorized) and meanscale (family 3, mbt2018-mean). Parity with CompressAI's own outputs
+on the committed fixtures (tests/fixtures/compressai/, made by tools/compressai_fixtures.py), no
+torch; files, refusals, the Reader, the latent store and the binaries."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfcdi.codec import bitstream
+from tfcdi.codec import coding
+from tfcdi.codec import interface
+from tfcdi.codec import registry
+from tfcdi.codec.importers import compressai as importer
+from tfcdi.codec.importers import synthetic
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "compressai")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+IMAGENETTE = os.path.join(ROOT, "..", "shared", "data", "imagenette2_224")
+FACTORIZED = "bmshj2018-factorized"
+MEAN_SCALE = "mbt2018-mean"
+# Float32 parity: y and x_hat (on [0, 1]) within 1e-4 of CompressAI's.
+TOLERANCE = 1e-4
+
+
+def _fixture(arch, quality):
+  with np.load(os.path.join(FIXTURES, f"{arch}_q{quality}.npz")) as data:
+    return {k: data[k] for k in data.files}
+
+
+def _state(fixture):
+  return synthetic.state_dict(synthetic.loads(fixture["recipe"]))
+
+
+def _psnr(a, b):
+  mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
+  return np.inf if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
+
+
+def _import(arch, quality, folder):
+  fixture = _fixture(arch, quality)
+  path = str(folder / f"{arch}_q{quality}.npz")
+  importer.import_state_dict(_state(fixture), arch, quality, path)
+  return fixture, registry.load(path), path
+
+
+# --- factorized ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", name="factorized", params=[3, 6],
+                ids=["q3-N128-M192", "q6-N192-M320"])
+def fixture_factorized(request, tmp_path_factory):
+  """(fixture arrays, the loaded codec, its bundle path) of an imported bmshj2018-factorized."""
+  return _import(FACTORIZED, request.param, tmp_path_factory.mktemp("factorized"))
+
+
+def test_imported_factorized_reproduces_compressais_y_likelihoods_and_x_hat(factorized):
+  fixture, codec, _ = factorized
+  assert codec.family == "factorized" and codec.bitstream_family == 2
+  image = fixture["image"].astype(np.float32)[None]
+  y = codec.model.analysis(image).numpy()
+  np.testing.assert_allclose(y, fixture["y"], rtol=0, atol=TOLERANCE)
+  out = codec.model(image, training=False)
+  # Quantized around the exact medians, as CompressAI does at inference: the same y_hat.
+  np.testing.assert_array_equal(out["y_tilde"].numpy(), fixture["y_hat"])
+  np.testing.assert_allclose(out["y_likelihoods"].numpy(), fixture["y_likelihoods"], rtol=1e-3,
+                             atol=1e-6)
+  np.testing.assert_allclose(float(out["bpp"]), float(fixture["bpp"]), rtol=1e-4)
+  x_hat = codec.model.synthesis(fixture["y_hat"]).numpy() / 255.0
+  np.testing.assert_allclose(x_hat, fixture["x_hat"], rtol=0, atol=TOLERANCE)
+
+
+def test_imported_factorized_files_decode_to_compressais_reconstruction_at_its_rate(factorized):
+  fixture, codec, _ = factorized
+  data = codec.compress(fixture["image"])
+  assert registry.parse_header(data).codec_family == bitstream.FAMILY_FACTORIZED
+  reference = np.clip(np.rint(fixture["x_hat"][0] * 255.0), 0, 255)
+  assert _psnr(codec.decompress(data), reference) >= 50.0
+  pixels = fixture["image"].shape[0] * fixture["image"].shape[1]
+  # The ideal code length under the integer tables is CompressAI's estimate; the file adds its
+  # header (about 70 bytes, 3% of this 64x64 crop's file) and the coder's flush.
+  _, bits = codec.information_bits(data)
+  assert abs(bits / pixels / float(fixture["bpp"]) - 1) < 0.005
+  assert abs(len(data) * 8 / pixels / float(fixture["bpp"]) - 1) < 0.05
+  latents = codec.read_latents(data)
+  assert list(latents) == ["y_hat"]
+  np.testing.assert_array_equal(latents["y_hat"], fixture["y_hat"][0])
+
+
+def test_a_factorized_reader_without_its_model_reads_what_the_codec_gives(factorized, tmp_path):
+  fixture, codec, path = factorized
+  image = fixture["image"][:32, :48]
+  data = codec.compress(image)
+  tables = registry.read_tables(path)
+  assert not isinstance(tables, interface.Codec) and tables.same_codec(codec)
+  from_images = codec.latents(tf.constant(image[None], tf.float32))["y_hat"].numpy()[0]
+  np.testing.assert_array_equal(tables.read_latents(data)["y_hat"], from_images)
+  assert from_images.shape == (2, 3, codec.channels)
+  tables.save_beside(str(tmp_path))
+  again = registry.tables_from_json(json.loads(json.dumps(tables.to_json())), str(tmp_path))
+  np.testing.assert_array_equal(again.read_latents(data)["y_hat"], from_images)
+  served = registry.get("factorized").tables_from_serving(tables.to_json(),
+                                                          tables.serving_arrays())
+  assert served.same_codec(codec)
+
+
+def test_damaged_or_foreign_factorized_files_are_refused_in_one_line(factorized, tmp_path):
+  fixture, codec, _ = factorized
+  data = bytearray(codec.compress(fixture["image"][:16, :16]))
+  flipped = bytes(data[:-3]) + bytes([data[-3] ^ 1]) + bytes(data[-2:])
+  with pytest.raises(bitstream.BitstreamError, match="checksum"):
+    codec.decompress(flipped)
+  with pytest.raises(bitstream.BitstreamError, match="truncated"):
+    codec.decompress(bytes(data[:30]))
+  # Another codec of the family (other weights: another fingerprint) does not read it.
+  other_fixture = _fixture(FACTORIZED, 6 if codec.quality == 3 else 3)
+  other = str(tmp_path / "other.npz")
+  importer.import_state_dict(_state(other_fixture), FACTORIZED,
+                             6 if codec.quality == 3 else 3, other)
+  with pytest.raises(interface.CodecError, match="made by codec 'compressai-bmshj2018-fact"):
+    registry.load(other).decompress(bytes(data))
+  # The built-in parser names the family it does not parse.
+  with pytest.raises(bitstream.BitstreamError, match="a factorized file"):
+    bitstream.parse_header(bytes(data))
+
+
+def test_a_factorized_checkpoint_of_another_quality_or_architecture_is_refused_by_name(tmp_path):
+  out = str(tmp_path / "b.npz")
+  state = _state(_fixture(FACTORIZED, 3))
+  with pytest.raises(importer.ImportError_, match=r"'g_a\.0\.weight' has shape \(128, 3, 5, 5\);"
+                     r" bmshj2018-factorized quality 7 \(N=192, M=320\) expects"):
+    importer.import_state_dict(state, FACTORIZED, 7, out)
+  hyperprior = _state(_fixture("bmshj2018-hyperprior", 3))
+  # Its bottleneck codes z (N channels), the factorized one y (M channels).
+  with pytest.raises(importer.ImportError_, match=r"'entropy_bottleneck\.matrices\.0' has shape "
+                     r"\(128, 3, 1\); bmshj2018-factorized quality 3 \(N=128, M=192\) expects "
+                     r"\(192, 3, 1\)"):
+    importer.import_state_dict(hyperprior, FACTORIZED, 3, out)
+  extra = dict(state, **{"h_a.0.weight": np.zeros([1], np.float32)})
+  with pytest.raises(importer.ImportError_, match=r"tensor 'h_a\.0\.weight' \(1 unexpected in "
+                     r"all\), which bmshj2018-factorized quality 3"):
+    importer.import_state_dict(extra, FACTORIZED, 3, out)
+  with pytest.raises(importer.ImportError_, match="has no tensor 'entropy_bottleneck.quantiles'"):
+    importer.import_state_dict({k: v for k, v in state.items() if "quantiles" not in k},
+                               FACTORIZED, 3, out)
+  assert not os.path.exists(out)
+
+
+@pytest.mark.skipif(not os.path.isdir(IMAGENETTE), reason="the shared Imagenette is not beside "
+                    "the repo")
+def test_factorized_files_go_into_a_latent_store_and_read_back_as_the_codecs_latents(
+    factorized, tmp_path):
+  # pylint: disable=g-import-not-at-top  (TF-heavy module only this test needs)
+  from tfcdi.data import latent_store
+  _, codec, _ = factorized
+  source = latent_store.ImageFolderSource(IMAGENETTE, "val", limit=2)
+  store_dir = str(tmp_path / "store")
+  latent_store.encode_split(source, codec, store_dir, "val", image_size=32, shard_size=2,
+                            batch_size=2, progress=False)
+  meta = latent_store.read_metadata(store_dir)
+  assert meta["codec"]["family"] == "factorized" and meta["latent_shape"] == [2, 2, codec.channels]
+  records = list(latent_store.latent_dataset(store_dir, "val").as_numpy_iterator())
+  assert [label for _, label in records] == source.labels
+  for (y_hat, _), path in zip(records, source.paths):
+    view = latent_store.square_view(latent_store.images_lib.decode_rgb(path), 32)
+    expected = codec.latents(tf.cast(view, tf.float32)[None])["y_hat"].numpy()[0]
+    np.testing.assert_array_equal(y_hat, expected)
+  latent_store.build_latent_cache(store_dir, "val", progress=False)
+  cached = list(latent_store.latent_dataset(store_dir, "val", cached=True).as_numpy_iterator())
+  assert all(np.array_equal(a[0], b[0]) for a, b in zip(cached, records))
+
+
+# --- the binaries ----------------------------------------------------------------------------
+
+
+def _run(module, *args):
+  return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True,
+                        text=True, timeout=600, check=False)
+
+
+@pytest.mark.slow  # four runs of binaries, each importing TensorFlow
+@pytest.mark.parametrize("arch", [FACTORIZED])
+def test_binaries_import_compress_and_decompress_with_an_imported_codec(arch, tmp_path):
+  fixture = _fixture(arch, 3)
+  checkpoint = tmp_path / "state.npz"
+  np.savez(checkpoint, **_state(fixture))
+  bundle = tmp_path / "bundle.npz"
+  done = _run("experiments.import_codec", f"--architecture={arch}", "--quality=3",
+              f"--checkpoint={checkpoint}", f"--output={bundle}")
+  assert done.returncode == 0, done.stderr
+  family = importer.architecture(arch).family
+  assert f"({family} family, N=128, M=192" in done.stdout
+  from tfcdi import imageio  # pylint: disable=g-import-not-at-top
+  imageio.save_image(str(tmp_path / "crop.png"), fixture["image"])
+  done = _run("experiments.compress", f"--codec_path={bundle}", str(tmp_path / "crop.png"),
+              str(tmp_path / "crop.tfci"))
+  assert done.returncode == 0, done.stderr
+  done = _run("experiments.decompress", f"--codec_path={bundle}", str(tmp_path / "crop.tfci"),
+              str(tmp_path / "back.png"))
+  assert done.returncode == 0, done.stderr
+  decoded, _ = imageio.load_rgb(str(tmp_path / "back.png"))
+  assert _psnr(decoded, np.clip(np.rint(fixture["x_hat"][0] * 255.0), 0, 255)) >= 50.0
+  data = (tmp_path / "crop.tfci").read_bytes()
+  assert np.array_equal(coding.decompress_bytes(data, registry.load(str(bundle))), decoded)
+  # A wrong quality is one line naming the tensor.
+  refused = _run("experiments.import_codec", f"--architecture={arch}", "--quality=6",
+                 f"--checkpoint={checkpoint}", f"--output={tmp_path / 'other.npz'}")
+  assert refused.returncode == 1 and refused.stderr.strip().count("\n") == 0
+  assert "expects (192, 3, 5, 5)" in refused.stderr
