@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from tfcdi.codec import bitstream
 from tfcdi.codec import coding
+from tfcdi.codec import hyperprior as hp
 from tfcdi.codec import interface
 from tfcdi.codec import registry
 from tfcdi.codec.importers import compressai as importer
@@ -175,6 +176,158 @@ def test_factorized_files_go_into_a_latent_store_and_read_back_as_the_codecs_lat
   assert all(np.array_equal(a[0], b[0]) for a, b in zip(cached, records))
 
 
+# --- mean-scale hyperprior -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", name="meanscale", params=[3, 5],
+                ids=["q3-N128-M192", "q5-N192-M320"])
+def fixture_meanscale(request, tmp_path_factory):
+  """(fixture arrays, the loaded codec, its bundle path) of an imported mbt2018-mean."""
+  return _import(MEAN_SCALE, request.param, tmp_path_factory.mktemp("meanscale"))
+
+
+def test_imported_meanscale_reproduces_compressais_y_z_scales_means_and_x_hat(meanscale):
+  fixture, codec, _ = meanscale
+  assert codec.family == "meanscale" and codec.bitstream_family == 3
+  model = codec.model
+  image = fixture["image"].astype(np.float32)[None]
+  y = model.analysis(image).numpy()
+  np.testing.assert_allclose(y, fixture["y"], rtol=0, atol=TOLERANCE)
+  np.testing.assert_allclose(model.hyper_analysis(y).numpy(), fixture["z"], rtol=0,
+                             atol=TOLERANCE)
+  out = model(image, training=False)
+  # z is quantized around CompressAI's medians, held to 2^-16.
+  np.testing.assert_allclose(out["z_tilde"].numpy(), fixture["z_hat"], rtol=0, atol=2.0 ** -16)
+  np.testing.assert_allclose(out["means"].numpy(), fixture["means"], rtol=0, atol=TOLERANCE)
+  # CompressAI bounds the scales below at 0.11 inside its likelihood, tfcdi in sigma.
+  np.testing.assert_allclose(out["sigma"].numpy(), np.maximum(fixture["scales"], 0.11), rtol=0,
+                             atol=TOLERANCE)
+  np.testing.assert_allclose(out["y_tilde"].numpy(), fixture["y_hat"], rtol=0, atol=TOLERANCE)
+  for name in ("y", "z"):
+    np.testing.assert_allclose(out[f"{name}_likelihoods"].numpy(),
+                               fixture[f"{name}_likelihoods"], rtol=1e-3, atol=1e-6)
+  np.testing.assert_allclose(float(out["bpp"]), float(fixture["bpp"]), rtol=1e-4)
+  x_hat = model.synthesis(fixture["y_hat"]).numpy() / 255.0
+  np.testing.assert_allclose(x_hat, fixture["x_hat"], rtol=0, atol=TOLERANCE)
+
+
+def test_the_integer_hyper_synthesis_gives_compressais_means_and_scale_tables(meanscale):
+  fixture, codec, _ = meanscale
+  data = codec.compress(fixture["image"])
+  header, r, z, indices, means = codec.tables().read_streams(data)
+  assert header.codec_family == bitstream.FAMILY_MEANSCALE
+  # Integer LeakyReLU layers and 16-bit weights and activations: the means within 1e-4.
+  np.testing.assert_allclose(means / 2.0 ** 16, fixture["means"][0], rtol=0, atol=TOLERANCE)
+  table = hp.scale_table()
+  expected = np.searchsorted(table[:-1], np.maximum(fixture["scales"][0], 0.11), side="left")
+  assert np.mean(indices == expected) > 0.99
+  # The residuals are CompressAI's round(y - mean), bar a y - mean within the integer means'
+  # error of a half-integer (none in these fixtures).
+  compressai_r = np.rint(fixture["y"][0] - fixture["means"][0])
+  near_tie = np.abs(np.abs(fixture["y"][0] - fixture["means"][0]) % 1 - 0.5) < 1e-4
+  assert np.array_equal(r[~near_tie], compressai_r[~near_tie])
+  # The same batched as alone: batch_compressor writes each image's file.
+  pair = np.stack([fixture["image"], fixture["image"][::-1]]).astype(np.float32)
+  files = codec.batch_compressor(None)(pair, (64, 64))
+  assert files[0] == data and files[1] == codec.compress(fixture["image"][::-1])
+
+
+def test_imported_meanscale_files_decode_to_compressais_reconstruction_at_its_rate(meanscale):
+  fixture, codec, _ = meanscale
+  data = codec.compress(fixture["image"])
+  reference = np.clip(np.rint(fixture["x_hat"][0] * 255.0), 0, 255)
+  assert _psnr(codec.decompress(data), reference) >= 50.0
+  latents = codec.read_latents(data)
+  assert list(latents) == ["y_hat", "sigma_hat"]
+  np.testing.assert_allclose(latents["y_hat"], fixture["y_hat"][0], rtol=0, atol=TOLERANCE)
+  # The file against CompressAI's estimate: these random weights' scales all fall below the
+  # table's first (0.11), where CompressAI bounds unlikely symbols at 1e-9 (30 bits) and tfcdi
+  # codes them as escapes, a little cheaper; a few percent apart.
+  pixels = fixture["image"].shape[0] * fixture["image"].shape[1]
+  assert abs(len(data) * 8 / pixels / float(fixture["bpp"]) - 1) < 0.05
+
+
+def test_a_meanscale_reader_without_its_model_reads_what_the_codec_gives(meanscale, tmp_path):
+  fixture, codec, path = meanscale
+  image = fixture["image"][:48, :32]
+  data = codec.compress(image)
+  tables = registry.read_tables(path)
+  assert not isinstance(tables, interface.Codec) and tables.same_codec(codec)
+  from_images = codec.latents(tf.constant(image[None], tf.float32))
+  read = tables.read_latents(data)
+  for name in ("y_hat", "sigma_hat"):
+    assert read[name].shape == (3, 2, codec.channels)
+    np.testing.assert_array_equal(read[name], from_images[name].numpy()[0])
+  tables.save_beside(str(tmp_path))
+  again = registry.tables_from_json(json.loads(json.dumps(tables.to_json())), str(tmp_path))
+  np.testing.assert_array_equal(again.read_latents(data)["y_hat"], read["y_hat"])
+  served = registry.get("meanscale").tables_from_serving(tables.to_json(),
+                                                         tables.serving_arrays())
+  assert served.same_codec(codec)
+
+
+def test_a_hyperprior_codec_refuses_a_meanscale_file_by_its_family_byte(meanscale, tmp_path):
+  # Family 3 shares family 1's layout: only the byte tells them apart. A file written under the
+  # hyperprior codec's own name and fingerprint, but as family 3, is still refused.
+  fixture, codec, _ = meanscale
+  if codec.quality != 3:
+    pytest.skip("expected: one quality suffices (the hyperprior fixture is N=128, M=192)")
+  _, hyperprior, _ = _import("bmshj2018-hyperprior", 3, tmp_path)
+  r, indices, _, z = codec.symbols_of(fixture["image"].astype(np.float32)[None])
+  data = bitstream.encode_hyperprior(r[0], indices[0], codec.y_tables, z[0], codec.z_tables,
+                                     codec_name=hyperprior.name,
+                                     fingerprint=hyperprior.fingerprint, image_size=(64, 64),
+                                     codec_family=bitstream.FAMILY_MEANSCALE)
+  with pytest.raises(interface.CodecError, match="the file is a meanscale file; codec "
+                     "'compressai-bmshj2018-hyperprior-q3' is a hyperprior codec"):
+    hyperprior.decompress(data)
+
+
+def test_a_meanscale_checkpoint_of_another_quality_or_architecture_is_refused_by_name(tmp_path):
+  out = str(tmp_path / "b.npz")
+  state = _state(_fixture(MEAN_SCALE, 3))
+  # mbt2018-mean has N=192, M=320 from quality 5 (the hyperprior from 6).
+  with pytest.raises(importer.ImportError_, match=r"'g_a\.0\.weight' has shape \(128, 3, 5, 5\);"
+                     r" mbt2018-mean quality 5 \(N=192, M=320\) expects"):
+    importer.import_state_dict(state, MEAN_SCALE, 5, out)
+  hyperprior = _state(_fixture("bmshj2018-hyperprior", 3))
+  with pytest.raises(importer.ImportError_, match=r"'h_s\.0\.weight' has shape \(128, 128, 5, "
+                     r"5\); mbt2018-mean quality 3 \(N=128, M=192\) expects \(128, 192, 5, 5\)"):
+    importer.import_state_dict(hyperprior, MEAN_SCALE, 3, out)
+  with pytest.raises(importer.ImportError_, match="no tensor 'h_a.0.weight'"):
+    importer.import_state_dict(_state(_fixture(FACTORIZED, 3)), MEAN_SCALE, 3, out)
+  bad_bound = dict(state, **{"gaussian_conditional.scale_bound": np.asarray([0.2], np.float32)})
+  with pytest.raises(importer.ImportError_, match="scale_bound is 0.2"):
+    importer.import_state_dict(bad_bound, MEAN_SCALE, 3, out)
+  assert not os.path.exists(out)
+
+
+@pytest.mark.skipif(not os.path.isdir(IMAGENETTE), reason="the shared Imagenette is not beside "
+                    "the repo")
+def test_meanscale_files_go_into_a_latent_store_and_read_back_as_pairs(meanscale, tmp_path):
+  # pylint: disable=g-import-not-at-top  (TF-heavy module only this test needs)
+  from tfcdi.data import latent_store
+  _, codec, _ = meanscale
+  source = latent_store.ImageFolderSource(IMAGENETTE, "val", limit=2)
+  store_dir = str(tmp_path / "store")
+  latent_store.encode_split(source, codec, store_dir, "val", image_size=32, shard_size=2,
+                            batch_size=2, progress=False)
+  meta = latent_store.read_metadata(store_dir)
+  assert meta["codec"]["family"] == "meanscale" and meta["latent_shape"] == [2, 2, codec.channels]
+  # The two-branch cResNet's reader takes it as it takes a hyperprior store.
+  records = list(latent_store.hyperprior_latent_dataset(store_dir, "val").as_numpy_iterator())
+  assert [label for *_, label in records] == source.labels
+  for (y_hat, sigma_hat, _), path in zip(records, source.paths):
+    view = latent_store.square_view(latent_store.images_lib.decode_rgb(path), 32)
+    expected = codec.latents(tf.cast(view, tf.float32)[None])
+    np.testing.assert_array_equal(y_hat, expected["y_hat"].numpy()[0])
+    np.testing.assert_array_equal(sigma_hat, expected["sigma_hat"].numpy()[0])
+  latent_store.build_latent_cache(store_dir, "val", progress=False)
+  cached = list(latent_store.latent_dataset(store_dir, "val", cached=True).as_numpy_iterator())
+  assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+             for a, b in zip(cached, records))
+
+
 # --- the binaries ----------------------------------------------------------------------------
 
 
@@ -184,7 +337,7 @@ def _run(module, *args):
 
 
 @pytest.mark.slow  # four runs of binaries, each importing TensorFlow
-@pytest.mark.parametrize("arch", [FACTORIZED])
+@pytest.mark.parametrize("arch", [FACTORIZED, MEAN_SCALE])
 def test_binaries_import_compress_and_decompress_with_an_imported_codec(arch, tmp_path):
   fixture = _fixture(arch, 3)
   checkpoint = tmp_path / "state.npz"

@@ -251,6 +251,14 @@ def build_model(arch: Architecture, quality: int, state: dict):
     _map_transforms(mapper, model)
     # y itself is quantized around the bottleneck's medians (there is no z).
     model.medians = mapper.density(model.density, "entropy_bottleneck").astype(np.float32)
+  elif arch.family == "meanscale":
+    from tfcdi.codec import meanscale_codec  # pylint: disable=g-import-not-at-top
+    model = meanscale_codec.MeanScaleHyperprior(
+        n, m, padding="symmetric", density_filters=filters,
+        name=f"compressai_meanscale_q{quality}").build_weights()
+    _map_transforms(mapper, model)
+    model.z_offsets = meanscale_codec.offsets_of(_map_hyper(mapper, model))
+    check_gaussian_conditional(state)
   else:
     # The mapping of g_a / g_s / the density above is shared; what is missing is the tfcdi
     # family (model, bitstream layout, integer tables) these architectures import into.
@@ -279,6 +287,9 @@ def import_state_dict(state: dict, architecture_name: str, quality: int, output:
   if arch.family == "factorized":
     from tfcdi.codec import factorized_codec  # pylint: disable=g-import-not-at-top
     return factorized_codec.save_codec(model, int(quality), output, name, meta)
+  if arch.family == "meanscale":
+    from tfcdi.codec import meanscale_codec  # pylint: disable=g-import-not-at-top
+    return meanscale_codec.save_codec(model, int(quality), output, name, meta)
   raise ImportError_(f"no bundle writer for the {arch.family} family")
 
 
