@@ -50,14 +50,32 @@ def _import(arch, quality, folder):
   return fixture, registry.load(path), path
 
 
+@pytest.fixture(scope="module", name="imports")
+def fixture_imports(tmp_path_factory):
+  """imports(arch, quality) -> (fixture arrays, the loaded codec, its bundle path), each made
+  once per module (building a full-size model takes seconds)."""
+  folder, made = tmp_path_factory.mktemp("imported"), {}
+
+  def get(arch, quality):
+    if (arch, quality) not in made:
+      made[arch, quality] = _import(arch, quality, folder)
+    return made[arch, quality]
+  return get
+
+
 # --- factorized ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module", name="factorized", params=[3, 6],
-                ids=["q3-N128-M192", "q6-N192-M320"])
-def fixture_factorized(request, tmp_path_factory):
-  """(fixture arrays, the loaded codec, its bundle path) of an imported bmshj2018-factorized."""
-  return _import(FACTORIZED, request.param, tmp_path_factory.mktemp("factorized"))
+@pytest.fixture(name="factorized", params=[3, 6], ids=["q3-N128-M192", "q6-N192-M320"])
+def fixture_factorized(request, imports):
+  """An imported bmshj2018-factorized at each size (the parity tests)."""
+  return imports(FACTORIZED, request.param)
+
+
+@pytest.fixture(name="factorized_q3")
+def fixture_factorized_q3(imports):
+  """The imported bmshj2018-factorized at quality 3 (what the parity tests leave to one size)."""
+  return imports(FACTORIZED, 3)
 
 
 def test_imported_factorized_reproduces_compressais_y_likelihoods_and_x_hat(factorized):
@@ -93,8 +111,9 @@ def test_imported_factorized_files_decode_to_compressais_reconstruction_at_its_r
   np.testing.assert_array_equal(latents["y_hat"], fixture["y_hat"][0])
 
 
-def test_a_factorized_reader_without_its_model_reads_what_the_codec_gives(factorized, tmp_path):
-  fixture, codec, path = factorized
+def test_a_factorized_reader_without_its_model_reads_what_the_codec_gives(factorized_q3,
+                                                                         tmp_path):
+  fixture, codec, path = factorized_q3
   image = fixture["image"][:32, :48]
   data = codec.compress(image)
   tables = registry.read_tables(path)
@@ -110,8 +129,8 @@ def test_a_factorized_reader_without_its_model_reads_what_the_codec_gives(factor
   assert served.same_codec(codec)
 
 
-def test_damaged_or_foreign_factorized_files_are_refused_in_one_line(factorized, tmp_path):
-  fixture, codec, _ = factorized
+def test_damaged_or_foreign_factorized_files_are_refused_in_one_line(factorized_q3, imports):
+  fixture, codec, _ = factorized_q3
   data = bytearray(codec.compress(fixture["image"][:16, :16]))
   flipped = bytes(data[:-3]) + bytes([data[-3] ^ 1]) + bytes(data[-2:])
   with pytest.raises(bitstream.BitstreamError, match="checksum"):
@@ -119,12 +138,9 @@ def test_damaged_or_foreign_factorized_files_are_refused_in_one_line(factorized,
   with pytest.raises(bitstream.BitstreamError, match="truncated"):
     codec.decompress(bytes(data[:30]))
   # Another codec of the family (other weights: another fingerprint) does not read it.
-  other_fixture = _fixture(FACTORIZED, 6 if codec.quality == 3 else 3)
-  other = str(tmp_path / "other.npz")
-  importer.import_state_dict(_state(other_fixture), FACTORIZED,
-                             6 if codec.quality == 3 else 3, other)
+  _, other, _ = imports(FACTORIZED, 6)
   with pytest.raises(interface.CodecError, match="made by codec 'compressai-bmshj2018-fact"):
-    registry.load(other).decompress(bytes(data))
+    other.decompress(bytes(data))
   # The built-in parser names the family it does not parse.
   with pytest.raises(bitstream.BitstreamError, match="a factorized file"):
     bitstream.parse_header(bytes(data))
@@ -155,10 +171,10 @@ def test_a_factorized_checkpoint_of_another_quality_or_architecture_is_refused_b
 @pytest.mark.skipif(not os.path.isdir(IMAGENETTE), reason="the shared Imagenette is not beside "
                     "the repo")
 def test_factorized_files_go_into_a_latent_store_and_read_back_as_the_codecs_latents(
-    factorized, tmp_path):
+    factorized_q3, tmp_path):
   # pylint: disable=g-import-not-at-top  (TF-heavy module only this test needs)
   from tfcdi.data import latent_store
-  _, codec, _ = factorized
+  _, codec, _ = factorized_q3
   source = latent_store.ImageFolderSource(IMAGENETTE, "val", limit=2)
   store_dir = str(tmp_path / "store")
   latent_store.encode_split(source, codec, store_dir, "val", image_size=32, shard_size=2,
@@ -179,11 +195,15 @@ def test_factorized_files_go_into_a_latent_store_and_read_back_as_the_codecs_lat
 # --- mean-scale hyperprior -------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module", name="meanscale", params=[3, 5],
-                ids=["q3-N128-M192", "q5-N192-M320"])
-def fixture_meanscale(request, tmp_path_factory):
-  """(fixture arrays, the loaded codec, its bundle path) of an imported mbt2018-mean."""
-  return _import(MEAN_SCALE, request.param, tmp_path_factory.mktemp("meanscale"))
+@pytest.fixture(name="meanscale", params=[3, 5], ids=["q3-N128-M192", "q5-N192-M320"])
+def fixture_meanscale(request, imports):
+  """An imported mbt2018-mean at each size (the parity tests)."""
+  return imports(MEAN_SCALE, request.param)
+
+
+@pytest.fixture(name="meanscale_q3")
+def fixture_meanscale_q3(imports):
+  return imports(MEAN_SCALE, 3)
 
 
 def test_imported_meanscale_reproduces_compressais_y_z_scales_means_and_x_hat(meanscale):
@@ -247,8 +267,8 @@ def test_imported_meanscale_files_decode_to_compressais_reconstruction_at_its_ra
   assert abs(len(data) * 8 / pixels / float(fixture["bpp"]) - 1) < 0.05
 
 
-def test_a_meanscale_reader_without_its_model_reads_what_the_codec_gives(meanscale, tmp_path):
-  fixture, codec, path = meanscale
+def test_a_meanscale_reader_without_its_model_reads_what_the_codec_gives(meanscale_q3, tmp_path):
+  fixture, codec, path = meanscale_q3
   image = fixture["image"][:48, :32]
   data = codec.compress(image)
   tables = registry.read_tables(path)
@@ -266,20 +286,19 @@ def test_a_meanscale_reader_without_its_model_reads_what_the_codec_gives(meansca
   assert served.same_codec(codec)
 
 
-def test_a_hyperprior_codec_refuses_a_meanscale_file_by_its_family_byte(meanscale, tmp_path):
+def test_a_hyperprior_codec_refuses_a_meanscale_file_by_its_family_byte(meanscale_q3,
+                                                                        tiny_hyperprior):
   # Family 3 shares family 1's layout: only the byte tells them apart. A file written under the
   # hyperprior codec's own name and fingerprint, but as family 3, is still refused.
-  fixture, codec, _ = meanscale
-  if codec.quality != 3:
-    pytest.skip("expected: one quality suffices (the hyperprior fixture is N=128, M=192)")
-  _, hyperprior, _ = _import("bmshj2018-hyperprior", 3, tmp_path)
+  fixture, codec, _ = meanscale_q3
+  hyperprior = tiny_hyperprior
   r, indices, _, z = codec.symbols_of(fixture["image"].astype(np.float32)[None])
   data = bitstream.encode_hyperprior(r[0], indices[0], codec.y_tables, z[0], codec.z_tables,
                                      codec_name=hyperprior.name,
                                      fingerprint=hyperprior.fingerprint, image_size=(64, 64),
                                      codec_family=bitstream.FAMILY_MEANSCALE)
   with pytest.raises(interface.CodecError, match="the file is a meanscale file; codec "
-                     "'compressai-bmshj2018-hyperprior-q3' is a hyperprior codec"):
+                     "'hp-tiny' is a hyperprior codec"):
     hyperprior.decompress(data)
 
 
@@ -304,10 +323,10 @@ def test_a_meanscale_checkpoint_of_another_quality_or_architecture_is_refused_by
 
 @pytest.mark.skipif(not os.path.isdir(IMAGENETTE), reason="the shared Imagenette is not beside "
                     "the repo")
-def test_meanscale_files_go_into_a_latent_store_and_read_back_as_pairs(meanscale, tmp_path):
+def test_meanscale_files_go_into_a_latent_store_and_read_back_as_pairs(meanscale_q3, tmp_path):
   # pylint: disable=g-import-not-at-top  (TF-heavy module only this test needs)
   from tfcdi.data import latent_store
-  _, codec, _ = meanscale
+  _, codec, _ = meanscale_q3
   source = latent_store.ImageFolderSource(IMAGENETTE, "val", limit=2)
   store_dir = str(tmp_path / "store")
   latent_store.encode_split(source, codec, store_dir, "val", image_size=32, shard_size=2,
@@ -326,6 +345,48 @@ def test_meanscale_files_go_into_a_latent_store_and_read_back_as_pairs(meanscale
   cached = list(latent_store.latent_dataset(store_dir, "val", cached=True).as_numpy_iterator())
   assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
              for a, b in zip(cached, records))
+
+
+@pytest.mark.slow  # builds and trains a two-branch cResNet-39 on M=192 channels, exports it
+@pytest.mark.skipif(not os.path.isdir(IMAGENETTE), reason="the shared Imagenette is not beside "
+                    "the repo")
+def test_meanscale_files_train_export_and_classify_through_a_two_branch_cresnet(
+    meanscale_q3, tmp_path, capsys):
+  # pylint: disable=g-import-not-at-top  (TF-heavy modules only this test needs)
+  from absl import flags
+  from absl.testing import flagsaver
+  from experiments import classify
+  from tfcdi import serving
+  from tfcdi.data import latent_store
+  from tfcdi.train import classifier
+  _, codec, _ = meanscale_q3
+  store_dir = str(tmp_path / "store")
+  for split, limit in (("train", 4), ("val", 2)):
+    source = latent_store.ImageFolderSource(IMAGENETTE, split, limit=limit)
+    latent_store.encode_split(source, codec, store_dir, split, image_size=64, shard_size=4,
+                              batch_size=4, progress=False)
+  workdir = str(tmp_path / "cls")
+  results = classifier.train("cresnet39", "latent", classifier.get_config("tiny", epochs=1),
+                             workdir=workdir, store_dir=store_dir, preset_name="tiny",
+                             log=lambda line: None)
+  assert results["complete"] and results["latent_inputs"] == "y_hat+sigma_hat"
+  assert results["codec"]["name"] == "compressai-mbt2018-mean-q3"
+  export_dir = serving.export_latent_classifier(workdir, str(tmp_path / "export"))
+  assert serving.read_info(export_dir)["family"] == "meanscale"
+  paths, _, _ = latent_store.images_lib.list_images(IMAGENETTE, "val")
+  tfci = tmp_path / "view.tfci"
+  tfci.write_bytes(serving.compress_for_classification(
+      codec, latent_store.images_lib.decode_rgb(paths[0]).numpy(), size=64))
+  with flagsaver.flagsaver():
+    assert classify.main(flags.FLAGS(["classify", f"--model={export_dir}", "--top_k=3",
+                                      str(tfci)])) == 0
+  lines = capsys.readouterr().out.splitlines()[1:]  # after the label set
+  assert lines[0].startswith(f"{tfci}: 64x64 image, y_hat and sigma_hat 4x4x192")
+  # The export's classify signature is the trained net on what the file holds.
+  loaded = serving.load_classifier(export_dir)
+  _, (y_fixed, indices) = serving.read_for_classification(tfci.read_bytes(), loaded)
+  wnid, _, prob = loaded.top_k(y_fixed, indices)[0]
+  assert lines[1].split()[1:3] == [f"{prob:.4f}", wnid] and len(lines) == 4
 
 
 # --- the binaries ----------------------------------------------------------------------------

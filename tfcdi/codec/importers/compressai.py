@@ -2,9 +2,10 @@
 
 Architectures (CompressAI's zoo names), each into a tfcdi family:
 
-  bmshj2018-hyperprior  -> hyperprior  (hyperprior.py)     the scale hyperprior
-  bmshj2018-factorized  -> factorized  g_a, g_s, a factorized density on y  (not yet: refused)
-  mbt2018-mean          -> meanscale   the mean-scale hyperprior            (not yet: refused)
+  bmshj2018-hyperprior  -> hyperprior  (hyperprior_codec.py, byte 1)  the scale hyperprior
+  bmshj2018-factorized  -> factorized  (factorized_codec.py, byte 2)  g_a, g_s, a factorized
+                                       density on y
+  mbt2018-mean          -> meanscale   (meanscale_codec.py, byte 3)   the mean-scale hyperprior
 
 N / M per quality are CompressAI's (`WIDTHS` below): N=128, M=192 at low qualities, N=192,
 M=320 from quality 6 (mbt2018-mean: from quality 5).
@@ -26,7 +27,13 @@ How each parameter maps (PyTorch NCHW / OIHW -> Keras NHWC / HWIO):
   - EntropyBottleneck: matrices.k / biases.k / factors.k (older checkpoints: _matrix{k},
     _bias{k}, _factor{k}) are FactorizedDensity's matrix/bias/factor k, same layout; its depth
     is read from the checkpoint. The medians (quantiles[:, 0, 1]) become the per-channel
-    offsets z (or y) is quantized around, at hyperprior.OFFSET_BITS fractional bits.
+    offsets z is quantized around, at hyperprior.OFFSET_BITS fractional bits (mbt2018-mean:
+    meanscale_codec.PRECISION_BITS), so that the integer hyper-synthesis takes z_hat exactly;
+    bmshj2018-factorized's y keeps them as the float32 values they are (no integer network
+    reads y_hat, and a median moved off its value would flip round(y - m) near half-integers).
+  - mbt2018-mean's LeakyReLU (PyTorch's default slope 0.01) has no weights; its h_s' last
+    layer (a stride-1 Conv2d of 2M channels) maps as the hyperprior's, and its first M output
+    channels are the scales, the other M the means (CompressAI's chunk(2, 1)).
   - GaussianConditional: its scale bound must be hyperprior.SCALE_MIN, and a stored scale table
     must be hyperprior.scale_table() (CompressAI's default; both are checked).
   - CompressAI's own range-coder tables (_quantized_cdf, _offset, _cdf_length) are not used:
@@ -260,10 +267,7 @@ def build_model(arch: Architecture, quality: int, state: dict):
     model.z_offsets = meanscale_codec.offsets_of(_map_hyper(mapper, model))
     check_gaussian_conditional(state)
   else:
-    # The mapping of g_a / g_s / the density above is shared; what is missing is the tfcdi
-    # family (model, bitstream layout, integer tables) these architectures import into.
-    raise ImportError_(f"{arch.name} imports into a {arch.family} codec family, which this "
-                       "tfcdi does not have yet; bmshj2018-hyperprior imports")
+    raise ImportError_(f"no mapping into the {arch.family} family")
   mapper.check_unused()
   return model
 
