@@ -347,46 +347,73 @@ def test_meanscale_files_go_into_a_latent_store_and_read_back_as_pairs(meanscale
              for a, b in zip(cached, records))
 
 
-@pytest.mark.slow  # builds and trains a two-branch cResNet-39 on M=192 channels, exports it
-@pytest.mark.skipif(not os.path.isdir(IMAGENETTE), reason="the shared Imagenette is not beside "
-                    "the repo")
-def test_meanscale_files_train_export_and_classify_through_a_two_branch_cresnet(
-    meanscale_q3, tmp_path, capsys):
-  # pylint: disable=g-import-not-at-top  (TF-heavy modules only this test needs)
+def _train_export_and_classify(codec, size, tmp_path, capsys):
+  """Files of `codec` (views of `size` pixels) -> a store -> cResNet-39 (tiny, one epoch) ->
+  an export -> tfcdi-classify on one more file; returns (training results, export dir, the
+  file, the lines classify printed after its label set)."""
+  # pylint: disable=g-import-not-at-top  (TF-heavy modules only the slow tests need)
   from absl import flags
   from absl.testing import flagsaver
   from experiments import classify
   from tfcdi import serving
   from tfcdi.data import latent_store
   from tfcdi.train import classifier
-  _, codec, _ = meanscale_q3
   store_dir = str(tmp_path / "store")
   for split, limit in (("train", 4), ("val", 2)):
     source = latent_store.ImageFolderSource(IMAGENETTE, split, limit=limit)
-    latent_store.encode_split(source, codec, store_dir, split, image_size=64, shard_size=4,
+    latent_store.encode_split(source, codec, store_dir, split, image_size=size, shard_size=4,
                               batch_size=4, progress=False)
   workdir = str(tmp_path / "cls")
   results = classifier.train("cresnet39", "latent", classifier.get_config("tiny", epochs=1),
                              workdir=workdir, store_dir=store_dir, preset_name="tiny",
                              log=lambda line: None)
-  assert results["complete"] and results["latent_inputs"] == "y_hat+sigma_hat"
-  assert results["codec"]["name"] == "compressai-mbt2018-mean-q3"
+  assert results["complete"] and results["codec"]["name"] == codec.name
   export_dir = serving.export_latent_classifier(workdir, str(tmp_path / "export"))
-  assert serving.read_info(export_dir)["family"] == "meanscale"
+  assert serving.read_info(export_dir)["family"] == codec.family
   paths, _, _ = latent_store.images_lib.list_images(IMAGENETTE, "val")
   tfci = tmp_path / "view.tfci"
   tfci.write_bytes(serving.compress_for_classification(
-      codec, latent_store.images_lib.decode_rgb(paths[0]).numpy(), size=64))
+      codec, latent_store.images_lib.decode_rgb(paths[0]).numpy(), size=size))
   with flagsaver.flagsaver():
     assert classify.main(flags.FLAGS(["classify", f"--model={export_dir}", "--top_k=3",
                                       str(tfci)])) == 0
   lines = capsys.readouterr().out.splitlines()[1:]  # after the label set
+  assert len(lines) == 4
+  return results, export_dir, tfci, lines
+
+
+@pytest.mark.slow  # builds and trains a two-branch cResNet-39 on M=192 channels, exports it
+@pytest.mark.skipif(not os.path.isdir(IMAGENETTE), reason="the shared Imagenette is not beside "
+                    "the repo")
+def test_meanscale_files_train_export_and_classify_through_a_two_branch_cresnet(
+    meanscale_q3, tmp_path, capsys):
+  from tfcdi import serving  # pylint: disable=g-import-not-at-top
+  _, codec, _ = meanscale_q3
+  results, export_dir, tfci, lines = _train_export_and_classify(codec, 64, tmp_path, capsys)
+  assert results["latent_inputs"] == "y_hat+sigma_hat"
   assert lines[0].startswith(f"{tfci}: 64x64 image, y_hat and sigma_hat 4x4x192")
-  # The export's classify signature is the trained net on what the file holds.
+  # What classify printed is the export's classify signature on what the file holds.
   loaded = serving.load_classifier(export_dir)
   _, (y_fixed, indices) = serving.read_for_classification(tfci.read_bytes(), loaded)
   wnid, _, prob = loaded.top_k(y_fixed, indices)[0]
-  assert lines[1].split()[1:3] == [f"{prob:.4f}", wnid] and len(lines) == 4
+  assert lines[1].split()[1:3] == [f"{prob:.4f}", wnid]
+
+
+@pytest.mark.slow  # builds and trains a cResNet-39 on M=192 channels, exports it
+@pytest.mark.skipif(not os.path.isdir(IMAGENETTE), reason="the shared Imagenette is not beside "
+                    "the repo")
+def test_factorized_files_train_export_and_classify_through_a_cresnet(factorized_q3, tmp_path,
+                                                                      capsys):
+  from tfcdi import serving  # pylint: disable=g-import-not-at-top
+  _, codec, _ = factorized_q3
+  # One latent at 1/16: 128-pixel views give the 8 x 8 y_hat the tiny preset crops to 7 x 7.
+  results, export_dir, tfci, lines = _train_export_and_classify(codec, 128, tmp_path, capsys)
+  assert results["input_shape"][-1] == 192
+  assert lines[0] == f"{tfci}: 128x128 image, latent 8x8x192, central 7x7"
+  loaded = serving.load_classifier(export_dir)
+  _, y = serving.read_for_classification(tfci.read_bytes(), loaded)
+  wnid, _, prob = loaded.top_k(y)[0]
+  assert lines[1].split()[1:3] == [f"{prob:.4f}", wnid]
 
 
 # --- the binaries ----------------------------------------------------------------------------
