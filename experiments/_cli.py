@@ -151,6 +151,9 @@ def resolve_codec_flag(codec, codec_path=None) -> tuple:
   """
   if codec is None or codec in CODEC_FAMILIES:
     return codec, codec_path
+  if codec in IMPORTED_FAMILIES:
+    raise ValueError(f"no {codec} codec is shipped; import one with tfcdi-import-codec and give "
+                     "its bundle with --codec_path")
   if codec_path is not None:
     raise ValueError(f"--codec={codec} is not a codec family ({', '.join(CODEC_FAMILIES)}); "
                      "give the bundle with --codec_path only")

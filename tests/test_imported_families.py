@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from tfcdi.codec import bitstream
 from tfcdi.codec import coding
+from tfcdi.codec import factorized_bitstream
 from tfcdi.codec import hyperprior as hp
 from tfcdi.codec import interface
 from tfcdi.codec import registry
@@ -144,6 +145,12 @@ def test_damaged_or_foreign_factorized_files_are_refused_in_one_line(factorized_
   # The built-in parser names the family it does not parse.
   with pytest.raises(bitstream.BitstreamError, match="a factorized file"):
     bitstream.parse_header(bytes(data))
+  # A forged file of implausible symbols (well-formed otherwise) is refused, not synthesized.
+  huge = np.full((1, 1, codec.channels), 1 << 17, np.int32)
+  forged = factorized_bitstream.encode(huge, codec.y_tables, codec_name=codec.name,
+                                       fingerprint=codec.fingerprint, image_size=(16, 16))
+  with pytest.raises(bitstream.BitstreamError, match="implausible latent values"):
+    codec.decompress(forged)
 
 
 def test_a_factorized_checkpoint_of_another_quality_or_architecture_is_refused_by_name(tmp_path):
@@ -302,6 +309,23 @@ def test_a_hyperprior_codec_refuses_a_meanscale_file_by_its_family_byte(meanscal
     hyperprior.decompress(data)
 
 
+
+def test_forged_meanscale_files_are_refused_before_any_synthesis(meanscale_q3):
+  # Hyper-latents no image gives would drive the integer hyper-synthesis past its exact range,
+  # or the means past what y_hat_fixed holds: one-line refusals either way.
+  fixture, codec, _ = meanscale_q3
+  r, indices, _, z = codec.symbols_of(fixture["image"].astype(np.float32)[None])
+  for value in (1 << 19, -(1 << 19)):
+    forged = bitstream.encode_hyperprior(
+        r[0], indices[0], codec.y_tables, np.full_like(z[0], value), codec.z_tables,
+        codec_name=codec.name, fingerprint=codec.fingerprint, image_size=(64, 64),
+        codec_family=bitstream.FAMILY_MEANSCALE)
+    with pytest.raises(bitstream.BitstreamError, match="implausible"):
+      codec.decompress(forged)
+    with pytest.raises(bitstream.BitstreamError, match="implausible"):
+      codec.tables().read_latents(forged)
+
+
 def test_a_meanscale_checkpoint_of_another_quality_or_architecture_is_refused_by_name(tmp_path):
   out = str(tmp_path / "b.npz")
   state = _state(_fixture(MEAN_SCALE, 3))
@@ -417,6 +441,17 @@ def test_factorized_files_train_export_and_classify_through_a_cresnet(factorized
 
 
 # --- the binaries ----------------------------------------------------------------------------
+
+
+def test_naming_an_imported_family_without_a_bundle_says_how_to_get_one():
+  from experiments import _cli  # pylint: disable=g-import-not-at-top
+  for family, words in (("factorized", "factorized"), ("meanscale", "mean-scale")):
+    with pytest.raises(ValueError, match=f"no {family} codec is shipped; import one with "
+                       "tfcdi-import-codec and give its bundle with --codec_path"):
+      _cli.resolve_codec_flag(family)
+    assert registry.get(family).name == family  # what the binaries list is what is registered
+    with pytest.raises(interface.CodecError, match=f"no {words} codec is shipped"):
+      registry.load(family=family, quality=3)
 
 
 def _run(module, *args):
