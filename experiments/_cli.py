@@ -23,6 +23,9 @@ from tfcdi.train import precision  # light: imports TensorFlow only when "auto" 
 DEFAULT_OPERATING_POINT = "0.635"
 # What --codec names when it is not a bundle path; --quality defaults to DEFAULT_QUALITY.
 CODEC_FAMILIES = ("autoencoder", "hyperprior")
+# Families whose codecs only come from other libraries' checkpoints (tfcdi-import-codec): none is
+# shipped or trained here, so they are used through a bundle (--codec_path), never by name.
+IMPORTED_FAMILIES = ("factorized", "meanscale")
 DEFAULT_QUALITY = 4
 # Flag choices the binaries offer, spelled out so that defining the flags imports no TensorFlow
 # (the modules that own them do); tests/test_binaries.py checks each against its owner.
@@ -148,6 +151,9 @@ def resolve_codec_flag(codec, codec_path=None) -> tuple:
   """
   if codec is None or codec in CODEC_FAMILIES:
     return codec, codec_path
+  if codec in IMPORTED_FAMILIES:
+    raise ValueError(f"no {codec} codec is shipped; import one with tfcdi-import-codec and give "
+                     "its bundle with --codec_path")
   if codec_path is not None:
     raise ValueError(f"--codec={codec} is not a codec family ({', '.join(CODEC_FAMILIES)}); "
                      "give the bundle with --codec_path only")

@@ -47,7 +47,7 @@ from experiments import _cli
 # TensorFlow's modules, imported at first use (in main): --help and flag errors need none.
 tf = _cli.lazy_import("tensorflow")
 serving = _cli.lazy_import("tfcdi.serving")
-bitstream = _cli.lazy_import("tfcdi.codec.bitstream")
+registry = _cli.lazy_import("tfcdi.codec.registry")
 latent_store = _cli.lazy_import("tfcdi.data.latent_store")
 
 _MODEL = flags.DEFINE_string(
@@ -121,7 +121,7 @@ class _Shipped:
     self._loaded = {}
 
   def __call__(self, data: bytes):
-    export_dir = serving.shipped_classifier_for(bitstream.parse_header(data))
+    export_dir = serving.shipped_classifier_for(registry.parse_header(data))
     if export_dir not in self._loaded:
       self._loaded[export_dir] = _load(export_dir)
     return self._loaded[export_dir]
@@ -131,14 +131,14 @@ def classify_file(load, path: str) -> str:
   """The lines to print for one file; `load(data)` gives the classifier and tables for it."""
   with open(path, "rb") as f:
     data = f.read()
-  header = bitstream.parse_header(data)
+  header = registry.parse_header(data)  # any family's layout
   _cli.check_pixels(*header.image_size, _MAX_PIXELS.value, what="the image the file announces")
   classifier, tables = load(data)
   header, symbols = serving.read_for_classification(data, classifier, tables,
                                                     _LATENT_POLICY.value)
-  if classifier.family == "hyperprior":
+  if isinstance(classifier, serving.HyperpriorClassifier):  # a net on named latents, any family
     y, indices = symbols
-    h, w, m = header.y_shape
+    h, w, m = header.latent_shape
     side, view, crop = min(h, w), classifier.view_size, classifier.crop_size
     square = f"{h}x{w}" if h == w else f"{h}x{w} -> central {side}x{side}"
     inputs = "y_hat and sigma_hat" if classifier.two_branch else "y_hat"

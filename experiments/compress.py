@@ -67,7 +67,7 @@ _error = _cli.error
 def _load_codec():
   family, path = _cli.resolve_codec_flag(_CODEC.value, _CODEC_PATH.value)
   return _cli.load_codec(_OPERATING_POINT.value, path, quality=_QUALITY.value, family=family,
-                         families=_cli.CODEC_FAMILIES)
+                         families=_cli.CODEC_FAMILIES + _cli.IMPORTED_FAMILIES)
 
 
 def _format_version():

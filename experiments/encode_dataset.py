@@ -61,7 +61,7 @@ def _load_codec():
   """The codec of the flags: a pretrained.Codec or pretrained.HyperpriorCodec."""
   family, path = _cli.resolve_codec_flag(_CODEC.value, _CODEC_PATH.value)
   return _cli.load_codec(_OPERATING_POINT.value, path, quality=_QUALITY.value, family=family,
-                         families=_cli.CODEC_FAMILIES)
+                         families=_cli.CODEC_FAMILIES + _cli.IMPORTED_FAMILIES)
 
 
 def _source(split: str):

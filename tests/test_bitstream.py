@@ -145,8 +145,8 @@ def test_unknown_version_is_refused(small_file):
 
 
 def test_unknown_family_is_refused(small_file):
-  forged = _reseal(small_file[:5] + bytes([2]) + small_file[6:])
-  with pytest.raises(BitstreamError, match="family 2"):
+  forged = _reseal(small_file[:5] + bytes([9]) + small_file[6:])
+  with pytest.raises(BitstreamError, match="family 9"):
     bitstream.parse_header(forged)
 
 

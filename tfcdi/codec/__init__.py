@@ -12,8 +12,11 @@ asks which family a codec is.
 Families, one module each:
   autoencoder.py      byte 0, Torfason et al.'s autoencoder (model.py, quantizer.py)
   hyperprior_codec.py byte 1, Balle et al. 2018's scale hyperprior (hyperprior.py, gdn.py)
+  factorized_codec.py byte 2, Balle et al. 2018's factorized prior, imported (its layout:
+                      factorized_bitstream.py)
+  meanscale_codec.py  byte 3, Minnen et al. 2018's mean-scale hyperprior, imported
 Shared: bitstream.py (the container and the built-in families' layouts; pure NumPy and the
-entropy coder), pretrained.py (bundles), coding.py (compress / decompress / find the codec a
+entropy coder), pretrained.py (bundles), weight_bundles.py (the imported families' bundles), coding.py (compress / decompress / find the codec a
 file names), evaluation.py (rate-distortion from real files).
 
 How to add a family (e.g. one imported from another library's checkpoint):

@@ -9,7 +9,12 @@ after the fingerprint is that family's:
 - family 0, the autoencoder of Torfason et al.: the L-ary symbols of its quantizer, under one
   categorical frequency table (layout below);
 - family 1, the scale hyperprior of Balle et al. 2018 ("bmshj2018"): two streams, the
-  hyper-latent z and the latent y, each under tables picked per symbol (layout further below).
+  hyper-latent z and the latent y, each under tables picked per symbol (layout further below);
+- family 2, the factorized prior (bmshj2018-factorized, imported): one stream, y under one table
+  per channel (layout in factorized_bitstream.py, which parses and writes it);
+- family 3, the mean-scale hyperprior (mbt2018-mean, imported): family 1's layout, byte 3; its
+  y stream holds y - mean rounded (the means come, as the scale indices, from the integer
+  hyper-synthesis of the decoded z; meanscale_codec.py).
 
 This module is pure NumPy + constriction. It knows nothing of Keras: it turns a symbol array
 into bytes and back, and checks that the bytes are a well-formed, uncorrupted file.
@@ -48,8 +53,8 @@ decode "successfully", from the coder's final padding), and re-encoding the deco
 gives back the payload word for word (which a file coded with another table, in practice,
 never does).
 
-Layout of family 1 (hyperprior), version 1. Bytes [0, 15+n) are as above (magic, version,
-family = 1, name length, name, fingerprint); then:
+Layout of families 1 (hyperprior) and 3 (mean-scale hyperprior), version 1. Bytes [0, 15+n)
+are as above (magic, version, family = 1 or 3, name length, name, fingerprint); then:
 
   | offset | size | type        | field                                                     |
   | ------ | ---- | ----------- | --------------------------------------------------------- |
@@ -126,8 +131,13 @@ SUPPORTED_VERSIONS = (FORMAT_VERSION, RANS_VERSION)
 DEFAULT_FORMAT_VERSION = FORMAT_VERSION
 FAMILY_AUTOENCODER = 0
 FAMILY_HYPERPRIOR = 1
-SUPPORTED_FAMILIES = (FAMILY_AUTOENCODER, FAMILY_HYPERPRIOR)
-FAMILY_NAMES = {FAMILY_AUTOENCODER: "autoencoder", FAMILY_HYPERPRIOR: "hyperprior"}
+FAMILY_FACTORIZED = 2  # its own layout: factorized_bitstream.py
+FAMILY_MEANSCALE = 3  # family 1's layout
+# The families whose headers parse_header reads (family 2's module parses its own).
+SUPPORTED_FAMILIES = (FAMILY_AUTOENCODER, FAMILY_HYPERPRIOR, FAMILY_MEANSCALE)
+_TWO_STREAM_FAMILIES = (FAMILY_HYPERPRIOR, FAMILY_MEANSCALE)
+FAMILY_NAMES = {FAMILY_AUTOENCODER: "autoencoder", FAMILY_HYPERPRIOR: "hyperprior",
+                FAMILY_FACTORIZED: "factorized", FAMILY_MEANSCALE: "meanscale"}
 
 FINGERPRINT_BYTES = 8
 # The largest image side we accept. It bounds the memory a hostile header can make us allocate.
@@ -359,6 +369,9 @@ def _parse_prefix(data) -> tuple:
   _check_magic_and_version(data)
   version, family, name_length = data[4], data[5], data[6]
   if family not in SUPPORTED_FAMILIES:
+    if family in FAMILY_NAMES:  # a family whose module parses its own layout
+      raise BitstreamError(f"a {FAMILY_NAMES[family]} file (family {family}); read it with a "
+                           "codec of that family")
     raise BitstreamError(f"unsupported codec family {family} (this tfcdi reads "
                          f"{', '.join(f'{k} ({v})' for k, v in FAMILY_NAMES.items())})")
   if name_length == 0:
@@ -384,7 +397,7 @@ def parse_header(data: bytes):
   """
   data = memoryview(data).cast("B")
   _, family, _ = _parse_prefix(data)
-  if family == FAMILY_HYPERPRIOR:
+  if family in _TWO_STREAM_FAMILIES:
     return _parse_hyperprior_header(data)
   return _parse_autoencoder_header(data)
 
@@ -650,8 +663,9 @@ def _z_table_of(z_shape) -> np.ndarray:
 
 def encode_hyperprior(y, y_indices, y_tables: Tables, z, z_tables: Tables, *, codec_name: str,
                       fingerprint: bytes, image_size, format_version: int | None = None,
-                      lanes: tuple | None = None) -> bytes:
-  """Writes a complete hyperprior (family 1) .tfci file.
+                      lanes: tuple | None = None,
+                      codec_family: int = FAMILY_HYPERPRIOR) -> bytes:
+  """Writes a complete hyperprior (family 1) .tfci file, or one of family 3 (same layout).
 
   Args:
     y: integer array [hy, wy, M], the rounded latent.
@@ -664,10 +678,13 @@ def encode_hyperprior(y, y_indices, y_tables: Tables, z, z_tables: Tables, *, co
     image_size: (height, width) of the original image, before any padding.
     format_version: 1 (range coder) or 2 (interleaved rANS); None: DEFAULT_FORMAT_VERSION.
     lanes: version 2's lane counts (z, y); None: rans.choose_lanes for each.
+    codec_family: FAMILY_HYPERPRIOR or FAMILY_MEANSCALE (whose y holds y - mean rounded).
 
   Returns:
     The file's bytes.
   """
+  if codec_family not in _TWO_STREAM_FAMILIES:
+    raise BitstreamError(f"family {codec_family} files do not have the two-stream layout")
   y = _check_integer_array("y", y, 3)
   z = _check_integer_array("z", z, 3)
   height, width = (int(s) for s in image_size)
@@ -692,7 +709,7 @@ def encode_hyperprior(y, y_indices, y_tables: Tables, z, z_tables: Tables, *, co
     y_words = _encode_stream(y.astype(np.int64).reshape(-1), y_table_of, y_tables)
     z_payload = z_words.astype("<u4").tobytes()
     y_payload = y_words.astype("<u4").tobytes()
-  head = (MAGIC + bytes([version, FAMILY_HYPERPRIOR, len(name)]) + name
+  head = (MAGIC + bytes([version, codec_family, len(name)]) + name
           + _HYPER_FIXED.pack(fingerprint, height, width, *y.shape, *z.shape, len(z_payload),
                               len(y_payload)))
   checksum = zlib.crc32(y_payload, zlib.crc32(z_payload, zlib.crc32(head)))

@@ -86,7 +86,7 @@ ACCUMULATOR_BITS = 52
 # m is held at OFFSET_BITS fractional bits, so the integer hyper-synthesis takes z_hat exactly.
 OFFSET_BITS = 12
 # The integer LeakyReLU: negative activations times LEAKY_NUMERATOR / 2^LEAKY_SHIFT.
-LEAKY_SHIFT = 16
+LEAKY_SHIFT = 24
 # Padding conventions of the transforms. "same": Keras' (TF's) own, asymmetric at stride 2, what
 # tfcdi's codecs are trained with. "symmetric": PyTorch's conv(padding=k//2) and
 # ConvTranspose(padding=k//2, output_padding=stride-1), what CompressAI's models use; one pixel
@@ -512,23 +512,27 @@ class IntegerHyperSynthesis:
 
   @classmethod
   def from_layers(cls, layers, crops=(), input_offsets=None, leaky_slope: float = 0.0,
-                  scale_channels: int = 0) -> "IntegerHyperSynthesis":
+                  scale_channels: int = 0, input_bits: int = OFFSET_BITS,
+                  weight_bits: int = WEIGHT_BITS,
+                  activation_bits: int = ACTIVATION_BITS) -> "IntegerHyperSynthesis":
     """From float layers (kernel [k, k, out, in], bias [out], stride, activation), each kernel
-    rounded at its own power-of-two scale (WEIGHT_BITS); input_offsets: int64 [N] at
-    OFFSET_BITS, or None."""
+    rounded at its own power-of-two scale (weight_bits); input_offsets: int64 [N] at
+    input_bits fractional bits, or None (integer inputs). A family whose outputs need more
+    precision (the mean-scale hyperprior's means) asks for more bits; the accumulators' bound
+    is checked on every run (accumulate)."""
     kernels, biases, strides, shifts = [], [], [], []
-    input_bits = 0 if input_offsets is None else OFFSET_BITS
+    input_bits = 0 if input_offsets is None else int(input_bits)
     bits = input_bits
     for i, (kernel, bias, stride, _) in enumerate(layers):
-      e = _power_of_two_exponent(float(np.abs(kernel).max()), WEIGHT_BITS)
+      e = _power_of_two_exponent(float(np.abs(kernel).max()), weight_bits)
       kernels.append(np.rint(np.asarray(kernel, np.float64) * 2.0 ** e).astype(np.int64))
       accumulator_bits = bits + e
       biases.append(np.rint(np.asarray(bias, np.float64) * 2.0 ** accumulator_bits)
                     .astype(np.int64))
       strides.append(int(stride))
       if i < len(layers) - 1:
-        shifts.append(accumulator_bits - ACTIVATION_BITS)
-        bits = ACTIVATION_BITS
+        shifts.append(accumulator_bits - activation_bits)
+        bits = activation_bits
     activations = tuple(a for *_, a in layers)
     thresholds = np.floor(scale_table()[:-1] * 2.0 ** accumulator_bits).astype(np.int64)
     return cls(tuple(kernels), tuple(biases), tuple(strides), tuple(shifts), thresholds,

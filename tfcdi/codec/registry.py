@@ -18,6 +18,8 @@ from tfcdi.codec.interface import CodecError
 FAMILY_MODULES = {
     bitstream.FAMILY_AUTOENCODER: "tfcdi.codec.autoencoder",
     bitstream.FAMILY_HYPERPRIOR: "tfcdi.codec.hyperprior_codec",
+    bitstream.FAMILY_FACTORIZED: "tfcdi.codec.factorized_codec",
+    bitstream.FAMILY_MEANSCALE: "tfcdi.codec.meanscale_codec",
 }
 # What codec JSON without a "family" key is: stores and results from before families existed.
 DEFAULT_FAMILY = "autoencoder"

@@ -2,9 +2,10 @@
 
 Architectures (CompressAI's zoo names), each into a tfcdi family:
 
-  bmshj2018-hyperprior  -> hyperprior  (hyperprior.py)     the scale hyperprior
-  bmshj2018-factorized  -> factorized  g_a, g_s, a factorized density on y  (not yet: refused)
-  mbt2018-mean          -> meanscale   the mean-scale hyperprior            (not yet: refused)
+  bmshj2018-hyperprior  -> hyperprior  (hyperprior_codec.py, byte 1)  the scale hyperprior
+  bmshj2018-factorized  -> factorized  (factorized_codec.py, byte 2)  g_a, g_s, a factorized
+                                       density on y
+  mbt2018-mean          -> meanscale   (meanscale_codec.py, byte 3)   the mean-scale hyperprior
 
 N / M per quality are CompressAI's (`WIDTHS` below): N=128, M=192 at low qualities, N=192,
 M=320 from quality 6 (mbt2018-mean: from quality 5).
@@ -26,7 +27,13 @@ How each parameter maps (PyTorch NCHW / OIHW -> Keras NHWC / HWIO):
   - EntropyBottleneck: matrices.k / biases.k / factors.k (older checkpoints: _matrix{k},
     _bias{k}, _factor{k}) are FactorizedDensity's matrix/bias/factor k, same layout; its depth
     is read from the checkpoint. The medians (quantiles[:, 0, 1]) become the per-channel
-    offsets z (or y) is quantized around, at hyperprior.OFFSET_BITS fractional bits.
+    offsets z is quantized around, at hyperprior.OFFSET_BITS fractional bits (mbt2018-mean:
+    meanscale_codec.PRECISION_BITS), so that the integer hyper-synthesis takes z_hat exactly;
+    bmshj2018-factorized's y keeps them as the float32 values they are (no integer network
+    reads y_hat, and a median moved off its value would flip round(y - m) near half-integers).
+  - mbt2018-mean's LeakyReLU (PyTorch's default slope 0.01) has no weights; its h_s' last
+    layer (a stride-1 Conv2d of 2M channels) maps as the hyperprior's, and its first M output
+    channels are the scales, the other M the means (CompressAI's chunk(2, 1)).
   - GaussianConditional: its scale bound must be hyperprior.SCALE_MIN, and a stored scale table
     must be hyperprior.scale_table() (CompressAI's default; both are checked).
   - CompressAI's own range-coder tables (_quantized_cdf, _offset, _cdf_length) are not used:
@@ -243,11 +250,24 @@ def build_model(arch: Architecture, quality: int, state: dict):
     _map_transforms(mapper, model)
     model.z_offsets = offsets_of(_map_hyper(mapper, model))
     check_gaussian_conditional(state)
+  elif arch.family == "factorized":
+    from tfcdi.codec import factorized_codec  # pylint: disable=g-import-not-at-top
+    model = factorized_codec.FactorizedPrior(
+        n, m, padding="symmetric", density_filters=filters,
+        name=f"compressai_factorized_q{quality}").build_weights()
+    _map_transforms(mapper, model)
+    # y itself is quantized around the bottleneck's medians (there is no z).
+    model.medians = mapper.density(model.density, "entropy_bottleneck").astype(np.float32)
+  elif arch.family == "meanscale":
+    from tfcdi.codec import meanscale_codec  # pylint: disable=g-import-not-at-top
+    model = meanscale_codec.MeanScaleHyperprior(
+        n, m, padding="symmetric", density_filters=filters,
+        name=f"compressai_meanscale_q{quality}").build_weights()
+    _map_transforms(mapper, model)
+    model.z_offsets = meanscale_codec.offsets_of(_map_hyper(mapper, model))
+    check_gaussian_conditional(state)
   else:
-    # The mapping of g_a / g_s / the density above is shared; what is missing is the tfcdi
-    # family (model, bitstream layout, integer tables) these architectures import into.
-    raise ImportError_(f"{arch.name} imports into a {arch.family} codec family, which this "
-                       "tfcdi does not have yet; bmshj2018-hyperprior imports")
+    raise ImportError_(f"no mapping into the {arch.family} family")
   mapper.check_unused()
   return model
 
@@ -268,6 +288,12 @@ def import_state_dict(state: dict, architecture_name: str, quality: int, output:
   if arch.family == "hyperprior":
     return pretrained.save_hyperprior_codec(model, int(quality), output, name, meta,
                                             weight_dtype=np.float32)
+  if arch.family == "factorized":
+    from tfcdi.codec import factorized_codec  # pylint: disable=g-import-not-at-top
+    return factorized_codec.save_codec(model, int(quality), output, name, meta)
+  if arch.family == "meanscale":
+    from tfcdi.codec import meanscale_codec  # pylint: disable=g-import-not-at-top
+    return meanscale_codec.save_codec(model, int(quality), output, name, meta)
   raise ImportError_(f"no bundle writer for the {arch.family} family")
 
 
