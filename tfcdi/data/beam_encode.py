@@ -63,7 +63,8 @@ class _EncodeShards(beam.DoFn):
   def process(self, index):
     tick = time.time()
     wrote = latent_store.encode_shard(self._source, self._to_files, self._meta, self._store_dir,
-                                      self._split, int(index), batch_size=self._batch_size)
+                                      self._split, int(index), batch_size=self._batch_size,
+                                      bar=latent_store.progress_bar(0, "", False))
     yield {"shard": int(index), "pid": os.getpid(), "seconds": time.time() - tick,
            "written": wrote}
 
@@ -112,9 +113,8 @@ def encode_split(source, load_codec, store_dir: str, split: str, *,
     StoreError: as latent_store.encode_split, or shards missing after the pipeline ran.
   """
   codec = load_codec()
-  latent_store.check_encoding(codec, image_size, shard_size, batch_size)
-  meta = latent_store.plan_split(source, codec.tables(), store_dir, split,
-                                 image_size=image_size, shard_size=shard_size)
+  meta = latent_store.plan_split(source, codec, store_dir, split, image_size=image_size,
+                                 shard_size=shard_size, batch_size=batch_size)
   del codec  # the driver only plans; the workers load their own
   num_shards = meta["splits"][split]["num_shards"]
   todo = [i for i in range(num_shards)

@@ -387,43 +387,32 @@ def encode_split(source, codec, store_dir: str, split: str, *,
     StoreError: the store exists but was made by another codec, at another size, with other
       classes, or holds a different plan for this split.
   """
-  check_encoding(codec, image_size, shard_size, batch_size)
-  meta = plan_split(source, codec.tables(), store_dir, split, image_size=image_size,
-                    shard_size=shard_size)
-  num_shards = meta["splits"][split]["num_shards"]
+  meta = plan_split(source, codec, store_dir, split, image_size=image_size,
+                    shard_size=shard_size, batch_size=batch_size)
   to_files = file_writer(codec, image_size)
   bar = progress_bar(source.count, f"encoding {split}", progress)
-  for index in range(num_shards):
+  for index in range(meta["splits"][split]["num_shards"]):
     encode_shard(source, to_files, meta, store_dir, split, index, batch_size=batch_size, bar=bar)
   bar.close()
   return finish_split(meta, store_dir, split)
 
 
-# The three steps of encoding a split, shared by encode_split (one process, shard after shard)
-# and data/beam_encode.py (shards spread over the workers of an Apache Beam pipeline). A
-# shard's content is a function of the plan and its index alone (its images, in plan order,
-# in batches of batch_size counted from its first image), so which process encodes it does not
-# change a byte of it.
+# The steps of encoding a split, shared by encode_split (one process, shard after shard) and
+# data/beam_encode.py (shards spread over Beam workers). A shard's bytes are a function of the
+# plan and its index alone (its images in plan order, batched from its first image).
 
 
-def check_encoding(codec, image_size: int, shard_size: int, batch_size: int) -> None:
-  """StoreError unless the sizes suit the codec."""
+def plan_split(source, codec, store_dir: str, split: str, *, image_size: int, shard_size: int,
+               batch_size: int) -> dict:
+  """Checks the sizes, opens (or creates) the store, records the split's plan as incomplete;
+  returns the metadata. Raises StoreError as encode_split."""
   multiple = codec.downsampling
   if image_size % multiple or image_size <= 0:
     raise StoreError(f"image_size must be a positive multiple of {multiple} for a "
                      f"{codec.family} codec, got {image_size}")
   if shard_size < 1 or batch_size < 1:
     raise StoreError("shard_size and batch_size must be positive")
-
-
-def plan_split(source, tables, store_dir: str, split: str, *, image_size: int,
-               shard_size: int) -> dict:
-  """Opens (or creates) the store, records the split's plan as incomplete, returns the metadata.
-
-  Raises:
-    StoreError: as encode_split.
-  """
-  meta = _open_store(store_dir, tables, image_size, source.classes)
+  meta = _open_store(store_dir, codec.tables(), image_size, source.classes)
   num_shards = max(1, math.ceil(source.count / shard_size))
   plan = {"source": source.description, "digest": source.digest, "count": source.count,
           "shard_size": shard_size, "num_shards": num_shards}
@@ -442,19 +431,15 @@ def shard_path(meta: dict, store_dir: str, split: str, index: int) -> str:
 
 
 def encode_shard(source, to_files, meta: dict, store_dir: str, split: str, index: int, *,
-                 batch_size: int, bar=None) -> bool:
-  """Writes shard `index` of a planned split unless it exists; whether it wrote it.
-
-  `to_files` is file_writer(codec, image_size) of the store's codec; `bar` an optional
-  progress bar, advanced by the shard's count either way.
-  """
+                 batch_size: int, bar) -> bool:
+  """Writes shard `index` of a planned split unless it exists; whether it wrote it. `to_files`
+  is file_writer(codec, image_size); `bar` a progress bar, advanced by the shard either way."""
   entry = meta["splits"][split]
   shard_size = entry["plan"]["shard_size"]
   start, stop = index * shard_size, min(entry["count"], (index + 1) * shard_size)
   path = shard_path(meta, store_dir, split, index)
   if os.path.exists(path):
-    if bar is not None:
-      bar.update(stop - start)
+    bar.update(stop - start)
     return False
   _encode_shard(source.examples(start, stop), to_files, meta["classes"], path,
                 meta["image_size"], batch_size, bar)
@@ -463,10 +448,7 @@ def encode_shard(source, to_files, meta: dict, store_dir: str, split: str, index
 
 def finish_split(meta: dict, store_dir: str, split: str) -> dict:
   """Sums the shards' stats into the split's entry and marks it complete; returns the entry.
-
-  Raises:
-    StoreError: a shard of the plan is missing.
-  """
+  Raises StoreError if a shard of the plan is missing."""
   entry = meta["splits"][split]
   paths = [shard_path(meta, store_dir, split, i) for i in range(entry["num_shards"])]
   missing = [p for p in paths if not os.path.exists(p)]
@@ -477,12 +459,11 @@ def finish_split(meta: dict, store_dir: str, split: str) -> dict:
   for path in paths:
     with open(path + ".json") as f:
       shard_stats.append(json.load(f))
-  image_size = meta["image_size"]
   entry["source_bytes"] = sum(s["source_bytes"] for s in shard_stats)
   entry["store_bytes"] = sum(os.path.getsize(p) for p in paths)
   entry["tfci_bytes"] = sum(s["tfci_bytes"] for s in shard_stats)
   entry["ratio"] = entry["source_bytes"] / entry["store_bytes"]
-  entry["bpp"] = 8.0 * entry["tfci_bytes"] / (entry["count"] * image_size ** 2)
+  entry["bpp"] = 8.0 * entry["tfci_bytes"] / (entry["count"] * meta["image_size"] ** 2)
   entry["complete"] = True
   meta["totals"] = _totals(meta)
   _write_json_atomic(os.path.join(store_dir, METADATA_FILE), meta)
@@ -529,8 +510,7 @@ def _encode_shard(examples, to_files, classes, path, image_size, batch_size, bar
         stats["count"] += 1
         stats["source_bytes"] += source_bytes
         stats["tfci_bytes"] += len(data)
-      if bar is not None:
-        bar.update(len(files))
+      bar.update(len(files))
   # The stats first, the shard last: a shard under its final name always has its stats.
   _write_json_atomic(path + ".json", stats)
   os.replace(tmp, path)
