@@ -56,6 +56,9 @@ setup(
         # tf-slim's layers need TF1 layer classes, which TF 2.21 keeps in tf-keras; only the
         # test that builds slim's own resnet_v1_50 graph needs them.
         "test": ["pytest>=8,<10", "tf-keras>=2.21,<2.22"],
+        # tfcdi-encode-dataset --beam. Beam pins protobuf<7 (TF 2.21 runs on 6.x as well), so
+        # it goes in its own environment (BUILD_NOTES.md: Apache Beam).
+        "beam": ["apache-beam>=2.65,<3"],
     },
     entry_points={
         "console_scripts": [

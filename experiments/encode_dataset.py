@@ -5,6 +5,9 @@ r"""tfcdi-encode-dataset: a dataset -> latent store of real .tfci files, sized b
   tfcdi-encode-dataset --codec=runs/codec_0.635/codec_0.635.npz --tfds_name=imagenet2012 \
       --tfds_data_dir=~/tensorflow_datasets --splits=train,validation --store_dir=stores/in1k
   tfcdi-encode-dataset ... --decode     # also decode the store once, for the decoded-RGB arm
+  tfcdi-encode-dataset ... --beam       # shards spread over Apache Beam workers (pip .[beam])
+  tfcdi-encode-dataset ... --beam --beam_option=--runner=DirectRunner \
+      --beam_option=--direct_running_mode=multi_processing --beam_option=--direct_num_workers=2
   tfcdi-encode-dataset --codec=hyperprior --quality=4 \
       --codec_path=runs/hyperprior_q4/hyperprior_q4.npz \
       --data_dir=../shared/data/imagenette2_224 --splits=train,val --store_dir=stores/hp_q4
@@ -12,7 +15,9 @@ r"""tfcdi-encode-dataset: a dataset -> latent store of real .tfci files, sized b
 Every image becomes a 256 x 256 view (shorter side resized to 256, central square) whose .tfci
 file holds a 32 x 32 x C latent (a hyperprior file: y of 16 x 16 x M and z of 4 x 4 x N); see
 tfcdi/data/latent_store.py. Killed and restarted with the
-same flags, it skips the shards it has finished. At the end it prints the store's size beside
+same flags, it skips the shards it has finished. With --beam the shards are encoded by the
+workers of an Apache Beam pipeline (tfcdi/data/beam_encode.py; the DirectRunner's processes by
+default, any runner through --beam_option), into the same store, byte for byte. At the end it prints the store's size beside
 the source images' and the paper's ImageNet figures (from shared/reference/paper_numbers.json).
 Problems are one `error: ...` line on stderr and exit status 1.
 """
@@ -51,6 +56,12 @@ _LIMIT = flags.DEFINE_integer("limit", 0, "Encode only this many images per spli
 _DECODE = flags.DEFINE_bool(
     "decode", False, "Also decode the store once through the codec, for the decoded-RGB arm.")
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show progress bars.")
+_BEAM = flags.DEFINE_bool(
+    "beam", False, "Encode the shards on an Apache Beam pipeline (the optional .[beam] extra): "
+    "the same store, byte for byte, its shards spread over the runner's workers.")
+_BEAM_OPTIONS = flags.DEFINE_multi_string(
+    "beam_option", [], "A Beam pipeline option, passed through as it is (repeat the flag), e.g. "
+    "--beam_option=--runner=FlinkRunner. None: the DirectRunner, one process per core.")
 _PAPER_NUMBERS = _cli.define_paper_numbers_flag()
 
 
@@ -78,6 +89,24 @@ def _published():
     return None  # the comparison line is a courtesy; the store is made without it
 
 
+def _beam_encode(split: str):
+  """The split encoded on Beam; the codec is loaded again in each worker from the same flags."""
+  import functools  # pylint: disable=g-import-not-at-top
+  try:
+    from tfcdi.data import beam_encode  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise ValueError(f"--beam needs Apache Beam, the optional extra: pip install -e '.[beam]' "
+                     f"({e})") from None
+  family, path = _cli.resolve_codec_flag(_CODEC.value, _CODEC_PATH.value)
+  load = functools.partial(_cli.load_codec, _OPERATING_POINT.value, path,
+                           quality=_QUALITY.value, family=family, families=_cli.CODEC_FAMILIES)
+  entry, _ = beam_encode.encode_split(
+      _source(split), load, os.path.abspath(_STORE_DIR.value), split, options=_BEAM_OPTIONS.value,
+      image_size=_IMAGE_SIZE.value, shard_size=_SHARD_SIZE.value,
+      batch_size=_BATCH_SIZE.value, log=print)
+  return entry
+
+
 def main(argv):
   if len(argv) > 1:
     _error(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -88,14 +117,20 @@ def main(argv):
   if not _STORE_DIR.value:
     _error("--store_dir is required")
     return 1
+  if _BEAM_OPTIONS.value and not _BEAM.value:
+    _error("--beam_option is for --beam")
+    return 1
   logging.set_verbosity(logging.WARNING)
   try:
     codec = _load_codec()
     for split in _SPLITS.value:
-      entry = latent_store.encode_split(
-          _source(split), codec, _STORE_DIR.value, split, image_size=_IMAGE_SIZE.value,
-          shard_size=_SHARD_SIZE.value, batch_size=_BATCH_SIZE.value,
-          progress=_PROGRESS.value, log=print)
+      if _BEAM.value:
+        entry = _beam_encode(split)
+      else:
+        entry = latent_store.encode_split(
+            _source(split), codec, _STORE_DIR.value, split, image_size=_IMAGE_SIZE.value,
+            shard_size=_SHARD_SIZE.value, batch_size=_BATCH_SIZE.value,
+            progress=_PROGRESS.value, log=print)
       print(f"{split}: {entry['count']} images encoded into {_STORE_DIR.value}", flush=True)
       if _DECODE.value:
         rgb_arms.build_decoded_cache(_STORE_DIR.value, split, codec,

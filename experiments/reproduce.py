@@ -3,7 +3,9 @@ r"""The main job: runs the reproduction at a preset and writes the report.
   tfcdi-reproduce --preset=smoke --data_root=../shared/data --workdir=runs/smoke
 
 Interrupted, the same command resumes: every finished step is skipped. `--plan` lists the
-steps, done or still to run, and runs nothing.
+steps, done or still to run, and runs nothing. `--max_steps=N` is a dry run of a preset: every
+training run stops after N steps, nothing else changes (the paper preset's full-size nets on
+tools/synthetic_paper_data.py's data, in a slow test).
 """
 
 import os
@@ -35,6 +37,10 @@ _RESTORE_FROM = flags.DEFINE_string(
     "anything runs, the results measured there for this preset, with the codecs this workdir "
     "uses, are copied in and their steps count as done. The workdir's own files are never "
     "replaced.")
+_MAX_STEPS = flags.DEFINE_integer(
+    "max_steps", 0, "A dry run: every training run stops after this many optimizer steps (one "
+    "epoch of them where a run counts epochs), the benchmark times this many rounds, and "
+    "nothing else of the preset changes (0: the preset as it is).", lower_bound=0)
 _PLAN = flags.DEFINE_bool(
     "plan", False, "List the preset's steps, each done or still to run, and run nothing (a long "
     "run's progress, or what a workdir of linked runs still lacks).")
@@ -50,7 +56,7 @@ def main(argv):
   try:
     pipeline = reproduce.Pipeline(reproduce.get_preset(_PRESET.value), FLAGS.data_root,
                                   FLAGS.workdir, log=lambda m: print(m, flush=True),
-                                  strategy=_STRATEGY.value)
+                                  strategy=_STRATEGY.value, max_steps=_MAX_STEPS.value)
     pipeline.selected_steps(FLAGS.only)  # a prefix no step has is a usage error, before any run
   except ValueError as e:
     raise app.UsageError(str(e))

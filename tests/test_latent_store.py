@@ -69,6 +69,17 @@ def test_store_holds_the_real_tfci_file_of_each_view(store, tiny_codec):
     assert int(record["source_bytes"]) == os.path.getsize(path)
 
 
+def test_records_list_their_features_in_sorted_order_so_every_process_writes_the_same_bytes(
+    store):
+  # protobuf writes a map in an order seeded per process unless asked to sort its keys.
+  store_dir, _ = store
+  for raw in tf.data.TFRecordDataset(latent_store.shard_files(store_dir, "train")):
+    raw = raw.numpy()
+    positions = [raw.index(key) for key in (b"filename", b"label", b"source_bytes", b"tfci",
+                                            b"wnid")]
+    assert positions == sorted(positions)
+
+
 def test_metadata_reports_codec_classes_and_sizes(store, tiny_codec):
   store_dir, source = store
   meta = latent_store.read_metadata(store_dir)
@@ -245,3 +256,23 @@ def test_binary_encodes_splits_and_prints_sizes(tmp_path, tiny_codec_path, capsy
   assert _cli(f"--codec={tmp_path}/missing.npz", f"--data_dir={IMAGENETTE}",
               f"--store_dir={store_dir}") == 1
   assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_binary_beam_flags_fail_in_one_line(tmp_path, tiny_codec_path, capsys):
+  common = [f"--codec={tiny_codec_path}", f"--data_dir={IMAGENETTE}", "--splits=train",
+            f"--store_dir={tmp_path / 'store'}", f"--image_size={SIZE}", "--limit=2",
+            "--noprogress"]
+  assert _cli(*common, "--beam_option=--runner=DirectRunner") == 1
+  assert capsys.readouterr().err == "error: --beam_option is for --beam\n"
+  try:
+    import apache_beam  # pylint: disable=g-import-not-at-top,unused-import
+  except ImportError:
+    # Without the extra, --beam says how to get it (tests/test_beam_encode.py runs it with).
+    assert _cli(*common, "--beam") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: --beam needs Apache Beam, the optional extra: pip install -e "
+                          "'.[beam]'") and err.count("\n") == 1
+  else:
+    assert _cli(*common, "--beam", "--beam_option=--runner=NoSuchRunner") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1

@@ -1,5 +1,6 @@
 """The main job at its smoke preset, end to end, and its resume."""
 
+import dataclasses
 import json
 import os
 
@@ -319,3 +320,75 @@ def test_restored_seed_runs_and_the_storage_measurement_reach_the_report(tmp_pat
   text = open(report.write_report(str(workdir), "cpu", str(tmp_path / "r"))).read()
   assert "| 0.635 | cresnet51 | latent | 62.00 (60.00-64.00) | 90.00 (90.00-90.00) | 2 |" in text
   assert "6.79x" in text
+
+
+def test_synthetic_paper_data_is_read_by_the_paper_presets_loaders(tmp_path):
+  from tfcdi.data import latent_store  # pylint: disable=g-import-not-at-top
+  from tfcdi.data import segmentation  # pylint: disable=g-import-not-at-top
+  from tools import synthetic_paper_data  # pylint: disable=g-import-not-at-top
+  synthetic_paper_data.write_all(str(tmp_path), classes=3, train_per_class=2, val_per_class=1,
+                                 kodak=1, voc_train=2, voc_val=1)
+  paths = reproduce.data_paths(str(tmp_path), reproduce.get_preset("paper"))
+  train = latent_store.ImageFolderSource(paths["imagenet"], "train")
+  assert train.count == 6 and len(train.classes) == 3
+  assert all(c.startswith("n") and len(c) == 9 for c in train.classes)  # wnids
+  assert latent_store.ImageFolderSource(paths["imagenet"], "val").count == 3
+  # The paper trains segmenters on VOC + SBD (train_aug) and evaluates on VOC val; every label
+  # value is read and checked (0-20, 255 void).
+  assert reproduce.get_preset("paper").segmentation_train_split == "train_aug"
+  for split, count in (("train_aug", 2), ("train", 2), ("val", 1)):
+    source = segmentation.voc_devkit_source(paths["voc"], split, check_values=True)
+    assert len(source.names) == count
+  assert sorted(os.listdir(paths["kodak"])) == ["kodim01.png"]
+
+
+def test_max_steps_caps_every_training_run_and_changes_nothing_else(tmp_path):
+  from tfcdi.train import classifier, codec, joint, segmenter  # pylint: disable=g-import-not-at-top
+  root = tmp_path / "data"
+  for sub in ("imagenet", "kodak", os.path.join("VOCdevkit", "VOC2012")):
+    os.makedirs(root / sub)
+  pipeline = reproduce.Pipeline(reproduce.get_preset("paper"), str(root), str(tmp_path / "w"),
+                                max_steps=2)
+  capped = pipeline._capped  # pylint: disable=protected-access
+  paper = classifier.get_config("paper")
+  assert capped(paper) == dataclasses.replace(paper, epochs=1, steps_per_epoch=2, log_every=2)
+  paper = codec.get_config("paper")
+  assert capped(paper) == dataclasses.replace(paper, num_steps=2, log_every=2,
+                                              checkpoint_every=2)
+  paper = segmenter.get_config("paper")
+  assert capped(paper) == dataclasses.replace(paper, num_steps=2, eval_every=2,
+                                              checkpoint_every=2, log_every=2)
+  paper = joint.get_config("paper")
+  assert capped(paper) == dataclasses.replace(paper, epochs=1, steps_per_epoch=2, log_every=2)
+  uncapped = reproduce.Pipeline(reproduce.get_preset("paper"), str(root), str(tmp_path / "w"))
+  assert uncapped._capped(paper) is paper  # pylint: disable=protected-access
+  with pytest.raises(ValueError, match="max_steps"):
+    reproduce.Pipeline(reproduce.get_preset("paper"), str(root), str(tmp_path / "w"),
+                       max_steps=-1)
+
+
+@pytest.mark.slow
+def test_paper_preset_runs_every_step_at_full_width_to_a_report(tmp_path):
+  """The paper preset end to end on synthetic ImageNet / Kodak / VOC + SBD, one step each.
+
+  Hours on a 2-core CPU (README: the paper preset's dry run); it proves that nothing of the
+  preset breaks before a user starts it on GPUs.
+  """
+  from tools import synthetic_paper_data  # pylint: disable=g-import-not-at-top
+  data = tmp_path / "data"
+  synthetic_paper_data.write_all(str(data))
+  lines = []
+  pipeline = reproduce.Pipeline(reproduce.get_preset("paper"), str(data), str(tmp_path / "w"),
+                                log=lines.append, max_steps=1)
+  pipeline.run()
+  assert all(done for _, done in pipeline.plan())
+  assert not any("cannot run" in line for line in lines)
+  # Full width, the paper's settings: the codecs' and classifiers' configs are the preset's.
+  codec_results = json.load(open(tmp_path / "w" / "codecs" / "0.635" / "kodak_eval.json"))
+  assert codec_results["num_images"] == 2
+  results = json.load(open(tmp_path / "w" / "classification" / "resnet50_original" /
+                           "results.json"))
+  assert results["complete"] and results["config"]["width_multiplier"] == 1.0
+  assert results["config"]["batch_size"] == 64 and results["steps_per_epoch"] == 1
+  text = open(tmp_path / "w" / "report" / "report.md").read()
+  assert "Table 2: classification" in text and "Table 2: segmentation" in text

@@ -107,6 +107,9 @@ class Preset:
   joint_preset: str | None = None  # None: no joint-training steps (they need the classifiers)
   segmenter_preset: str | None = None  # None: no segmentation steps
   segmentation_dataset: str = "camvid"  # a DATASETS key: camvid or voc
+  # The split segmenters train on: VOC's is the paper's 10,582 images of VOC 2012 + SBD
+  # ("train_aug", tfcdi.data.segmentation.voc_devkit_source).
+  segmentation_train_split: str = "train"
   # A DATASETS key: imagenette or imagenet. Codecs, stores, classifiers, joint training and the
   # benchmark's files all come from it.
   classification_dataset: str = "imagenette"
@@ -135,6 +138,7 @@ PRESETS = {
     # The paper's settings, for users with GPUs and ImageNet.
     "paper": Preset(name="paper", codecs="train", codec_preset="paper", classifier_preset="paper",
                     joint_preset="paper", segmenter_preset="paper", segmentation_dataset="voc",
+                    segmentation_train_split="train_aug",
                     classification_dataset="imagenet",
                     benchmark={"operating_point": "0.0983"}),
 }
@@ -177,11 +181,17 @@ class Pipeline(Restoring):
   joint_points = JOINT_POINTS
 
   def __init__(self, preset: Preset, data_root: str, workdir: str, log=print,
-               strategy: str = "default"):
+               strategy: str = "default", max_steps: int = 0):
     """strategy: the tf.distribute strategy of the classifier steps (tfcdi-train-classifier's
-    --strategy); the other steps run on the default one."""
+    --strategy); the other steps run on the default one. max_steps > 0: every training run
+    stops after that many optimizer steps (one epoch of them where a run counts epochs), and
+    the benchmark times that many rounds; nothing else of the preset changes (a dry run of
+    its full-size nets and settings, `tfcdi-reproduce --max_steps`)."""
+    if max_steps < 0:
+      raise ValueError(f"max_steps must be 0 (no cap) or positive, got {max_steps}")
     self.preset = preset
     self.strategy = strategy
+    self.max_steps = max_steps
     self.data = data_paths(data_root, preset)
     self.workdir = os.path.abspath(workdir)
     self.log = log
@@ -200,9 +210,12 @@ class Pipeline(Restoring):
       self.log(f"== {step.name}: done ({os.path.relpath(step.output, self.workdir)})")
       return
     self.log(f"== {step.name} ...")
-    tick = time.time()
+    tick, cpu = time.time(), time.process_time()
     step.fn()
-    self.log(f"== {step.name}: finished in {time.time() - tick:.0f} s")
+    # CPU seconds (all threads) beside the wall time: on a shared machine the wall time
+    # measures the other jobs as much as the step.
+    self.log(f"== {step.name}: finished in {time.time() - tick:.0f} s "
+             f"({time.process_time() - cpu:.0f} CPU-s)")
 
   def codec_bundle(self, op_name: str) -> str:
     return self.path("codecs", op_name, f"codec_{op_name}.npz")
@@ -214,8 +227,9 @@ class Pipeline(Restoring):
     if self.preset.codecs == "shipped":
       shutil.copyfile(pretrained.shipped_path(op_name), out)
       return
-    config = codec_train.get_config(self.preset.codec_preset, num_steps=self.preset.codec_steps,
-                                    log_every=self.preset.codec_log_every)
+    config = self._capped(codec_train.get_config(
+        self.preset.codec_preset, num_steps=self.preset.codec_steps,
+        log_every=self.preset.codec_log_every))
     workdir = os.path.dirname(out)
     codec_train.train(op_name, config, self.images, workdir, log=self.log)
     codec_train.finalize(op_name, config, self.images, workdir,
@@ -305,7 +319,7 @@ class Pipeline(Restoring):
     from tfcdi.train import classifier
     input_kind = "original" if op_name is None else ("decoded" if net.startswith("resnet")
                                                       else "latent")
-    config = classifier.get_config(self.preset.classifier_preset)
+    config = self._capped(classifier.get_config(self.preset.classifier_preset))
     command = ["tfcdi-reproduce", f"--preset={self.preset.name}", f"step {run_name}"]
     classifier.train(net, input_kind, config, workdir=workdir or self.classifier_dir(run_name),
                      data_dir=self.images if op_name is None else None,
@@ -328,7 +342,8 @@ class Pipeline(Restoring):
     configuration in the workdir is never taken for this one's."""
     from tfcdi.train import segmenter
     results = self._read_if_exists(os.path.join(workdir, segmenter.RESULTS_FILE))
-    config = segmenter.get_config(self.preset.segmenter_preset, width_multiplier=width_multiplier)
+    config = self._capped(segmenter.get_config(self.preset.segmenter_preset,
+                                               width_multiplier=width_multiplier))
     # A run restored from committed results has no masks (they are not committed).
     return bool(results and results.get("steps") == config.num_steps
                 and results.get("config", {}).get("width_multiplier") == config.width_multiplier
@@ -337,7 +352,7 @@ class Pipeline(Restoring):
 
   def _segmenter(self, run_name: str, net: str, input_kind: str, op_name: str | None):
     from tfcdi.train import segmenter
-    config = segmenter.get_config(self.preset.segmenter_preset)
+    config = self._capped(segmenter.get_config(self.preset.segmenter_preset))
     # The paper starts each segmenter from the classifier of the same arm. That needs the same
     # width, as in the cpu and paper presets; the smoke preset's tiny classifiers are shortened
     # nets, so its segmenters start from scratch.
@@ -353,14 +368,40 @@ class Pipeline(Restoring):
         codec_path=None if op_name is None else self.codec_bundle(op_name),
         init_from=init_from,
         cache_dir=None if op_name is None else self.path("segmentation", "stores", op_name),
+        train_split=self.preset.segmentation_train_split,
         preset_name=self.preset.segmenter_preset,
         command=f"tfcdi-reproduce --preset={self.preset.name} (step seg {run_name})",
         log=self.log)
+
+  def _capped(self, config):
+    """A training config with --max_steps applied (the config itself without a cap).
+
+    The cap is in optimizer steps; runs that count epochs get one epoch of that many steps, and
+    their checkpoints, logs and evaluations come at least that often, so a capped run still
+    passes through every part of its loop (checkpoint, evaluation, results).
+    """
+    if not self.max_steps:
+      return config
+    n = self.max_steps
+    fields = {f.name for f in dataclasses.fields(config)}
+    changes = {}
+    if "epochs" in fields:  # classifiers and joint training
+      changes.update(epochs=1, steps_per_epoch=n)
+    elif "num_steps" in fields:  # codecs and segmenters
+      changes["num_steps"] = min(config.num_steps, n)
+    for name in ("checkpoint_every", "eval_every", "log_every"):
+      if name in fields and getattr(config, name) > n:
+        changes[name] = n
+    return dataclasses.replace(config, **changes)
 
   def _benchmark(self):
     from tfcdi import benchmark
     settings = dict(self.preset.benchmark)
     op_name = settings["operating_point"]
+    if self.max_steps:  # timed and warm-up rounds are the benchmark's steps
+      for name in ("repeats", "warmup"):
+        settings[name] = min(settings.get(name, getattr(benchmark.BenchmarkConfig, name)),
+                             self.max_steps)
     # The .tfci files it times are made by this run's codec (trained or shipped).
     config = benchmark.BenchmarkConfig(codec_path=self.codec_bundle(op_name),
                                        image_dir=os.path.join(self.images, "val"),
@@ -397,7 +438,7 @@ class Pipeline(Restoring):
   def _joint(self, arm: str, op_name: str):
     """One arm of Section 6; the control's classifier arm starts from its own cResNet-51."""
     from tfcdi.train import joint
-    config = joint.get_config(self.preset.joint_preset)
+    config = self._capped(joint.get_config(self.preset.joint_preset))
     if arm == "classifier":
       codec_path = self.path("joint", f"codec_{op_name}", f"codec_{op_name}.npz")
       classifier_dir = self.scratch_classifier_dir(op_name)
@@ -470,8 +511,8 @@ class Pipeline(Restoring):
                      os.path.join(self.joint_dir("joint", op_name), "classifier")),
     }[arm]
     # At the classifier's width, so that every weight of the backbone comes from it.
-    config = segmenter.get_config(self.preset.segmenter_preset,
-                                  width_multiplier=self._classifier_width())
+    config = self._capped(segmenter.get_config(self.preset.segmenter_preset,
+                                               width_multiplier=self._classifier_width()))
     classifier_config = classifier.get_config(self.preset.classifier_preset)
     step = f"segmentation after fine-tuning ({arm}) at {op_name}"
     self._require(codec_path, step)
@@ -488,6 +529,7 @@ class Pipeline(Restoring):
         self.joint_segmentation_dir(arm, op_name), dataset=self.preset.segmentation_dataset,
         codec_path=codec_path, init_from=init_from,
         cache_dir=self.path("joint", "seg", "stores", f"{arm}_{op_name}"),
+        train_split=self.preset.segmentation_train_split,
         preset_name=self.preset.segmenter_preset,
         command=f"tfcdi-reproduce --preset={self.preset.name} (step joint seg {arm} {op_name})",
         log=self.log)

@@ -387,14 +387,32 @@ def encode_split(source, codec, store_dir: str, split: str, *,
     StoreError: the store exists but was made by another codec, at another size, with other
       classes, or holds a different plan for this split.
   """
+  meta = plan_split(source, codec, store_dir, split, image_size=image_size,
+                    shard_size=shard_size, batch_size=batch_size)
+  to_files = file_writer(codec, image_size)
+  bar = progress_bar(source.count, f"encoding {split}", progress)
+  for index in range(meta["splits"][split]["num_shards"]):
+    encode_shard(source, to_files, meta, store_dir, split, index, batch_size=batch_size, bar=bar)
+  bar.close()
+  return finish_split(meta, store_dir, split)
+
+
+# The steps of encoding a split, shared by encode_split (one process, shard after shard) and
+# data/beam_encode.py (shards spread over Beam workers). A shard's bytes are a function of the
+# plan and its index alone (its images in plan order, batched from its first image).
+
+
+def plan_split(source, codec, store_dir: str, split: str, *, image_size: int, shard_size: int,
+               batch_size: int) -> dict:
+  """Checks the sizes, opens (or creates) the store, records the split's plan as incomplete;
+  returns the metadata. Raises StoreError as encode_split."""
   multiple = codec.downsampling
   if image_size % multiple or image_size <= 0:
     raise StoreError(f"image_size must be a positive multiple of {multiple} for a "
                      f"{codec.family} codec, got {image_size}")
   if shard_size < 1 or batch_size < 1:
     raise StoreError("shard_size and batch_size must be positive")
-  tables = codec.tables()
-  meta = _open_store(store_dir, tables, image_size, source.classes)
+  meta = _open_store(store_dir, codec.tables(), image_size, source.classes)
   num_shards = max(1, math.ceil(source.count / shard_size))
   plan = {"source": source.description, "digest": source.digest, "count": source.count,
           "shard_size": shard_size, "num_shards": num_shards}
@@ -405,29 +423,47 @@ def encode_split(source, codec, store_dir: str, split: str, *,
   meta["splits"][split] = {**(previous or {}), "plan": plan, "count": source.count,
                            "num_shards": num_shards, "complete": False}
   _write_json_atomic(os.path.join(store_dir, METADATA_FILE), meta)
+  return meta
 
-  to_files = _file_writer(codec, image_size)
-  bar = progress_bar(source.count, f"encoding {split}", progress)
+
+def shard_path(meta: dict, store_dir: str, split: str, index: int) -> str:
+  return os.path.join(store_dir, shard_name(split, index, meta["splits"][split]["num_shards"]))
+
+
+def encode_shard(source, to_files, meta: dict, store_dir: str, split: str, index: int, *,
+                 batch_size: int, bar) -> bool:
+  """Writes shard `index` of a planned split unless it exists; whether it wrote it. `to_files`
+  is file_writer(codec, image_size); `bar` a progress bar, advanced by the shard either way."""
+  entry = meta["splits"][split]
+  shard_size = entry["plan"]["shard_size"]
+  start, stop = index * shard_size, min(entry["count"], (index + 1) * shard_size)
+  path = shard_path(meta, store_dir, split, index)
+  if os.path.exists(path):
+    bar.update(stop - start)
+    return False
+  _encode_shard(source.examples(start, stop), to_files, meta["classes"], path,
+                meta["image_size"], batch_size, bar)
+  return True
+
+
+def finish_split(meta: dict, store_dir: str, split: str) -> dict:
+  """Sums the shards' stats into the split's entry and marks it complete; returns the entry.
+  Raises StoreError if a shard of the plan is missing."""
+  entry = meta["splits"][split]
+  paths = [shard_path(meta, store_dir, split, i) for i in range(entry["num_shards"])]
+  missing = [p for p in paths if not os.path.exists(p)]
+  if missing:
+    raise StoreError(f"{len(missing)} shard(s) of {split!r} in {store_dir} were not written, "
+                     f"e.g. {os.path.basename(missing[0])}")
   shard_stats = []
-  for index in range(num_shards):
-    start, stop = index * shard_size, min(source.count, (index + 1) * shard_size)
-    path = os.path.join(store_dir, shard_name(split, index, num_shards))
-    if not os.path.exists(path):
-      _encode_shard(source.examples(start, stop), to_files, meta["classes"], path, image_size,
-                    batch_size, bar)
-    else:
-      bar.update(stop - start)
+  for path in paths:
     with open(path + ".json") as f:
       shard_stats.append(json.load(f))
-  bar.close()
-
-  entry = meta["splits"][split]
   entry["source_bytes"] = sum(s["source_bytes"] for s in shard_stats)
-  entry["store_bytes"] = sum(os.path.getsize(os.path.join(
-      store_dir, shard_name(split, i, num_shards))) for i in range(num_shards))
+  entry["store_bytes"] = sum(os.path.getsize(p) for p in paths)
   entry["tfci_bytes"] = sum(s["tfci_bytes"] for s in shard_stats)
   entry["ratio"] = entry["source_bytes"] / entry["store_bytes"]
-  entry["bpp"] = 8.0 * entry["tfci_bytes"] / (source.count * image_size ** 2)
+  entry["bpp"] = 8.0 * entry["tfci_bytes"] / (entry["count"] * meta["image_size"] ** 2)
   entry["complete"] = True
   meta["totals"] = _totals(meta)
   _write_json_atomic(os.path.join(store_dir, METADATA_FILE), meta)
@@ -439,7 +475,7 @@ def progress_bar(total: int, desc: str, enabled: bool):
   return tqdm(total=total, desc=desc, unit="img", disable=not enabled, dynamic_ncols=True)
 
 
-def _file_writer(codec, image_size: int):
+def file_writer(codec, image_size: int):
   """A function: float32 views [B, S, S, 3] -> their B .tfci files, byte for byte what
   coding.compress_image writes for each view (no padding: S is a multiple of the codec's
   downsampling)."""
@@ -468,7 +504,9 @@ def _encode_shard(examples, to_files, classes, path, image_size, batch_size, bar
             "filename": bytes_feature(names[i].numpy()),
             "source_bytes": int_feature(source_bytes),
         }))
-        writer.write(example.SerializeToString())
+        # deterministic: protobuf's upb writes a map (the features) in an order seeded per
+        # process, so without it two runs, or two Beam workers, write different bytes.
+        writer.write(example.SerializeToString(deterministic=True))
         stats["count"] += 1
         stats["source_bytes"] += source_bytes
         stats["tfci_bytes"] += len(data)
@@ -715,7 +753,7 @@ def build_latent_cache(store_dir: str, split: str, *, progress: bool = True) -> 
         raw, bits = _to_narrow(values)
         feature[name], feature[f"{name}_bits"] = bytes_feature(raw), int_feature(bits)
       writer.write(tf.train.Example(features=tf.train.Features(
-          feature=feature)).SerializeToString())
+          feature=feature)).SerializeToString(deterministic=True))
       bar.update(1)
 
   return derive_cache(store_dir, split, meta, tables, latent_cache_dir(store_dir),

@@ -59,7 +59,7 @@ def build_decoded_cache(store_dir: str, split: str, codec, *, batch_size: int = 
         example = tf.train.Example(features=tf.train.Features(feature={
             "image": latent_store.bytes_feature(image.tobytes()),
             "label": latent_store.int_feature(label)}))
-        writer.write(example.SerializeToString())
+        writer.write(example.SerializeToString(deterministic=True))
       bar.update(len(images))
 
   return latent_store.derive_cache(store_dir, split, meta, tables, decoded_cache_dir(store_dir),

@@ -484,7 +484,7 @@ def _write_records(path: str, records: Iterator[dict]) -> int:
       features = {k: _bytes_feature(v) if isinstance(v, bytes) else _int_feature(v)
                   for k, v in record.items()}
       writer.write(tf.train.Example(features=tf.train.Features(feature=features))
-                   .SerializeToString())
+                   .SerializeToString(deterministic=True))
       count += 1
   os.replace(tmp, path)
   return count

@@ -166,6 +166,50 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
   raise TrainingError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
 
 
+def num_workers(strategy) -> int:
+  """Worker processes the strategy spans (1 unless TF_CONFIG names a cluster)."""
+  resolver = getattr(strategy, "cluster_resolver", None)
+  if resolver is None:
+    return 1
+  cluster = resolver.cluster_spec().as_dict()
+  return max(1, len(cluster.get("worker", [])) + len(cluster.get("chief", [])))
+
+
+def _sharded_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
+  """Every worker builds the same global stream and keeps its share of each global batch.
+
+  tf.data's default (AUTO) shards a store by files: workers would read different records, a
+  resumed epoch's skip (counted in global batches) would land elsewhere than in one process,
+  and an evaluation would see whatever its workers' files hold. By data, the batches of N
+  workers are exactly those of one process, at the price of each worker reading the stream.
+  """
+  options = tf.data.Options()
+  options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+  return dataset.with_options(options)
+
+
+def _synchronize_batch_norm(model) -> None:
+  """Batch statistics over the global batch, on every replica.
+
+  Keras 3 updates a BatchNormalization's moving mean and variance on each replica from that
+  replica's batch, and keeps no aggregation for them: measured with two workers, their moving
+  variances parted by 2% within six steps, so each worker evaluated another net and the
+  checkpoint held the chief's. Synchronized, every replica normalizes with, and averages, the
+  same global-batch statistics: N replicas train the net one process trains on the same global
+  batch, and stay identical (BUILD_NOTES.md).
+  """
+  for layer in _all_layers(model):
+    if isinstance(layer, keras.layers.BatchNormalization):
+      layer.synchronized = True
+
+
+def _all_layers(model):
+  for layer in model.layers:
+    yield layer
+    if isinstance(layer, keras.Model):
+      yield from _all_layers(layer)
+
+
 def _is_chief(strategy) -> bool:
   resolver = getattr(strategy, "cluster_resolver", None)
   if resolver is None or not resolver.task_type:
@@ -182,17 +226,21 @@ def _is_chief(strategy) -> bool:
 class _Checkpointing:
   """Model, optimizer, finished epochs and steps into the current epoch."""
 
-  def __init__(self, model, optimizer, directory):
+  def __init__(self, model, optimizer, directory, restore_from=None):
     self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
     self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step_in_epoch")
     self.ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=self.epoch,
                                     step_in_epoch=self.step)
     self.manager = tf.train.CheckpointManager(self.ckpt, directory, max_to_keep=2)
+    # Several workers all resume from the chief's checkpoints (their own copies are written
+    # only because saving is collective), so a worker that lost its copy resumes with the rest.
+    self.restore_from = restore_from or directory
 
   def restore(self) -> tuple[int, int]:
     """(finished epochs, steps into the next one); (0, 0) without a checkpoint."""
-    if self.manager.latest_checkpoint:
-      self.ckpt.restore(self.manager.latest_checkpoint).expect_partial()
+    latest = tf.train.latest_checkpoint(self.restore_from)
+    if latest:
+      self.ckpt.restore(latest).expect_partial()
     return int(self.epoch.numpy()), int(self.step.numpy())
 
   def save(self, epoch: int, step: int):
@@ -290,7 +338,7 @@ def train(net: str, input_kind: str, config: ClassifierTrainConfig, *, workdir: 
   chief = _is_chief(dist)
   os.makedirs(workdir, exist_ok=True)
   # Non-chief workers must take part in saving (it is collective) but write elsewhere.
-  ckpt_dir = os.path.join(workdir, "checkpoints")
+  chief_dir = ckpt_dir = os.path.join(workdir, "checkpoints")
   if not chief:
     ckpt_dir = os.path.join(workdir, f"worker_tmp_{dist.cluster_resolver.task_id}")
   tag = f"[{net} {input_kind} {data.latent_inputs}]" if data.latent_inputs else (
@@ -304,10 +352,12 @@ def train(net: str, input_kind: str, config: ClassifierTrainConfig, *, workdir: 
   with dist.scope():
     model = classifier_net.build_model(net, data.channels, len(data.classes), config,
                                        precision, data.latent_inputs)
+    if dist.num_replicas_in_sync > 1:
+      _synchronize_batch_norm(model)
     optimizer = keras.optimizers.SGD(_learning_rate_schedule(config, steps_per_epoch),
                                      momentum=config.momentum)
     optimizer.build(model.trainable_variables)
-    checkpointing = _Checkpointing(model, optimizer, ckpt_dir)
+    checkpointing = _Checkpointing(model, optimizer, ckpt_dir, restore_from=chief_dir)
   epoch_done, step_done = checkpointing.restore()
 
   results = read_results(workdir) if epoch_done or step_done else None
@@ -352,8 +402,8 @@ def train(net: str, input_kind: str, config: ClassifierTrainConfig, *, workdir: 
 
   for epoch in range(epoch_done, config.epochs):
     start_step = step_done if epoch == epoch_done else 0
-    dataset = dist.experimental_distribute_dataset(
-        classification_input.train_input(data, config, epoch, start_step))
+    dataset = dist.experimental_distribute_dataset(_sharded_by_data(
+        classification_input.train_input(data, config, epoch, start_step)))
     sums = {"loss": 0.0, "correct": 0.0, "count": 0}
     window = {"loss": 0.0, "count": 0}
     epoch_tick = window_tick = time.time()
@@ -553,14 +603,20 @@ def evaluate(predict_step, data: classification_input.DataSpec, config: Classifi
              dist, limit: int = 0) -> dict:
   """Top-1 / top-5 accuracy and loss on the validation split (central crops)."""
   tick = time.time()
+  dataset = classification_input.eval_input(data, config, limit)
+  if num_workers(dist) > 1:
+    count = data.count(data.eval_split)
+    dataset = _padded_to_global_batches(dataset, min(count, limit) if limit else count,
+                                        config.batch_size)
   all_logits, all_labels = [], []
-  for x, y in dist.experimental_distribute_dataset(
-      classification_input.eval_input(data, config, limit)):
+  for x, y in dist.experimental_distribute_dataset(_sharded_by_data(dataset)):
     logits, labels = predict_step(x, y)
     all_logits.append(logits.numpy())
     all_labels.append(labels.numpy())
   logits = np.concatenate(all_logits).astype(np.float64)
   labels = np.concatenate(all_labels)
+  real = labels >= 0  # the padding's label is -1
+  logits, labels = logits[real], labels[real]
   return {
       "val_top1": metrics.top_k_accuracy(labels, logits, 1),
       "val_top5": metrics.top_k_accuracy(labels, logits, min(5, logits.shape[1])),
@@ -568,6 +624,20 @@ def evaluate(predict_step, data: classification_input.DataSpec, config: Classifi
       "val_examples": int(labels.size),
       "eval_seconds": time.time() - tick,
   }
+
+
+def _padded_to_global_batches(batches: tf.data.Dataset, count: int,
+                              batch_size: int) -> tf.data.Dataset:
+  """The `count` examples of `batches`, then label -1 padding up to whole global batches.
+
+  Workers sharing one evaluation must run the same number of steps (each gathers from all):
+  a partial last batch split by data would leave one worker a step short, and both waiting.
+  """
+  examples = batches.unbatch()
+  pad = -count % batch_size
+  padding = examples.take(1).map(
+      lambda x, y: (tf.nest.map_structure(tf.zeros_like, x), tf.constant(-1, y.dtype)))
+  return examples.concatenate(padding.repeat(pad)).batch(batch_size, drop_remainder=True)
 
 
 # --- restoring a trained classifier -----------------------------------------------------------
