@@ -87,18 +87,10 @@ def test_the_cycle_finder_finds_a_cycle_hidden_behind_a_function_level_import():
   assert _cycles({"a": {"b"}, "b": set()}) == []
 
 
-# Known and owned: the codec interface's first cut (session 9) left the bundle loader
-# (pretrained) and the family modules importing each other behind function-level imports. It is
-# the one cycle allowed until pretrained's loading moves into the family modules; any other
-# cycle, or a larger one, fails.
-KNOWN_CODEC_CYCLE = {"tfcdi.codec.autoencoder", "tfcdi.codec.hyperprior_codec",
-                     "tfcdi.codec.interface", "tfcdi.codec.pretrained", "tfcdi.codec.registry"}
-
-
 def test_no_import_cycle_among_tfcdi_modules():
   graph = _graph()
   assert graph["tfcdi.reproduce"]  # the parser sees imports at all
-  assert [c for c in _cycles(graph) if not set(c) <= KNOWN_CODEC_CYCLE] == []
+  assert _cycles(graph) == []
 
 
 def test_the_reporting_layer_imports_only_itself_and_the_operating_points():
@@ -132,3 +124,4 @@ def _length_cases():
 def test_no_module_is_longer_than_800_lines(path):
   with open(path) as f:
     assert sum(1 for _ in f) <= MAX_LINES
+
