@@ -78,11 +78,14 @@ def main(argv):
   if _RECIPE.value is not None:
     return _train_recipe()
   family = _CODEC.value or "autoencoder"
-  if family not in _cli.CODEC_FAMILIES:
+  if family not in _TRAINERS:
     raise app.UsageError(f"--codec={family}: training takes a codec family, one of "
-                         f"{', '.join(_cli.CODEC_FAMILIES)}")
-  if family == "hyperprior":
-    return _train_hyperprior()
+                         f"{', '.join(_TRAINERS)}")
+  return _TRAINERS[family]()
+
+
+def _train_autoencoder():
+  """The autoencoder (the default): train, bundle and evaluate one operating point."""
   if _QUALITY.value is not None:
     raise app.UsageError("--quality is for --codec=hyperprior; the autoencoder codec takes "
                          "--operating_point")
@@ -157,6 +160,11 @@ def _train_hyperprior():
   if FLAGS.kodak_dir:
     from tfcdi.codec import evaluation  # pylint: disable=g-import-not-at-top
     evaluation.evaluate_bundle_on_folder(bundle, FLAGS.kodak_dir, FLAGS.workdir, log=log)
+
+
+# How each codec family trains (its own trainer module, with its own flags); the codec package
+# knows no training code.
+_TRAINERS = {"autoencoder": _train_autoencoder, "hyperprior": _train_hyperprior}
 
 
 def run():

@@ -470,6 +470,17 @@ class LatentClassifier:
     out = self._classify(**{name: tf.convert_to_tensor(symbols_batch, tf.int32)})
     return out["probabilities"].numpy()
 
+  def describe_input(self, header, symbols: np.ndarray) -> str:
+    """What it reads of a file (`symbols`: what `read` gave), as tfcdi-classify prints it."""
+    h, w, c = header.latent_shape
+    crop = min(self.crop_size, symbols.shape[0], symbols.shape[1])
+    scale = "" if symbols.shape[:2] == (h, w) else f" -> {symbols.shape[0]}x{symbols.shape[1]}"
+    return f"latent {h}x{w}x{c}{scale}, central {crop}x{crop}"
+
+  def ranked(self, symbols: np.ndarray, k: int = 5) -> list[tuple[str, str, float]]:
+    """top_k of what `read` gave: the same call for every kind of classifier."""
+    return self.top_k(symbols, k)
+
   def top_k(self, symbols: np.ndarray, k: int = 5) -> list[tuple[str, str, float]]:
     """[(wnid, name, probability)] of the k most probable classes, best first."""
     self.check_latent(symbols)
@@ -546,6 +557,18 @@ class HyperpriorClassifier:
     return self._classify(**{family.serving_name(name): tf.convert_to_tensor(given[name],
                                                                              tf.int32)
                              for name in self.symbol_names})["probabilities"].numpy()
+
+  def describe_input(self, header, symbols: tuple) -> str:
+    """What it reads of a file (`symbols`: what `read` gave), as tfcdi-classify prints it."""
+    h, w, m = symbols[0].shape
+    side, view, crop = min(h, w), self.view_size, self.crop_size
+    square = f"{h}x{w}" if h == w else f"{h}x{w} -> central {side}x{side}"
+    inputs = " and ".join(self.latent_inputs.split("+"))
+    return f"{inputs} {square}x{m} -> {view}x{view}, central {crop}x{crop}"
+
+  def ranked(self, symbols: tuple, k: int = 5) -> list[tuple[str, str, float]]:
+    """top_k of what `read` gave: the same call for every kind of classifier."""
+    return self.top_k(*symbols, k=k)
 
   def top_k(self, y_symbols: np.ndarray, scale_indices: np.ndarray,
             k: int = 5) -> list[tuple[str, str, float]]:

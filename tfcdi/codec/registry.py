@@ -100,6 +100,18 @@ def parse_header(data: bytes):
   return family.parse_header(data)
 
 
+def check_file_family(header, family: str) -> None:
+  """Refuses a file whose header is not of the family named `family`.
+
+  Raises:
+    CodecError: the file is of another family (or `family` is no family's name).
+  """
+  wanted = get(family)
+  if header.codec_family != wanted.byte:
+    raise CodecError(f"the file is of the {name_of(header.codec_family)} family, not of the "
+                     f"{wanted.name} family")
+
+
 def bundle_family(path: str) -> interface.Family:
   """The family a bundle's metadata names (the autoencoder's bundles name none)."""
   family = bundles.read_metadata(path).get("family") or DEFAULT_FAMILY
