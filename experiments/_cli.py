@@ -72,6 +72,22 @@ class _LazyModule:
     return f"<lazy module {self._name}>"
 
 
+def has_two_paths(argv, usage: str) -> bool:
+  """Whether a compress / decompress command line names an input and an output; says what is
+  wrong (one line, with the usage) when not."""
+  if len(argv) == 3:
+    return True
+  error(f"expected an input and an output path, got {plural(len(argv) - 1, 'argument')}. "
+        f"{usage.splitlines()[0]}")
+  return False
+
+
+def coded_line(job, width: int, height: int, num_bytes: int) -> str:
+  """What compress and decompress print for a file: its paths, size and rate."""
+  return (f"{job.source} -> {job.target}: {width}x{height} px, {num_bytes} bytes, "
+          f"{8 * num_bytes / (height * width):.4f} bpp")
+
+
 def lazy_import(name: str):
   """The module `name`, imported when first used (see _LazyModule)."""
   return _LazyModule(name)

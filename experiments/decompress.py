@@ -75,14 +75,11 @@ def decompress_file(codec, job: imageio.FileJob, family: str | None = None) -> s
   imageio.make_parent_folder(job.target)
   imageio.save_image(job.target, image)
   height, width = image.shape[:2]
-  return (f"{job.source} -> {job.target}: {width}x{height} px, {len(data)} bytes, "
-          f"{8 * len(data) / (height * width):.4f} bpp")
+  return _cli.coded_line(job, width, height, len(data))
 
 
 def main(argv):
-  if len(argv) != 3:
-    _error(f"expected an input and an output path, got {_cli.plural(len(argv) - 1, 'argument')}"
-           f". {USAGE.splitlines()[0]}")
+  if not _cli.has_two_paths(argv, USAGE):
     return 1
   try:
     jobs = imageio.plan_files(argv[1], argv[2], (".tfci",), ".png", overwrite=_OVERWRITE.value,

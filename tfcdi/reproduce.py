@@ -40,6 +40,7 @@ import shutil
 import time
 from typing import Callable, Sequence
 
+from tfcdi import imageio
 from tfcdi.codec import operating_points
 from tfcdi.codec import pretrained
 from tfcdi.reporting import published
@@ -516,10 +517,7 @@ class Pipeline(Restoring):
 
   @staticmethod
   def _write(path, value):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + ".tmp", "w") as f:
-      json.dump(value, f, indent=2)
-    os.replace(path + ".tmp", path)
+    imageio.write_json(path, value)
 
   @staticmethod
   def _require(path: str, needed_by: str) -> None:

@@ -59,6 +59,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from tfcdi import imageio
 from tfcdi.codec import autoencoder
 from tfcdi.codec import hyperprior_codec
 from tfcdi.codec import pretrained
@@ -238,13 +239,6 @@ class TfdsSource:
 # --- metadata ---------------------------------------------------------------------------------
 
 
-def _write_json_atomic(path: str, data: dict) -> None:
-  tmp = f"{path}.{os.getpid()}.tmp"
-  with open(tmp, "w") as f:
-    json.dump(data, f, indent=2)
-  os.replace(tmp, path)
-
-
 def read_metadata(store_dir: str) -> dict:
   """The store's metadata.json.
 
@@ -404,7 +398,7 @@ def encode_split(source, codec, store_dir: str, split: str, *,
                      f"(from {previous['plan']['source']}); use another --store_dir")
   meta["splits"][split] = {**(previous or {}), "plan": plan, "count": source.count,
                            "num_shards": num_shards, "complete": False}
-  _write_json_atomic(os.path.join(store_dir, METADATA_FILE), meta)
+  imageio.write_json(os.path.join(store_dir, METADATA_FILE), meta)
 
   to_files = _file_writer(codec, image_size)
   bar = progress_bar(source.count, f"encoding {split}", progress)
@@ -430,7 +424,7 @@ def encode_split(source, codec, store_dir: str, split: str, *,
   entry["bpp"] = 8.0 * entry["tfci_bytes"] / (source.count * image_size ** 2)
   entry["complete"] = True
   meta["totals"] = _totals(meta)
-  _write_json_atomic(os.path.join(store_dir, METADATA_FILE), meta)
+  imageio.write_json(os.path.join(store_dir, METADATA_FILE), meta)
   return entry
 
 
@@ -474,7 +468,7 @@ def _encode_shard(examples, to_files, classes, path, image_size, batch_size, bar
         stats["tfci_bytes"] += len(data)
       bar.update(len(files))
   # The stats first, the shard last: a shard under its final name always has its stats.
-  _write_json_atomic(path + ".json", stats)
+  imageio.write_json(path + ".json", stats)
   os.replace(tmp, path)
 
 

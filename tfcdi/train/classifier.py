@@ -20,7 +20,6 @@ config, the command, per-epoch curves, final top-1/top-5) and TensorBoard logs.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 
@@ -35,10 +34,14 @@ from tfcdi.data import rgb_arms
 from tfcdi.nets import classifier as classifier_net
 from tfcdi.nets import specs as specs_lib
 from tfcdi.train import precision as precision_lib
+from tfcdi.train import workdir as workdir_lib
 
 INPUT_KINDS = ("original", "decoded", "latent")
 STRATEGIES = ("default", "mirrored", "multi_worker_mirrored")
-RESULTS_FILE = "results.json"
+RESULTS_FILE = workdir_lib.RESULTS_FILE
+# The counters of its checkpoints (with "model" and "optimizer"): finished epochs and steps into
+# the next one. Runs on disk hold these names; tests/test_workdir.py pins them.
+CHECKPOINT_COUNTERS = ("epoch", "step_in_epoch")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,44 +179,11 @@ def _is_chief(strategy) -> bool:
   return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
 
 
-# --- checkpoints and results ------------------------------------------------------------------
+# --- results -----------------------------------------------------------------------------------
 
 
-class _Checkpointing:
-  """Model, optimizer, finished epochs and steps into the current epoch."""
-
-  def __init__(self, model, optimizer, directory):
-    self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-    self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step_in_epoch")
-    self.ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=self.epoch,
-                                    step_in_epoch=self.step)
-    self.manager = tf.train.CheckpointManager(self.ckpt, directory, max_to_keep=2)
-
-  def restore(self) -> tuple[int, int]:
-    """(finished epochs, steps into the next one); (0, 0) without a checkpoint."""
-    if self.manager.latest_checkpoint:
-      self.ckpt.restore(self.manager.latest_checkpoint).expect_partial()
-    return int(self.epoch.numpy()), int(self.step.numpy())
-
-  def save(self, epoch: int, step: int):
-    self.epoch.assign(epoch)
-    self.step.assign(step)
-    self.manager.save()
-
-
-def _write_json_atomic(path: str, data: dict) -> None:
-  tmp = f"{path}.{os.getpid()}.tmp"
-  with open(tmp, "w") as f:
-    json.dump(data, f, indent=2)
-  os.replace(tmp, path)
-
-
-def read_results(workdir: str) -> dict | None:
-  path = os.path.join(workdir, RESULTS_FILE)
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
+# A finished run read back (the workdir module's; checkpoints: "epoch" and "step_in_epoch").
+read_results = workdir_lib.read_results
 
 
 def _learning_rate_schedule(config: ClassifierTrainConfig, steps_per_epoch: int):
@@ -290,7 +260,7 @@ def train(net: str, input_kind: str, config: ClassifierTrainConfig, *, workdir: 
   chief = _is_chief(dist)
   os.makedirs(workdir, exist_ok=True)
   # Non-chief workers must take part in saving (it is collective) but write elsewhere.
-  ckpt_dir = os.path.join(workdir, "checkpoints")
+  ckpt_dir = workdir_lib.checkpoint_dir(workdir)
   if not chief:
     ckpt_dir = os.path.join(workdir, f"worker_tmp_{dist.cluster_resolver.task_id}")
   tag = f"[{net} {input_kind} {data.latent_inputs}]" if data.latent_inputs else (
@@ -307,7 +277,8 @@ def train(net: str, input_kind: str, config: ClassifierTrainConfig, *, workdir: 
     optimizer = keras.optimizers.SGD(_learning_rate_schedule(config, steps_per_epoch),
                                      momentum=config.momentum)
     optimizer.build(model.trainable_variables)
-    checkpointing = _Checkpointing(model, optimizer, ckpt_dir)
+    checkpointing = workdir_lib.Checkpointing(ckpt_dir, CHECKPOINT_COUNTERS,
+                                              model=model, optimizer=optimizer)
   epoch_done, step_done = checkpointing.restore()
 
   results = read_results(workdir) if epoch_done or step_done else None
@@ -340,7 +311,7 @@ def train(net: str, input_kind: str, config: ClassifierTrainConfig, *, workdir: 
 
   def save_results():
     if chief:
-      _write_json_atomic(os.path.join(workdir, RESULTS_FILE), results)
+      workdir_lib.write_results(workdir, results)
 
   # A kill between saving an end-of-epoch checkpoint and writing the results leaves that
   # epoch's evaluation unrecorded: do it now.
@@ -587,9 +558,5 @@ def restore_model(workdir: str) -> tuple[keras.Model, dict]:
   model = classifier_net.build_model(results["net"], results["input_shape"][-1],
                                      results["num_classes"], config,
                                      latent_inputs=results.get("latent_inputs"))
-  directory = os.path.join(workdir, "checkpoints")
-  latest = tf.train.latest_checkpoint(directory)
-  if latest is None:
-    raise TrainingError(f"no checkpoint in {directory}")
-  tf.train.Checkpoint(model=model).restore(latest).expect_partial()
+  workdir_lib.restore_latest(workdir, TrainingError, model=model)
   return model, results

@@ -7,7 +7,6 @@ Library code: the binary experiments/train_codec.py parses flags and calls `trai
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import time
@@ -22,6 +21,7 @@ from tfcdi.codec import pretrained
 from tfcdi.codec import quantizer as q
 from tfcdi.data import images as images_lib
 from tfcdi.train import precision as precision_lib
+from tfcdi.train import workdir as workdir_lib
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,27 +140,26 @@ def rate_entropy(outputs):
   return soft + tf.stop_gradient(outputs["entropy"] - soft)
 
 
-class StepCheckpointing:
-  """Model, optimizer, step and the decay flag in one tf.train.Checkpoint, restored if any.
+# The counter of its checkpoints (with "model", "optimizer" and "decayed_at"), which also numbers
+# the files; runs on disk hold this name (tests/test_workdir.py). The hyperprior's loop too.
+CHECKPOINT_COUNTERS = ("step",)
+
+
+class StepCheckpointing(workdir_lib.Checkpointing):
+  """Model, optimizer, step and the decay flag in one tf.train.Checkpoint, restored if any; the
+  files are numbered by step.
 
   Shared by both codec families' training loops (this one and train/hyperprior.py).
   """
 
   def __init__(self, model, optimizer, directory, decayed_at):
-    self.step = tf.Variable(0, dtype=tf.int64, name="step")
-    self.decayed_at = decayed_at
-    self.ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, step=self.step,
-                                    decayed_at=decayed_at)
-    self.manager = tf.train.CheckpointManager(self.ckpt, directory, max_to_keep=2)
+    super().__init__(directory, CHECKPOINT_COUNTERS, number_by="step", model=model,
+                     optimizer=optimizer, decayed_at=decayed_at)
+    self.step, self.decayed_at = self.counters["step"], decayed_at
 
   def restore(self) -> int:
-    if self.manager.latest_checkpoint:
-      self.ckpt.restore(self.manager.latest_checkpoint).expect_partial()
-    return int(self.step.numpy())
-
-  def save(self, step):
-    self.step.assign(step)
-    self.manager.save(checkpoint_number=step)
+    """The step of the latest checkpoint (0 without one)."""
+    return super().restore()[0]
 
 
 class DecayOnce(keras.optimizers.schedules.LearningRateSchedule):
@@ -199,8 +198,8 @@ def build(op, config: CodecTrainConfig, workdir: str, precision: str = "float32"
   optimizer = keras.optimizers.Adam(DecayOnce(lr, boundary, decayed_at))
   # Creating the slots up front lets the checkpoint restore them immediately, not lazily.
   optimizer.build(model.trainable_variables)
-  checkpointing = StepCheckpointing(model, optimizer, os.path.join(workdir, "checkpoints"),
-                                 decayed_at)
+  checkpointing = StepCheckpointing(model, optimizer, workdir_lib.checkpoint_dir(workdir),
+                                    decayed_at)
   return model, optimizer, checkpointing
 
 
@@ -362,8 +361,7 @@ def finalize(operating_point, config: CodecTrainConfig, data_dir: str, workdir: 
   path = os.path.join(workdir, f"codec_{op.name}.npz")
   summary = _bundle_checkpoint(op, config, data_dir, workdir, preset_name, split, path, log,
                                required_step=config.num_steps, recipe=recipe)
-  with open(os.path.join(workdir, "train_summary.json"), "w") as f:
-    json.dump(summary, f, indent=2)
+  workdir_lib.write_json(os.path.join(workdir, "train_summary.json"), summary)
   return path
 
 
@@ -401,11 +399,7 @@ HISTORY_FILE = "history.json"
 
 
 def read_history(workdir: str) -> dict | None:
-  path = os.path.join(workdir, HISTORY_FILE)
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
+  return workdir_lib.read_json(os.path.join(workdir, HISTORY_FILE))
 
 
 def measure_milestone(recipe: CodecRecipe, data_dir: str, kodak_dir: str, workdir: str,
@@ -431,17 +425,10 @@ def measure_milestone(recipe: CodecRecipe, data_dir: str, kodak_dir: str, workdi
       "num_images": result["num_images"], "fingerprint": result["fingerprint"],
       "measured_from": result["measured_from"]})
   history["milestones"].sort(key=lambda m: m["step"])
-  _write_json(os.path.join(workdir, HISTORY_FILE), history)
+  workdir_lib.write_json(os.path.join(workdir, HISTORY_FILE), history)
   log(f"[codec {op.name}] milestone {step}: Kodak {result['bpp']:.4f} bpp, PSNR "
       f"{result['psnr']:.2f} dB, MS-SSIM {result['ms_ssim']:.4f} (real files)")
   return history
-
-
-def _write_json(path: str, value) -> None:
-  # Written beside and renamed: a run killed mid-write leaves the previous file whole.
-  with open(path + ".tmp", "w") as f:
-    json.dump(value, f, indent=2)
-  os.replace(path + ".tmp", path)
 
 
 def train_recipe(recipe: CodecRecipe, data_dir: str, kodak_dir: str, workdir: str,

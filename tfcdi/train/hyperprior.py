@@ -10,7 +10,6 @@ noise, the rate from their likelihoods, lambda from tfcdi/codec/qualities.py.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 
 import keras
@@ -26,6 +25,7 @@ from tfcdi.codec import qualities
 from tfcdi.data import images as images_lib
 from tfcdi.train import codec as codec_train
 from tfcdi.train import precision as precision_lib
+from tfcdi.train import workdir as workdir_lib
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +89,7 @@ def build(quality, config: HyperpriorTrainConfig, workdir: str, precision: str =
   optimizer = keras.optimizers.Adam(schedule, global_clipnorm=config.clip_norm)
   optimizer.build(model.trainable_variables)
   checkpointing = codec_train.StepCheckpointing(model, optimizer,
-                                                os.path.join(workdir, "checkpoints"), decayed_at)
+                                                workdir_lib.checkpoint_dir(workdir), decayed_at)
   return model, optimizer, checkpointing
 
 
@@ -201,11 +201,9 @@ def finalize(quality, config: HyperpriorTrainConfig, data_dir: str, workdir: str
   check = check_bundle(codec, [paths[i] for i in chosen], log=log)
   log(f"[hyperprior {q.name}] bundle {path} ({os.path.getsize(path) / 1024:.0f} KiB), "
       f"fingerprint {codec.fingerprint.hex()}")
-  with open(os.path.join(workdir, "train_summary.json"), "w") as f:
-    json.dump({"codec": "hyperprior", "quality": q.quality, "lambda": q.lmbda,
-               "preset": preset_name, "steps": step, "config": dataclasses.asdict(config),
-               "num_filters": model.num_filters, "latent_channels": model.latent_channels,
-               "bundle": os.path.basename(path), "name": name,
-               "fingerprint": codec.fingerprint.hex(), "training_image_check": check}, f,
-              indent=2)
+  workdir_lib.write_json(os.path.join(workdir, "train_summary.json"), {
+      "codec": "hyperprior", "quality": q.quality, "lambda": q.lmbda, "preset": preset_name,
+      "steps": step, "config": dataclasses.asdict(config), "num_filters": model.num_filters,
+      "latent_channels": model.latent_channels, "bundle": os.path.basename(path), "name": name,
+      "fingerprint": codec.fingerprint.hex(), "training_image_check": check})
   return path

@@ -42,7 +42,6 @@ Outputs (all under the workdir, resumable after a kill):
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import time
@@ -62,9 +61,13 @@ from tfcdi.data import latent_store
 from tfcdi.train import classifier as classifier_lib
 from tfcdi.train import codec as codec_train
 from tfcdi.train import precision as precision_lib
+from tfcdi.train import workdir as workdir_lib
 
 ARMS = ("joint", "codec", "classifier")
-RESULTS_FILE = "results.json"
+RESULTS_FILE = workdir_lib.RESULTS_FILE
+# The counters of its checkpoints (with "codec", "optimizer" and "classifier"); runs on disk
+# hold these names (tests/test_workdir.py).
+CHECKPOINT_COUNTERS = ("epoch", "step")
 CLASSIFIER_DIR = "classifier"
 _EVAL_SEED = 1234
 _EVAL_BATCH = 32
@@ -234,40 +237,8 @@ def _load_classifier(workdir: str, codec: pretrained.Codec, classes) -> tuple:
 # --- the loop -----------------------------------------------------------------------------------
 
 
-class _Checkpointing:
-  def __init__(self, directory, **objects):
-    self.epoch = tf.Variable(0, dtype=tf.int64, name="epoch")
-    self.step = tf.Variable(0, dtype=tf.int64, name="step")
-    self.ckpt = tf.train.Checkpoint(epoch=self.epoch, step=self.step, **objects)
-    self.manager = tf.train.CheckpointManager(self.ckpt, directory, max_to_keep=2)
-
-  def restore(self) -> tuple[int, int]:
-    if self.manager.latest_checkpoint:
-      self.ckpt.restore(self.manager.latest_checkpoint).expect_partial()
-    return int(self.epoch.numpy()), int(self.step.numpy())
-
-  def save(self, epoch: int, step: int):
-    self.epoch.assign(epoch)
-    self.step.assign(step)
-    self.manager.save()
-
-
-def _read_json(path):
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
-
-
-def _write_json(path, data):
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(data, f, indent=2)
-  os.replace(tmp, path)
-
-
-def read_results(workdir: str) -> dict | None:
-  return _read_json(os.path.join(workdir, RESULTS_FILE))
+# A finished run read back (the workdir module's; checkpoints: "epoch" and "step").
+read_results = workdir_lib.read_results
 
 
 def _psnr(mse: float) -> float:
@@ -409,7 +380,8 @@ def train(arm: str, config: JointTrainConfig, *, workdir: str, data_dir: str,
   objects = {"codec": codec_model, "optimizer": optimizer}
   if classifier is not None:
     objects["classifier"] = classifier
-  checkpointing = _Checkpointing(os.path.join(workdir, "checkpoints"), **objects)
+  checkpointing = workdir_lib.Checkpointing(workdir_lib.checkpoint_dir(workdir),
+                                            CHECKPOINT_COUNTERS, **objects)
   epoch_done, step_done = checkpointing.restore()
   tag = f"[joint {arm} {op.name}]"
 
@@ -448,7 +420,7 @@ def train(arm: str, config: JointTrainConfig, *, workdir: str, data_dir: str,
   target_entropy = op.target_entropy * config.target_entropy_scale
   results["beta"], results["target_entropy"] = beta, target_entropy
   results_path = os.path.join(workdir, RESULTS_FILE)
-  _write_json(results_path, results)
+  workdir_lib.write_json(results_path, results)
 
   train_step = _train_step_fn(arm, codec_model, classifier, optimizer, config, beta,
                               target_entropy)
@@ -487,13 +459,13 @@ def train(arm: str, config: JointTrainConfig, *, workdir: str, data_dir: str,
       entry["eval"] = evaluator(eval_dataset(curve_paths, curve_labels, config))
       log(f"{tag} epoch {epoch + 1}: {_describe(entry['eval'])}")
     results["epochs"].append(entry)
-    _write_json(results_path, results)
+    workdir_lib.write_json(results_path, results)
 
   if not results.get("complete"):
     _finish(arm, results, codec, codec_model, classifier, base_results, evaluator, config,
             workdir, data_dir, train_split, final_paths, final_labels, kodak_dir,
             kodak_images, preset_name, log)
-    _write_json(results_path, results)
+    workdir_lib.write_json(results_path, results)
   return results
 
 
@@ -610,8 +582,8 @@ def _write_classifier_workdir(directory, classifier, base_results, results) -> s
   """A train_classifier-style workdir, so export / classify / train_segmenter can use it."""
   os.makedirs(directory, exist_ok=True)
   # A manager writes the state file through which restore_model finds the latest checkpoint.
-  tf.train.CheckpointManager(tf.train.Checkpoint(model=classifier),
-                             os.path.join(directory, "checkpoints"), max_to_keep=1).save()
+  workdir_lib.Checkpointing(workdir_lib.checkpoint_dir(directory), (), max_to_keep=1,
+                            model=classifier).save()
   codec_info = dict(base_results.get("codec") or {})
   if "bundle" in results:
     meta = pretrained.read_metadata(results["bundle"]["path"])
@@ -628,5 +600,5 @@ def _write_classifier_workdir(directory, classifier, base_results, results) -> s
                 "top5": results["final"]["top5"]},
       "complete": True,
   })
-  _write_json(os.path.join(directory, classifier_lib.RESULTS_FILE), summary)
+  workdir_lib.write_results(directory, summary)
   return os.path.abspath(directory)

@@ -39,11 +39,15 @@ from tfcdi.data import segmentation as seg
 from tfcdi.nets import deeplab
 from tfcdi.nets import flops as flops_lib
 from tfcdi.nets import specs
+from tfcdi.train import workdir as workdir_lib
 # predictions.npz is read where the Fig. 5 analog is drawn (the reporting layer reads no TF).
 from tfcdi.reporting.figures import read_predictions  # noqa: F401  pylint: disable=unused-import
 
 INPUTS = ("original", "decoded", "latent")
-RESULTS_FILE = "results.json"
+RESULTS_FILE = workdir_lib.RESULTS_FILE
+# The counter of its checkpoints (with "model", "backbone_optimizer" and "head_optimizer"),
+# which also numbers the files; runs on disk hold this name (tests/test_workdir.py).
+CHECKPOINT_COUNTERS = ("step",)
 PREDICTIONS_FILE = "predictions.npz"
 MEAN_FILE = "input_mean.json"
 
@@ -229,24 +233,20 @@ class Trainer:
     # Creating the slots now lets a checkpoint restore them at once, not lazily.
     self.backbone_optimizer.build(self.backbone_vars)
     self.head_optimizer.build(self.head_vars)
-    self.step = tf.Variable(0, dtype=tf.int64, name="step", trainable=False)
-    self.manager = None
+    self.checkpointing = None
     if checkpoint_dir:
-      checkpoint = tf.train.Checkpoint(
-          model=model, backbone_optimizer=self.backbone_optimizer,
-          head_optimizer=self.head_optimizer, step=self.step)
-      self.manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=2)
+      self.checkpointing = workdir_lib.Checkpointing(
+          checkpoint_dir, CHECKPOINT_COUNTERS, number_by="step", model=model,
+          backbone_optimizer=self.backbone_optimizer, head_optimizer=self.head_optimizer)
     self.train_step = (self._train_step if config.run_eagerly
                        else tf.function(self._train_step))
 
   def restore(self) -> int:
-    if self.manager and self.manager.latest_checkpoint:
-      self.manager.checkpoint.restore(self.manager.latest_checkpoint).expect_partial()
-    return int(self.step.numpy())
+    """The step of the latest checkpoint (0 without one, or without a checkpoint folder)."""
+    return self.checkpointing.restore()[0] if self.checkpointing else 0
 
   def save(self, step: int) -> None:
-    self.step.assign(step)
-    self.manager.save(checkpoint_number=step)
+    self.checkpointing.save(step)
 
   def apply_gradients(self, backbone_grads, head_grads) -> None:
     self.backbone_optimizer.apply_gradients(zip(backbone_grads, self.backbone_vars))
@@ -341,18 +341,7 @@ def write_predictions(path: str, dumps: list[dict], source: seg.Source, decoded_
 # --- The run ------------------------------------------------------------------------------------
 
 
-def _write_json(path: str, value) -> None:
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(value, f, indent=2)
-  os.replace(tmp, path)
-
-
-def _read_json(path: str):
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
+_read_json = workdir_lib.read_json
 
 
 @dataclasses.dataclass
@@ -400,7 +389,7 @@ def _prepare_data(input_kind, config, dataset, data_dir, train_split, eval_split
 
 def _checkpoint_step(workdir: str) -> int | None:
   """The step of the latest checkpoint in `workdir`, from its name (nothing is built)."""
-  latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+  latest = tf.train.latest_checkpoint(workdir_lib.checkpoint_dir(workdir))
   if latest is None:
     return None
   try:
@@ -451,7 +440,7 @@ def _input_mean(data: _Data, key: str, workdir: str, log) -> list[float]:
     return stored["mean"]
   with seg.raise_data_errors():
     mean = seg.compute_channel_mean(data.train.map(lambda e: {key: e[key]}), key)
-  _write_json(path, {"input": key, "mean": mean, "images": len(data.train_source)})
+  workdir_lib.write_json(path, {"input": key, "mean": mean, "images": len(data.train_source)})
   log(f"[segmenter] per-channel {key} mean over {len(data.train_source)} training images: "
       f"{', '.join(f'{m:.3f}' for m in mean)}")
   return mean
@@ -504,7 +493,7 @@ def train(net: str, input_kind: str, config: SegmenterTrainConfig, data_dir: str
     log("[segmenter] no classifier to start from: batch norm is trained, not frozen")
   if frozen:
     freeze_batch_norm(model)
-  trainer = Trainer(model, config, info.ignore_label, os.path.join(workdir, "checkpoints"))
+  trainer = Trainer(model, config, info.ignore_label, workdir_lib.checkpoint_dir(workdir))
   start = trainer.restore()
   if start == 0 and init_from:
     classifier = load_init_classifier(
@@ -544,7 +533,7 @@ def train(net: str, input_kind: str, config: SegmenterTrainConfig, data_dir: str
                     "per_class_iou": values["per_class_iou"],
                     "pixel_accuracy": values["pixel_accuracy"],
                     "confusion_matrix": values["confusion_matrix"]})
-    _write_json(results_path, results)
+    workdir_lib.write_json(results_path, results)
     log(f"[segmenter] step {step}: mIoU {100 * values['miou']:.2f}% pixel accuracy "
         f"{100 * values['pixel_accuracy']:.2f}% on {values['images']} {eval_split} images")
     return dumps
