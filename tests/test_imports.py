@@ -234,3 +234,13 @@ def test_nothing_outside_the_codec_package_asks_which_family_a_codec_is():
     leaks += [f"{os.path.relpath(path, REPO_ROOT)}:{line}: {what}"
               for line, what in _family_questions(open(path).read(), names, types)]
   assert not leaks, "ask the codec interface instead:\n" + "\n".join(leaks)
+
+
+def test_the_paper_codec_widths_are_stated_once():
+  stated = []
+  for path in _python_files(OUTSIDE_CODEC):
+    for node in ast.walk(ast.parse(open(path).read())):
+      if (isinstance(node, (ast.Tuple, ast.List)) and len(node.elts) == 2
+          and [getattr(e, "value", None) for e in node.elts] == [64, 128]):
+        stated.append(os.path.relpath(path, REPO_ROOT))
+  assert stated == [os.path.join("tfcdi", "codec", "operating_points.py")]

@@ -73,7 +73,7 @@ class AutoencoderCodec(_Shared, interface.Codec):
   frequencies: np.ndarray  # int64 [L], sums to bundles.FREQUENCY_TOTAL, every entry >= 1
   name: str  # e.g. "ae-0.635-cpu"
   fingerprint: bytes  # 8 bytes, see _weights_digest
-  filters: tuple = (64, 128)
+  filters: tuple = operating_points.PAPER_FILTERS
 
   @property
   def num_centers(self) -> int:

@@ -29,6 +29,7 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
+from tfcdi.codec import operating_points
 from tfcdi.nets import flops as flops_lib
 from tfcdi.nets import resnet as resnet_lib
 from tfcdi.nets import specs as specs_lib
@@ -341,7 +342,7 @@ class CostRow:
 def segmentation_costs(image_size: int = 320, num_classes: int = 21,
                        operating_point: str = "0.0983",
                        nets: Sequence[str] = SEGMENTATION_NETS,
-                       codec_filters=(64, 128)) -> list[CostRow]:
+                       codec_filters=operating_points.PAPER_FILTERS) -> list[CostRow]:
   """Multiply-adds of full-size segmenters for an image_size x image_size image.
 
   The paper's training crop is 320x320 (a 40x40 latent); its Fig. 6 is at the 0.0983 bpp point
@@ -350,7 +351,6 @@ def segmentation_costs(image_size: int = 320, num_classes: int = 21,
   """
   # Imported here: the nets do not otherwise depend on the codec package.
   from tfcdi.codec import model as codec_model  # pylint: disable=g-import-not-at-top
-  from tfcdi.codec import operating_points  # pylint: disable=g-import-not-at-top
   if image_size % LOGIT_STRIDE:
     raise SegmenterError(f"image_size must be a multiple of {LOGIT_STRIDE}, got {image_size}.")
   channels = operating_points.get_operating_point(operating_point).channels

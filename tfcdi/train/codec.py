@@ -28,7 +28,7 @@ from tfcdi.train import workdir as workdir_lib
 class CodecTrainConfig:
   """How to train one operating point. `learning_rate=None` takes the operating point's own."""
 
-  filters: tuple = (64, 128)
+  filters: tuple = operating_points.PAPER_FILTERS
   crop: int = 128
   batch_size: int = 30
   num_steps: int = 600_000
