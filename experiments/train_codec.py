@@ -16,7 +16,9 @@ milestone into history.json. Killed and restarted with the same flags, it contin
 last checkpoint. Each stage is
 skipped when its output exists: training (checkpoint at the last step), the bundle
 (codec_<op>.npz or hyperprior_q<quality>.npz) and the Kodak evaluation from real files
-(kodak_eval.json).
+(kodak_eval.json). Any field of the preset's config (the codec's, or the hyperprior's with
+--codec=hyperprior) is overridden with --set, repeated (e.g. --set=num_steps=4000
+--set=learning_rate=1e-4 --set=precision=float32; tfcdi/configs.py).
 """
 
 import os
@@ -52,13 +54,7 @@ _KODAK_DIR = flags.DEFINE_string(
     "kodak_dir", None, "Folder of Kodak PNGs to evaluate on (skipped if unset).")
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Where checkpoints, TensorBoard logs and results go.", allow_override=True)
-_NUM_STEPS = flags.DEFINE_integer("num_steps", None, "Overrides the preset's number of steps.",
-                                  allow_override=True)
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Overrides the preset's batch size.",
-                                   allow_override=True)
-_LEARNING_RATE = flags.DEFINE_float(
-    "learning_rate", None, "Overrides the preset's learning rate.", allow_override=True)
-_PRECISION = _cli.define_precision_flag()
+_SET = _cli.define_set_flag()
 _RECIPE = flags.DEFINE_string(
     "recipe", None, "Train a shipped autoencoder codec from scratch by its recipe (e.g. "
     "ae-0.635-cpu; the names are tfcdi/train/codec.py's RECIPES); fixes every training "
@@ -66,7 +62,7 @@ _RECIPE = flags.DEFINE_string(
 _INIT_FROM = flags.DEFINE_string(
     "init_from_bundle", None, "A codec bundle (.npz) to start from when --workdir has no "
     "checkpoint: its weights and step count, with a new optimizer (give a small "
-    "--learning_rate).")
+    "--set=learning_rate=...).")
 
 
 def main(argv):
@@ -93,11 +89,9 @@ def _train_autoencoder():
     preset = _PRESET.value
     op_name = operating_points.get_operating_point(
         _OPERATING_POINT.value or _cli.DEFAULT_OPERATING_POINT).name
+    config = _cli.config_from_flags("codec", preset, _SET.value, init_from=_INIT_FROM.value)
   except ValueError as e:
     raise app.UsageError(str(e)) from None
-  config = codec_train.get_config(preset, num_steps=FLAGS.num_steps,
-                                  batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
-                                  precision=_PRECISION.value, init_from=_INIT_FROM.value)
   logging.set_verbosity(logging.WARNING)  # checkpoint chatter would drown the progress lines
   log = lambda msg: print(msg, flush=True)  # noqa: E731
   codec_train.train(op_name, config, FLAGS.data_dir, FLAGS.workdir,
@@ -115,8 +109,8 @@ def _train_autoencoder():
 
 def _train_recipe():
   """--recipe: train, measure at milestones, bundle and evaluate one shipped codec's recipe."""
-  fixed = [name for name in ("operating_point", "codec", "quality", "preset", "num_steps",
-                             "batch_size", "learning_rate", "precision", "init_from_bundle")
+  fixed = [name for name in ("operating_point", "codec", "quality", "preset", "set",
+                             "init_from_bundle")
            if FLAGS[name].present]
   if fixed:
     raise app.UsageError(f"--recipe fixes the training settings; drop --{', --'.join(fixed)}")
@@ -143,11 +137,9 @@ def _train_hyperprior():
     preset = _PRESET.value
     quality = qualities.get_quality(
         _QUALITY.value if _QUALITY.value is not None else _cli.DEFAULT_QUALITY).quality
+    config = _cli.config_from_flags("hyperprior", preset, _SET.value)
   except ValueError as e:
     raise app.UsageError(str(e)) from None
-  config = hyperprior_train.get_config(
-      preset, num_steps=FLAGS.num_steps, batch_size=FLAGS.batch_size,
-      learning_rate=FLAGS.learning_rate, precision=_PRECISION.value)
   logging.set_verbosity(logging.WARNING)
   log = lambda msg: print(msg, flush=True)  # noqa: E731
   hyperprior_train.train(quality, config, FLAGS.data_dir, FLAGS.workdir, split=FLAGS.split,

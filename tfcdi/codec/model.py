@@ -20,7 +20,7 @@ from tfcdi.codec import operating_points
 from tfcdi.codec import quantizer as q
 
 # The representation is 8x smaller than the image in each spatial dimension.
-DOWNSAMPLING = 8
+DOWNSAMPLING = operating_points.DOWNSAMPLING
 NUM_RESIDUAL_UNITS = 3
 KERNEL = 5
 

@@ -21,6 +21,8 @@ DEFAULT_NUM_CENTERS = 6
 # at every operating point (Appendix A.1, after Theis et al.); presets scale them. Stated here
 # once: the codec model, its bundles, the training presets and the cost tables read this.
 PAPER_FILTERS = (64, 128)
+# Image side / latent side: a H x W image gives a H/8 x W/8 x C representation.
+DOWNSAMPLING = 8
 
 
 @dataclasses.dataclass(frozen=True)

@@ -59,6 +59,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from tfcdi import configs
 from tfcdi import imageio
 from tfcdi.codec import autoencoder
 from tfcdi.codec import hyperprior_codec
@@ -73,7 +74,7 @@ HYPERPRIOR_TABLES_FILE = hyperprior_codec.TABLES_FILE
 # A store's entropy-decoded symbols (build_latent_cache).
 LATENT_CACHE_DIR = "latents"
 # The square view every image is brought to; its latent is 32 x 32 (see the module docstring).
-DEFAULT_IMAGE_SIZE = 256
+DEFAULT_IMAGE_SIZE = configs.DEFAULT_IMAGE_SIZE
 # ~1000 examples per shard: Imagenette's train split is 10 shards of a few MB each.
 DEFAULT_SHARD_SIZE = 1000
 # The order examples are written in; fixed so that a resumed encoding continues the same plan.

@@ -29,19 +29,16 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
+from tfcdi import configs
 from tfcdi.codec import operating_points
 from tfcdi.nets import flops as flops_lib
 from tfcdi.nets import resnet as resnet_lib
 from tfcdi.nets import specs as specs_lib
 
-# The ASPP dilation rates of DeepLab-v2 ("ASPP-L") that the paper uses (Section 5.1; also
-# shared/reference/paper_numbers.json, training.segmentation.aspp_rates, which a test compares).
-ASPP_RATES = (6, 12, 18, 24)
-
-# DeepLab-v2's "ASPP-S" rates, for small logit grids: the CPU preset's 128-pixel crops give a
-# 16x16 grid, on which the rate-18 and rate-24 branches would see only padding in training but
-# real features on full evaluation images.
-ASPP_SMALL_RATES = (2, 4, 8, 12)
+# The ASPP dilation rates: the paper's ("ASPP-L") and DeepLab-v2's "ASPP-S" for small logit
+# grids, stated with the presets that pick them (tfcdi/configs.py).
+ASPP_RATES = configs.ASPP_RATES
+ASPP_SMALL_RATES = configs.ASPP_SMALL_RATES
 
 # Names of the ASPP branches are f"{HEAD_PREFIX}_rate{rate}"; every layer whose name starts with
 # HEAD_PREFIX belongs to the head (the layers the paper trains at 10x the learning rate).

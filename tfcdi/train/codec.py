@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfcdi import configs
 from tfcdi.codec import model as model_lib
 from tfcdi.codec import operating_points
 from tfcdi.codec import pretrained
@@ -24,50 +25,9 @@ from tfcdi.train import precision as precision_lib
 from tfcdi.train import workdir as workdir_lib
 
 
-@dataclasses.dataclass(frozen=True)
-class CodecTrainConfig:
-  """How to train one operating point. `learning_rate=None` takes the operating point's own."""
-
-  filters: tuple = operating_points.PAPER_FILTERS
-  crop: int = 128
-  batch_size: int = 30
-  num_steps: int = 600_000
-  learning_rate: float | None = None
-  # The learning rate is divided by 10 after this fraction of the steps.
-  decay_at: float = 1.0
-  log_every: int = 100
-  checkpoint_every: int = 1000
-  # Multiplies the operating point's beta. Short runs end with an MSE several times the
-  # converged one, against which the paper's beta is too weak to bring H down to Ht.
-  beta_scale: float = 1.0
-  # Multiplies the target entropy Ht. The paper defines an operating point by the bpp measured
-  # on its evaluation images; when those are smoother than the training crops (Kodak against
-  # Imagenette), the same Ht lands below the published rate, and this moves it back.
-  target_entropy_scale: float = 1.0
-  # Training images whose symbols estimate the shipped frequency table.
-  table_images: int = 1000
-  seed: int = 0
-  # "auto", "float32" or "mixed_bfloat16" (tfcdi/train/precision.py). Training only: the
-  # bundle is built and its frequency table counted in float32.
-  precision: str = "float32"
-  # A codec bundle to start from when the workdir has no checkpoint (weights and step count).
-  init_from: str | None = None
-
-
-PRESETS = {
-    # Appendix A.1: Adam, batch 30, 600k iterations, per-point learning rates, full width.
-    "paper": CodecTrainConfig(),
-    # What fits a 2-core CPU in about half an hour per point (see BUILD_NOTES.md): half width,
-    # 128x128 crops, one learning rate for all three points, a 10x drop for the last fifth.
-    "cpu": CodecTrainConfig(filters=(32, 64), crop=128, batch_size=16, num_steps=2000,
-                            learning_rate=1e-3, decay_at=0.8, log_every=50,
-                            checkpoint_every=200, beta_scale=10.0, target_entropy_scale=1.3,
-                            table_images=1000, precision="auto"),
-    # Seconds, for tests and the smoke run.
-    "tiny": CodecTrainConfig(filters=(8, 16), crop=32, batch_size=2, num_steps=6,
-                             learning_rate=1e-3, log_every=2, checkpoint_every=3,
-                             table_images=8),
-}
+# The config and its presets are tfcdi/configs.py's (every stage's, reached one way).
+CodecTrainConfig = configs.CodecTrainConfig
+PRESETS = configs.PRESETS["codec"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,10 +79,8 @@ def get_recipe(name: str) -> CodecRecipe:
 
 
 def get_config(preset: str, **overrides) -> CodecTrainConfig:
-  if preset not in PRESETS:
-    raise ValueError(f"unknown codec preset {preset!r}; choose one of {', '.join(PRESETS)}")
-  overrides = {k: v for k, v in overrides.items() if v is not None}
-  return dataclasses.replace(PRESETS[preset], **overrides)
+  """configs.get_config("codec", ...): a preset with some fields replaced (None: unset)."""
+  return configs.get_config("codec", preset, **overrides)
 
 
 def _psnr(mse):
@@ -297,7 +255,7 @@ def run_steps(step_fn, dataset, start: int, config, checkpointing: StepCheckpoin
     # Stop before a checkpoint can save diverged weights over the last good ones.
     if not all(math.isfinite(v) for v in sums.values()):
       raise FloatingPointError(f"{tag} the loss is no longer finite at step {step}; restart "
-                               "from the last checkpoint with a smaller --learning_rate")
+                               "from the last checkpoint with a smaller --set=learning_rate=...")
     if step % config.log_every == 0 or step == end:
       metrics = {k: v / count for k, v in sums.items()}
       metrics["psnr"] = _psnr(metrics["mse"])
@@ -328,7 +286,7 @@ def _initialize_from_bundle(model, optimizer, op, config, checkpointing, log) ->
   start = int(meta.get("trained_steps", 0))
   checkpointing.step.assign(start)
   # The schedule counts the optimizer's iterations. The bundle does not say whether its rate
-  # had decayed: the caller picks the rate (--learning_rate), small for a fresh Adam.
+  # had decayed: the caller picks the rate (--set=learning_rate=...), small for a fresh Adam.
   optimizer.iterations.assign(start)
   log(f"[codec {op.name}] initialized from {config.init_from} ({meta['name']}, "
       f"{start} steps), new optimizer")

@@ -50,10 +50,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfcdi import configs
 from tfcdi import metrics
 from tfcdi.codec import evaluation as codec_evaluation
 from tfcdi.codec import model as model_lib
-from tfcdi.codec import operating_points
 from tfcdi.codec import pretrained
 from tfcdi.codec import quantizer as q
 from tfcdi.data import images as images_lib
@@ -73,59 +73,9 @@ _EVAL_SEED = 1234
 _EVAL_BATCH = 32
 
 
-@dataclasses.dataclass(frozen=True)
-class JointTrainConfig:
-  """How to fine-tune. beta / Ht of None take the operating point's (Section 6's) values."""
-
-  gamma: float = 0.001
-  batch_size: int = 64
-  epochs: int = 9
-  learning_rate: float = 0.0025
-  lr_drop_every: int = 3  # epochs
-  lr_drop_factor: float = 10.0
-  momentum: float = 0.9
-  # The classifier's L2 weight decay (its kernels carry the regularizer); the codec has none,
-  # as in its own training.
-  weight_decay: float = 1e-4
-  view_size: int = latent_store.DEFAULT_IMAGE_SIZE
-  crop: int = 224
-  # Multiply the operating point's beta and Ht, as codec training's presets do: fine-tuning
-  # must aim at the rate the codec was trained for, or it moves the operating point.
-  beta_scale: float = 1.0
-  target_entropy_scale: float = 1.0
-  steps_per_epoch: int = 0  # 0 = one pass over the training split
-  eval_examples: int = 0  # per-epoch evaluation on a fixed random subset; 0 = all
-  final_eval_examples: int = 0  # the evaluations before and after fine-tuning; 0 = all
-  checkpoint_every: int = 0  # steps; 0 = only at the end of each epoch
-  log_every: int = 50
-  shuffle_buffer: int = 10_000  # paths, not images: the whole of Imagenette's list
-  table_images: int = 1000  # training images whose symbols estimate the new frequency table
-  seed: int = 0
-  # The codec's convolutions only (tfcdi/train/precision.py); the classifier stays float32,
-  # which at 1/8 width was measured no slower.
-  precision: str = "float32"
-
-  @property
-  def latent_crop(self) -> int:
-    return self.crop // model_lib.DOWNSAMPLING
-
-
-PRESETS = {
-    # Section 6.1 / Appendix A.8: SGD with momentum 0.9, rate 0.0025 divided by 10 every 3
-    # epochs, 9 epochs, gamma 0.001, beta and Ht of the operating point.
-    "paper": JointTrainConfig(),
-    # A 2-core CPU on Imagenette: 3 epochs of 150 steps of 32 images (about half the training
-    # split per epoch), the rate dropped after every epoch; the beta / Ht scales of the codec's
-    # cpu preset, so that the fine-tuning aims at the rate the shipped codecs were trained for.
-    # Curves on 500 validation images, the before / after numbers on all of them.
-    "cpu": JointTrainConfig(batch_size=32, epochs=3, lr_drop_every=1, steps_per_epoch=150,
-                            eval_examples=500, checkpoint_every=25, log_every=10,
-                            beta_scale=10.0, target_entropy_scale=1.3, precision="auto"),
-    # Seconds, for the tests and the smoke run: a 64-pixel view, 2 x 2 steps of 4 images.
-    "tiny": JointTrainConfig(batch_size=4, epochs=2, lr_drop_every=1, view_size=64, crop=48,
-                             steps_per_epoch=2, eval_examples=8, final_eval_examples=8,
-                             checkpoint_every=1, log_every=1, table_images=8),
-}
+# The config and its presets are tfcdi/configs.py's (every stage's, reached one way).
+JointTrainConfig = configs.JointTrainConfig
+PRESETS = configs.PRESETS["joint"]
 
 
 class JointError(ValueError):
@@ -133,11 +83,11 @@ class JointError(ValueError):
 
 
 def get_config(preset: str, **overrides) -> JointTrainConfig:
-  """A preset with some fields replaced; None values are ignored (unset flags)."""
-  if preset not in PRESETS:
-    raise JointError(f"unknown joint preset {preset!r}; choose one of {', '.join(PRESETS)}")
-  overrides = {k: v for k, v in overrides.items() if v is not None}
-  return dataclasses.replace(PRESETS[preset], **overrides)
+  """configs.get_config("joint", ...): a preset with some fields replaced (None: unset)."""
+  try:
+    return configs.get_config("joint", preset, **overrides)
+  except configs.ConfigError as e:
+    raise JointError(str(e)) from None
 
 
 def learning_rate_schedule(config: JointTrainConfig, steps_per_epoch: int):

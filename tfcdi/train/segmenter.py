@@ -34,6 +34,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfcdi import configs
 from tfcdi import metrics
 from tfcdi.data import segmentation as seg
 from tfcdi.nets import deeplab
@@ -52,117 +53,14 @@ PREDICTIONS_FILE = "predictions.npz"
 MEAN_FILE = "input_mean.json"
 
 
-@dataclasses.dataclass(frozen=True)
-class SegmenterTrainConfig:
-  """How to train one segmenter.
-
-  Attributes:
-    width_multiplier: backbone width (1.0 is the paper's net).
-    batch_size: crops per step.
-    num_steps: training iterations.
-    learning_rate: of the backbone at step 0.
-    head_learning_rate_multiplier: the ASPP head's rate is this times the backbone's.
-    momentum: of both SGD optimizers.
-    poly_power: the rate is multiplied by (1 - step / num_steps) ** poly_power.
-    weight_decay: SGD-style L2 coefficient on all kernels.
-    crop: side of the random training crop in RGB pixels; the latent crop is crop // 8.
-    aspp_rates: dilation rates of the ASPP branches.
-    freeze_batch_norm: keep BN statistics and parameters fixed, as DeepLab-v2 does with small
-      batches; only applies when the backbone is initialised from a classifier (random BN
-      statistics would otherwise stay random).
-    eval_every: steps between evaluations (and the final one).
-    checkpoint_every: steps between checkpoints.
-    log_every: steps between progress lines.
-    train_limit: train on the first N images of the split only (0: all).
-    eval_limit: evaluate on the first N validation images only (0: all).
-    num_dump: validation images whose predictions the final evaluation writes.
-    seed: of the data stream.
-    run_eagerly: run steps and predictions op by op instead of as traced tf.functions. Only
-      for the tiny preset: tracing the gradient of a ~140-layer net takes 10-20 s on 2 cores,
-      more than a few eager steps of a tiny net.
-  """
-
-  width_multiplier: float = 1.0
-  batch_size: int = 10
-  num_steps: int = 20_000
-  learning_rate: float = 1e-3
-  head_learning_rate_multiplier: float = 10.0
-  momentum: float = 0.9
-  poly_power: float = 0.9
-  weight_decay: float = 5e-4
-  crop: int = 320
-  aspp_rates: tuple = deeplab.ASPP_RATES
-  freeze_batch_norm: bool = True
-  # BN moving averages when BN trains: 0.997 as in the paper's stack (tf-slim); 0.99 in the
-  # short CPU presets, as for the classifiers they start from.
-  batch_norm_momentum: float = 0.997
-  eval_every: int = 2000
-  checkpoint_every: int = 1000
-  log_every: int = 100
-  train_limit: int = 0
-  eval_limit: int = 0
-  num_dump: int = 6
-  seed: int = 0
-  run_eagerly: bool = False
-
-  @property
-  def latent_crop(self) -> int:
-    return self.crop // specs.LATENT_DOWNSAMPLING
-
-  @property
-  def head_learning_rate(self) -> float:
-    return self.learning_rate * self.head_learning_rate_multiplier
-
-
-PRESETS = {
-    # Appendix A.5 / paper_numbers.json training.segmentation: batch 10, 20k iterations, SGD
-    # momentum 0.9, lr 1e-3 (1e-2 for the head), poly 0.9, weight decay 5e-4, 320 / 40 crops.
-    "paper": SegmenterTrainConfig(),
-    # A 2-core CPU. Like the paper, each segmenter starts from the classifier of its arm (the
-    # Imagenette classifiers of the cpu classification preset), so it has their width, 1/8:
-    # tfcdi-reproduce passes --init_from when the widths match, by hand it is
-    # `tfcdi-train-segmenter --init_from=CLASSIFIER_WORKDIR`. Started from a classifier,
-    # cResNet-51-d at 0.0983 bpp reaches 25.65 mIoU on CamVid where the width-1/4 net from
-    # scratch ("cpu_scratch") reaches 16.51 (measured, BUILD_NOTES.md). 128 / 16 crops; ASPP-S
-    # rates, which fit the 16x16 logit grid of such crops; BN trained. Rates: 1e-2 for the
-    # backbone, 1e-3 for the head, whose large fan-in (4 branches x 3x3 x 512) diverged at 1e-2
-    # and above from a random start (loss 2.9 -> 9 after one step, measured).
-    "cpu": SegmenterTrainConfig(width_multiplier=0.125, batch_size=8, num_steps=600,
-                                batch_norm_momentum=0.99,
-                                learning_rate=1e-2, head_learning_rate_multiplier=0.1,
-                                crop=128, aspp_rates=deeplab.ASPP_SMALL_RATES,
-                                freeze_batch_norm=False, eval_every=200, checkpoint_every=50,
-                                log_every=10, num_dump=6),
-    # The cpu preset before it started from the classifiers (session 4's committed CamVid
-    # results, reports/segmentation_cpu_scratch/): quarter width, from scratch. Measured on a
-    # shared 2-core machine: ResNet-50-d 1.5-1.9 s/step, cResNet-39-d (0.635 latent) 0.8 s/step.
-    "cpu_scratch": SegmenterTrainConfig(width_multiplier=0.25, batch_size=8, num_steps=600,
-                                        batch_norm_momentum=0.99,
-                                        learning_rate=1e-2, head_learning_rate_multiplier=0.1,
-                                        crop=128, aspp_rates=deeplab.ASPP_SMALL_RATES,
-                                        freeze_batch_norm=False, eval_every=200,
-                                        checkpoint_every=50, log_every=10, num_dump=6),
-    # Seconds, for tests.
-    "tiny": SegmenterTrainConfig(width_multiplier=0.125, batch_size=2, num_steps=3,
-                                 batch_norm_momentum=0.99,
-                                 learning_rate=1e-2, crop=32, freeze_batch_norm=False,
-                                 eval_every=2, checkpoint_every=2, log_every=1, train_limit=4,
-                                 eval_limit=2, num_dump=2, run_eagerly=True),
-}
+# The config and its presets are tfcdi/configs.py's (every stage's, reached one way).
+SegmenterTrainConfig = configs.SegmenterTrainConfig
+PRESETS = configs.PRESETS["segmenter"]
 
 
 def get_config(preset: str, **overrides) -> SegmenterTrainConfig:
-  """A preset with some fields replaced (None values are ignored)."""
-  if preset not in PRESETS:
-    raise ValueError(f"Unknown segmenter preset {preset!r}; choose one of {', '.join(PRESETS)}.")
-  overrides = {k: v for k, v in overrides.items() if v is not None}
-  config = dataclasses.replace(PRESETS[preset], **overrides)
-  if config.crop % specs.LATENT_DOWNSAMPLING or config.crop <= 0:
-    raise ValueError(f"crop must be a positive multiple of {specs.LATENT_DOWNSAMPLING} (the "
-                     f"latent crop is crop / {specs.LATENT_DOWNSAMPLING}), got {config.crop}.")
-  if config.batch_size < 1 or config.num_steps < 1:
-    raise ValueError("batch_size and num_steps must be positive.")
-  return config
+  """configs.get_config("segmenter", ...): a preset with some fields replaced (None: unset)."""
+  return configs.get_config("segmenter", preset, **overrides)
 
 
 def check_arm(net: str, input_kind: str) -> specs.NetSpec:
@@ -424,7 +322,7 @@ def load_init_classifier(init_from: str, net: str, input_kind: str, channels: in
   if different:
     raise ValueError(
         f"The classifier in {init_from} is {found}; the segmenter needs {wanted} (pass e.g. "
-        f"--width_multiplier={found['width_multiplier']} to match its width).")
+        f"--set=width_multiplier={found['width_multiplier']} to match its width).")
   model, _ = classifier_train.restore_model(init_from)
   return model.get_layer(net)  # build_model nests the build_resnet net under its own name
 
