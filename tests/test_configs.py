@@ -92,3 +92,14 @@ def test_a_bad_set_is_refused_before_tensorflow_loads():
                         text=True, timeout=300, check=True)
   assert done.stdout.split() == ["1", "0"]
   assert done.stderr.strip() == ("error: classifier config field epochs: 'three' is not an int")
+
+
+def test_the_pipeline_binary_takes_set_for_its_preset(tmp_path):
+  from absl import app  # pylint: disable=g-import-not-at-top
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from absl.testing import flagsaver  # pylint: disable=g-import-not-at-top
+  from experiments import reproduce  # pylint: disable=g-import-not-at-top
+  with flagsaver.flagsaver(), pytest.raises(
+      app.UsageError, match="reproduce config field kodak_images: 'all' is not an int"):
+    reproduce.main(flags.FLAGS(["reproduce", f"--data_root={tmp_path}",
+                                f"--workdir={tmp_path / 'w'}", "--set=kodak_images=all"]))
