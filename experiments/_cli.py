@@ -16,7 +16,7 @@ import textwrap
 from absl import app
 from absl import flags
 
-from tfcdi.train import precision  # light: imports TensorFlow only when "auto" is resolved
+from tfcdi import configs  # no TensorFlow: flags and --set are checked before it loads
 
 # Binaries define --operating_point with default None (flags of one name must agree across the
 # binaries a test process imports); None means this point.
@@ -33,15 +33,15 @@ NETS = ("resnet50", "resnet71", "cresnet39", "cresnet51", "cresnet72")  # nets.s
 STRATEGIES = ("default", "mirrored", "multi_worker_mirrored")  # train.classifier.STRATEGIES
 CLASSIFIER_INPUTS = ("original", "decoded", "latent")  # train.classifier.INPUT_KINDS
 LATENT_INPUTS = ("y_hat", "y_hat+sigma_hat")  # nets.classifier.LATENT_INPUTS
-CLASSIFIER_PRESETS = ("paper", "cpu", "tiny")  # train.classifier.PRESETS
+CLASSIFIER_PRESETS = tuple(configs.PRESETS["classifier"])
 SEGMENTER_INPUTS = ("original", "decoded", "latent")  # train.segmenter.INPUTS
-SEGMENTER_PRESETS = ("paper", "cpu", "cpu_scratch", "tiny")  # train.segmenter.PRESETS
+SEGMENTER_PRESETS = tuple(configs.PRESETS["segmenter"])
 JOINT_ARMS = ("joint", "codec", "classifier")  # train.joint.ARMS
-JOINT_PRESETS = ("paper", "cpu", "tiny")  # train.joint.PRESETS
-CODEC_PRESETS = ("paper", "cpu", "tiny")  # train.codec.PRESETS
-REPRODUCE_PRESETS = ("smoke", "cpu", "paper")  # reproduce.PRESETS
+JOINT_PRESETS = tuple(configs.PRESETS["joint"])
+CODEC_PRESETS = tuple(configs.PRESETS["codec"])
+REPRODUCE_PRESETS = tuple(configs.PRESETS["reproduce"])
 LATENT_POLICIES = ("resize", "crop")  # serving.LATENT_POLICIES
-STORE_IMAGE_SIZE = 256  # data.latent_store.DEFAULT_IMAGE_SIZE
+STORE_IMAGE_SIZE = configs.DEFAULT_IMAGE_SIZE
 STORE_SHARD_SIZE = 1000  # data.latent_store.DEFAULT_SHARD_SIZE
 # What --max_pixels defaults to. Whole-image coding keeps every activation in memory: decoding
 # 4 megapixels peaked at 2.3 GB (autoencoder 0.635) and 3.9 GB (hyperprior q8), so 16
@@ -73,6 +73,22 @@ class _LazyModule:
 
   def __repr__(self):
     return f"<lazy module {self._name}>"
+
+
+def has_two_paths(argv, usage: str) -> bool:
+  """Whether a compress / decompress command line names an input and an output; says what is
+  wrong (one line, with the usage) when not."""
+  if len(argv) == 3:
+    return True
+  error(f"expected an input and an output path, got {plural(len(argv) - 1, 'argument')}. "
+        f"{usage.splitlines()[0]}")
+  return False
+
+
+def coded_line(job, width: int, height: int, num_bytes: int) -> str:
+  """What compress and decompress print for a file: its paths, size and rate."""
+  return (f"{job.source} -> {job.target}: {width}x{height} px, {num_bytes} bytes, "
+          f"{8 * num_bytes / (height * width):.4f} bpp")
 
 
 def lazy_import(name: str):
@@ -181,13 +197,27 @@ def check_pixels(height: int, width: int, max_pixels: int, what: str = "the imag
                      "about 1 GB of memory per megapixel (a larger --max_pixels accepts it)")
 
 
-def define_precision_flag():
-  """--precision for the training binaries (same definition in each; see define_codec_flags)."""
-  return flags.DEFINE_enum(
-      "precision", None, list(precision.CHOICES),
-      "Overrides the preset's training precision. auto: mixed_bfloat16 on a CPU with bfloat16 "
-      "units, else float32. Weights, exports and inference are float32 either way.",
-      allow_override=True)
+def define_set_flag():
+  """--set FIELD=VALUE, repeatable: the one way the training binaries override a config field
+  (same definition in each; see define_codec_flags)."""
+  return flags.DEFINE_multi_string(
+      "set", [], "FIELD=VALUE: overrides one field of the preset's config; repeat it for more "
+      "(e.g. --set=epochs=3 --set=lr_drop_epochs=2,3 --set=precision=float32). The fields, "
+      "their types and the presets are tfcdi/configs.py's.", allow_override=True)
+
+
+def config_from_flags(stage: str, preset: str, settings, **daily):
+  """The stage's preset with the --set settings and the daily flags that are config fields
+  (--seed; None: not given) applied. No TensorFlow is loaded.
+
+  Raises:
+    configs.ConfigError: a bad setting (one line naming the field), or a field given both ways.
+  """
+  parsed = configs.parse_settings(stage, settings, preset)
+  both = sorted(k for k, v in daily.items() if v is not None and k in parsed)
+  if both:
+    raise configs.ConfigError(f"--{both[0]} and --set={both[0]}=... are both given; give one")
+  return configs.get_config(stage, preset, **{**parsed, **daily})
 
 
 def define_strategy_flag():

@@ -136,25 +136,11 @@ def classify_file(load, path: str) -> str:
   classifier, tables = load(data)
   header, symbols = serving.read_for_classification(data, classifier, tables,
                                                     _LATENT_POLICY.value)
-  if isinstance(classifier, serving.HyperpriorClassifier):  # a net on named latents, any family
-    y, indices = symbols
-    h, w, m = header.latent_shape
-    side, view, crop = min(h, w), classifier.view_size, classifier.crop_size
-    square = f"{h}x{w}" if h == w else f"{h}x{w} -> central {side}x{side}"
-    inputs = "y_hat and sigma_hat" if classifier.two_branch else "y_hat"
-    lines = [f"{path}: {header.image_size[1]}x{header.image_size[0]} image, {inputs} "
-             f"{square}x{m} -> {view}x{view}, central {crop}x{crop}"]
-    top = classifier.top_k(y, indices, _TOP_K.value)
-    lines.extend(f"  {rank}. {prob:.4f}  {wnid}  {name}"
-                 for rank, (wnid, name, prob) in enumerate(top, 1))
-    return "\n".join(lines)
-  h, w, c = header.latent_shape
-  crop = min(classifier.crop_size, symbols.shape[0], symbols.shape[1])
-  scale = "" if symbols.shape[:2] == (h, w) else f" -> {symbols.shape[0]}x{symbols.shape[1]}"
-  lines = [f"{path}: {header.image_size[1]}x{header.image_size[0]} image, latent {h}x{w}x{c}"
-           f"{scale}, central {crop}x{crop}"]
-  for rank, (wnid, name, prob) in enumerate(classifier.top_k(symbols, _TOP_K.value), 1):
-    lines.append(f"  {rank}. {prob:.4f}  {wnid}  {name}")
+  lines = [f"{path}: {header.image_size[1]}x{header.image_size[0]} image, "
+           f"{classifier.describe_input(header, symbols)}"]
+  lines.extend(f"  {rank}. {prob:.4f}  {wnid}  {name}"
+               for rank, (wnid, name, prob) in enumerate(classifier.ranked(symbols, _TOP_K.value),
+                                                         1))
   return "\n".join(lines)
 
 

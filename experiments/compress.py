@@ -88,15 +88,12 @@ def compress_file(codec, job: imageio.FileJob) -> str:
     height, width = image.shape[:2]
   imageio.make_parent_folder(job.target)
   imageio.write_atomic(job.target, data)
-  line = (f"{job.source} -> {job.target}: {width}x{height} px, {len(data)} bytes, "
-          f"{8 * len(data) / (height * width):.4f} bpp")
+  line = _cli.coded_line(job, width, height, len(data))
   return line + ("; " + "; ".join(notes) if notes else "")
 
 
 def main(argv):
-  if len(argv) != 3:
-    _error(f"expected an input and an output path, got {_cli.plural(len(argv) - 1, 'argument')}"
-           f". {USAGE.splitlines()[0]}")
+  if not _cli.has_two_paths(argv, USAGE):
     return 1
   try:
     jobs = imageio.plan_files(

@@ -67,22 +67,19 @@ def decompress_file(codec, job: imageio.FileJob, family: str | None = None) -> s
   # Before anything is decoded: a file of a few hundred KB can announce a 16384 x 16384 image.
   _cli.check_pixels(*header.image_size, _MAX_PIXELS.value, what="the image the file announces")
   if family is not None:
-    made_by = registry.name_of(header.codec_family)
-    if made_by != family:
-      raise pretrained.CodecError(f"the file is of the {made_by} family, not of the {family} "
-                                  f"family (--codec={family})")
+    try:
+      registry.check_file_family(header, family)
+    except pretrained.CodecError as e:
+      raise pretrained.CodecError(f"{e} (--codec={family})") from None
   image = coding.decompress_bytes(data, codec)
   imageio.make_parent_folder(job.target)
   imageio.save_image(job.target, image)
   height, width = image.shape[:2]
-  return (f"{job.source} -> {job.target}: {width}x{height} px, {len(data)} bytes, "
-          f"{8 * len(data) / (height * width):.4f} bpp")
+  return _cli.coded_line(job, width, height, len(data))
 
 
 def main(argv):
-  if len(argv) != 3:
-    _error(f"expected an input and an output path, got {_cli.plural(len(argv) - 1, 'argument')}"
-           f". {USAGE.splitlines()[0]}")
+  if not _cli.has_two_paths(argv, USAGE):
     return 1
   try:
     jobs = imageio.plan_files(argv[1], argv[2], (".tfci",), ".png", overwrite=_OVERWRITE.value,
@@ -90,10 +87,8 @@ def main(argv):
                               target_suffixes=tuple(imageio.OUTPUT_FORMATS))
     family, path = _cli.resolve_codec_flag(_CODEC.value, _CODEC_PATH.value)
     wanted = path and any(job.problem is None and job.skipped is None for job in jobs)
-    codec = pretrained.load_codec(path=path) if wanted else None
-    if codec is not None and family not in (None, codec.family):
-      raise ValueError(f"{path} is a codec of the {codec.family} family, not of the {family} "
-                       "family")
+    # registry.load refuses a bundle of another family than --codec names.
+    codec = registry.load(path, family=family) if wanted else None
   except (ValueError, OSError) as e:
     _error(e)
     return 1

@@ -3,9 +3,10 @@ r"""The main job: runs the reproduction at a preset and writes the report.
   tfcdi-reproduce --preset=smoke --data_root=../shared/data --workdir=runs/smoke
 
 Interrupted, the same command resumes: every finished step is skipped. `--plan` lists the
-steps, done or still to run, and runs nothing. `--max_steps=N` is a dry run of a preset: every
-training run stops after N steps, nothing else changes (the paper preset's full-size nets on
-tools/synthetic_paper_data.py's data, in a slow test).
+steps, done or still to run, and runs nothing. `--set=FIELD=VALUE` (repeated) overrides a field
+of the pipeline's preset (tfcdi/configs.py, Preset: e.g. --set=kodak_images=4). `--max_steps=N`
+is a dry run of a preset: every training run stops after N steps, nothing else changes (the paper
+preset's full-size nets on tools/synthetic_paper_data.py's data, in a slow test).
 """
 
 import os
@@ -28,6 +29,7 @@ _DATA_ROOT = flags.DEFINE_string(
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where every step's results, and the report, go.",
                                allow_override=True)
 _STRATEGY = _cli.define_strategy_flag()
+_SET = _cli.define_set_flag()
 _ONLY = flags.DEFINE_list(
     "only", [], "Run only the steps whose names start with one of these (e.g. 'kodak,runtime "
     "benchmark'); the others are left as they are. The report is rendered as always. `--plan` "
@@ -54,7 +56,8 @@ def main(argv):
       raise app.UsageError(f"--{name} is required")
   logging.set_verbosity(logging.WARNING)
   try:
-    pipeline = reproduce.Pipeline(reproduce.get_preset(_PRESET.value), FLAGS.data_root,
+    preset = _cli.config_from_flags("reproduce", _PRESET.value, _SET.value)
+    pipeline = reproduce.Pipeline(preset, FLAGS.data_root,
                                   FLAGS.workdir, log=lambda m: print(m, flush=True),
                                   strategy=_STRATEGY.value, max_steps=_MAX_STEPS.value)
     pipeline.selected_steps(FLAGS.only)  # a prefix no step has is a usage error, before any run

@@ -22,7 +22,8 @@ decodes it once into a cache beside the store (with the store's codec: the shipp
 operating point or quality, or --codec / --codec_path). Killed and restarted with the same flags,
 a run resumes from its
 last checkpoint. Results (config, command, per-epoch validation curves, final top-1 / top-5) go
-to WORKDIR/results.json.
+to WORKDIR/results.json. Any field of the preset's config is overridden with --set, repeated
+(e.g. --set=epochs=3 --set=lr_drop_epochs=2 --set=width_multiplier=0.25; tfcdi/configs.py).
 """
 
 import os
@@ -69,27 +70,11 @@ _EVAL_SPLIT = flags.DEFINE_string("eval_split", "val",
                                   "Split evaluated every epoch (tfds ImageNet: validation).",
     allow_override=True)
 _STRATEGY = _cli.define_strategy_flag()
-_EPOCHS = flags.DEFINE_integer("epochs", None, "Overrides the preset's epochs.")
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Overrides the preset's global batch.",
-                                   allow_override=True)
-_LEARNING_RATE = flags.DEFINE_float("learning_rate", None, "Overrides the preset's rate.",
-                                    allow_override=True)
-_LR_DROP_EPOCHS = flags.DEFINE_list("lr_drop_epochs", None,
-                                    "Overrides the epochs after which the rate drops 10x.")
-_WIDTH = flags.DEFINE_float("width_multiplier", None, "Overrides the preset's net width.",
-                            allow_override=True)
-_RGB_SIZE = flags.DEFINE_integer("rgb_size", None, "Overrides the RGB view size.")
-_RGB_CROP = flags.DEFINE_integer("rgb_crop", None, "Overrides the RGB crop size.")
-_STEPS = flags.DEFINE_integer("steps_per_epoch", None, "Overrides steps per epoch (0: all).")
-_EVAL_EXAMPLES = flags.DEFINE_integer("eval_examples", None,
-                                      "Overrides validation examples per epoch (0: all).")
-_PRECISION = _cli.define_precision_flag()
+_SET = _cli.define_set_flag()
 _SEED = flags.DEFINE_integer(
     "seed", None, "Overrides the preset's seed (0): the weights' initialisation, the data order "
     "and the random crops. Give each seed of an arm its own --workdir.",
     allow_override=True)  # train_segmenter defines it too
-_MEAN_EXAMPLES = flags.DEFINE_integer("mean_examples", None,
-                                      "Overrides examples the channel mean uses (0: all).")
 
 
 def _codec_loader():
@@ -116,14 +101,13 @@ def main(argv):
   if missing:
     _cli.error(f"{', '.join(missing)} required")
     return 1
+  try:  # before TensorFlow loads: a bad --set is refused at once
+    config = _cli.config_from_flags("classifier", _PRESET.value, _SET.value, seed=_SEED.value)
+  except ValueError as e:
+    _cli.error(e)
+    return 1
   logging.set_verbosity(logging.WARNING)  # checkpoint chatter would drown the progress lines
   try:
-    config = classifier.get_config(
-        _PRESET.value, epochs=_EPOCHS.value, batch_size=_BATCH_SIZE.value,
-        learning_rate=_LEARNING_RATE.value, lr_drop_epochs=_LR_DROP_EPOCHS.value,
-        width_multiplier=_WIDTH.value, rgb_size=_RGB_SIZE.value, rgb_crop=_RGB_CROP.value,
-        steps_per_epoch=_STEPS.value, eval_examples=_EVAL_EXAMPLES.value,
-        mean_examples=_MEAN_EXAMPLES.value, precision=_PRECISION.value, seed=_SEED.value)
     results = classifier.train(
         _NET.value, _INPUT.value, config, workdir=_WORKDIR.value, data_dir=_DATA_DIR.value,
         store_dir=_STORE_DIR.value, codec=_codec_loader(),

@@ -27,7 +27,9 @@ distortion, preset and what it changes, e.g. hp-q4-msssim-cpu). Killed and resta
 same flags, it continues from its last checkpoint. Each stage is
 skipped when its output exists: training (checkpoint at the last step), the bundle
 (codec_<op>.npz or hyperprior_q<quality>[_msssim].npz) and the Kodak evaluation from real files
-(kodak_eval.json).
+(kodak_eval.json). Any field of the preset's config (the codec's, or the hyperprior's with
+--codec=hyperprior) is overridden with --set, repeated (e.g. --set=num_steps=4000
+--set=learning_rate=1e-4 --set=precision=float32; tfcdi/configs.py).
 """
 
 import os
@@ -63,13 +65,7 @@ _KODAK_DIR = flags.DEFINE_string(
     "kodak_dir", None, "Folder of Kodak PNGs to evaluate on (skipped if unset).")
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Where checkpoints, TensorBoard logs and results go.", allow_override=True)
-_NUM_STEPS = flags.DEFINE_integer("num_steps", None, "Overrides the preset's number of steps.",
-                                  allow_override=True)
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Overrides the preset's batch size.",
-                                   allow_override=True)
-_LEARNING_RATE = flags.DEFINE_float(
-    "learning_rate", None, "Overrides the preset's learning rate.", allow_override=True)
-_PRECISION = _cli.define_precision_flag()
+_SET = _cli.define_set_flag()
 _DISTORTION = flags.DEFINE_enum(
     "distortion", None, list(qualities.DISTORTIONS), "What a hyperprior codec trains for "
     "(--codec=hyperprior): mse or ms-ssim; default: the preset's (paper ms-ssim, cpu mse).")
@@ -81,7 +77,7 @@ _RECIPE = flags.DEFINE_string(
 _INIT_FROM = flags.DEFINE_string(
     "init_from_bundle", None, "A codec bundle (.npz) to start from when --workdir has no "
     "checkpoint: its weights and step count, with a new optimizer (give a small "
-    "--learning_rate).")
+    "--set=learning_rate=...).")
 
 
 def main(argv):
@@ -93,11 +89,14 @@ def main(argv):
   if _RECIPE.value is not None:
     return _train_recipe()
   family = _CODEC.value or "autoencoder"
-  if family not in _cli.CODEC_FAMILIES:
+  if family not in _TRAINERS:
     raise app.UsageError(f"--codec={family}: training takes a codec family, one of "
-                         f"{', '.join(_cli.CODEC_FAMILIES)}")
-  if family == "hyperprior":
-    return _train_hyperprior()
+                         f"{', '.join(_TRAINERS)}")
+  return _TRAINERS[family]()
+
+
+def _train_autoencoder():
+  """The autoencoder (the default): train, bundle and evaluate one operating point."""
   if _QUALITY.value is not None:
     raise app.UsageError("--quality is for --codec=hyperprior; the autoencoder codec takes "
                          "--operating_point")
@@ -108,11 +107,9 @@ def main(argv):
     preset = _PRESET.value
     op_name = operating_points.get_operating_point(
         _OPERATING_POINT.value or _cli.DEFAULT_OPERATING_POINT).name
+    config = _cli.config_from_flags("codec", preset, _SET.value, init_from=_INIT_FROM.value)
   except ValueError as e:
     raise app.UsageError(str(e)) from None
-  config = codec_train.get_config(preset, num_steps=FLAGS.num_steps,
-                                  batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
-                                  precision=_PRECISION.value, init_from=_INIT_FROM.value)
   logging.set_verbosity(logging.WARNING)  # checkpoint chatter would drown the progress lines
   log = lambda msg: print(msg, flush=True)  # noqa: E731
   codec_train.train(op_name, config, FLAGS.data_dir, FLAGS.workdir,
@@ -130,9 +127,8 @@ def main(argv):
 
 def _train_recipe():
   """--recipe: train, measure at milestones, bundle and evaluate one shipped codec's recipe."""
-  fixed = [name for name in ("operating_point", "codec", "quality", "preset", "num_steps",
-                             "batch_size", "learning_rate", "precision", "init_from_bundle",
-                             "distortion")
+  fixed = [name for name in ("operating_point", "codec", "quality", "preset", "set",
+                             "init_from_bundle", "distortion")
            if FLAGS[name].present]
   if fixed:
     raise app.UsageError(f"--recipe fixes the training settings; drop --{', --'.join(fixed)}")
@@ -164,12 +160,10 @@ def _train_hyperprior():
     preset = _PRESET.value
     quality = qualities.get_quality(
         _QUALITY.value if _QUALITY.value is not None else _cli.DEFAULT_QUALITY).quality
+    config = _cli.config_from_flags("hyperprior", preset, _SET.value,
+                                    distortion=_DISTORTION.value)
   except ValueError as e:
     raise app.UsageError(str(e)) from None
-  config = hyperprior_train.get_config(
-      preset, num_steps=FLAGS.num_steps, batch_size=FLAGS.batch_size,
-      learning_rate=FLAGS.learning_rate, precision=_PRECISION.value,
-      distortion=_DISTORTION.value)
   logging.set_verbosity(logging.WARNING)
   log = lambda msg: print(msg, flush=True)  # noqa: E731
   try:
@@ -186,6 +180,11 @@ def _train_hyperprior():
   if FLAGS.kodak_dir:
     from tfcdi.codec import evaluation  # pylint: disable=g-import-not-at-top
     evaluation.evaluate_bundle_on_folder(bundle, FLAGS.kodak_dir, FLAGS.workdir, log=log)
+
+
+# How each codec family trains (its own trainer module, with its own flags); the codec package
+# knows no training code.
+_TRAINERS = {"autoencoder": _train_autoencoder, "hyperprior": _train_hyperprior}
 
 
 def run():

@@ -23,7 +23,9 @@ WORKDIR/results.json: the evaluation before and after (top-1 / top-5 on the whol
 split, PSNR and entropy of the codec), per-epoch curves and, with --kodak_dir, the Kodak rate and
 quality of the codec before and after, from real files. A fine-tuned codec is written as
 WORKDIR/codec_OP.npz and a fine-tuned classifier as WORKDIR/classifier (a train_classifier
-workdir: tfcdi-export and tfcdi-train-segmenter --init_from take it).
+workdir: tfcdi-export and tfcdi-train-segmenter --init_from take it). Any field of the preset's
+config is overridden with --set, repeated (e.g. --set=epochs=2 --set=gamma=0.01;
+tfcdi/configs.py).
 """
 
 import os
@@ -57,12 +59,7 @@ _TRAIN_SPLIT = flags.DEFINE_string("train_split", "train", "Split to train on.",
                                    allow_override=True)
 _EVAL_SPLIT = flags.DEFINE_string("eval_split", "val", "Split evaluated on.",
                                   allow_override=True)
-_EPOCHS = flags.DEFINE_integer("epochs", None, "Overrides the preset's epochs.",
-                               allow_override=True)
-_STEPS = flags.DEFINE_integer("steps_per_epoch", None, "Overrides steps per epoch (0: all).",
-                              allow_override=True)
-_GAMMA = flags.DEFINE_float("gamma", None, "Overrides gamma, the codec loss's weight in Eq. 2.")
-_PRECISION = _cli.define_precision_flag()
+_SET = _cli.define_set_flag()
 
 
 def main(argv):
@@ -74,11 +71,13 @@ def main(argv):
   if missing:
     _cli.error(f"{', '.join(missing)} required")
     return 1
+  try:  # before TensorFlow loads: a bad --set is refused at once
+    config = _cli.config_from_flags("joint", _PRESET.value, _SET.value)
+  except ValueError as e:
+    _cli.error(e)
+    return 1
   logging.set_verbosity(logging.WARNING)
   try:
-    config = joint.get_config(_PRESET.value, epochs=_EPOCHS.value,
-                              steps_per_epoch=_STEPS.value, gamma=_GAMMA.value,
-                              precision=_PRECISION.value)
     results = joint.train(
         _ARM.value, config, workdir=_WORKDIR.value, data_dir=_DATA_DIR.value,
         codec_path=_CODEC.value,

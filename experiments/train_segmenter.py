@@ -10,7 +10,9 @@ The decoded and latent arms encode the dataset once into a latent store of real 
 (and decode it once for the decoded arm) under --cache_dir (default WORKDIR/cache); point runs
 that share a codec at the same --cache_dir. Killed and restarted with the same flags, a run
 continues from its last checkpoint. Results: WORKDIR/results.json (mIoU, per-class IoU, config,
-command) and WORKDIR/predictions.npz (a few validation masks, for tfcdi.figures).
+command) and WORKDIR/predictions.npz (a few validation masks, for tfcdi.figures). Any field of
+the preset's config is overridden with --set, repeated (e.g. --set=num_steps=100
+--set=eval_limit=20; tfcdi/configs.py).
 """
 
 import shlex
@@ -54,31 +56,12 @@ _CACHE_DIR = flags.DEFINE_string("cache_dir", None,
 _INIT_FROM = flags.DEFINE_string(
     "init_from", None, "Classifier of the same arm to initialise the backbone from: a .keras "
     "file or a checkpoint folder.")
-_NUM_STEPS = flags.DEFINE_integer("num_steps", None, "Overrides the preset's number of steps.",
-                                  allow_override=True)
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Overrides the preset's batch size.",
-                                   allow_override=True)
-_LEARNING_RATE = flags.DEFINE_float("learning_rate", None,
-                                    "Overrides the preset's backbone learning rate.",
-                                    allow_override=True)
-_HEAD_MULTIPLIER = flags.DEFINE_float(
-    "head_learning_rate_multiplier", None,
-    "Overrides the preset's ratio of the ASPP head's learning rate to the rest's.")
-_WIDTH = flags.DEFINE_float("width_multiplier", None, "Overrides the preset's net width.",
-                            allow_override=True)
-_CROP = flags.DEFINE_integer("crop", None,
-                             "Overrides the preset's RGB crop (latent crop = crop / 8).")
-_EVAL_EVERY = flags.DEFINE_integer("eval_every", None,
-                                   "Overrides the preset's evaluation interval.")
-_EVAL_LIMIT = flags.DEFINE_integer("eval_limit", None,
-                                   "Evaluate on the first N validation images only.")
+_SET = _cli.define_set_flag()
 _SEED = flags.DEFINE_integer("seed", None, "Overrides the preset's seed of the training data "
                              "order (the initial weights differ from run to run anyway).",
                              allow_override=True)  # train_classifier defines it too
 _ALL_FLAGS = (_NET, _INPUT, _OPERATING_POINT, _CODEC, _PRESET, _DATASET, _DATA_DIR, _TRAIN_SPLIT,
-              _EVAL_SPLIT, _WORKDIR, _CACHE_DIR, _INIT_FROM, _NUM_STEPS, _BATCH_SIZE,
-              _LEARNING_RATE, _HEAD_MULTIPLIER, _WIDTH, _CROP, _EVAL_EVERY, _EVAL_LIMIT,
-              _SEED)
+              _EVAL_SPLIT, _WORKDIR, _CACHE_DIR, _INIT_FROM, _SET, _SEED)
 
 
 def main(argv):
@@ -89,13 +72,9 @@ def main(argv):
       raise app.UsageError(f"--{holder.name} is required")
   try:
     preset = _PRESET.value
+    config = _cli.config_from_flags("segmenter", preset, _SET.value, seed=_SEED.value)
   except ValueError as e:
     raise app.UsageError(str(e)) from None
-  config = segmenter_train.get_config(
-      preset, num_steps=_NUM_STEPS.value, batch_size=_BATCH_SIZE.value,
-      learning_rate=_LEARNING_RATE.value, head_learning_rate_multiplier=_HEAD_MULTIPLIER.value,
-      width_multiplier=_WIDTH.value, crop=_CROP.value, eval_every=_EVAL_EVERY.value,
-      eval_limit=_EVAL_LIMIT.value, seed=_SEED.value)
   logging.set_verbosity(logging.WARNING)  # checkpoint chatter would drown the progress lines
   try:
     segmenter_train.train(
@@ -112,7 +91,8 @@ def main(argv):
 
 def _command_line() -> str:
   """The invocation, rebuilt from the flags given explicitly (recorded in results.json)."""
-  given = [f"--{h.name}={h.value}" for h in _ALL_FLAGS if h.present]
+  given = [f"--{h.name}={value}" for h in _ALL_FLAGS if h.present
+           for value in (h.value if isinstance(h.value, list) else [h.value])]
   return shlex.join(["tfcdi-train-segmenter", *given])
 
 

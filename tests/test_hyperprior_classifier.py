@@ -109,7 +109,7 @@ def test_y_hat_arm_sees_the_two_branch_arms_views_without_sigma(store_dir):
 def test_binary_trains_the_y_hat_arm_and_the_decoded_arm(store_dir, tiny_hyperprior_path,
                                                          tmp_path, capsys):
   status = _cli("--net=cresnet39", "--input=latent", "--latent_inputs=y_hat", "--preset=tiny",
-                "--epochs=1", "--quality=4", f"--store_dir={store_dir}",
+                "--set=epochs=1", "--quality=4", f"--store_dir={store_dir}",
                 f"--workdir={tmp_path / 'y_hat'}")
   captured = capsys.readouterr()
   assert status == 0, captured.err
@@ -119,7 +119,7 @@ def test_binary_trains_the_y_hat_arm_and_the_decoded_arm(store_dir, tiny_hyperpr
   model, _ = classifier.restore_model(str(tmp_path / "y_hat"))
   assert [t.name for t in model.inputs] == ["inputs"]
 
-  status = _cli("--net=resnet50", "--input=decoded", "--preset=tiny", "--epochs=1",
+  status = _cli("--net=resnet50", "--input=decoded", "--preset=tiny", "--set=epochs=1",
                 f"--store_dir={store_dir}", f"--codec_path={tiny_hyperprior_path}",
                 f"--workdir={tmp_path / 'decoded'}")
   captured = capsys.readouterr()

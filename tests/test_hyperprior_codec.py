@@ -17,6 +17,7 @@ import tensorflow as tf
 from experiments import compress
 from experiments import decompress
 from tfcdi.codec import bitstream
+from tfcdi.codec import bundles
 from tfcdi.codec import coding
 from tfcdi.codec import evaluation
 from tfcdi.codec import hyperprior as hp
@@ -104,7 +105,7 @@ def test_a_tampered_bundle_is_refused(tmp_path, bundle_path):
 
 
 def test_a_missing_shipped_quality_names_the_command_that_trains_it(tmp_path, monkeypatch):
-  monkeypatch.setattr(pretrained, "PRETRAINED_DIR", str(tmp_path))
+  monkeypatch.setattr(bundles, "PRETRAINED_DIR", str(tmp_path))
   with pytest.raises(pretrained.CodecError, match="tfcdi-train-codec --codec=hyperprior "
                      "--quality=4") as error:
     pretrained.load_hyperprior_codec(4)
@@ -273,7 +274,7 @@ def test_compress_and_decompress_binaries_round_trip(tmp_path, bundle_path, code
 
 
 def test_compress_without_a_trained_quality_says_how_to_train_one(tmp_path, monkeypatch, capsys):
-  monkeypatch.setattr(pretrained, "PRETRAINED_DIR", str(tmp_path))
+  monkeypatch.setattr(bundles, "PRETRAINED_DIR", str(tmp_path))
   Image.fromarray(_image(16, 16)).save(tmp_path / "in.png")
   assert _cli(compress, "--codec=hyperprior", "--quality=4", tmp_path / "in.png",
               tmp_path / "out.tfci") == 1

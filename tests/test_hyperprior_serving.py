@@ -21,6 +21,7 @@ from tfcdi import imageio
 from tfcdi import serving
 from tfcdi.codec import coding
 from tfcdi.codec import hyperprior as hp
+from tfcdi.codec import hyperprior_codec
 from tfcdi.codec import pretrained
 from tfcdi.data import classification_input
 from tfcdi.data import latent_pairs
@@ -150,7 +151,7 @@ def test_classify_reads_hyperprior_files_without_any_transform(two_branch, tiny_
   for name in ("decode", "call", "encode", "sigma", "latents"):
     monkeypatch.setattr(hp.Hyperprior, name, _never)
   monkeypatch.setattr(pretrained, "load_codec", _never)
-  monkeypatch.setattr(pretrained, "load_hyperprior_codec", _never)
+  monkeypatch.setattr(hyperprior_codec, "load_hyperprior_codec", _never)
 
   export_dir = two_branch[1]
   assert _classify(f"--model={export_dir}", view_file, photo_file) == 0

@@ -48,7 +48,7 @@ def _start_workers(workdir, store_dir, logs, attempt):
     out = open(logs / f"worker{index}.{attempt}.out", "w")  # pylint: disable=consider-using-with
     workers.append((subprocess.Popen(  # pylint: disable=consider-using-with
         [sys.executable, "-m", "experiments.train_classifier", "--net=cresnet39",
-         "--input=latent", "--preset=tiny", "--epochs=3", f"--store_dir={store_dir}",
+         "--input=latent", "--preset=tiny", "--set=epochs=3", f"--store_dir={store_dir}",
          f"--workdir={workdir}", "--strategy=multi_worker_mirrored"],
         cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT), out))
   return workers

@@ -265,12 +265,17 @@ def test_segmentation_refuses_duplicate_and_unknown_arms(tmp_path):
     segmentation.segmentation_summary([one, two], paper)
 
 
+# A hyperprior store's codec as a classifier run records it (its quality is what places the run
+# in the follow-up's table).
+HP_Q4_CODEC = {"family": "hyperprior", "name": "hp-q4-cpu", "fingerprint": "ab", "quality": 4}
+
+
 def test_hyperprior_summary_keeps_the_two_latent_arms_apart(tmp_path):
   paper = published.load_paper_numbers()
   files = []
   for name, latent_inputs, top1 in (("two", "y_hat+sigma_hat", 0.6), ("y", "y_hat", 0.5)):
     result = _classifier_result("q4", "cresnet39", "latent", top1)
-    result.update(codec_family="hyperprior", latent_inputs=latent_inputs)
+    result.update(codec_family="hyperprior", latent_inputs=latent_inputs, codec=HP_Q4_CODEC)
     files.append(os.path.join(str(tmp_path), name, "results.json"))
     _write(files[-1], result)
   codec = {"codec_family": "hyperprior", "quality": 4, "bpp": 0.4, "psnr": 30.0, "ssim": 0.9,
@@ -287,7 +292,7 @@ def test_hyperprior_summary_keeps_the_two_latent_arms_apart(tmp_path):
   assert "Published" in text and str(paper["hyperprior_followup"]["gupta_rsscn7_top1"]["8"]) in text
   # A second seed of an arm: the table shows the mean of the seeds and their range.
   second = _classifier_result("q4", "cresnet39", "latent", 0.7)
-  second.update(codec_family="hyperprior", latent_inputs="y_hat+sigma_hat")
+  second.update(codec_family="hyperprior", latent_inputs="y_hat+sigma_hat", codec=HP_Q4_CODEC)
   second["config"]["seed"] = 1
   _write(os.path.join(str(tmp_path), "two_seed1", "results.json"), second)
   seeded = hyperprior.hyperprior_summary(

@@ -14,7 +14,7 @@ REPORTS = os.path.join(os.path.dirname(__file__), "..", "reports")
 
 
 def test_unknown_preset_and_missing_data_are_clear_errors(tmp_path):
-  with pytest.raises(ValueError, match="unknown preset"):
+  with pytest.raises(ValueError, match="unknown reproduce preset"):
     reproduce.get_preset("huge")
   with pytest.raises(ValueError, match="must hold imagenette2_224"):
     reproduce.Pipeline(reproduce.get_preset("smoke"), str(tmp_path), str(tmp_path / "w"))

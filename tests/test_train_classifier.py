@@ -114,7 +114,7 @@ def _cli(*args):
 
 def test_binary_trains_the_decoded_arm_from_the_same_store(store_dir, tiny_codec_path, tmp_path,
                                                            capsys):
-  status = _cli("--net=resnet50", "--input=decoded", "--preset=tiny", "--epochs=1",
+  status = _cli("--net=resnet50", "--input=decoded", "--preset=tiny", "--set=epochs=1",
                 f"--store_dir={store_dir}", f"--codec={tiny_codec_path}",
                 f"--workdir={tmp_path}")
   out = capsys.readouterr().out
@@ -189,7 +189,7 @@ def test_a_damaged_store_shard_is_one_line_not_a_traceback(store_dir, tmp_path, 
     data[len(data) // 2] ^= 0xFF
     f.seek(0)
     f.write(data)
-  assert _cli("--net=cresnet39", "--input=latent", "--preset=tiny", "--epochs=1",
+  assert _cli("--net=cresnet39", "--input=latent", "--preset=tiny", "--set=epochs=1",
               f"--store_dir={damaged}", f"--workdir={tmp_path / 'run'}") == 1
   err = capsys.readouterr().err
   assert err.startswith("error: a data file is damaged") and err.count("\n") == 1, err

@@ -216,8 +216,8 @@ def test_the_binary_trains_a_recipe_and_refuses_settings_the_recipe_fixes(tmp_pa
   from absl import app  # pylint: disable=g-import-not-at-top
   common = (f"--data_dir={IMAGENETTE}", f"--workdir={tmp_path / 'run'}")
   with pytest.raises(app.UsageError, match="--recipe fixes the training settings; drop "
-                                           "--num_steps, --precision"):
-    _train_codec_cli("--recipe=ae-0.0983-tiny", "--num_steps=9", "--precision=float32",
+                                           "--set"):
+    _train_codec_cli("--recipe=ae-0.0983-tiny", "--set=num_steps=9", "--set=precision=float32",
                      f"--kodak_dir={two_kodak_images}", *common)
   with pytest.raises(app.UsageError, match="--kodak_dir is required"):
     _train_codec_cli("--recipe=ae-0.0983-tiny", *common)

@@ -136,5 +136,5 @@ def test_the_binary_trains_the_ms_ssim_recipe_and_refuses_misplaced_flags(tmp_pa
       "recipe"] == "hp-q4-msssim-tiny"
   # The same workdir asked to train MSE: one line, no traceback.
   with pytest.raises(app.UsageError, match="distortion 'ms-ssim', not 'mse'"):
-    _train_codec_cli("--codec=hyperprior", "--quality=4", "--preset=tiny", "--num_steps=6",
+    _train_codec_cli("--codec=hyperprior", "--quality=4", "--preset=tiny", "--set=num_steps=6",
                      *common)

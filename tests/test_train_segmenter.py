@@ -89,7 +89,7 @@ def test_tiny_runs_write_results_resume_after_a_kill_and_dump_masks_for_the_figu
   # figure, drawn from the files alone.
   decoded_dir = str(tmp_path / "decoded")
   args = ["--net=resnet50", "--input=decoded", f"--codec={tiny_codec_path}", "--preset=tiny",
-          "--num_steps=1", "--eval_limit=1", f"--data_dir={CAMVID}", f"--workdir={decoded_dir}"]
+          "--set=num_steps=1", "--set=eval_limit=1", f"--data_dir={CAMVID}", f"--workdir={decoded_dir}"]
   with flagsaver.flagsaver():
     train_segmenter.main(flags.FLAGS(["train_segmenter", *args]))
   with open(os.path.join(decoded_dir, "results.json")) as f:
@@ -220,7 +220,7 @@ def test_backbone_initialises_from_a_classifier_workdir_of_the_same_arm(tmp_path
                                 classifier.get_layer("cresnet39").get_layer("conv4_3_conv2")
                                 .get_weights()[0])
   assert len(copied) == len([l for l in backbone.layers if l.weights]) - 1  # all but logits
-  with pytest.raises(ValueError, match="--width_multiplier=0.0625"):
+  with pytest.raises(ValueError, match="--set=width_multiplier=0.0625"):
     segmenter_train.load_init_classifier(str(tmp_path), "cresnet39", "latent", 8, 0.25, "0.0983")
   with pytest.raises(ValueError, match="operating_point"):
     segmenter_train.load_init_classifier(str(tmp_path), "cresnet39", "latent", 8, 0.0625, "0.635")

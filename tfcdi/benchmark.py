@@ -50,6 +50,7 @@ from tfcdi.benchmark_inputs import BenchmarkError  # noqa: F401  (raised here, a
 from tfcdi.benchmark_inputs import FileSet
 from tfcdi.benchmark_inputs import load_images
 from tfcdi.benchmark_inputs import make_files
+from tfcdi.codec import operating_points
 
 # The batch sizes of the paper's runtime benchmark (Appendix A.9).
 PAPER_BATCH_SIZE = 256
@@ -57,7 +58,7 @@ PAPER_SEG_BATCH_SIZE = 20
 # Image side of the benchmark; the cResNets read the 28x28xC latent of such an image.
 PAPER_IMAGE_SIZE = 224
 # The codec's decoder of the paper (Appendix A.1), scaled by the width multiplier by default.
-PAPER_DECODER_FILTERS = (64, 128)
+PAPER_DECODER_FILTERS = operating_points.PAPER_FILTERS
 
 GROUPS = ("classification", "files", "segmentation")
 DEVICES = ("cpu", "gpu")
@@ -241,7 +242,6 @@ class BenchmarkConfig:
     if self.device not in DEVICES:
       raise BenchmarkError(f"device must be one of {DEVICES}, got {self.device!r}")
     select_paths(self.paths)
-    from tfcdi.codec import operating_points  # pylint: disable=g-import-not-at-top
     try:
       operating_points.get_operating_point(self.operating_point)
     except ValueError as e:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import os
 import warnings
 
@@ -184,6 +185,12 @@ def load_rgb(path: str) -> tuple[np.ndarray, list[str]]:
     # Pillow's UnidentifiedImageError is an OSError; truncated data raises OSError too.
     raise ImageError(f"not a readable image ({_first_line(e)})") from None
   return np.ascontiguousarray(rgb), notes
+
+
+def write_json(path: str, value) -> None:
+  """Writes `value` as indented JSON to `path` atomically (write_atomic), making its folder."""
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  write_atomic(path, json.dumps(value, indent=2).encode())
 
 
 def write_atomic(path: str, data: bytes) -> None:

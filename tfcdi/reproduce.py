@@ -40,6 +40,8 @@ import shutil
 import time
 from typing import Callable, Sequence
 
+from tfcdi import configs
+from tfcdi import imageio
 from tfcdi.codec import operating_points
 from tfcdi.codec import pretrained
 from tfcdi.reporting import published
@@ -90,64 +92,13 @@ def write_arm_costs(workdir: str) -> str | None:
   return path
 
 
-@dataclasses.dataclass(frozen=True)
-class Preset:
-  name: str
-  # "train": train codecs with codec_preset in the workdir; "shipped": use tfcdi/pretrained.
-  codecs: str
-  codec_preset: str | None = None
-  codec_steps: int | None = None  # overrides the codec preset's number of steps
-  codec_log_every: int | None = None  # overrides how often codec training prints progress
-  kodak_images: int = 0  # 0 = all 24
-  jpeg_qualities: tuple | None = None  # None = the sweep's defaults
-  jp2_psnrs: tuple | None = None
-  classifier_preset: str | None = None  # None: no classification steps
-  store_images: tuple = (0, 0)  # (train, val) images per latent store; 0 = all
-  store_image_size: int = 256  # side of the square view each store encodes
-  joint_preset: str | None = None  # None: no joint-training steps (they need the classifiers)
-  segmenter_preset: str | None = None  # None: no segmentation steps
-  segmentation_dataset: str = "camvid"  # a DATASETS key: camvid or voc
-  # The split segmenters train on: VOC's is the paper's 10,582 images of VOC 2012 + SBD
-  # ("train_aug", tfcdi.data.segmentation.voc_devkit_source).
-  segmentation_train_split: str = "train"
-  # A DATASETS key: imagenette or imagenet. Codecs, stores, classifiers, joint training and the
-  # benchmark's files all come from it.
-  classification_dataset: str = "imagenette"
-  # tfcdi.benchmark.BenchmarkConfig fields (None: no benchmark step). The paper's Figs. 6 and 12
-  # are at 0.0983 bpp, so the benchmark's latent is too.
-  benchmark: dict | None = None
-
-
-PRESETS = {
-    # Every step on a small slice with tiny nets: minutes on a 2-core CPU.
-    "smoke": Preset(name="smoke", codecs="train", codec_preset="tiny", codec_steps=300,
-                    codec_log_every=50,
-                    kodak_images=2, jpeg_qualities=(5, 25, 50, 75, 95),
-                    jp2_psnrs=(22.0, 26.0, 30.0, 34.0), classifier_preset="tiny",
-                    store_images=(16, 8), store_image_size=64, joint_preset="tiny",
-                    segmenter_preset="tiny",
-                    benchmark={"batch_size": 4, "seg_batch_size": 2, "repeats": 2, "warmup": 1,
-                               "width_multiplier": 1 / 16, "image_size": 64, "num_files": 2,
-                               "operating_point": "0.0983"}),
-    # The scaled reproduction on this machine: the shipped cpu-preset codecs (trained by
-    # tools/train_codecs_cpu.sh with exactly that preset) on all of Kodak.
-    "cpu": Preset(name="cpu", codecs="shipped", classifier_preset="cpu", joint_preset="cpu",
-                  segmenter_preset="cpu",
-                  # The paper's nets and batches, timed on this machine (about 20 minutes).
-                  benchmark={"repeats": 3, "warmup": 1, "operating_point": "0.0983"}),
-    # The paper's settings, for users with GPUs and ImageNet.
-    "paper": Preset(name="paper", codecs="train", codec_preset="paper", classifier_preset="paper",
-                    joint_preset="paper", segmenter_preset="paper", segmentation_dataset="voc",
-                    segmentation_train_split="train_aug",
-                    classification_dataset="imagenet",
-                    benchmark={"operating_point": "0.0983"}),
-}
+# The pipeline's presets are tfcdi/configs.py's (every stage's, reached one way).
+Preset = configs.Preset
+PRESETS = configs.PRESETS["reproduce"]
 
 
 def get_preset(name: str) -> Preset:
-  if name not in PRESETS:
-    raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-  return PRESETS[name]
+  return configs.get_config("reproduce", name)
 
 
 def data_paths(data_root: str, preset: Preset | None = None) -> dict:
@@ -558,10 +509,7 @@ class Pipeline(Restoring):
 
   @staticmethod
   def _write(path, value):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + ".tmp", "w") as f:
-      json.dump(value, f, indent=2)
-    os.replace(path + ".tmp", path)
+    imageio.write_json(path, value)
 
   @staticmethod
   def _require(path: str, needed_by: str) -> None:

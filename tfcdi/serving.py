@@ -573,7 +573,31 @@ def _load_export(classifier, export_dir: str, what: str) -> None:
   classifier._loaded = loaded  # pylint: disable=protected-access  (keeps the variables alive)
 
 
-class LatentClassifier:
+class _LoadedClassifier:
+  """What both kinds of loaded latent classifier export share: the codec's identity (`tables`),
+  its labels, and the checks and ranking that do not depend on what the net reads."""
+
+  @property
+  def family(self) -> str:
+    return self.tables.family
+
+  @property
+  def channels(self) -> int:
+    return self.tables.channels
+
+  def _check_codec(self, header) -> None:
+    if not self.tables.same_codec(_Identity(header.codec_name, header.fingerprint)):
+      raise ServingError(
+          f"the file was made by codec {header.codec_name!r} ({header.fingerprint.hex()}); this "
+          f"classifier reads latents of codec {self.tables.name!r} "
+          f"({self.tables.fingerprint.hex()})")
+
+  def _best(self, probs: np.ndarray, k: int) -> list[tuple[str, str, float]]:
+    order = np.argsort(-probs, kind="stable")[:k]
+    return [(self.wnids[i], self.names[i], float(probs[i])) for i in order]
+
+
+class LatentClassifier(_LoadedClassifier):
   """A loaded latent classifier export of a net on crops of one latent (the autoencoder's
   z_hat): checks inputs, then calls its `classify` signature."""
 
@@ -583,14 +607,6 @@ class LatentClassifier:
       raise ServingError(f"{export_dir} is a classifier of {self.latent_inputs}, not of crops "
                          "of one latent (load_classifier loads either)")
     self.symbol_name = _symbols_of_latents(self.tables, self.tables.latent_names[:1])[0]
-
-  @property
-  def family(self) -> str:
-    return self.tables.family
-
-  @property
-  def channels(self) -> int:
-    return self.tables.channels
 
   def check_header(self, header) -> None:
     """Refuses a file whose latent this classifier cannot read.
@@ -603,11 +619,7 @@ class LatentClassifier:
       raise ServingError(
           f"the file holds a {channels}-channel latent; this classifier reads "
           f"{self.channels}-channel latents of codec {self.tables.name!r}")
-    if not self.tables.same_codec(_Identity(header.codec_name, header.fingerprint)):
-      raise ServingError(
-          f"the file was made by codec {header.codec_name!r} ({header.fingerprint.hex()}); this "
-          f"classifier reads latents of codec {self.tables.name!r} "
-          f"({self.tables.fingerprint.hex()})")
+    self._check_codec(header)
 
   def check_latent(self, symbols: np.ndarray) -> None:
     """Refuses symbols of the wrong rank, channels or a size below the training crop."""
@@ -635,12 +647,21 @@ class LatentClassifier:
     out = self._classify(**{name: tf.convert_to_tensor(symbols_batch, tf.int32)})
     return out["probabilities"].numpy()
 
+  def describe_input(self, header, symbols: np.ndarray) -> str:
+    """What it reads of a file (`symbols`: what `read` gave), as tfcdi-classify prints it."""
+    h, w, c = header.latent_shape
+    crop = min(self.crop_size, symbols.shape[0], symbols.shape[1])
+    scale = "" if symbols.shape[:2] == (h, w) else f" -> {symbols.shape[0]}x{symbols.shape[1]}"
+    return f"latent {h}x{w}x{c}{scale}, central {crop}x{crop}"
+
+  def ranked(self, symbols: np.ndarray, k: int = 5) -> list[tuple[str, str, float]]:
+    """top_k of what `read` gave: the same call for every kind of classifier."""
+    return self.top_k(symbols, k)
+
   def top_k(self, symbols: np.ndarray, k: int = 5) -> list[tuple[str, str, float]]:
     """[(wnid, name, probability)] of the k most probable classes, best first."""
     self.check_latent(symbols)
-    probs = self.probabilities(symbols[None])[0]
-    order = np.argsort(-probs, kind="stable")[:k]
-    return [(self.wnids[i], self.names[i], float(probs[i])) for i in order]
+    return self._best(self.probabilities(symbols[None])[0], k)
 
 
 class _Identity:
@@ -648,7 +669,7 @@ class _Identity:
     self.name, self.fingerprint = name, fingerprint
 
 
-class HyperpriorClassifier:
+class HyperpriorClassifier(_LoadedClassifier):
   """A loaded latent classifier export of a net on named latents brought to its training view
   (the hyperprior's y_hat, or y_hat and sigma_hat): checks files, calls `classify`.
 
@@ -666,14 +687,6 @@ class HyperpriorClassifier:
     self.symbol_names = _symbols_of_latents(self.tables, self.latent_inputs.split("+"))
 
   @property
-  def family(self) -> str:
-    return self.tables.family
-
-  @property
-  def channels(self) -> int:
-    return self.tables.channels
-
-  @property
   def two_branch(self) -> bool:
     return self.latent_inputs == classifier_net.TWO_BRANCH
 
@@ -688,11 +701,7 @@ class HyperpriorClassifier:
           f"the file is an {registry.name_of(header.codec_family)} file "
           f"(codec {header.codec_name!r}); this classifier reads {self.family} latents of codec "
           f"{self.tables.name!r}")
-    if not self.tables.same_codec(_Identity(header.codec_name, header.fingerprint)):
-      raise ServingError(
-          f"the file was made by codec {header.codec_name!r} ({header.fingerprint.hex()}); this "
-          f"classifier reads latents of codec {self.tables.name!r} "
-          f"({self.tables.fingerprint.hex()})")
+    self._check_codec(header)
     if header.latent_shape[-1] != self.channels:
       raise ServingError(f"the file holds a {header.latent_shape[-1]}-channel latent; this "
                          f"classifier reads {self.channels}-channel latents")
@@ -712,15 +721,25 @@ class HyperpriorClassifier:
                                                                              tf.int32)
                              for name in self.symbol_names})["probabilities"].numpy()
 
+  def describe_input(self, header, symbols: tuple) -> str:
+    """What it reads of a file (`symbols`: what `read` gave), as tfcdi-classify prints it."""
+    h, w, m = symbols[0].shape
+    side, view, crop = min(h, w), self.view_size, self.crop_size
+    square = f"{h}x{w}" if h == w else f"{h}x{w} -> central {side}x{side}"
+    inputs = " and ".join(self.latent_inputs.split("+"))
+    return f"{inputs} {square}x{m} -> {view}x{view}, central {crop}x{crop}"
+
+  def ranked(self, symbols: tuple, k: int = 5) -> list[tuple[str, str, float]]:
+    """top_k of what `read` gave: the same call for every kind of classifier."""
+    return self.top_k(*symbols, k=k)
+
   def top_k(self, y_symbols: np.ndarray, scale_indices: np.ndarray,
             k: int = 5) -> list[tuple[str, str, float]]:
     """[(wnid, name, probability)] of the k most probable classes of one file, best first."""
     if y_symbols.ndim != 3 or y_symbols.shape != scale_indices.shape:
       raise ServingError(f"expected y symbols and scale indices [h, w, {self.channels}], got "
                          f"{y_symbols.shape} and {scale_indices.shape}")
-    probs = self.probabilities(y_symbols[None], scale_indices[None])[0]
-    order = np.argsort(-probs, kind="stable")[:k]
-    return [(self.wnids[i], self.names[i], float(probs[i])) for i in order]
+    return self._best(self.probabilities(y_symbols[None], scale_indices[None])[0], k)
 
 
 def load_classifier(export_dir: str):

@@ -63,12 +63,13 @@ def main(argv):
     except (OSError, ValueError) as e:
       raise app.UsageError(f"--codec_results {path}: not readable JSON ({e})") from None
     codec_results.append(result)
-    if result.get("codec_family") == "hyperprior":
+    quality = hyperprior.codec_quality(result)
+    if quality is not None:
       try:
         tag = hyperprior.file_tag(result)
       except ValueError as e:
         raise app.UsageError(f"--codec_results {path}: {e}") from None
-      target = os.path.join(_OUTPUT_DIR.value, f"kodak_eval_q{result['quality']}{tag}.json")
+      target = os.path.join(_OUTPUT_DIR.value, f"kodak_eval_q{quality}{tag}.json")
       # Re-collecting reads the committed copies themselves (the README's command does).
       if not (os.path.exists(target) and os.path.samefile(path, target)):
         shutil.copyfile(path, target)

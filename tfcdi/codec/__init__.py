@@ -9,6 +9,12 @@ tables; its Reader (`codec.tables()`) does the reading without the neural networ
 (`registry.load(path)`; `pretrained.load_codec` goes through it). Nothing outside this package
 asks which family a codec is.
 
+Layers (each imports only those before it; tests/test_imports.py fails on a cycle):
+  bitstream -> interface -> bundles -> the family modules -> registry (BUILT_IN: the built-in
+  families) -> pretrained (the loading entry point) -> coding -> evaluation.
+A family module imports neither the registry nor pretrained: a Reader finds its own family as
+the FAMILY of its module (interface.Reader.family_info).
+
 Families, one module each:
   autoencoder.py      byte 0, Torfason et al.'s autoencoder (model.py, quantizer.py)
   hyperprior_codec.py byte 1, Balle et al. 2018's scale hyperprior (hyperprior.py, gdn.py)
@@ -16,7 +22,10 @@ Families, one module each:
                       factorized_bitstream.py)
   meanscale_codec.py  byte 3, Minnen et al. 2018's mean-scale hyperprior, imported
 Shared: bitstream.py (the container and the built-in families' layouts; pure NumPy and the
-entropy coder), pretrained.py (bundles), weight_bundles.py (the imported families' bundles), coding.py (compress / decompress / find the codec a
+entropy coder), bundles.py (the .npz bundle file: atomic write, checked read, frequency tables),
+weight_bundles.py (the imported families' bundles),
+pretrained.py (load_codec: a shipped codec or a bundle of any family; the family modules' save
+and load functions under their old names), coding.py (compress / decompress / find the codec a
 file names), evaluation.py (rate-distortion from real files).
 
 How to add a family (e.g. one imported from another library's checkpoint):
@@ -27,12 +36,13 @@ How to add a family (e.g. one imported from another library's checkpoint):
        its tables are too large for JSON;
      - a Codec subclass (the Reader plus its model): tables(), batch_compressor, reconstruct,
        latents, result_identity, label (compress / decompress come with the base class);
+     - its bundle's save and load functions, over bundles.write / bundles.read;
      - FAMILY, an interface.Family: its name, an unused family byte, downsampling,
        latent_names, symbol_names, selector (what picks a shipped codec, e.g. "quality"), and
        load / read_tables / tables_from_json; parse_header for a header layout of its own
        (the built-in layouts parse with bitstream.parse_header; give the new layout a section
        in bitstream.py's docstring).
-  2. Add one line to registry.FAMILY_MODULES: its byte -> its module.
+  2. Add one line to registry.BUILT_IN (its module's FAMILY) and import the module there.
 Stores, exports, evaluation and the binaries then take it as they are; a net's inputs are named
 by the family's latent_names. tests/test_codec_registry.py registers a toy family this way (with
 registry.register, at run time) and takes it through compress, decompress, read_latents and a

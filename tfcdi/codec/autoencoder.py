@@ -3,26 +3,31 @@
 Files hold one symbol array, "symbols" [h, w, C] (the indices of the quantizer's L centers),
 under one integer frequency table (bitstream.py, family 0). The compressed-domain nets read
 "z_hat" = centers[symbols]. Shipped codecs are picked by operating point (operating_points.py);
-bundles are tfcdi/pretrained/codec_<operating point>.npz (pretrained.py).
+bundles (bundles.py) hold the float16 weights, the frequency table and the operating point, and
+are fingerprinted over weights and table; the shipped ones are
+tfcdi/pretrained/codec_<operating point>.npz.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import os
 import typing
 
 import numpy as np
 import tensorflow as tf
 
 from tfcdi.codec import bitstream
+from tfcdi.codec import bundles
 from tfcdi.codec import interface
 from tfcdi.codec import model as model_lib
 from tfcdi.codec import operating_points
-from tfcdi.codec import pretrained
 from tfcdi.codec.interface import CodecError
 
 SYMBOLS = "symbols"
 Z_HAT = "z_hat"
+_FORMAT = 1
 
 
 class _Shared:
@@ -65,10 +70,10 @@ class AutoencoderCodec(_Shared, interface.Codec):
 
   model: model_lib.Autoencoder
   operating_point: operating_points.OperatingPoint
-  frequencies: np.ndarray  # int64 [L], sums to pretrained.FREQUENCY_TOTAL, every entry >= 1
+  frequencies: np.ndarray  # int64 [L], sums to bundles.FREQUENCY_TOTAL, every entry >= 1
   name: str  # e.g. "ae-0.635-cpu"
-  fingerprint: bytes  # 8 bytes, see pretrained.py
-  filters: tuple = (64, 128)
+  fingerprint: bytes  # 8 bytes, see _weights_digest
+  filters: tuple = operating_points.PAPER_FILTERS
 
   @property
   def num_centers(self) -> int:
@@ -172,11 +177,11 @@ class AutoencoderFamily(interface.Family):
   plot_marker, plot_marker_size = "*", 13
 
   def load(self, path=None, selection=None) -> AutoencoderCodec:
-    return pretrained.load_autoencoder_bundle(selection, path)
+    return load_bundle(selection, path)
 
   def read_tables(self, path: str) -> AutoencoderTables:
     """The frequency table and the centers (the one weight whose path ends in "centers")."""
-    meta = pretrained.read_metadata(path)
+    meta = bundles.read_metadata(path)
     try:
       index = next(i for i, p in enumerate(meta["weight_paths"]) if p.endswith("centers"))
       with np.load(path, allow_pickle=False) as data:
@@ -203,3 +208,76 @@ class AutoencoderFamily(interface.Family):
 
 
 FAMILY = AutoencoderFamily()
+
+
+# --- bundles --------------------------------------------------------------------------------
+
+
+def _weights_digest(arrays, frequencies) -> bytes:
+  """The fingerprint: the first 8 bytes of the SHA-256 of the stored weights and table. A .tfci
+  header carries it, and decoding with any other bundle is refused, even one trained for the
+  same operating point."""
+  digest = hashlib.sha256()
+  for arr in arrays:
+    digest.update(np.ascontiguousarray(arr).tobytes())
+  digest.update(np.asarray(frequencies, np.int64).tobytes())
+  return digest.digest()[:8]
+
+
+def save_codec(model: model_lib.Autoencoder, op: operating_points.OperatingPoint,
+               frequencies, path: str, name: str, extra_metadata=None) -> bytes:
+  """Writes a bundle; returns its fingerprint."""
+  frequencies = np.asarray(frequencies, np.int64)
+  if frequencies.shape != (op.num_centers,) or frequencies.sum() != bundles.FREQUENCY_TOTAL:
+    raise ValueError("the frequency table must have one entry per center and sum to "
+                     f"{bundles.FREQUENCY_TOTAL}, got {frequencies}")
+  arrays = [np.asarray(v.numpy(), np.float16) for v in model.weights]
+  fingerprint = _weights_digest(arrays, frequencies)
+  meta = {
+      "format": _FORMAT,
+      "name": name,
+      "operating_point": op.name,
+      "channels": op.channels,
+      "num_centers": op.num_centers,
+      "sigma": op.sigma,
+      "filters": list(model.filters),
+      "weight_paths": [v.path for v in model.weights],
+      "fingerprint": fingerprint.hex(),
+      **(extra_metadata or {}),
+  }
+  bundles.write(path, meta, arrays, frequencies=frequencies)
+  return fingerprint
+
+
+def shipped_path(operating_point) -> str:
+  op = operating_points.get_operating_point(operating_point)
+  return os.path.join(bundles.PRETRAINED_DIR, f"codec_{op.name}.npz")
+
+
+def load_bundle(operating_point=None, path: str | None = None) -> AutoencoderCodec:
+  """An autoencoder bundle: the shipped one of an operating point, or the one at `path`."""
+  if path is None:
+    if operating_point is None:
+      raise CodecError("give an operating point or a codec bundle path")
+    path = shipped_path(operating_point)
+    if not os.path.exists(path):
+      raise CodecError(
+          f"no pretrained codec is shipped for operating point {operating_point} ({path}); "
+          "train one with tfcdi-train-codec and pass its bundle with --codec")
+  meta, arrays, tables = bundles.read(path, ("frequencies",))
+  if "frequencies" not in tables:
+    raise CodecError(f"{path} is not a readable tfcdi codec bundle (no frequency table)")
+  frequencies = np.asarray(tables["frequencies"], np.int64)
+  if meta.get("format") != _FORMAT:
+    raise CodecError(f"{path}: unsupported codec bundle format {meta.get('format')}")
+  op = operating_points.get_operating_point(meta["operating_point"])
+  if operating_point is not None and op.name != operating_points.get_operating_point(
+      operating_point).name:
+    raise CodecError(f"{path} is a codec for operating point {op.name}, not {operating_point}")
+  if _weights_digest(arrays, frequencies).hex() != meta["fingerprint"]:
+    raise CodecError(f"{path} is corrupt: its weights do not match its fingerprint")
+  model = model_lib.from_operating_point(op, tuple(meta["filters"]))
+  bundles.assign_weights(model, arrays, path)
+  return AutoencoderCodec(
+      model=model, operating_point=op, frequencies=frequencies, name=meta["name"],
+      fingerprint=bytes.fromhex(meta["fingerprint"]), filters=tuple(meta["filters"]))

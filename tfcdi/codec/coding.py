@@ -22,9 +22,9 @@ import os
 
 import numpy as np
 
-from tfcdi.codec import pretrained
+from tfcdi.codec import bundles
 from tfcdi.codec import registry
-from tfcdi.codec.pretrained import CodecError
+from tfcdi.codec.interface import CodecError
 
 
 def compress_image(codec, image: np.ndarray, format_version: int | None = None) -> bytes:
@@ -51,7 +51,7 @@ def check_codec(header, codec) -> None:
 def _bundle_identity(path: str):
   """(name, fingerprint) stored in a bundle's metadata, or None if it is not a readable bundle."""
   try:
-    meta = pretrained.read_metadata(path)  # the small metadata entry only; weights stay on disk
+    meta = bundles.read_metadata(path)  # the small metadata entry only; weights stay on disk
     return meta["name"], bytes.fromhex(meta["fingerprint"])
   except (CodecError, KeyError, ValueError, TypeError):
     return None
@@ -69,7 +69,7 @@ def find_codec(header, search_dir: str | None = None):
   Raises:
     CodecError: no bundle there has the header's name and fingerprint.
   """
-  search_dir = search_dir or pretrained.PRETRAINED_DIR
+  search_dir = search_dir or bundles.PRETRAINED_DIR
   wanted = (header.codec_name, header.fingerprint)
   for path in sorted(glob.glob(os.path.join(search_dir, "*.npz"))):
     if _bundle_identity(path) == wanted:

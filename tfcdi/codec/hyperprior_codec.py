@@ -4,8 +4,10 @@ Files hold two streams (bitstream.py, family 1): z under one table per channel, 
 table of each symbol's scale index, which the integer hyper-synthesis computes from the decoded
 z. Reading a file gives the symbol arrays "y" and "indices" (both [hy, wy, M]); the nets read
 "y_hat" = y and "sigma_hat" = scale_table()[indices], exactly what the encoder had. Shipped
-codecs are picked by quality (qualities.py); bundles are tfcdi/pretrained/hyperprior_q<Q>.npz
-(pretrained.py).
+codecs are picked by quality (qualities.py). A bundle (bundles.py) holds the float16 weights,
+the integer tables (the z tables, the y tables of the scale table, the integer hyper-synthesis)
+and its metadata ("family": "hyperprior", the quality, N and M); its fingerprint covers weights
+and tables. The shipped ones are tfcdi/pretrained/hyperprior_q<Q>.npz.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ import numpy as np
 import tensorflow as tf
 
 from tfcdi.codec import bitstream
+from tfcdi.codec import bundles
 from tfcdi.codec import hyperprior as hyperprior_lib
 from tfcdi.codec import interface
-from tfcdi.codec import pretrained
 from tfcdi.codec import qualities
 from tfcdi.codec.interface import CodecError
 
@@ -128,7 +130,7 @@ class HyperpriorCodec(_Shared, interface.Codec):
     return self.model.scale_indices(z_symbols, y_shape)
 
   def integer_tables(self) -> dict:
-    return pretrained.hyperprior_integer_arrays(self)
+    return hyperprior_integer_arrays(self)
 
   def tables(self) -> HyperpriorTables:
     return HyperpriorTables(name=self.name, fingerprint=bytes(self.fingerprint),
@@ -182,13 +184,13 @@ class HyperpriorTables(_Shared, interface.Reader):
   quality: int
   channels: int  # M, channels of y
   num_filters: int  # N, channels of z
-  arrays: dict  # the named integer arrays (pretrained.hyperprior_integer_arrays)
+  arrays: dict  # the named integer arrays (hyperprior_integer_arrays)
   # What the codec was trained for; stores and results carry it, so that reports can put
   # the MSE and MS-SSIM codecs of one quality side by side. Older identities: "mse".
   distortion: str = qualities.MSE
 
   def __post_init__(self):
-    y_tables, z_tables, hyper_synthesis = pretrained.hyperprior_coding_tables(self.arrays)
+    y_tables, z_tables, hyper_synthesis = hyperprior_coding_tables(self.arrays)
     if (y_tables.num_tables != hyperprior_lib.NUM_SCALES
         or z_tables.num_tables != self.num_filters):
       raise CodecError(
@@ -287,11 +289,11 @@ class HyperpriorFamily(interface.Family):
   serving_names = {Y: "y_symbols", INDICES: "scale_indices"}
 
   def load(self, path=None, selection=None) -> HyperpriorCodec:
-    return pretrained.load_hyperprior_codec(selection, path=path)
+    return load_hyperprior_codec(selection, path=path)
 
   def read_tables(self, path: str) -> HyperpriorTables:
     """The integer tables (the fingerprint, over weights and tables, is checked)."""
-    meta, arrays = pretrained.read_hyperprior_tables(path)
+    meta, arrays = read_hyperprior_tables(path)
     return HyperpriorTables(name=meta["name"], fingerprint=bytes.fromhex(meta["fingerprint"]),
                             quality=int(meta["quality"]), channels=int(meta["latent_channels"]),
                             num_filters=int(meta["num_filters"]), arrays=arrays,
@@ -318,3 +320,178 @@ class HyperpriorFamily(interface.Family):
 
 
 FAMILY = HyperpriorFamily()
+
+
+# --- bundles --------------------------------------------------------------------------------
+
+_HYPERPRIOR_FORMAT = 1
+# The bundle's integer arrays: the y and z tables and the integer hyper-synthesis.
+_ARRAY_PREFIXES = ("y_", "z_", "hs_")
+
+
+def _table_arrays(prefix: str, tables: bitstream.Tables) -> dict:
+  # Stored as int32 (every entry is below 2^20); the fingerprint reads them as int64.
+  return {f"{prefix}_frequencies": tables.frequencies.astype(np.int32),
+          f"{prefix}_lengths": tables.lengths.astype(np.int32),
+          f"{prefix}_offsets": tables.offsets.astype(np.int32)}
+
+
+def _tables_from(prefix: str, data) -> bitstream.Tables:
+  return bitstream.make_tables(data[f"{prefix}_frequencies"], data[f"{prefix}_lengths"],
+                               data[f"{prefix}_offsets"])
+
+
+def _hyperprior_digest(weights, integer_arrays: dict) -> bytes:
+  digest = hashlib.sha256()
+  for arr in weights:
+    digest.update(np.ascontiguousarray(arr).tobytes())
+  for key in sorted(integer_arrays):
+    digest.update(key.encode())
+    digest.update(np.ascontiguousarray(integer_arrays[key], np.int64).tobytes())
+  return digest.digest()[:8]
+
+
+def hyperprior_shipped_path(quality) -> str:
+  q = qualities.get_quality(quality)
+  return os.path.join(bundles.PRETRAINED_DIR, f"hyperprior_{q.name}.npz")
+
+
+def save_hyperprior_codec(model: hyperprior_lib.Hyperprior, quality, path: str, name: str,
+                          extra_metadata=None, weight_dtype=np.float16,
+                          distortion: str = qualities.MSE) -> bytes:
+  """Writes a hyperprior bundle; returns its fingerprint.
+
+  Rounds the model's weights to float16 in place first (what the bundle stores), then derives
+  the integer tables from the rounded model, so that the shipped weights and tables agree.
+  weight_dtype=np.float32 keeps them as they are: imported codecs, whose parity with the
+  library that trained them float16 would break (5e-4 relative on every weight).
+  """
+  q = qualities.get_quality(quality)
+  if np.dtype(weight_dtype) == np.float16:
+    bundles.round_weights_to_float16(model)
+  weights = [np.asarray(v.numpy(), weight_dtype) for v in model.weights]
+  hyper_synthesis = hyperprior_lib.IntegerHyperSynthesis.from_model(model)
+  offsets = None if model.z_offsets is None else model.z_offset_values().numpy()
+  integer_arrays = {**_table_arrays("y", hyperprior_lib.y_tables()),
+                    **_table_arrays("z", hyperprior_lib.z_tables(model.density, offsets)),
+                    **hyper_synthesis.to_arrays()}
+  fingerprint = _hyperprior_digest(weights, integer_arrays)
+  meta = {
+      "format": _HYPERPRIOR_FORMAT,
+      "family": "hyperprior",
+      "name": name,
+      "quality": q.quality,
+      # What the codec was trained for, and that distortion's lambda (qualities.py). Bundles
+      # from before this field were MSE codecs; the loader reads them as such.
+      "distortion": qualities.check_distortion(distortion),
+      "lambda": q.lambda_for(distortion),
+      "num_filters": model.num_filters,
+      "latent_channels": model.latent_channels,
+      # Imported models' conventions (hyperprior.PADDINGS, their density's depth).
+      "padding": model.padding,
+      "density_filters": list(model.density_filters),
+      "weight_paths": [v.path for v in model.weights],
+      "fingerprint": fingerprint.hex(),
+      **(extra_metadata or {}),
+  }
+  bundles.write(path, meta, weights, scales=hyperprior_lib.scale_table(), **integer_arrays)
+  model.shipped_hyper_synthesis = hyper_synthesis
+  return fingerprint
+
+
+def _bundle_distortion(meta: dict, path: str) -> str:
+  """A bundle's distortion; bundles from before the field are MSE codecs."""
+  distortion = meta.get("distortion", qualities.MSE)
+  if distortion not in qualities.DISTORTIONS:
+    raise CodecError(f"{path}: unknown distortion {distortion!r} in its metadata")
+  return distortion
+
+
+def load_hyperprior_codec(quality=None, path: str | None = None):
+  """Loads a hyperprior bundle: the shipped one of a quality, or the one at `path`."""
+  if path is None:
+    if quality is None:
+      raise CodecError("give a hyperprior quality or a codec bundle path")
+    q = qualities.get_quality(quality)
+    path = hyperprior_shipped_path(q.quality)
+    if not os.path.exists(path):
+      raise CodecError(
+          f"no trained hyperprior codec is shipped for quality {q.quality}; train one with "
+          f"`tfcdi-train-codec --codec=hyperprior --quality={q.quality} --preset=cpu "
+          f"--data_dir=DATA --workdir=runs/hyperprior_{q.name}` and pass "
+          f"--codec_path=runs/hyperprior_{q.name}/hyperprior_{q.name}.npz")
+  meta, weights, integer_arrays = bundles.read(path, _ARRAY_PREFIXES)
+  if meta.get("family") != "hyperprior":
+    raise CodecError(f"{path} is not a hyperprior codec bundle")
+  if meta.get("format") != _HYPERPRIOR_FORMAT:
+    raise CodecError(f"{path}: unsupported hyperprior bundle format {meta.get('format')}")
+  q = qualities.get_quality(meta["quality"])
+  if quality is not None and qualities.get_quality(quality).quality != q.quality:
+    raise CodecError(f"{path} is a hyperprior codec of quality {q.quality}, not {quality}")
+  if _hyperprior_digest(weights, integer_arrays).hex() != meta["fingerprint"]:
+    raise CodecError(f"{path} is corrupt: its weights and tables do not match its fingerprint")
+  try:
+    model = hyperprior_lib.Hyperprior(
+        meta["num_filters"], meta["latent_channels"], padding=meta.get("padding", "same"),
+        density_filters=meta.get("density_filters", (3, 3, 3)),
+        name=f"hyperprior_{q.name}").build_weights()
+  except (ValueError, TypeError) as e:
+    raise CodecError(f"{path}: unsupported hyperprior model ({e})") from None
+  bundles.assign_weights(model, weights, path)
+  try:
+    y_tables = _tables_from("y", integer_arrays)
+    z_tables = _tables_from("z", integer_arrays)
+    model.shipped_hyper_synthesis = hyperprior_lib.IntegerHyperSynthesis.from_arrays(
+        integer_arrays)
+    model.z_offsets = model.shipped_hyper_synthesis.input_offsets
+  except (KeyError, ValueError) as e:  # BitstreamError is a ValueError
+    raise CodecError(f"{path}: malformed coding tables ({e})") from None
+  if (y_tables.num_tables != hyperprior_lib.NUM_SCALES
+      or z_tables.num_tables != model.num_filters):
+    raise CodecError(f"{path}: {y_tables.num_tables} y tables and {z_tables.num_tables} z "
+                     f"tables, expected {hyperprior_lib.NUM_SCALES} and {model.num_filters}")
+  return HyperpriorCodec(
+      model=model, quality=q, y_tables=y_tables, z_tables=z_tables, name=meta["name"],
+      fingerprint=bytes.fromhex(meta["fingerprint"]),
+      distortion=_bundle_distortion(meta, path))
+
+
+def hyperprior_integer_arrays(codec) -> dict:
+  """The integer arrays of a hyperprior codec's coding path, named as in its bundle.
+
+  The y tables, the z tables and the integer hyper-synthesis: everything a reader of its files
+  needs to get the symbols and the scales, and nothing of the transforms.
+  """
+  return {**_table_arrays("y", codec.y_tables), **_table_arrays("z", codec.z_tables),
+          **codec.model.integer_hyper_synthesis().to_arrays()}
+
+
+def hyperprior_coding_tables(arrays: dict) -> tuple:
+  """(y tables, z tables, integer hyper-synthesis) from the named integer arrays.
+
+  Raises:
+    CodecError: arrays missing or malformed.
+  """
+  try:
+    return (_tables_from("y", arrays), _tables_from("z", arrays),
+            hyperprior_lib.IntegerHyperSynthesis.from_arrays(arrays))
+  except (KeyError, IndexError, ValueError) as e:  # BitstreamError is a ValueError
+    raise CodecError(f"malformed hyperprior coding tables ({e!r})") from None
+
+
+def read_hyperprior_tables(path: str) -> tuple[dict, dict]:
+  """A hyperprior bundle's metadata and integer arrays, checked, without building its model.
+
+  The fingerprint covers the weights too, so they are read (as bytes) to check it; no Keras
+  model is made.
+
+  Raises:
+    CodecError: not a readable hyperprior bundle, or one whose content does not match its
+      fingerprint.
+  """
+  meta, weights, arrays = bundles.read(path, _ARRAY_PREFIXES)
+  if meta.get("family") != "hyperprior":
+    raise CodecError(f"{path} is not a hyperprior codec bundle")
+  if _hyperprior_digest(weights, arrays).hex() != meta["fingerprint"]:
+    raise CodecError(f"{path} is corrupt: its weights and tables do not match its fingerprint")
+  return meta, arrays

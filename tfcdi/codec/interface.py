@@ -23,6 +23,9 @@ the fly (in a tf.data graph, hence TensorFlow ops in `latents_from_symbols`).
 
 from __future__ import annotations
 
+import sys
+import typing
+
 import numpy as np
 
 from tfcdi.codec import bitstream
@@ -94,6 +97,10 @@ class Family:
     """The Reader an export kept: its identity (Reader.to_json) and Reader.serving_arrays()."""
     return self.tables_from_json(identity)
 
+  # byte -> Family: the families registry.py has loaded or been given (registry.register). Kept
+  # here, below the registry, so that a Reader can find a family registered at run time.
+  registered: typing.ClassVar[dict] = {}
+
   # How a rate-distortion plot marks its codecs' results.
   plot_marker: str = "o"
   plot_marker_size: int = 10
@@ -119,8 +126,17 @@ class Reader:
 
   @property
   def family_info(self) -> Family:
-    from tfcdi.codec import registry  # pylint: disable=g-import-not-at-top  (registry imports us)
-    return registry.get(self.bitstream_family)
+    """Its family: the FAMILY of the module that defines its class (every family module defines
+    one), or, for a family registered at run time, the registry's entry for its byte. Read from
+    there rather than asked of registry.py, which sits above this module."""
+    family = getattr(sys.modules.get(type(self).__module__), "FAMILY", None)
+    if isinstance(family, Family) and family.byte == self.bitstream_family:
+      return family
+    family = Family.registered.get(self.bitstream_family)
+    if family is None:
+      raise CodecError(f"codec {self.name!r}: no family with byte {self.bitstream_family} is "
+                       "registered")
+    return family
 
   @property
   def downsampling(self) -> int:

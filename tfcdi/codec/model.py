@@ -16,10 +16,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfcdi.codec import operating_points
 from tfcdi.codec import quantizer as q
 
 # The representation is 8x smaller than the image in each spatial dimension.
-DOWNSAMPLING = 8
+DOWNSAMPLING = operating_points.DOWNSAMPLING
 NUM_RESIDUAL_UNITS = 3
 KERNEL = 5
 
@@ -32,7 +33,8 @@ def _residual_unit(x, filters, name, dtype=None):
   return keras.layers.Add(name=f"{name}_add", dtype=dtype)([x, y])
 
 
-def build_encoder(channels: int, filters=(64, 128), name="encoder", dtype=None) -> keras.Model:
+def build_encoder(channels: int, filters=operating_points.PAPER_FILTERS, name="encoder",
+                  dtype=None) -> keras.Model:
   """image [B, H, W, 3] in [0, 255] -> representation y [B, H/8, W/8, C] (before quantization).
 
   `dtype` is the convolutions' dtype policy (None: float32; "mixed_bfloat16" for training on a
@@ -56,7 +58,8 @@ def build_encoder(channels: int, filters=(64, 128), name="encoder", dtype=None) 
   return keras.Model(images, y, name=name)
 
 
-def build_decoder(channels: int, filters=(64, 128), name="decoder", dtype=None) -> keras.Model:
+def build_decoder(channels: int, filters=operating_points.PAPER_FILTERS, name="decoder",
+                  dtype=None) -> keras.Model:
   """quantized representation [B, h, w, C] -> image [B, 8h, 8w, 3] in (about) [0, 255]."""
   f1, f2 = filters
   z_hat = keras.Input((None, None, channels), name="z_hat")
@@ -107,7 +110,7 @@ class Autoencoder(keras.Model):
   """
 
   def __init__(self, channels: int, num_centers: int = 6, sigma: float = 1.0,
-               filters=(64, 128), conv_dtype=None, **kwargs):
+               filters=operating_points.PAPER_FILTERS, conv_dtype=None, **kwargs):
     super().__init__(**kwargs)
     self.channels = int(channels)
     self.num_centers = int(num_centers)
@@ -166,7 +169,8 @@ class Autoencoder(keras.Model):
     }
 
 
-def from_operating_point(op, filters=(64, 128), conv_dtype=None) -> Autoencoder:
+def from_operating_point(op, filters=operating_points.PAPER_FILTERS,
+                         conv_dtype=None) -> Autoencoder:
   """Builds the autoencoder of an operating point (see operating_points.py)."""
   model = Autoencoder(op.channels, op.num_centers, op.sigma, filters, conv_dtype,
                       name=f"codec_{op.name}")

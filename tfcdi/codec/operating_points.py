@@ -17,6 +17,12 @@ import dataclasses
 # learning rates and the data; Fig. 9 shows channels using as few as 2 centers); 6 is this
 # project's choice, listed in BUILD_NOTES.md's deviations from the text.
 DEFAULT_NUM_CENTERS = 6
+# The widths of the autoencoder's first two convolutions (and the decoder's last two), the same
+# at every operating point (Appendix A.1, after Theis et al.); presets scale them. Stated here
+# once: the codec model, its bundles, the training presets and the cost tables read this.
+PAPER_FILTERS = (64, 128)
+# Image side / latent side: a H x W image gives a H/8 x W/8 x C representation.
+DOWNSAMPLING = 8
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,30 +1,29 @@
 """The codec families, keyed by the .tfci header's family byte; bundles load through here.
 
-Each family is one module defining FAMILY (an interface.Family); FAMILY_MODULES below lists the
-built-in ones, imported on first use (their models need Keras). `register` adds one at run time,
-e.g. a test's toy family. Every question about "which family" is answered here or by the
+Each family is one module defining FAMILY (an interface.Family); BUILT_IN below lists the
+built-in ones (importing this module imports them, and so Keras). `register` adds one at run
+time, e.g. a test's toy family. Every question about "which family" is answered here or by the
 family's own objects; nothing outside tfcdi/codec/ compares family names or types.
 """
 
 from __future__ import annotations
 
-import importlib
-
+from tfcdi.codec import autoencoder
 from tfcdi.codec import bitstream
+from tfcdi.codec import bundles
+from tfcdi.codec import factorized_codec
+from tfcdi.codec import hyperprior_codec
 from tfcdi.codec import interface
+from tfcdi.codec import meanscale_codec
 from tfcdi.codec.interface import CodecError
 
-# family byte -> the module defining its FAMILY. Adding a family: one module and one line here.
-FAMILY_MODULES = {
-    bitstream.FAMILY_AUTOENCODER: "tfcdi.codec.autoencoder",
-    bitstream.FAMILY_HYPERPRIOR: "tfcdi.codec.hyperprior_codec",
-    bitstream.FAMILY_FACTORIZED: "tfcdi.codec.factorized_codec",
-    bitstream.FAMILY_MEANSCALE: "tfcdi.codec.meanscale_codec",
-}
+# The built-in families. Adding a family: one module and one line here (and its import above).
+BUILT_IN = (autoencoder.FAMILY, hyperprior_codec.FAMILY, factorized_codec.FAMILY,
+            meanscale_codec.FAMILY)
 # What codec JSON without a "family" key is: stores and results from before families existed.
 DEFAULT_FAMILY = "autoencoder"
 
-_registered: dict[int, interface.Family] = {}
+_registered: dict[int, interface.Family] = interface.Family.registered
 
 
 def register(family: interface.Family) -> interface.Family:
@@ -45,9 +44,8 @@ def unregister(byte: int) -> None:
 
 
 def _all() -> dict[int, interface.Family]:
-  for byte, module in FAMILY_MODULES.items():
-    if byte not in _registered:
-      _registered[byte] = importlib.import_module(module).FAMILY
+  for family in BUILT_IN:
+    _registered.setdefault(family.byte, family)
   return _registered
 
 
@@ -105,10 +103,21 @@ def parse_header(data: bytes):
   return family.parse_header(data)
 
 
+def check_file_family(header, family: str) -> None:
+  """Refuses a file whose header is not of the family named `family`.
+
+  Raises:
+    CodecError: the file is of another family (or `family` is no family's name).
+  """
+  wanted = get(family)
+  if header.codec_family != wanted.byte:
+    raise CodecError(f"the file is of the {name_of(header.codec_family)} family, not of the "
+                     f"{wanted.name} family")
+
+
 def bundle_family(path: str) -> interface.Family:
   """The family a bundle's metadata names (the autoencoder's bundles name none)."""
-  from tfcdi.codec import pretrained  # pylint: disable=g-import-not-at-top  (it imports us)
-  family = pretrained.read_metadata(path).get("family") or DEFAULT_FAMILY
+  family = bundles.read_metadata(path).get("family") or DEFAULT_FAMILY
   try:
     return get(family)
   except CodecError:

@@ -59,6 +59,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from tfcdi import configs
+from tfcdi import imageio
 from tfcdi.codec import autoencoder
 from tfcdi.codec import hyperprior_codec
 from tfcdi.codec import pretrained
@@ -72,7 +74,7 @@ HYPERPRIOR_TABLES_FILE = hyperprior_codec.TABLES_FILE
 # A store's entropy-decoded symbols (build_latent_cache).
 LATENT_CACHE_DIR = "latents"
 # The square view every image is brought to; its latent is 32 x 32 (see the module docstring).
-DEFAULT_IMAGE_SIZE = 256
+DEFAULT_IMAGE_SIZE = configs.DEFAULT_IMAGE_SIZE
 # ~1000 examples per shard: Imagenette's train split is 10 shards of a few MB each.
 DEFAULT_SHARD_SIZE = 1000
 # The order examples are written in; fixed so that a resumed encoding continues the same plan.
@@ -236,13 +238,6 @@ class TfdsSource:
 
 
 # --- metadata ---------------------------------------------------------------------------------
-
-
-def _write_json_atomic(path: str, data: dict) -> None:
-  tmp = f"{path}.{os.getpid()}.tmp"
-  with open(tmp, "w") as f:
-    json.dump(data, f, indent=2)
-  os.replace(tmp, path)
 
 
 def read_metadata(store_dir: str) -> dict:
@@ -422,7 +417,7 @@ def plan_split(source, codec, store_dir: str, split: str, *, image_size: int, sh
                      f"(from {previous['plan']['source']}); use another --store_dir")
   meta["splits"][split] = {**(previous or {}), "plan": plan, "count": source.count,
                            "num_shards": num_shards, "complete": False}
-  _write_json_atomic(os.path.join(store_dir, METADATA_FILE), meta)
+  imageio.write_json(os.path.join(store_dir, METADATA_FILE), meta)
   return meta
 
 
@@ -466,7 +461,7 @@ def finish_split(meta: dict, store_dir: str, split: str) -> dict:
   entry["bpp"] = 8.0 * entry["tfci_bytes"] / (entry["count"] * meta["image_size"] ** 2)
   entry["complete"] = True
   meta["totals"] = _totals(meta)
-  _write_json_atomic(os.path.join(store_dir, METADATA_FILE), meta)
+  imageio.write_json(os.path.join(store_dir, METADATA_FILE), meta)
   return entry
 
 
@@ -512,7 +507,7 @@ def _encode_shard(examples, to_files, classes, path, image_size, batch_size, bar
         stats["tfci_bytes"] += len(data)
       bar.update(len(files))
   # The stats first, the shard last: a shard under its final name always has its stats.
-  _write_json_atomic(path + ".json", stats)
+  imageio.write_json(path + ".json", stats)
   os.replace(tmp, path)
 
 

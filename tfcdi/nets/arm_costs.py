@@ -19,7 +19,7 @@ from tfcdi.nets import resnet
 from tfcdi.nets import specs
 
 # The paper's decoder (Section 3.1), used where a decoded arm's codec cannot be identified.
-PAPER_DECODER_FILTERS = (64, 128)
+PAPER_DECODER_FILTERS = operating_points.PAPER_FILTERS
 PAPER_IMAGE_SIZE = 224
 
 

@@ -29,18 +29,16 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
+from tfcdi import configs
+from tfcdi.codec import operating_points
 from tfcdi.nets import flops as flops_lib
 from tfcdi.nets import resnet as resnet_lib
 from tfcdi.nets import specs as specs_lib
 
-# The ASPP dilation rates of DeepLab-v2 ("ASPP-L") that the paper uses (Section 5.1; also
-# shared/reference/paper_numbers.json, training.segmentation.aspp_rates, which a test compares).
-ASPP_RATES = (6, 12, 18, 24)
-
-# DeepLab-v2's "ASPP-S" rates, for small logit grids: the CPU preset's 128-pixel crops give a
-# 16x16 grid, on which the rate-18 and rate-24 branches would see only padding in training but
-# real features on full evaluation images.
-ASPP_SMALL_RATES = (2, 4, 8, 12)
+# The ASPP dilation rates: the paper's ("ASPP-L") and DeepLab-v2's "ASPP-S" for small logit
+# grids, stated with the presets that pick them (tfcdi/configs.py).
+ASPP_RATES = configs.ASPP_RATES
+ASPP_SMALL_RATES = configs.ASPP_SMALL_RATES
 
 # Names of the ASPP branches are f"{HEAD_PREFIX}_rate{rate}"; every layer whose name starts with
 # HEAD_PREFIX belongs to the head (the layers the paper trains at 10x the learning rate).
@@ -341,7 +339,7 @@ class CostRow:
 def segmentation_costs(image_size: int = 320, num_classes: int = 21,
                        operating_point: str = "0.0983",
                        nets: Sequence[str] = SEGMENTATION_NETS,
-                       codec_filters=(64, 128)) -> list[CostRow]:
+                       codec_filters=operating_points.PAPER_FILTERS) -> list[CostRow]:
   """Multiply-adds of full-size segmenters for an image_size x image_size image.
 
   The paper's training crop is 320x320 (a 40x40 latent); its Fig. 6 is at the 0.0983 bpp point
@@ -350,7 +348,6 @@ def segmentation_costs(image_size: int = 320, num_classes: int = 21,
   """
   # Imported here: the nets do not otherwise depend on the codec package.
   from tfcdi.codec import model as codec_model  # pylint: disable=g-import-not-at-top
-  from tfcdi.codec import operating_points  # pylint: disable=g-import-not-at-top
   if image_size % LOGIT_STRIDE:
     raise SegmenterError(f"image_size must be a multiple of {LOGIT_STRIDE}, got {image_size}.")
   channels = operating_points.get_operating_point(operating_point).channels

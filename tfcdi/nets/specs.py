@@ -30,6 +30,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from tfcdi.codec import operating_points
+
 # Bottleneck units expand their base depth by this factor at their last 1x1 conv.
 EXPANSION = 4
 
@@ -40,7 +42,7 @@ ROOT_DEPTH = 64
 ROOT_STRIDE = 4
 
 # Spatial downsampling of the codec: a H x W image gives a H/8 x W/8 x C latent.
-LATENT_DOWNSAMPLING = 8
+LATENT_DOWNSAMPLING = operating_points.DOWNSAMPLING
 
 STRIDE_PLACEMENTS = ("paper", "slim")
 

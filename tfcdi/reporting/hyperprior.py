@@ -55,6 +55,18 @@ def _hyperprior_measured(result: dict) -> dict:
           "command": result.get("command")}
 
 
+def codec_quality(result: dict) -> int | None:
+  """The quality of the codec a result is for: a codec result's ("quality"), or the codec of a
+  classifier run's store ("codec": {"quality": ...}); None for a codec not picked by quality.
+
+  The follow-up's table is indexed by quality, so this is what decides whether a result belongs
+  in it (results JSON record the codec's selection; reporting does not ask which family).
+  """
+  codec = result.get("codec")  # a run's: its codec's identity; a codec result's: its name
+  quality = result.get("quality", codec.get("quality") if isinstance(codec, dict) else None)
+  return None if quality is None or isinstance(quality, bool) else int(quality)
+
+
 def hyperprior_summary(results_files: list[str], codec_results: list[dict], paper: dict) -> dict:
   """Per hyperprior quality: its Kodak rate and quality, and top-1 / top-5 of each arm.
 
@@ -70,14 +82,15 @@ def hyperprior_summary(results_files: list[str], codec_results: list[dict], pape
                                 r["input"], r.get("latent_inputs"), results_lib.seed_of(r)),
       "classifier")
   for run in runs.values():
-    if run["result"].get("codec_family") != "hyperprior":
-      raise ValueError(f"{run['file']} is not a run on a hyperprior store (codec family "
-                       f"{run['result'].get('codec_family')!r})")
+    if codec_quality(run["result"]) is None:
+      raise ValueError(f"{run['file']} is not a run on a hyperprior store (its codec has no "
+                       f"quality: codec family {run['result'].get('codec_family')!r})")
   codecs = {}
   for result in codec_results:
-    if result.get("codec_family") != "hyperprior":
-      raise ValueError(f"codec result {result.get('codec')!r} is not a hyperprior codec's")
-    codecs[(f"q{result['quality']}", distortion_of(result))] = result
+    if codec_quality(result) is None:
+      raise ValueError(f"codec result {result.get('codec')!r} is not a hyperprior codec's (it "
+                       "has no quality)")
+    codecs[(f"q{codec_quality(result)}", distortion_of(result))] = result
   keys = sorted({k[:2] for k in runs} | set(codecs),
                 key=lambda k: (int(k[0].lstrip("q")), DISTORTIONS.index(k[1])))
   points = []

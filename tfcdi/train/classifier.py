@@ -20,7 +20,6 @@ config, the command, per-epoch curves, final top-1/top-5) and TensorBoard logs.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 
@@ -28,6 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfcdi import configs
 from tfcdi import metrics
 from tfcdi.data import classification_input
 from tfcdi.data import latent_store
@@ -35,88 +35,19 @@ from tfcdi.data import rgb_arms
 from tfcdi.nets import classifier as classifier_net
 from tfcdi.nets import specs as specs_lib
 from tfcdi.train import precision as precision_lib
+from tfcdi.train import workdir as workdir_lib
 
 INPUT_KINDS = ("original", "decoded", "latent")
 STRATEGIES = ("default", "mirrored", "multi_worker_mirrored")
-RESULTS_FILE = "results.json"
+RESULTS_FILE = workdir_lib.RESULTS_FILE
+# The counters of its checkpoints (with "model" and "optimizer"): finished epochs and steps into
+# the next one. Runs on disk hold these names; tests/test_workdir.py pins them.
+CHECKPOINT_COUNTERS = ("epoch", "step_in_epoch")
 
 
-@dataclasses.dataclass(frozen=True)
-class ClassifierTrainConfig:
-  """How to train one classifier. Sizes are in pixels (RGB) or latent entries (latent)."""
-
-  batch_size: int = 64  # global, over all replicas
-  epochs: int = 28
-  learning_rate: float = 0.025
-  lr_drop_epochs: tuple = (8, 16, 24)
-  lr_drop_factor: float = 10.0
-  momentum: float = 0.9
-  weight_decay: float = 1e-4
-  # Of the BN moving averages. The paper's stack (tf-slim's resnet_arg_scope) uses 0.997; the
-  # cpu and tiny presets use 0.99 so that runs of a few hundred steps end with usable
-  # statistics (0.997 averages over ~330 steps, a third of a whole cpu-preset run).
-  batch_norm_momentum: float = 0.997
-  width_multiplier: float = 1.0
-  # 0 keeps the net as specified; n > 0 keeps at most n units per stage (test presets only).
-  max_units_per_stage: int = 0
-  rgb_size: int = 256  # side of the square view the RGB nets crop from
-  rgb_crop: int = 224
-  latent_crop: int = 28
-  # Hyperprior stores: y_hat and sigma_hat are resized to this side before the latent crop (the
-  # follow-up's 32; its 16 x 16 latents of a 256 view are upsampled). Autoencoder latents are
-  # cropped as they are.
-  hyperprior_resize: int = 32
-  # Hyperprior stores: entropy-decode each split once into the store's latent cache
-  # (latent_store.build_latent_cache) and read that every epoch: the same values, without
-  # ~40 ms of range decoding per example and epoch (more than a cpu-preset step costs).
-  cache_latents: bool = True
-  # Training examples (a seeded random subset) the channel mean is estimated on; 0 = all.
-  # 10,000 pin a mean down far below a gray level; ImageNet would take a full pass.
-  mean_examples: int = 0
-  steps_per_epoch: int = 0  # 0 = one pass over the training split
-  # Validation examples (a fixed random subset) evaluated after each epoch but the last, and
-  # after the last one; 0 = all. The final top-1 / top-5 come from the last evaluation.
-  eval_examples: int = 0
-  final_eval_examples: int = 0
-  checkpoint_every: int = 0  # steps; 0 = only at the end of each epoch
-  log_every: int = 50
-  # Records the shuffle mixes, on top of a shuffled shard order (store shards are already in a
-  # random order). A decoded-RGB record is 192 KiB at 256 x 256, so this is ~0.5 GB of memory
-  # for that arm (a latent record at 0.635 bpp is ~3 KB).
-  shuffle_buffer: int = 2_500
-  # Seeds the weights' initialisation as well as the data order and crops, so that two runs
-  # of one arm differ only where their seeds do (a second seed measures the run-to-run spread).
-  seed: int = 0
-  # "auto", "float32" or "mixed_bfloat16" (tfcdi/train/precision.py): the compute precision of
-  # training; the weights, exports and evaluation-after-restore are float32 either way. The cpu
-  # preset stays float32: at 1/8 width the nets are too thin for bfloat16 to pay (measured: no
-  # faster per step), unlike the codec.
-  precision: str = "float32"
-
-  def crop_for(self, input_kind: str) -> int:
-    return self.latent_crop if input_kind == "latent" else self.rgb_crop
-
-
-PRESETS = {
-    # Appendix A.4 of the paper, on ImageNet with 8 GPUs or one.
-    "paper": ClassifierTrainConfig(mean_examples=10_000),
-    # A 2-core CPU on Imagenette: the paper's geometry (224 / 28 crops of a 256 view), nets at
-    # 1/8 width, 8 epochs with the paper's schedule compressed (drops at 8/28, 16/28, 24/28 of
-    # the run, 2.3 / 4.6 / 6.9 epochs, rounded up). Curves on 1,000 validation images, the
-    # final numbers on all of them. See BUILD_NOTES.md for the measured step times.
-    "cpu": ClassifierTrainConfig(epochs=8, lr_drop_epochs=(3, 5, 7), width_multiplier=0.125,
-                                 batch_norm_momentum=0.99, eval_examples=1000,
-                                 checkpoint_every=50, log_every=25),
-    # Seconds, for the tests: truncated, narrow nets on a 64-pixel view (8 x 8 latents).
-    "tiny": ClassifierTrainConfig(batch_size=4, epochs=2, lr_drop_epochs=(1,),
-                                  batch_norm_momentum=0.99,
-                                  width_multiplier=1 / 16, max_units_per_stage=1, rgb_size=64,
-                                  rgb_crop=56, latent_crop=7, hyperprior_resize=8,
-                                  mean_examples=8, steps_per_epoch=2,
-                                  eval_examples=8, final_eval_examples=8, checkpoint_every=1,
-                                  log_every=1,
-                                  shuffle_buffer=64),
-}
+# The config and its presets are tfcdi/configs.py's (every stage's, reached one way).
+ClassifierTrainConfig = configs.ClassifierTrainConfig
+PRESETS = configs.PRESETS["classifier"]
 
 
 # The net, the input, the data or the workdir do not fit together: the input pipeline's error,
@@ -125,14 +56,11 @@ TrainingError = classification_input.TrainingError
 
 
 def get_config(preset: str, **overrides) -> ClassifierTrainConfig:
-  """A preset with some fields replaced; None values are ignored (unset flags)."""
-  if preset not in PRESETS:
-    raise TrainingError(f"unknown classifier preset {preset!r}; choose one of "
-                        f"{', '.join(PRESETS)}")
-  overrides = {k: v for k, v in overrides.items() if v is not None}
-  if "lr_drop_epochs" in overrides:
-    overrides["lr_drop_epochs"] = tuple(int(e) for e in overrides["lr_drop_epochs"])
-  return dataclasses.replace(PRESETS[preset], **overrides)
+  """configs.get_config("classifier", ...): a preset with some fields replaced (None: unset)."""
+  try:
+    return configs.get_config("classifier", preset, **overrides)
+  except configs.ConfigError as e:
+    raise TrainingError(str(e)) from None
 
 
 def check_net_and_input(net: str, input_kind: str) -> None:
@@ -220,48 +148,11 @@ def _is_chief(strategy) -> bool:
   return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
 
 
-# --- checkpoints and results ------------------------------------------------------------------
+# --- results -----------------------------------------------------------------------------------
 
 
-class _Checkpointing:
-  """Model, optimizer, finished epochs and steps into the current epoch."""
-
-  def __init__(self, model, optimizer, directory, restore_from=None):
-    self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-    self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step_in_epoch")
-    self.ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=self.epoch,
-                                    step_in_epoch=self.step)
-    self.manager = tf.train.CheckpointManager(self.ckpt, directory, max_to_keep=2)
-    # Several workers all resume from the chief's checkpoints (their own copies are written
-    # only because saving is collective), so a worker that lost its copy resumes with the rest.
-    self.restore_from = restore_from or directory
-
-  def restore(self) -> tuple[int, int]:
-    """(finished epochs, steps into the next one); (0, 0) without a checkpoint."""
-    latest = tf.train.latest_checkpoint(self.restore_from)
-    if latest:
-      self.ckpt.restore(latest).expect_partial()
-    return int(self.epoch.numpy()), int(self.step.numpy())
-
-  def save(self, epoch: int, step: int):
-    self.epoch.assign(epoch)
-    self.step.assign(step)
-    self.manager.save()
-
-
-def _write_json_atomic(path: str, data: dict) -> None:
-  tmp = f"{path}.{os.getpid()}.tmp"
-  with open(tmp, "w") as f:
-    json.dump(data, f, indent=2)
-  os.replace(tmp, path)
-
-
-def read_results(workdir: str) -> dict | None:
-  path = os.path.join(workdir, RESULTS_FILE)
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
+# A finished run read back (the workdir module's; checkpoints: "epoch" and "step_in_epoch").
+read_results = workdir_lib.read_results
 
 
 def _learning_rate_schedule(config: ClassifierTrainConfig, steps_per_epoch: int):
@@ -338,7 +229,7 @@ def train(net: str, input_kind: str, config: ClassifierTrainConfig, *, workdir: 
   chief = _is_chief(dist)
   os.makedirs(workdir, exist_ok=True)
   # Non-chief workers must take part in saving (it is collective) but write elsewhere.
-  chief_dir = ckpt_dir = os.path.join(workdir, "checkpoints")
+  chief_dir = ckpt_dir = workdir_lib.checkpoint_dir(workdir)
   if not chief:
     ckpt_dir = os.path.join(workdir, f"worker_tmp_{dist.cluster_resolver.task_id}")
   tag = f"[{net} {input_kind} {data.latent_inputs}]" if data.latent_inputs else (
@@ -357,7 +248,9 @@ def train(net: str, input_kind: str, config: ClassifierTrainConfig, *, workdir: 
     optimizer = keras.optimizers.SGD(_learning_rate_schedule(config, steps_per_epoch),
                                      momentum=config.momentum)
     optimizer.build(model.trainable_variables)
-    checkpointing = _Checkpointing(model, optimizer, ckpt_dir, restore_from=chief_dir)
+    checkpointing = workdir_lib.Checkpointing(ckpt_dir, CHECKPOINT_COUNTERS,
+                                              restore_from=chief_dir, model=model,
+                                              optimizer=optimizer)
   epoch_done, step_done = checkpointing.restore()
 
   results = read_results(workdir) if epoch_done or step_done else None
@@ -390,7 +283,7 @@ def train(net: str, input_kind: str, config: ClassifierTrainConfig, *, workdir: 
 
   def save_results():
     if chief:
-      _write_json_atomic(os.path.join(workdir, RESULTS_FILE), results)
+      workdir_lib.write_results(workdir, results)
 
   # A kill between saving an end-of-epoch checkpoint and writing the results leaves that
   # epoch's evaluation unrecorded: do it now.
@@ -657,9 +550,5 @@ def restore_model(workdir: str) -> tuple[keras.Model, dict]:
   model = classifier_net.build_model(results["net"], results["input_shape"][-1],
                                      results["num_classes"], config,
                                      latent_inputs=results.get("latent_inputs"))
-  directory = os.path.join(workdir, "checkpoints")
-  latest = tf.train.latest_checkpoint(directory)
-  if latest is None:
-    raise TrainingError(f"no checkpoint in {directory}")
-  tf.train.Checkpoint(model=model).restore(latest).expect_partial()
+  workdir_lib.restore_latest(workdir, TrainingError, model=model)
   return model, results

@@ -7,7 +7,6 @@ Library code: the binary experiments/train_codec.py parses flags and calls `trai
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import time
@@ -16,58 +15,19 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfcdi import configs
 from tfcdi.codec import model as model_lib
 from tfcdi.codec import operating_points
 from tfcdi.codec import pretrained
 from tfcdi.codec import quantizer as q
 from tfcdi.data import images as images_lib
 from tfcdi.train import precision as precision_lib
+from tfcdi.train import workdir as workdir_lib
 
 
-@dataclasses.dataclass(frozen=True)
-class CodecTrainConfig:
-  """How to train one operating point. `learning_rate=None` takes the operating point's own."""
-
-  filters: tuple = (64, 128)
-  crop: int = 128
-  batch_size: int = 30
-  num_steps: int = 600_000
-  learning_rate: float | None = None
-  # The learning rate is divided by 10 after this fraction of the steps.
-  decay_at: float = 1.0
-  log_every: int = 100
-  checkpoint_every: int = 1000
-  # Multiplies the operating point's beta. Short runs end with an MSE several times the
-  # converged one, against which the paper's beta is too weak to bring H down to Ht.
-  beta_scale: float = 1.0
-  # Multiplies the target entropy Ht. The paper defines an operating point by the bpp measured
-  # on its evaluation images; when those are smoother than the training crops (Kodak against
-  # Imagenette), the same Ht lands below the published rate, and this moves it back.
-  target_entropy_scale: float = 1.0
-  # Training images whose symbols estimate the shipped frequency table.
-  table_images: int = 1000
-  seed: int = 0
-  # "auto", "float32" or "mixed_bfloat16" (tfcdi/train/precision.py). Training only: the
-  # bundle is built and its frequency table counted in float32.
-  precision: str = "float32"
-  # A codec bundle to start from when the workdir has no checkpoint (weights and step count).
-  init_from: str | None = None
-
-
-PRESETS = {
-    # Appendix A.1: Adam, batch 30, 600k iterations, per-point learning rates, full width.
-    "paper": CodecTrainConfig(),
-    # What fits a 2-core CPU in about half an hour per point (see BUILD_NOTES.md): half width,
-    # 128x128 crops, one learning rate for all three points, a 10x drop for the last fifth.
-    "cpu": CodecTrainConfig(filters=(32, 64), crop=128, batch_size=16, num_steps=2000,
-                            learning_rate=1e-3, decay_at=0.8, log_every=50,
-                            checkpoint_every=200, beta_scale=10.0, target_entropy_scale=1.3,
-                            table_images=1000, precision="auto"),
-    # Seconds, for tests and the smoke run.
-    "tiny": CodecTrainConfig(filters=(8, 16), crop=32, batch_size=2, num_steps=6,
-                             learning_rate=1e-3, log_every=2, checkpoint_every=3,
-                             table_images=8),
-}
+# The config and its presets are tfcdi/configs.py's (every stage's, reached one way).
+CodecTrainConfig = configs.CodecTrainConfig
+PRESETS = configs.PRESETS["codec"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,10 +79,8 @@ def get_recipe(name: str) -> CodecRecipe:
 
 
 def get_config(preset: str, **overrides) -> CodecTrainConfig:
-  if preset not in PRESETS:
-    raise ValueError(f"unknown codec preset {preset!r}; choose one of {', '.join(PRESETS)}")
-  overrides = {k: v for k, v in overrides.items() if v is not None}
-  return dataclasses.replace(PRESETS[preset], **overrides)
+  """configs.get_config("codec", ...): a preset with some fields replaced (None: unset)."""
+  return configs.get_config("codec", preset, **overrides)
 
 
 def _psnr(mse):
@@ -140,27 +98,26 @@ def rate_entropy(outputs):
   return soft + tf.stop_gradient(outputs["entropy"] - soft)
 
 
-class StepCheckpointing:
-  """Model, optimizer, step and the decay flag in one tf.train.Checkpoint, restored if any.
+# The counter of its checkpoints (with "model", "optimizer" and "decayed_at"), which also numbers
+# the files; runs on disk hold this name (tests/test_workdir.py). The hyperprior's loop too.
+CHECKPOINT_COUNTERS = ("step",)
+
+
+class StepCheckpointing(workdir_lib.Checkpointing):
+  """Model, optimizer, step and the decay flag in one tf.train.Checkpoint, restored if any; the
+  files are numbered by step.
 
   Shared by both codec families' training loops (this one and train/hyperprior.py).
   """
 
   def __init__(self, model, optimizer, directory, decayed_at):
-    self.step = tf.Variable(0, dtype=tf.int64, name="step")
-    self.decayed_at = decayed_at
-    self.ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, step=self.step,
-                                    decayed_at=decayed_at)
-    self.manager = tf.train.CheckpointManager(self.ckpt, directory, max_to_keep=2)
+    super().__init__(directory, CHECKPOINT_COUNTERS, number_by="step", model=model,
+                     optimizer=optimizer, decayed_at=decayed_at)
+    self.step, self.decayed_at = self.counters["step"], decayed_at
 
   def restore(self) -> int:
-    if self.manager.latest_checkpoint:
-      self.ckpt.restore(self.manager.latest_checkpoint).expect_partial()
-    return int(self.step.numpy())
-
-  def save(self, step):
-    self.step.assign(step)
-    self.manager.save(checkpoint_number=step)
+    """The step of the latest checkpoint (0 without one)."""
+    return super().restore()[0]
 
 
 class DecayOnce(keras.optimizers.schedules.LearningRateSchedule):
@@ -199,8 +156,8 @@ def build(op, config: CodecTrainConfig, workdir: str, precision: str = "float32"
   optimizer = keras.optimizers.Adam(DecayOnce(lr, boundary, decayed_at))
   # Creating the slots up front lets the checkpoint restore them immediately, not lazily.
   optimizer.build(model.trainable_variables)
-  checkpointing = StepCheckpointing(model, optimizer, os.path.join(workdir, "checkpoints"),
-                                 decayed_at)
+  checkpointing = StepCheckpointing(model, optimizer, workdir_lib.checkpoint_dir(workdir),
+                                    decayed_at)
   return model, optimizer, checkpointing
 
 
@@ -298,7 +255,7 @@ def run_steps(step_fn, dataset, start: int, config, checkpointing: StepCheckpoin
     # Stop before a checkpoint can save diverged weights over the last good ones.
     if not all(math.isfinite(v) for v in sums.values()):
       raise FloatingPointError(f"{tag} the loss is no longer finite at step {step}; restart "
-                               "from the last checkpoint with a smaller --learning_rate")
+                               "from the last checkpoint with a smaller --set=learning_rate=...")
     if step % config.log_every == 0 or step == end:
       metrics = {k: v / count for k, v in sums.items()}
       metrics["psnr"] = _psnr(metrics["mse"])
@@ -329,7 +286,7 @@ def _initialize_from_bundle(model, optimizer, op, config, checkpointing, log) ->
   start = int(meta.get("trained_steps", 0))
   checkpointing.step.assign(start)
   # The schedule counts the optimizer's iterations. The bundle does not say whether its rate
-  # had decayed: the caller picks the rate (--learning_rate), small for a fresh Adam.
+  # had decayed: the caller picks the rate (--set=learning_rate=...), small for a fresh Adam.
   optimizer.iterations.assign(start)
   log(f"[codec {op.name}] initialized from {config.init_from} ({meta['name']}, "
       f"{start} steps), new optimizer")
@@ -362,8 +319,7 @@ def finalize(operating_point, config: CodecTrainConfig, data_dir: str, workdir: 
   path = os.path.join(workdir, f"codec_{op.name}.npz")
   summary = _bundle_checkpoint(op, config, data_dir, workdir, preset_name, split, path, log,
                                required_step=config.num_steps, recipe=recipe)
-  with open(os.path.join(workdir, "train_summary.json"), "w") as f:
-    json.dump(summary, f, indent=2)
+  workdir_lib.write_json(os.path.join(workdir, "train_summary.json"), summary)
   return path
 
 
@@ -401,11 +357,7 @@ HISTORY_FILE = "history.json"
 
 
 def read_history(workdir: str) -> dict | None:
-  path = os.path.join(workdir, HISTORY_FILE)
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
+  return workdir_lib.read_json(os.path.join(workdir, HISTORY_FILE))
 
 
 def measure_milestone(recipe: CodecRecipe, data_dir: str, kodak_dir: str, workdir: str,
@@ -431,17 +383,10 @@ def measure_milestone(recipe: CodecRecipe, data_dir: str, kodak_dir: str, workdi
       "num_images": result["num_images"], "fingerprint": result["fingerprint"],
       "measured_from": result["measured_from"]})
   history["milestones"].sort(key=lambda m: m["step"])
-  _write_json(os.path.join(workdir, HISTORY_FILE), history)
+  workdir_lib.write_json(os.path.join(workdir, HISTORY_FILE), history)
   log(f"[codec {op.name}] milestone {step}: Kodak {result['bpp']:.4f} bpp, PSNR "
       f"{result['psnr']:.2f} dB, MS-SSIM {result['ms_ssim']:.4f} (real files)")
   return history
-
-
-def _write_json(path: str, value) -> None:
-  # Written beside and renamed: a run killed mid-write leaves the previous file whole.
-  with open(path + ".tmp", "w") as f:
-    json.dump(value, f, indent=2)
-  os.replace(path + ".tmp", path)
 
 
 def train_recipe(recipe: CodecRecipe, data_dir: str, kodak_dir: str, workdir: str,

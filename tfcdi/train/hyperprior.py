@@ -14,13 +14,13 @@ is refused (workdir/run.json).
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from tfcdi import configs
 from tfcdi import imageio
 from tfcdi.codec import bitstream
 from tfcdi.codec import coding
@@ -31,56 +31,17 @@ from tfcdi.data import images as images_lib
 from tfcdi.train import codec as codec_train
 from tfcdi.train import distortion as distortion_lib
 from tfcdi.train import precision as precision_lib
+from tfcdi.train import workdir as workdir_lib
 
 
-@dataclasses.dataclass(frozen=True)
-class HyperpriorTrainConfig:
-  """How to train one quality."""
-
-  # Which channel counts of qualities.py: "paper", "cpu" or "tiny".
-  widths: str = "paper"
-  crop: int = 256
-  batch_size: int = 8
-  num_steps: int = 1_000_000
-  learning_rate: float = 1e-4
-  # The learning rate is divided by 10 after this fraction of the steps (and never goes back).
-  decay_at: float = 0.9
-  # Adam's global gradient-norm clip; keeps the first steps of GDN and the density stable.
-  clip_norm: float = 1.0
-  log_every: int = 100
-  checkpoint_every: int = 1000
-  # Training images whose real files check the finished bundle (bits against the estimate).
-  check_images: int = 16
-  seed: int = 0
-  # "auto", "float32" or "mixed_bfloat16" (tfcdi/train/precision.py) for the convolutions;
-  # GDN, the entropy models and the loss are float32 under every policy.
-  precision: str = "float32"
-  # What the loss measures: "mse" or "ms-ssim" (qualities.DISTORTIONS).
-  distortion: str = qualities.MSE
-
-
-PRESETS = {
-    # Balle et al. 2018: Adam at 1e-4, batches of 8 crops of 256x256, paper widths. Trained for
-    # MS-SSIM, as the follow-up's codecs were (CompressAI's bmshj2018-hyperprior MS-SSIM
-    # models; 256-px crops hold all five MS-SSIM scales).
-    "paper": HyperpriorTrainConfig(distortion=qualities.MS_SSIM),
-    # A 2-core CPU (BUILD_NOTES.md): the cpu widths of qualities.py, 128x128 crops. MSE, as the
-    # first shipped codecs; the MS-SSIM ones train by their recipes (RECIPES, below).
-    "cpu": HyperpriorTrainConfig(widths="cpu", crop=128, batch_size=8, num_steps=8000,
-                                 learning_rate=5e-4, decay_at=0.8, log_every=50,
-                                 checkpoint_every=200, check_images=16, precision="auto"),
-    # Seconds, for tests and smoke runs.
-    "tiny": HyperpriorTrainConfig(widths="tiny", crop=64, batch_size=2, num_steps=6,
-                                  learning_rate=1e-3, log_every=2, checkpoint_every=3,
-                                  check_images=2),
-}
+# The config and its presets are tfcdi/configs.py's (every stage's, reached one way).
+HyperpriorTrainConfig = configs.HyperpriorTrainConfig
+PRESETS = configs.PRESETS["hyperprior"]
 
 
 def get_config(preset: str, **overrides) -> HyperpriorTrainConfig:
-  if preset not in PRESETS:
-    raise ValueError(f"unknown hyperprior preset {preset!r}; choose one of {', '.join(PRESETS)}")
-  overrides = {k: v for k, v in overrides.items() if v is not None}
-  return dataclasses.replace(PRESETS[preset], **overrides)
+  """configs.get_config("hyperprior", ...): a preset with some fields replaced (None: unset)."""
+  return configs.get_config("hyperprior", preset, **overrides)
 
 
 def _suffix(distortion: str, sep: str) -> str:
@@ -141,7 +102,7 @@ def build(quality, config: HyperpriorTrainConfig, workdir: str, precision: str =
   optimizer = keras.optimizers.Adam(schedule, global_clipnorm=config.clip_norm)
   optimizer.build(model.trainable_variables)
   checkpointing = codec_train.StepCheckpointing(model, optimizer,
-                                                os.path.join(workdir, "checkpoints"), decayed_at)
+                                                workdir_lib.checkpoint_dir(workdir), decayed_at)
   return model, optimizer, checkpointing
 
 
@@ -286,13 +247,12 @@ def finalize(quality, config: HyperpriorTrainConfig, data_dir: str, workdir: str
   check = check_bundle(codec, [paths[i] for i in chosen], log=log)
   log(f"[{codec.label}] bundle {path} ({os.path.getsize(path) / 1024:.0f} KiB), "
       f"fingerprint {codec.fingerprint.hex()}")
-  with open(os.path.join(workdir, "train_summary.json"), "w") as f:
-    json.dump({"codec": "hyperprior", "quality": q.quality, "distortion": config.distortion,
-               "lambda": q.lambda_for(config.distortion), "preset": preset_name, "steps": step, "config": dataclasses.asdict(config),
-               "num_filters": model.num_filters, "latent_channels": model.latent_channels,
-               "bundle": os.path.basename(path), "name": name,
-               "fingerprint": codec.fingerprint.hex(), "training_image_check": check}, f,
-              indent=2)
+  workdir_lib.write_json(os.path.join(workdir, "train_summary.json"), {
+      "codec": "hyperprior", "quality": q.quality, "distortion": config.distortion,
+      "lambda": q.lambda_for(config.distortion), "preset": preset_name, "steps": step,
+      "config": dataclasses.asdict(config), "num_filters": model.num_filters,
+      "latent_channels": model.latent_channels, "bundle": os.path.basename(path), "name": name,
+      "fingerprint": codec.fingerprint.hex(), "training_image_check": check})
   return path
 
 

@@ -42,7 +42,6 @@ Outputs (all under the workdir, resumable after a kill):
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import time
@@ -51,10 +50,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfcdi import configs
 from tfcdi import metrics
 from tfcdi.codec import evaluation as codec_evaluation
 from tfcdi.codec import model as model_lib
-from tfcdi.codec import operating_points
 from tfcdi.codec import pretrained
 from tfcdi.codec import quantizer as q
 from tfcdi.data import images as images_lib
@@ -62,67 +61,21 @@ from tfcdi.data import latent_store
 from tfcdi.train import classifier as classifier_lib
 from tfcdi.train import codec as codec_train
 from tfcdi.train import precision as precision_lib
+from tfcdi.train import workdir as workdir_lib
 
 ARMS = ("joint", "codec", "classifier")
-RESULTS_FILE = "results.json"
+RESULTS_FILE = workdir_lib.RESULTS_FILE
+# The counters of its checkpoints (with "codec", "optimizer" and "classifier"); runs on disk
+# hold these names (tests/test_workdir.py).
+CHECKPOINT_COUNTERS = ("epoch", "step")
 CLASSIFIER_DIR = "classifier"
 _EVAL_SEED = 1234
 _EVAL_BATCH = 32
 
 
-@dataclasses.dataclass(frozen=True)
-class JointTrainConfig:
-  """How to fine-tune. beta / Ht of None take the operating point's (Section 6's) values."""
-
-  gamma: float = 0.001
-  batch_size: int = 64
-  epochs: int = 9
-  learning_rate: float = 0.0025
-  lr_drop_every: int = 3  # epochs
-  lr_drop_factor: float = 10.0
-  momentum: float = 0.9
-  # The classifier's L2 weight decay (its kernels carry the regularizer); the codec has none,
-  # as in its own training.
-  weight_decay: float = 1e-4
-  view_size: int = latent_store.DEFAULT_IMAGE_SIZE
-  crop: int = 224
-  # Multiply the operating point's beta and Ht, as codec training's presets do: fine-tuning
-  # must aim at the rate the codec was trained for, or it moves the operating point.
-  beta_scale: float = 1.0
-  target_entropy_scale: float = 1.0
-  steps_per_epoch: int = 0  # 0 = one pass over the training split
-  eval_examples: int = 0  # per-epoch evaluation on a fixed random subset; 0 = all
-  final_eval_examples: int = 0  # the evaluations before and after fine-tuning; 0 = all
-  checkpoint_every: int = 0  # steps; 0 = only at the end of each epoch
-  log_every: int = 50
-  shuffle_buffer: int = 10_000  # paths, not images: the whole of Imagenette's list
-  table_images: int = 1000  # training images whose symbols estimate the new frequency table
-  seed: int = 0
-  # The codec's convolutions only (tfcdi/train/precision.py); the classifier stays float32,
-  # which at 1/8 width was measured no slower.
-  precision: str = "float32"
-
-  @property
-  def latent_crop(self) -> int:
-    return self.crop // model_lib.DOWNSAMPLING
-
-
-PRESETS = {
-    # Section 6.1 / Appendix A.8: SGD with momentum 0.9, rate 0.0025 divided by 10 every 3
-    # epochs, 9 epochs, gamma 0.001, beta and Ht of the operating point.
-    "paper": JointTrainConfig(),
-    # A 2-core CPU on Imagenette: 3 epochs of 150 steps of 32 images (about half the training
-    # split per epoch), the rate dropped after every epoch; the beta / Ht scales of the codec's
-    # cpu preset, so that the fine-tuning aims at the rate the shipped codecs were trained for.
-    # Curves on 500 validation images, the before / after numbers on all of them.
-    "cpu": JointTrainConfig(batch_size=32, epochs=3, lr_drop_every=1, steps_per_epoch=150,
-                            eval_examples=500, checkpoint_every=25, log_every=10,
-                            beta_scale=10.0, target_entropy_scale=1.3, precision="auto"),
-    # Seconds, for the tests and the smoke run: a 64-pixel view, 2 x 2 steps of 4 images.
-    "tiny": JointTrainConfig(batch_size=4, epochs=2, lr_drop_every=1, view_size=64, crop=48,
-                             steps_per_epoch=2, eval_examples=8, final_eval_examples=8,
-                             checkpoint_every=1, log_every=1, table_images=8),
-}
+# The config and its presets are tfcdi/configs.py's (every stage's, reached one way).
+JointTrainConfig = configs.JointTrainConfig
+PRESETS = configs.PRESETS["joint"]
 
 
 class JointError(ValueError):
@@ -130,11 +83,11 @@ class JointError(ValueError):
 
 
 def get_config(preset: str, **overrides) -> JointTrainConfig:
-  """A preset with some fields replaced; None values are ignored (unset flags)."""
-  if preset not in PRESETS:
-    raise JointError(f"unknown joint preset {preset!r}; choose one of {', '.join(PRESETS)}")
-  overrides = {k: v for k, v in overrides.items() if v is not None}
-  return dataclasses.replace(PRESETS[preset], **overrides)
+  """configs.get_config("joint", ...): a preset with some fields replaced (None: unset)."""
+  try:
+    return configs.get_config("joint", preset, **overrides)
+  except configs.ConfigError as e:
+    raise JointError(str(e)) from None
 
 
 def learning_rate_schedule(config: JointTrainConfig, steps_per_epoch: int):
@@ -234,40 +187,8 @@ def _load_classifier(workdir: str, codec: pretrained.Codec, classes) -> tuple:
 # --- the loop -----------------------------------------------------------------------------------
 
 
-class _Checkpointing:
-  def __init__(self, directory, **objects):
-    self.epoch = tf.Variable(0, dtype=tf.int64, name="epoch")
-    self.step = tf.Variable(0, dtype=tf.int64, name="step")
-    self.ckpt = tf.train.Checkpoint(epoch=self.epoch, step=self.step, **objects)
-    self.manager = tf.train.CheckpointManager(self.ckpt, directory, max_to_keep=2)
-
-  def restore(self) -> tuple[int, int]:
-    if self.manager.latest_checkpoint:
-      self.ckpt.restore(self.manager.latest_checkpoint).expect_partial()
-    return int(self.epoch.numpy()), int(self.step.numpy())
-
-  def save(self, epoch: int, step: int):
-    self.epoch.assign(epoch)
-    self.step.assign(step)
-    self.manager.save()
-
-
-def _read_json(path):
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
-
-
-def _write_json(path, data):
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(data, f, indent=2)
-  os.replace(tmp, path)
-
-
-def read_results(workdir: str) -> dict | None:
-  return _read_json(os.path.join(workdir, RESULTS_FILE))
+# A finished run read back (the workdir module's; checkpoints: "epoch" and "step").
+read_results = workdir_lib.read_results
 
 
 def _psnr(mse: float) -> float:
@@ -409,7 +330,8 @@ def train(arm: str, config: JointTrainConfig, *, workdir: str, data_dir: str,
   objects = {"codec": codec_model, "optimizer": optimizer}
   if classifier is not None:
     objects["classifier"] = classifier
-  checkpointing = _Checkpointing(os.path.join(workdir, "checkpoints"), **objects)
+  checkpointing = workdir_lib.Checkpointing(workdir_lib.checkpoint_dir(workdir),
+                                            CHECKPOINT_COUNTERS, **objects)
   epoch_done, step_done = checkpointing.restore()
   tag = f"[joint {arm} {op.name}]"
 
@@ -448,7 +370,7 @@ def train(arm: str, config: JointTrainConfig, *, workdir: str, data_dir: str,
   target_entropy = op.target_entropy * config.target_entropy_scale
   results["beta"], results["target_entropy"] = beta, target_entropy
   results_path = os.path.join(workdir, RESULTS_FILE)
-  _write_json(results_path, results)
+  workdir_lib.write_json(results_path, results)
 
   train_step = _train_step_fn(arm, codec_model, classifier, optimizer, config, beta,
                               target_entropy)
@@ -487,13 +409,13 @@ def train(arm: str, config: JointTrainConfig, *, workdir: str, data_dir: str,
       entry["eval"] = evaluator(eval_dataset(curve_paths, curve_labels, config))
       log(f"{tag} epoch {epoch + 1}: {_describe(entry['eval'])}")
     results["epochs"].append(entry)
-    _write_json(results_path, results)
+    workdir_lib.write_json(results_path, results)
 
   if not results.get("complete"):
     _finish(arm, results, codec, codec_model, classifier, base_results, evaluator, config,
             workdir, data_dir, train_split, final_paths, final_labels, kodak_dir,
             kodak_images, preset_name, log)
-    _write_json(results_path, results)
+    workdir_lib.write_json(results_path, results)
   return results
 
 
@@ -610,8 +532,8 @@ def _write_classifier_workdir(directory, classifier, base_results, results) -> s
   """A train_classifier-style workdir, so export / classify / train_segmenter can use it."""
   os.makedirs(directory, exist_ok=True)
   # A manager writes the state file through which restore_model finds the latest checkpoint.
-  tf.train.CheckpointManager(tf.train.Checkpoint(model=classifier),
-                             os.path.join(directory, "checkpoints"), max_to_keep=1).save()
+  workdir_lib.Checkpointing(workdir_lib.checkpoint_dir(directory), (), max_to_keep=1,
+                            model=classifier).save()
   codec_info = dict(base_results.get("codec") or {})
   if "bundle" in results:
     meta = pretrained.read_metadata(results["bundle"]["path"])
@@ -628,5 +550,5 @@ def _write_classifier_workdir(directory, classifier, base_results, results) -> s
                 "top5": results["final"]["top5"]},
       "complete": True,
   })
-  _write_json(os.path.join(directory, classifier_lib.RESULTS_FILE), summary)
+  workdir_lib.write_results(directory, summary)
   return os.path.abspath(directory)

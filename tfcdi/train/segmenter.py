@@ -34,131 +34,33 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfcdi import configs
 from tfcdi import metrics
 from tfcdi.data import segmentation as seg
 from tfcdi.nets import deeplab
 from tfcdi.nets import flops as flops_lib
 from tfcdi.nets import specs
+from tfcdi.train import workdir as workdir_lib
 # predictions.npz is read where the Fig. 5 analog is drawn (the reporting layer reads no TF).
 from tfcdi.reporting.figures import read_predictions  # noqa: F401  pylint: disable=unused-import
 
 INPUTS = ("original", "decoded", "latent")
-RESULTS_FILE = "results.json"
+RESULTS_FILE = workdir_lib.RESULTS_FILE
+# The counter of its checkpoints (with "model", "backbone_optimizer" and "head_optimizer"),
+# which also numbers the files; runs on disk hold this name (tests/test_workdir.py).
+CHECKPOINT_COUNTERS = ("step",)
 PREDICTIONS_FILE = "predictions.npz"
 MEAN_FILE = "input_mean.json"
 
 
-@dataclasses.dataclass(frozen=True)
-class SegmenterTrainConfig:
-  """How to train one segmenter.
-
-  Attributes:
-    width_multiplier: backbone width (1.0 is the paper's net).
-    batch_size: crops per step.
-    num_steps: training iterations.
-    learning_rate: of the backbone at step 0.
-    head_learning_rate_multiplier: the ASPP head's rate is this times the backbone's.
-    momentum: of both SGD optimizers.
-    poly_power: the rate is multiplied by (1 - step / num_steps) ** poly_power.
-    weight_decay: SGD-style L2 coefficient on all kernels.
-    crop: side of the random training crop in RGB pixels; the latent crop is crop // 8.
-    aspp_rates: dilation rates of the ASPP branches.
-    freeze_batch_norm: keep BN statistics and parameters fixed, as DeepLab-v2 does with small
-      batches; only applies when the backbone is initialised from a classifier (random BN
-      statistics would otherwise stay random).
-    eval_every: steps between evaluations (and the final one).
-    checkpoint_every: steps between checkpoints.
-    log_every: steps between progress lines.
-    train_limit: train on the first N images of the split only (0: all).
-    eval_limit: evaluate on the first N validation images only (0: all).
-    num_dump: validation images whose predictions the final evaluation writes.
-    seed: of the data stream.
-    run_eagerly: run steps and predictions op by op instead of as traced tf.functions. Only
-      for the tiny preset: tracing the gradient of a ~140-layer net takes 10-20 s on 2 cores,
-      more than a few eager steps of a tiny net.
-  """
-
-  width_multiplier: float = 1.0
-  batch_size: int = 10
-  num_steps: int = 20_000
-  learning_rate: float = 1e-3
-  head_learning_rate_multiplier: float = 10.0
-  momentum: float = 0.9
-  poly_power: float = 0.9
-  weight_decay: float = 5e-4
-  crop: int = 320
-  aspp_rates: tuple = deeplab.ASPP_RATES
-  freeze_batch_norm: bool = True
-  # BN moving averages when BN trains: 0.997 as in the paper's stack (tf-slim); 0.99 in the
-  # short CPU presets, as for the classifiers they start from.
-  batch_norm_momentum: float = 0.997
-  eval_every: int = 2000
-  checkpoint_every: int = 1000
-  log_every: int = 100
-  train_limit: int = 0
-  eval_limit: int = 0
-  num_dump: int = 6
-  seed: int = 0
-  run_eagerly: bool = False
-
-  @property
-  def latent_crop(self) -> int:
-    return self.crop // specs.LATENT_DOWNSAMPLING
-
-  @property
-  def head_learning_rate(self) -> float:
-    return self.learning_rate * self.head_learning_rate_multiplier
-
-
-PRESETS = {
-    # Appendix A.5 / paper_numbers.json training.segmentation: batch 10, 20k iterations, SGD
-    # momentum 0.9, lr 1e-3 (1e-2 for the head), poly 0.9, weight decay 5e-4, 320 / 40 crops.
-    "paper": SegmenterTrainConfig(),
-    # A 2-core CPU. Like the paper, each segmenter starts from the classifier of its arm (the
-    # Imagenette classifiers of the cpu classification preset), so it has their width, 1/8:
-    # tfcdi-reproduce passes --init_from when the widths match, by hand it is
-    # `tfcdi-train-segmenter --init_from=CLASSIFIER_WORKDIR`. Started from a classifier,
-    # cResNet-51-d at 0.0983 bpp reaches 25.65 mIoU on CamVid where the width-1/4 net from
-    # scratch ("cpu_scratch") reaches 16.51 (measured, BUILD_NOTES.md). 128 / 16 crops; ASPP-S
-    # rates, which fit the 16x16 logit grid of such crops; BN trained. Rates: 1e-2 for the
-    # backbone, 1e-3 for the head, whose large fan-in (4 branches x 3x3 x 512) diverged at 1e-2
-    # and above from a random start (loss 2.9 -> 9 after one step, measured).
-    "cpu": SegmenterTrainConfig(width_multiplier=0.125, batch_size=8, num_steps=600,
-                                batch_norm_momentum=0.99,
-                                learning_rate=1e-2, head_learning_rate_multiplier=0.1,
-                                crop=128, aspp_rates=deeplab.ASPP_SMALL_RATES,
-                                freeze_batch_norm=False, eval_every=200, checkpoint_every=50,
-                                log_every=10, num_dump=6),
-    # The cpu preset before it started from the classifiers (session 4's committed CamVid
-    # results, reports/segmentation_cpu_scratch/): quarter width, from scratch. Measured on a
-    # shared 2-core machine: ResNet-50-d 1.5-1.9 s/step, cResNet-39-d (0.635 latent) 0.8 s/step.
-    "cpu_scratch": SegmenterTrainConfig(width_multiplier=0.25, batch_size=8, num_steps=600,
-                                        batch_norm_momentum=0.99,
-                                        learning_rate=1e-2, head_learning_rate_multiplier=0.1,
-                                        crop=128, aspp_rates=deeplab.ASPP_SMALL_RATES,
-                                        freeze_batch_norm=False, eval_every=200,
-                                        checkpoint_every=50, log_every=10, num_dump=6),
-    # Seconds, for tests.
-    "tiny": SegmenterTrainConfig(width_multiplier=0.125, batch_size=2, num_steps=3,
-                                 batch_norm_momentum=0.99,
-                                 learning_rate=1e-2, crop=32, freeze_batch_norm=False,
-                                 eval_every=2, checkpoint_every=2, log_every=1, train_limit=4,
-                                 eval_limit=2, num_dump=2, run_eagerly=True),
-}
+# The config and its presets are tfcdi/configs.py's (every stage's, reached one way).
+SegmenterTrainConfig = configs.SegmenterTrainConfig
+PRESETS = configs.PRESETS["segmenter"]
 
 
 def get_config(preset: str, **overrides) -> SegmenterTrainConfig:
-  """A preset with some fields replaced (None values are ignored)."""
-  if preset not in PRESETS:
-    raise ValueError(f"Unknown segmenter preset {preset!r}; choose one of {', '.join(PRESETS)}.")
-  overrides = {k: v for k, v in overrides.items() if v is not None}
-  config = dataclasses.replace(PRESETS[preset], **overrides)
-  if config.crop % specs.LATENT_DOWNSAMPLING or config.crop <= 0:
-    raise ValueError(f"crop must be a positive multiple of {specs.LATENT_DOWNSAMPLING} (the "
-                     f"latent crop is crop / {specs.LATENT_DOWNSAMPLING}), got {config.crop}.")
-  if config.batch_size < 1 or config.num_steps < 1:
-    raise ValueError("batch_size and num_steps must be positive.")
-  return config
+  """configs.get_config("segmenter", ...): a preset with some fields replaced (None: unset)."""
+  return configs.get_config("segmenter", preset, **overrides)
 
 
 def check_arm(net: str, input_kind: str) -> specs.NetSpec:
@@ -229,24 +131,20 @@ class Trainer:
     # Creating the slots now lets a checkpoint restore them at once, not lazily.
     self.backbone_optimizer.build(self.backbone_vars)
     self.head_optimizer.build(self.head_vars)
-    self.step = tf.Variable(0, dtype=tf.int64, name="step", trainable=False)
-    self.manager = None
+    self.checkpointing = None
     if checkpoint_dir:
-      checkpoint = tf.train.Checkpoint(
-          model=model, backbone_optimizer=self.backbone_optimizer,
-          head_optimizer=self.head_optimizer, step=self.step)
-      self.manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=2)
+      self.checkpointing = workdir_lib.Checkpointing(
+          checkpoint_dir, CHECKPOINT_COUNTERS, number_by="step", model=model,
+          backbone_optimizer=self.backbone_optimizer, head_optimizer=self.head_optimizer)
     self.train_step = (self._train_step if config.run_eagerly
                        else tf.function(self._train_step))
 
   def restore(self) -> int:
-    if self.manager and self.manager.latest_checkpoint:
-      self.manager.checkpoint.restore(self.manager.latest_checkpoint).expect_partial()
-    return int(self.step.numpy())
+    """The step of the latest checkpoint (0 without one, or without a checkpoint folder)."""
+    return self.checkpointing.restore()[0] if self.checkpointing else 0
 
   def save(self, step: int) -> None:
-    self.step.assign(step)
-    self.manager.save(checkpoint_number=step)
+    self.checkpointing.save(step)
 
   def apply_gradients(self, backbone_grads, head_grads) -> None:
     self.backbone_optimizer.apply_gradients(zip(backbone_grads, self.backbone_vars))
@@ -341,18 +239,7 @@ def write_predictions(path: str, dumps: list[dict], source: seg.Source, decoded_
 # --- The run ------------------------------------------------------------------------------------
 
 
-def _write_json(path: str, value) -> None:
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(value, f, indent=2)
-  os.replace(tmp, path)
-
-
-def _read_json(path: str):
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
+_read_json = workdir_lib.read_json
 
 
 @dataclasses.dataclass
@@ -400,7 +287,7 @@ def _prepare_data(input_kind, config, dataset, data_dir, train_split, eval_split
 
 def _checkpoint_step(workdir: str) -> int | None:
   """The step of the latest checkpoint in `workdir`, from its name (nothing is built)."""
-  latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+  latest = tf.train.latest_checkpoint(workdir_lib.checkpoint_dir(workdir))
   if latest is None:
     return None
   try:
@@ -435,7 +322,7 @@ def load_init_classifier(init_from: str, net: str, input_kind: str, channels: in
   if different:
     raise ValueError(
         f"The classifier in {init_from} is {found}; the segmenter needs {wanted} (pass e.g. "
-        f"--width_multiplier={found['width_multiplier']} to match its width).")
+        f"--set=width_multiplier={found['width_multiplier']} to match its width).")
   model, _ = classifier_train.restore_model(init_from)
   return model.get_layer(net)  # build_model nests the build_resnet net under its own name
 
@@ -451,7 +338,7 @@ def _input_mean(data: _Data, key: str, workdir: str, log) -> list[float]:
     return stored["mean"]
   with seg.raise_data_errors():
     mean = seg.compute_channel_mean(data.train.map(lambda e: {key: e[key]}), key)
-  _write_json(path, {"input": key, "mean": mean, "images": len(data.train_source)})
+  workdir_lib.write_json(path, {"input": key, "mean": mean, "images": len(data.train_source)})
   log(f"[segmenter] per-channel {key} mean over {len(data.train_source)} training images: "
       f"{', '.join(f'{m:.3f}' for m in mean)}")
   return mean
@@ -504,7 +391,7 @@ def train(net: str, input_kind: str, config: SegmenterTrainConfig, data_dir: str
     log("[segmenter] no classifier to start from: batch norm is trained, not frozen")
   if frozen:
     freeze_batch_norm(model)
-  trainer = Trainer(model, config, info.ignore_label, os.path.join(workdir, "checkpoints"))
+  trainer = Trainer(model, config, info.ignore_label, workdir_lib.checkpoint_dir(workdir))
   start = trainer.restore()
   if start == 0 and init_from:
     classifier = load_init_classifier(
@@ -544,7 +431,7 @@ def train(net: str, input_kind: str, config: SegmenterTrainConfig, data_dir: str
                     "per_class_iou": values["per_class_iou"],
                     "pixel_accuracy": values["pixel_accuracy"],
                     "confusion_matrix": values["confusion_matrix"]})
-    _write_json(results_path, results)
+    workdir_lib.write_json(results_path, results)
     log(f"[segmenter] step {step}: mIoU {100 * values['miou']:.2f}% pixel accuracy "
         f"{100 * values['pixel_accuracy']:.2f}% on {values['images']} {eval_split} images")
     return dumps
