@@ -16,21 +16,15 @@ Latent classifier (export_latent_classifier):
     convolutional), though the caller should refuse it (see `check_latent`).
   labels:  () -> wnids, names  string [classes]
 
-Hyperprior latent classifier (export_latent_classifier of a run on a hyperprior store): the
-net reads y_hat, or y_hat and sigma_hat (the two-branch net), never the file's z itself.
-  serving_default / classify:  y_symbols int32 [B, h, w, M], and for the two-branch net
-      scale_indices int32 [B, h, w, M] -> probabilities float32 [B, classes]
-    What a reader of the .tfci file has (coding.read_hyperprior_symbols): the y symbols and
-    the scale index each was coded with (the codec's integer hyper-synthesis of the decoded z;
-    a reader needs them to decode y at all). y_hat = y_symbols, sigma_hat =
-    scale_table[scale_indices].
-  classify_latents:  y_hat float32 [B, h, w, M] (and sigma_hat for the two-branch net) ->
-      probabilities, for callers that have the latents already (Hyperprior.latents).
+Hyperprior latent classifier (a run on a hyperprior store; the net reads y_hat, or y_hat and
+sigma_hat for the two-branch net, never z):
+  serving_default / classify:  y_symbols int32 [B, h, w, M] (and scale_indices int32 for the
+      two-branch net, the index each y symbol was coded with) -> probabilities [B, classes];
+      y_hat = y_symbols, sigma_hat = scale_table[scale_indices] (coding.read_hyperprior_symbols).
+  classify_latents:  y_hat (and sigma_hat) float32 -> probabilities (Hyperprior.latents' output).
   labels:  as above.
-  Both classify signatures apply the follow-up's evaluation geometry to any latent size: the
-  central square of the latent, resized to the training view (32 x 32, bilinear), then its
-  central crop (28 x 28); for the square latents of a store's views this is exactly the
-  evaluation of training (latent_pairs.center_pair).
+  Both take any latent size: its central square resized to the training view (32 x 32,
+  bilinear), then the central crop (28 x 28), exactly training's evaluation for store views.
 
 Files in, labels out (every latent classifier export, of either family; README has the outputs):
   classify_file:  files string [B], .tfci files (format version 2) -> top-5 per file, and a
@@ -44,20 +38,15 @@ variables (the autoencoder's frequency table and centers; the hyperprior's integ
 tables and integer hyper-synthesis), so a file can be checked against the codec a classifier was
 trained on, and decoded, with nothing but the export. Class names also go to assets/labels.tsv.
 
-Latent classifiers of any codec family export alike, through the codec interface
-(codec/interface.py): the signature inputs are the symbol arrays of the latents the net reads
-(named by the family: "symbols"; "y_symbols" and "scale_indices"), turned into those latents by
-the codec's Reader. What differs is the net's training geometry: a net trained on crops of one
-latent (the autoencoder's stores) takes the central crop; a net trained on named latents resized
-to a view (`latent_inputs`, the hyperprior's stores) takes center_views.
+Latent classifiers of any family export alike, through the codec interface: the inputs are
+the symbol arrays the family names, turned into latents by the codec's Reader; a net trained on
+crops of one latent (autoencoder stores) takes the central crop, a net on named latents resized
+to a view (hyperprior stores) takes center_views.
 
-Scale. A classifier learned on 256 x 256 views (latent 32 x 32, crop 28). A .tfci made from a
-photo at its own size has a latent at another scale (a 500 x 375 photo: 63 x 47). The intended
-path matches the scale at compression time: `compress_for_classification` (and a
-`--classify_size=256` option of the compressor) compresses the square view the classifier was
-trained on. For files made otherwise, `fit_latent` brings the latent's shorter side down to the
-training view's (nearest neighbour on the symbols, so every value stays a center) before the
-signature's center crop; latents smaller than the crop are refused, never upsampled.
+Scale. A classifier learned on 256 x 256 views (latent 32 x 32) expects that scale: compress the
+view it was trained on (`compress_for_classification`, the compressor's `--classify_size=256`);
+for other files `fit_latent` brings the latent's shorter side to the training view's (nearest
+neighbour on the symbols) before the center crop; latents smaller than the crop are refused.
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ def _kodak(count):
 def version_2_of(codec, tables, v1: bytes) -> bytes:
   """The version-2 file of the symbols a version-1 file holds."""
   header = bitstream.parse_header(v1)
-  if codec.family == "hyperprior":
+  if hasattr(header, "z_offset"):  # a two-stream (hyperprior) file
     _, y, z, indices = tables.read_streams(v1)
     return bitstream.encode_hyperprior(
         y, indices, tables.y_tables, z, tables.z_tables, codec_name=tables.name,

@@ -41,7 +41,6 @@ from tfcdi.codec import gdn as gdn_lib
 from tfcdi.codec import hyperprior as hp
 from tfcdi.codec import hyperprior_codec
 from tfcdi.codec import interface
-from tfcdi.codec import pretrained
 from tfcdi.codec import weight_bundles
 from tfcdi.codec.interface import CodecError
 
@@ -262,7 +261,7 @@ class _Shared:
 
 
 def _coding_tables(arrays: dict, channels: int, num_filters: int, name: str) -> tuple:
-  y_tables, z_tables, hyper_synthesis = pretrained.hyperprior_coding_tables(arrays)
+  y_tables, z_tables, hyper_synthesis = hyperprior_codec.hyperprior_coding_tables(arrays)
   if (y_tables.num_tables != hp.NUM_SCALES or z_tables.num_tables != num_filters
       or hyper_synthesis.scale_channels != channels
       or hyper_synthesis.kernels[-1].shape[2] != 2 * channels):

@@ -74,8 +74,7 @@ def _check_run(quality, config: HyperpriorTrainConfig, workdir: str) -> None:
               "distortion": config.distortion}
   path = os.path.join(workdir, RUN_FILE)
   if os.path.exists(path):
-    with open(path) as f:
-      recorded = {"distortion": qualities.MSE, **json.load(f)}
+    recorded = {"distortion": qualities.MSE, **workdir_lib.read_json(path)}
     different = [f"{k} {recorded.get(k)!r}, not {v!r}" for k, v in identity.items()
                  if recorded.get(k) != v]
     if different:
@@ -86,9 +85,7 @@ def _check_run(quality, config: HyperpriorTrainConfig, workdir: str) -> None:
       config.distortion != qualities.MSE):
     raise ValueError(f"{workdir} holds an earlier (MSE) hyperprior run; train "
                      f"{config.distortion} in another --workdir")
-  with open(path + ".tmp", "w") as f:  # renamed into place: a kill never leaves half a file
-    json.dump(identity, f, indent=2)
-  os.replace(path + ".tmp", path)
+  workdir_lib.write_json(path, identity)  # atomic: a kill never leaves half a file
 
 
 def build(quality, config: HyperpriorTrainConfig, workdir: str, precision: str = "float32"):
