@@ -1,7 +1,7 @@
 """SavedModel export with explicit serving signatures: the codec's encoder and latent classifiers.
 
-Both exports are tf.Modules saved with tf.saved_model.save, each with signatures written down
-here (not Keras' model.save), so `saved_model_cli show --dir DIR --all` lists exactly these:
+tf.Modules with the signatures written down here (not Keras' model.save), so
+`saved_model_cli show --dir DIR --all` lists exactly these:
 
 Encoder (export_encoder):
   serving_default / encode:  images uint8 [B, H, W, 3] -> symbols int32 [B, ceil(H/8), ceil(W/8), C]
@@ -30,23 +30,17 @@ Files in, labels out (every latent classifier export, of either family; README h
   classify_file:  files string [B], .tfci files (format version 2) -> top-5 per file, and a
       status and message per file; decoding, checks and the `classify` path all in the graph
       (codec/graph_decode.py), one file at a time, so a bad file only fails itself.
-  decode_symbols:  file string [] -> its symbol arrays, image_size, status, message (the
-      encoder export has it too). add_file_signatures adds both to an older export.
+  decode_symbols:  file string [] -> symbol arrays, image_size, status, message (the encoder
+      export too). add_file_signatures adds both to an older export.
 
 All keep the codec's identity (name, fingerprint) and the tables to read its files as
-variables (the autoencoder's frequency table and centers; the hyperprior's integer y and z
-tables and integer hyper-synthesis), so a file can be checked against the codec a classifier was
-trained on, and decoded, with nothing but the export. Class names also go to assets/labels.tsv.
+variables, so a file is checked against the codec a classifier was trained on, and decoded, with
+nothing but the export. Class names also go to assets/labels.tsv.
 
-Latent classifiers of any family export alike, through the codec interface: the inputs are
-the symbol arrays the family names, turned into latents by the codec's Reader; a net trained on
-crops of one latent (autoencoder stores) takes the central crop, a net on named latents resized
-to a view (hyperprior stores) takes center_views.
-
-Scale. A classifier learned on 256 x 256 views (latent 32 x 32) expects that scale: compress the
-view it was trained on (`compress_for_classification`, the compressor's `--classify_size=256`);
-for other files `fit_latent` brings the latent's shorter side to the training view's (nearest
-neighbour on the symbols) before the center crop; latents smaller than the crop are refused.
+Any family exports alike (codec interface): inputs are the symbol arrays the family names,
+made latents by the codec's Reader; crop-trained nets take the central crop, view-trained ones
+center_views. Scale: a net expects the latent scale it was trained on
+(compress_for_classification); fit_latent resizes other files' symbols, refuses too small ones.
 """
 
 from __future__ import annotations
