@@ -73,6 +73,16 @@ def test_soft_quantize_and_its_slope_match_hand_computed_values(z, sigma, value,
   assert float(tape.gradient(hard, zt)[0]) == pytest.approx(slope, abs=1e-5)
 
 
+def test_default_sigma_is_one():
+  # The paper's sigma = 1 (Appendix A.1): without one, quantize hands back the slope worked out
+  # by hand for sigma = 1 (SOFT_BY_HAND's first row).
+  zt = tf.constant([0.3])
+  with tf.GradientTape() as tape:
+    tape.watch(zt)
+    hard = q.quantize(zt, CENTERS)
+  assert float(tape.gradient(hard, zt)[0]) == pytest.approx(0.537809, abs=1e-5)
+
+
 def test_soft_gradient_matches_finite_differences():
   z = tf.constant([0.1, 0.7, -0.8], tf.float64)
   centers = tf.constant([-1.0, 0.0, 0.5, 2.0], tf.float64)

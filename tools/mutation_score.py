@@ -10,8 +10,9 @@ runs only the tests that cover it. The mutants are made and tested in a copy of 
 inside --workdir (cosmic-ray edits the file on disk while a mutant is tested), so a run never
 leaves a mutated file in the work tree, even when it is stopped. A session holds every mutant's
 result: running the command again tests only the mutants not yet tested, so a run can be
-stopped at any time (or bounded by --max_minutes) and continued. --fresh starts a module over
-(after a test was added, say).
+stopped at any time (or bounded by --max_minutes) and continued. After a test was added,
+--retest_survivors tests the surviving mutants again (with the work tree's current tests);
+--fresh starts a module over.
 
 What is mutated: the functions named per module (all of it when none are), with the operators
 in KEPT_OPERATORS: cosmic-ray's full set replaces every binary operator by all eleven others
@@ -161,6 +162,13 @@ def _init(module: Module, tree: str, config: str, session: str) -> None:
                                               worker_outcome=WorkerOutcome.SKIPPED))
 
 
+def _forget_survivors(session: str) -> int:
+  """Drops the surviving mutants' results, so that `cosmic-ray exec` tests them again."""
+  import sqlite3  # pylint: disable=g-import-not-at-top
+  with sqlite3.connect(session) as db:
+    return db.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'").rowcount
+
+
 def tally(module: Module, tree: str, session: str) -> dict:
   """Counts of the session's mutants, and the surviving ones (not known equivalent)."""
   from cosmic_ray.work_db import WorkDB, use_db  # pylint: disable=g-import-not-at-top
@@ -201,6 +209,8 @@ def main(argv=None) -> int:
                            "module continues where it was on the next run")
   parser.add_argument("--report_only", action="store_true")
   parser.add_argument("--fresh", action="store_true", help="start the modules' sessions over")
+  parser.add_argument("--retest_survivors", action="store_true",
+                      help="test the surviving mutants again (after tests were added)")
   parser.add_argument("--json", help="also write the report here")
   args = parser.parse_args(argv)
   try:
@@ -226,6 +236,8 @@ def main(argv=None) -> int:
         f.write(_config(module, tree))
       if not os.path.exists(session):
         _init(module, tree, config, session)
+      elif args.retest_survivors:
+        print(f"mutation_score: {module.name}: {_forget_survivors(session)} survivors to retest")
       left = 60 * args.max_minutes - (time.time() - start) if args.max_minutes else None
       pristine = open(os.path.join(tree, module.path)).read()
       try:
@@ -237,7 +249,12 @@ def main(argv=None) -> int:
         with open(os.path.join(tree, module.path), "w") as f:
           f.write(pristine)
     if os.path.exists(session):
-      report[module.name] = tally(module, tree, session)
+      try:
+        report[module.name] = tally(module, tree, session)
+      except Exception as e:  # pylint: disable=broad-except
+        if "locked" not in str(e):
+          raise
+        print(f"{module.name:16s} (its session is being written; report it later)")
   total = {"tested": 0, "killed": 0, "equivalent": 0, "pending": 0}
   for name, entry in report.items():
     c = entry["counts"]
