@@ -208,3 +208,23 @@ def test_encode_refuses_bad_arguments(kwargs, match):
           "image_size": (16, 16), "codec_family": 0, **kwargs}
   with pytest.raises(BitstreamError, match=match):
     bitstream.encode(args.pop("symbols"), _skewed_table(), **args)
+
+
+# A file written by format version 1, committed as bytes: files already on disk must keep
+# decoding, so any change to the layout, the end marker, the coding order or the tables' use
+# fails here (bump FORMAT_VERSION instead).
+VERSION_1_FILE = bytes.fromhex(
+    "5446434901000d61652d302e303938332d63707501020304050607080000000d0000001300020003000406"
+    "000000087e343ad7ab4711a728fffc76")
+VERSION_1_SYMBOLS = [[[1, 0, 0, 0], [1, 2, 0, 1], [0, 3, 1, 0]],
+                     [[2, 0, 1, 0], [2, 0, 0, 0], [0, 0, 1, 1]]]
+
+
+def test_a_version_1_file_decodes_and_encodes_to_the_same_bytes():
+  header, symbols = bitstream.decode(VERSION_1_FILE, _skewed_table())
+  assert symbols.tolist() == VERSION_1_SYMBOLS
+  assert (header.codec_name, header.image_size) == ("ae-0.0983-cpu", (13, 19))
+  assert header.fingerprint == FINGERPRINT
+  again = _encode(np.array(VERSION_1_SYMBOLS, np.int32), name="ae-0.0983-cpu",
+                  image_size=(13, 19))
+  assert again == VERSION_1_FILE

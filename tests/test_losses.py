@@ -43,9 +43,10 @@ class _ToyCodec:
     self.spread = tf.Variable(0.3)
     self.hard_entropy = hard_entropy
     self.trainable_variables = [self.gain, self.spread]
+    self.called_training = None
 
   def __call__(self, images, training=False):
-    del training
+    self.called_training = training  # batch norm and the like: a step trains in training mode
     # Four symbols: spread 0 is uniform (2 bits, where the gradient vanishes); the larger the
     # spread, the more mass on the first and the lower the entropy.
     probs = tf.nn.softmax(tf.stack([self.spread, -self.spread, -self.spread, -self.spread]))
@@ -73,6 +74,7 @@ def test_codec_step_charges_the_rate_and_pushes_entropy_down_only_above_the_targ
   assert out["mse"] == pytest.approx(mse)
   assert out["loss"] == pytest.approx(mse + (beta * (2.0 - target) if charged else 0.0))
   assert out["entropy"] == 2.0 and out["soft_entropy"] == pytest.approx(soft_before)
+  assert model.called_training is True
   assert float(model.gain) > 0.5  # towards the images: the MSE goes down
   soft_after = float(model(images)["soft_entropy"])
   if charged:
