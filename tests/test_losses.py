@@ -99,6 +99,10 @@ def test_segmentation_loss_is_the_mean_cross_entropy_of_the_labelled_pixels_only
   log_softmax = np.array([2.0, 0.0, -1.0]) - np.log(np.exp([2.0, 0.0, -1.0]).sum())
   labels = np.full((1, 8, 8), 11, np.int32)  # all ignored: 0, not NaN
   assert float(segmenter_train.segmentation_loss(logits, labels, 11)) == 0.0
+  labels[0, 5, 5] = 0  # one labelled pixel: its loss, not a fraction of it
+  assert float(segmenter_train.segmentation_loss(logits, labels, 11)) == pytest.approx(
+      -log_softmax[0], rel=1e-6)
+  labels[0, 5, 5] = 11
   labels[0, :2] = 1  # 16 pixels of class 1, 8 of class 2, the other 40 ignored
   labels[0, 2] = 2
   expected = -(16 * log_softmax[1] + 8 * log_softmax[2]) / 24

@@ -132,13 +132,18 @@ def _config(module: Module, tree: str) -> str:
           '[cosmic-ray.distributor]\nname = "local"\n')
 
 
-def _mutated_line(tree: str, mutation) -> str:
-  with open(os.path.join(tree, str(mutation.module_path))) as f:
+def _source_copy(session: str) -> str:
+  # The module as it was when its session began: the tree's copy holds a mutant while one runs.
+  return session[:-len(".sqlite")] + ".source.py"
+
+
+def _mutated_line(session: str, mutation) -> str:
+  with open(_source_copy(session)) as f:
     return f.read().splitlines()[mutation.start_pos[0] - 1].strip()
 
 
-def _equivalence(module: Module, tree: str, mutation):
-  return EQUIVALENT.get((module.name, mutation.operator_name, _mutated_line(tree, mutation)))
+def _equivalence(module: Module, session: str, mutation):
+  return EQUIVALENT.get((module.name, mutation.operator_name, _mutated_line(session, mutation)))
 
 
 def _init(module: Module, tree: str, config: str, session: str) -> None:
@@ -146,6 +151,7 @@ def _init(module: Module, tree: str, config: str, session: str) -> None:
   from cosmic_ray.work_db import WorkDB, use_db  # pylint: disable=g-import-not-at-top
   from cosmic_ray.work_item import WorkResult, WorkerOutcome  # pylint: disable=g-import-not-at-top
   subprocess.run(["cosmic-ray", "init", config, session], cwd=tree, check=True)
+  shutil.copy2(os.path.join(tree, module.path), _source_copy(session))
   with open(os.path.join(tree, module.path)) as f:
     ranges = _function_lines(f.read(), module.functions) if module.functions else None
   with use_db(session, WorkDB.Mode.open) as db:
@@ -189,11 +195,11 @@ def tally(module: Module, tree: str, session: str) -> dict:
       counts["tested"] += 1
       if result.test_outcome != TestOutcome.SURVIVED:  # killed, timed out or incompetent
         counts["killed"] += 1
-      elif _equivalence(module, tree, mutation):
+      elif _equivalence(module, session, mutation):
         counts["equivalent"] += 1
       else:
         survivors.append(f"{module.path}:{mutation.start_pos[0]} {mutation.operator_name} "
-                         f"(occurrence {mutation.occurrence}): {_mutated_line(tree, mutation)}")
+                         f"(occurrence {mutation.occurrence}): {_mutated_line(session, mutation)}")
   scored = counts["tested"] - counts["equivalent"]
   counts["score"] = round(counts["killed"] / scored, 4) if scored else None
   return {"counts": counts, "survivors": survivors}
