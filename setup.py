@@ -55,6 +55,9 @@ setup(
         # tf-slim's layers need TF1 layer classes, which TF 2.21 keeps in tf-keras; only the
         # test that builds slim's own resnet_v1_50 graph needs them.
         "test": ["pytest>=8,<10", "tf-keras>=2.21,<2.22"],
+        # Mutation testing of the core modules (tools/mutation_score.py); not needed to run
+        # or test the package.
+        "mutation": ["cosmic-ray>=8.7,<9"],
     },
     entry_points={
         "console_scripts": [
