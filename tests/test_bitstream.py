@@ -228,3 +228,27 @@ def test_a_version_1_file_decodes_and_encodes_to_the_same_bytes():
   again = _encode(np.array(VERSION_1_SYMBOLS, np.int32), name="ae-0.0983-cpu",
                   image_size=(13, 19))
   assert again == VERSION_1_FILE
+
+
+def test_information_content_bits_edges():
+  table = _skewed_table()
+  assert bitstream.information_content_bits(np.zeros((0,), int), table) == 0.0
+  with pytest.raises(BitstreamError, match="symbols must lie in"):
+    bitstream.information_content_bits(np.array([0, -1]), table)
+  with pytest.raises(BitstreamError, match="symbols must lie in"):
+    bitstream.information_content_bits(np.array([table.size]), table)
+
+
+@pytest.mark.parametrize("table", [np.array([5, 0, 7]), np.array([9]),
+                                   np.ones(bitstream.MAX_CENTERS + 1, int)])
+def test_a_table_with_an_empty_entry_or_a_wrong_size_is_refused(table):
+  # Either condition alone refuses the table.
+  with pytest.raises(BitstreamError, match="entries, all >= 1"):
+    bitstream.information_content_bits(np.zeros(2, int), table)
+
+
+def test_a_codec_name_may_hold_any_printable_ascii_from_the_space_on():
+  symbols = _symbols((1, 1, 2))
+  for name in ("a b", "~x~"):
+    assert bitstream.parse_header(_encode(symbols, name=name, image_size=(8, 8))).codec_name \
+        == name

@@ -298,3 +298,9 @@ def test_stream_information_bits_by_hand_with_escapes():
   words = bitstream._encode_stream(values, np.zeros(4, np.int64), tables)
   np.testing.assert_array_equal(
       bitstream._decode_stream(words, np.zeros(4, np.int64), tables), values)
+
+
+@pytest.mark.parametrize("probabilities", [[0.0, 0.0, 0.0], [0.5, -0.1, 0.6], [0.5, np.nan]])
+def test_quantize_pmf_refuses_probabilities_that_are_no_distribution(probabilities):
+  with pytest.raises(ValueError):
+    bitstream.quantize_pmf(probabilities)

@@ -85,8 +85,10 @@ KEPT_OPERATORS = re.compile(
     r"NumberReplacer|ZeroIterationForLoop|RemoveDecorator|ExceptionReplacer)$"
     % ("|".join(_BINARY), "|".join(_COMPARISON)))
 
-# (module, operator, the mutated line's text stripped) -> why the mutant behaves as the original.
+# (module, the mutant's line as its diff shows it, stripped) -> why it behaves as the original.
 EQUIVALENT = {
+    ("quantizer", "return tf.reduce_mean(tf.reshape(assign, [-1, tf.shape(centers)[ -1]]), "
+                  "axis=0)"): "the centers are a vector: the last dimension is the first",
 }
 
 
@@ -142,8 +144,15 @@ def _mutated_line(session: str, mutation) -> str:
     return f.read().splitlines()[mutation.start_pos[0] - 1].strip()
 
 
-def _equivalence(module: Module, session: str, mutation):
-  return EQUIVALENT.get((module.name, mutation.operator_name, _mutated_line(session, mutation)))
+def _mutant_line(result) -> str:
+  """The mutated line, from the diff cosmic-ray records."""
+  added = [line[1:].strip() for line in (result.diff or "").splitlines()
+           if line.startswith("+") and not line.startswith("+++")]
+  return added[0] if added else ""
+
+
+def _equivalence(module: Module, result):
+  return EQUIVALENT.get((module.name, _mutant_line(result)))
 
 
 def _init(module: Module, tree: str, config: str, session: str) -> None:
@@ -195,11 +204,12 @@ def tally(module: Module, tree: str, session: str) -> dict:
       counts["tested"] += 1
       if result.test_outcome != TestOutcome.SURVIVED:  # killed, timed out or incompetent
         counts["killed"] += 1
-      elif _equivalence(module, session, mutation):
+      elif _equivalence(module, result):
         counts["equivalent"] += 1
       else:
         survivors.append(f"{module.path}:{mutation.start_pos[0]} {mutation.operator_name} "
-                         f"(occurrence {mutation.occurrence}): {_mutated_line(session, mutation)}")
+                         f"(occurrence {mutation.occurrence}): {_mutated_line(session, mutation)}"
+                         f"  ->  {_mutant_line(result)}")
   scored = counts["tested"] - counts["equivalent"]
   counts["score"] = round(counts["killed"] / scored, 4) if scored else None
   return {"counts": counts, "survivors": survivors}
