@@ -249,6 +249,14 @@ def test_a_table_with_an_empty_entry_or_a_wrong_size_is_refused(table):
 
 def test_a_codec_name_may_hold_any_printable_ascii_from_the_space_on():
   symbols = _symbols((1, 1, 2))
-  for name in ("a b", "~x~"):
+  for name in ("a b", "~x~", "n" * 255):
     assert bitstream.parse_header(_encode(symbols, name=name, image_size=(8, 8))).codec_name \
         == name
+
+
+def test_a_one_pixel_wide_image_round_trips():
+  symbols = _symbols((1, 1, 3))
+  for size in ((1, 1), (7, 1), (1, 7)):
+    header, back = bitstream.decode(_encode(symbols, image_size=size), _skewed_table())
+    assert header.image_size == size
+    np.testing.assert_array_equal(back, symbols)

@@ -300,7 +300,32 @@ def test_stream_information_bits_by_hand_with_escapes():
       bitstream._decode_stream(words, np.zeros(4, np.int64), tables), values)
 
 
-@pytest.mark.parametrize("probabilities", [[0.0, 0.0, 0.0], [0.5, -0.1, 0.6], [0.5, np.nan]])
+@pytest.mark.parametrize("probabilities", [[0.0, 0.0, 0.0], [0.5, -0.1, 0.6], [0.5, np.nan],
+                                           [1.0]])
 def test_quantize_pmf_refuses_probabilities_that_are_no_distribution(probabilities):
   with pytest.raises(ValueError):
     bitstream.quantize_pmf(probabilities)
+
+
+@pytest.mark.parametrize("bad", [-1, NUM_Y_TABLES])
+def test_a_scale_index_outside_the_tables_is_refused(bad):
+  y, indices, z = _streams(hy=2, wy=3, m=2)
+  indices = indices.copy()
+  indices[1, 2, 1] = bad
+  with pytest.raises(BitstreamError):
+    _encode(y, indices, z)
+
+
+def test_the_smallest_hyperprior_file_round_trips():
+  # One y row, column and channel (one z position) of a 1 x 1 image: every lower bound is 1.
+  y, indices, z = _streams(hy=1, wy=1, m=1)
+  data = _encode(y, indices, z, image_size=(1, 1))
+  header, _, y_back = _decode(data, indices)
+  assert header.image_size == (1, 1)
+  np.testing.assert_array_equal(y_back, y)
+
+
+def test_tables_are_immutable():
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  with pytest.raises(dataclasses.FrozenInstanceError):
+    Y_TABLES.offsets = np.zeros(NUM_Y_TABLES, np.int64)
