@@ -30,9 +30,14 @@ class _Result:
 
 def _run(module, *args):
   """`python -m module args` in-process: what app.run does with main (a UsageError is exit 1
-  and its message on stderr), with the tool's absl flags defined for the call only, since
-  several tools define the same flag names."""
-  before = set(flags.FLAGS)
+  and its message on stderr). The tool gets absl's flags and its own only, as in a process of
+  its own: the flags other modules defined (the binaries' --workdir, --json ...) are set aside
+  for the call and put back after it, and the tool's are removed again."""
+  by_module = flags.FLAGS.flags_by_module_dict()
+  others = {flag.name: (owner, flag) for owner, owned in by_module.items()
+            if not owner.startswith("absl") for flag in owned}
+  for name in others:
+    delattr(flags.FLAGS, name)
   sys.modules.pop(module, None)
   out, err = io.StringIO(), io.StringIO()
   try:
@@ -48,8 +53,13 @@ def _run(module, *args):
         except SystemExit as e:
           code = e.code if isinstance(e.code, int) else 1
   finally:
-    for name in set(flags.FLAGS) - before:
+    defined = {flag.name for owner, owned in flags.FLAGS.flags_by_module_dict().items()
+               if not owner.startswith("absl") for flag in owned}
+    for name in defined & set(flags.FLAGS):
       delattr(flags.FLAGS, name)
+    for name, (owner, flag) in others.items():
+      flags.FLAGS[name] = flag
+      flags.FLAGS.register_flag_by_module(owner, flag)
     sys.modules.pop(module, None)
   return _Result(code, out.getvalue(), err.getvalue())
 
