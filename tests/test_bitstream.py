@@ -260,3 +260,14 @@ def test_a_one_pixel_wide_image_round_trips():
     header, back = bitstream.decode(_encode(symbols, image_size=size), _skewed_table())
     assert header.image_size == size
     np.testing.assert_array_equal(back, symbols)
+
+
+@pytest.mark.parametrize("length", [0, 6, 7])
+def test_a_payload_that_is_not_whole_32_bit_words_is_refused_by_the_header(small_file, length):
+  # Forged consistently: the announced length, that many payload bytes, a valid checksum.
+  at = 30 + small_file[6]  # the payload length field (see the byte table in bitstream.py)
+  crc_at = at + 4
+  forged = (small_file[:at] + struct.pack(">I", length) + small_file[crc_at:crc_at + 4] +
+            bytes(range(length)))
+  with pytest.raises(BitstreamError, match="whole number of 32-bit words"):
+    bitstream.parse_header(_reseal(forged))
