@@ -89,6 +89,14 @@ KEPT_OPERATORS = re.compile(
 EQUIVALENT = {
     ("quantizer", "return tf.reduce_mean(tf.reshape(assign, [-1, tf.shape(centers)[ -1]]), "
                   "axis=0)"): "the centers are a vector: the last dimension is the first",
+    ("bitstream", "return indices.astype(np.int64).reshape(- 2)"):
+        "NumPy infers any negative size, not only -1",
+    ("bitstream", "values = np.asarray(values, np.int64).reshape(- 2)"):
+        "NumPy infers any negative size, not only -1",
+    ("bitstream", "z_length: int = 1  # Pz"):
+        "the one place that makes a HyperpriorHeader (the parser) passes every length",
+    ("bitstream", "y_length: int = 1  # Py"):
+        "the one place that makes a HyperpriorHeader (the parser) passes every length",
 }
 
 
