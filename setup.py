@@ -59,6 +59,9 @@ setup(
         # tfcdi-encode-dataset --beam. Beam pins protobuf<7 (TF 2.21 runs on 6.x as well), so
         # it goes in its own environment (BUILD_NOTES.md: Apache Beam).
         "beam": ["apache-beam>=2.65,<3"],
+        # Mutation testing of the core modules (tools/mutation_score.py); not needed to run
+        # or test the package.
+        "mutation": ["cosmic-ray>=8.7,<9"],
     },
     entry_points={
         "console_scripts": [

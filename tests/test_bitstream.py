@@ -208,3 +208,66 @@ def test_encode_refuses_bad_arguments(kwargs, match):
           "image_size": (16, 16), "codec_family": 0, **kwargs}
   with pytest.raises(BitstreamError, match=match):
     bitstream.encode(args.pop("symbols"), _skewed_table(), **args)
+
+
+# A file written by format version 1, committed as bytes: files already on disk must keep
+# decoding, so any change to the layout, the end marker, the coding order or the tables' use
+# fails here (bump FORMAT_VERSION instead).
+VERSION_1_FILE = bytes.fromhex(
+    "5446434901000d61652d302e303938332d63707501020304050607080000000d0000001300020003000406"
+    "000000087e343ad7ab4711a728fffc76")
+VERSION_1_SYMBOLS = [[[1, 0, 0, 0], [1, 2, 0, 1], [0, 3, 1, 0]],
+                     [[2, 0, 1, 0], [2, 0, 0, 0], [0, 0, 1, 1]]]
+
+
+def test_a_version_1_file_decodes_and_encodes_to_the_same_bytes():
+  header, symbols = bitstream.decode(VERSION_1_FILE, _skewed_table())
+  assert symbols.tolist() == VERSION_1_SYMBOLS
+  assert (header.codec_name, header.image_size) == ("ae-0.0983-cpu", (13, 19))
+  assert header.fingerprint == FINGERPRINT
+  again = _encode(np.array(VERSION_1_SYMBOLS, np.int32), name="ae-0.0983-cpu",
+                  image_size=(13, 19))
+  assert again == VERSION_1_FILE
+
+
+def test_information_content_bits_edges():
+  table = _skewed_table()
+  assert bitstream.information_content_bits(np.zeros((0,), int), table) == 0.0
+  with pytest.raises(BitstreamError, match="symbols must lie in"):
+    bitstream.information_content_bits(np.array([0, -1]), table)
+  with pytest.raises(BitstreamError, match="symbols must lie in"):
+    bitstream.information_content_bits(np.array([table.size]), table)
+
+
+@pytest.mark.parametrize("table", [np.array([5, 0, 7]), np.array([9]),
+                                   np.ones(bitstream.MAX_CENTERS + 1, int)])
+def test_a_table_with_an_empty_entry_or_a_wrong_size_is_refused(table):
+  # Either condition alone refuses the table.
+  with pytest.raises(BitstreamError, match="entries, all >= 1"):
+    bitstream.information_content_bits(np.zeros(2, int), table)
+
+
+def test_a_codec_name_may_hold_any_printable_ascii_from_the_space_on():
+  symbols = _symbols((1, 1, 2))
+  for name in ("a b", "~x~", "n" * 255):
+    assert bitstream.parse_header(_encode(symbols, name=name, image_size=(8, 8))).codec_name \
+        == name
+
+
+def test_a_one_pixel_wide_image_round_trips():
+  symbols = _symbols((1, 1, 3))
+  for size in ((1, 1), (7, 1), (1, 7)):
+    header, back = bitstream.decode(_encode(symbols, image_size=size), _skewed_table())
+    assert header.image_size == size
+    np.testing.assert_array_equal(back, symbols)
+
+
+@pytest.mark.parametrize("length", [0, 6, 7])
+def test_a_payload_that_is_not_whole_32_bit_words_is_refused_by_the_header(small_file, length):
+  # Forged consistently: the announced length, that many payload bytes, a valid checksum.
+  at = 30 + small_file[6]  # the payload length field (see the byte table in bitstream.py)
+  crc_at = at + 4
+  forged = (small_file[:at] + struct.pack(">I", length) + small_file[crc_at:crc_at + 4] +
+            bytes(range(length)))
+  with pytest.raises(BitstreamError, match="whole number of 32-bit words"):
+    bitstream.parse_header(_reseal(forged))

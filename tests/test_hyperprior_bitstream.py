@@ -273,3 +273,59 @@ def test_encode_refuses_inconsistent_inputs():
     bitstream.encode(np.zeros((1, 1, 1), np.int32), np.array([1, 65535]), codec_name="x",
                      fingerprint=FINGERPRINT, image_size=(8, 8),
                      codec_family=bitstream.FAMILY_HYPERPRIOR)
+
+
+def test_quantize_pmf_shares_the_leftover_units_by_largest_remainder():
+  # total 12, 3 entries: 9 units to share. raw = 0.45, 1.8, 6.75 -> floors 0, 1, 6 (7 units);
+  # the 2 left go to the largest remainders (0.8, 0.75), not to the smallest values; + 1 each.
+  np.testing.assert_array_equal(bitstream.quantize_pmf([0.05, 0.2, 0.75], total=12), [1, 3, 8])
+  # Unnormalised probabilities are the same distribution.
+  np.testing.assert_array_equal(bitstream.quantize_pmf([1.0, 4.0, 15.0], total=12), [1, 3, 8])
+
+
+def test_stream_information_bits_by_hand_with_escapes():
+  # One table over [0, 1] plus its escape (index 2), frequencies 1/2, 1/4, 1/4 of the total.
+  total = bitstream.TABLE_TOTAL
+  tables = bitstream.make_tables(np.array([total // 2, total // 4, total // 4]), [3], [0])
+  # 0: 1 bit, 1: 2 bits. 5 is 3 above the range: x = 4, k = 2; -3 is 2 below: x = 3, k = 1.
+  # An escape costs its symbol (2 bits), the direction bit, log2(ESCAPE_BITS) for k, k bits.
+  escape = 2 + 1 + np.log2(bitstream.ESCAPE_BITS)
+  expected = 1 + 2 + (escape + 2) + (escape + 1)
+  values = np.array([0, 1, 5, -3])
+  assert bitstream.stream_information_bits(values, np.zeros(4, int), tables) == pytest.approx(
+      expected)
+  # And these values are what the payload codes.
+  words = bitstream._encode_stream(values, np.zeros(4, np.int64), tables)
+  np.testing.assert_array_equal(
+      bitstream._decode_stream(words, np.zeros(4, np.int64), tables), values)
+
+
+@pytest.mark.parametrize("probabilities", [[0.0, 0.0, 0.0], [0.5, -0.1, 0.6], [0.5, np.nan],
+                                           [1.0]])
+def test_quantize_pmf_refuses_probabilities_that_are_no_distribution(probabilities):
+  with pytest.raises(ValueError):
+    bitstream.quantize_pmf(probabilities)
+
+
+@pytest.mark.parametrize("bad", [-1, NUM_Y_TABLES])
+def test_a_scale_index_outside_the_tables_is_refused(bad):
+  y, indices, z = _streams(hy=2, wy=3, m=2)
+  indices = indices.copy()
+  indices[1, 2, 1] = bad
+  with pytest.raises(BitstreamError):
+    _encode(y, indices, z)
+
+
+def test_the_smallest_hyperprior_file_round_trips():
+  # One y row, column and channel (one z position) of a 1 x 1 image: every lower bound is 1.
+  y, indices, z = _streams(hy=1, wy=1, m=1)
+  data = _encode(y, indices, z, image_size=(1, 1))
+  header, _, y_back = _decode(data, indices)
+  assert header.image_size == (1, 1)
+  np.testing.assert_array_equal(y_back, y)
+
+
+def test_tables_are_immutable():
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  with pytest.raises(dataclasses.FrozenInstanceError):
+    Y_TABLES.offsets = np.zeros(NUM_Y_TABLES, np.int64)

@@ -73,6 +73,24 @@ def test_soft_quantize_and_its_slope_match_hand_computed_values(z, sigma, value,
   assert float(tape.gradient(hard, zt)[0]) == pytest.approx(slope, abs=1e-5)
 
 
+def test_soft_quantize_works_entrywise_on_batched_input():
+  # The softmax runs over the centers (the last axis) whatever z's rank: a [2, 2] z gives the
+  # hand-computed values of its entries (SOFT_BY_HAND, sigma = 1).
+  z = tf.constant([[0.3, 1.2], [1.2, 0.3]])
+  np.testing.assert_allclose(q.soft_quantize(z, CENTERS, 1.0).numpy(),
+                             [[0.192465, 0.977063], [0.977063, 0.192465]], atol=1e-5)
+
+
+def test_default_sigma_is_one():
+  # The paper's sigma = 1 (Appendix A.1): without one, quantize hands back the slope worked out
+  # by hand for sigma = 1 (SOFT_BY_HAND's first row).
+  zt = tf.constant([0.3])
+  with tf.GradientTape() as tape:
+    tape.watch(zt)
+    hard = q.quantize(zt, CENTERS)
+  assert float(tape.gradient(hard, zt)[0]) == pytest.approx(0.537809, abs=1e-5)
+
+
 def test_soft_gradient_matches_finite_differences():
   z = tf.constant([0.1, 0.7, -0.8], tf.float64)
   centers = tf.constant([-1.0, 0.0, 0.5, 2.0], tf.float64)
@@ -105,6 +123,9 @@ def test_entropy_of_known_distributions():
 def test_hard_histogram_counts_symbols():
   hist = q.hard_histogram(tf.constant([[0, 0, 1], [3, 3, 3]]), 4).numpy()
   np.testing.assert_allclose(hist, [2 / 6, 1 / 6, 0, 3 / 6])
+  # One symbol is all of the distribution; no symbol is none of it (zeros, not NaN).
+  np.testing.assert_allclose(q.hard_histogram(tf.constant([2]), 4).numpy(), [0, 0, 1, 0])
+  np.testing.assert_array_equal(q.hard_histogram(tf.zeros([0], tf.int32), 4).numpy(), [0] * 4)
 
 
 def test_soft_histogram_is_a_distribution_close_to_hard_for_large_sigma():

@@ -238,6 +238,38 @@ def test_evaluation_view_of_the_classifier_is_the_central_crop():
   np.testing.assert_array_equal(view, x.numpy()[2:8, 2:8])
 
 
+class _PositionCodedSpec(classification_input.DataSpec):
+  """Examples whose every entry encodes its own (row, column, channel): a crop's content says
+  where it was taken."""
+
+  def examples(self, split, config, *, shuffle=False, seed=0, skip=0):
+    del split, config, shuffle, seed, skip
+    side, channels = self.view_size, self.channels
+    x = np.arange(side * side * channels, dtype=np.float32).reshape(side, side, channels)
+    return tf.data.Dataset.from_tensor_slices(
+        (np.stack([x, x + 1e5]), np.array([0, 1], np.int32)))
+
+
+@pytest.mark.parametrize("input_kind, view, channels, overrides, offset", [
+    ("original", 64, 3, {}, 4),  # the RGB arms (original and decoded): 56 from 64
+    ("decoded", 64, 3, {}, 4),
+    ("latent", 9, 8, {"latent_crop": 5}, 2),  # an autoencoder store's z_hat
+])
+def test_evaluation_input_is_the_central_crop_of_every_arm(input_kind, view, channels, overrides,
+                                                           offset):
+  # What the pipeline evaluates on, checked on content: the window starts `offset` (computed by
+  # hand) from the top-left corner, for each example of the batch. A crop at offset 0 or a
+  # random one fails.
+  config = classifier.get_config("tiny", **overrides)
+  crop = config.crop_for(input_kind)
+  spec = _PositionCodedSpec(input_kind, None, None, ("a", "b"), channels, view)
+  (x, labels), = list(classification_input.eval_input(spec, config))
+  full = np.arange(view * view * channels, dtype=np.float32).reshape(view, view, channels)
+  window = full[offset:offset + crop, offset:offset + crop]
+  np.testing.assert_array_equal(x.numpy(), np.stack([window, window + 1e5]))
+  np.testing.assert_array_equal(labels.numpy(), [0, 1])
+
+
 def test_paper_presets_keep_the_papers_batch_norm_momentum_and_cpu_presets_a_faster_one():
   from tfcdi.train import segmenter  # pylint: disable=g-import-not-at-top
   # tf-slim's resnet_arg_scope, the paper's stack: 0.997.

@@ -168,18 +168,6 @@ def test_cpu_segmenters_have_the_cpu_classifiers_width_so_they_start_from_them()
   assert segmenter_train.get_config("cpu_scratch").width_multiplier == 0.25
 
 
-def test_loss_leaves_out_the_ignore_label():
-  logits = tf.random.normal([1, 2, 2, 3], seed=1)
-  labels = np.full((1, 16, 16), 11, np.int32)
-  assert float(segmenter_train.segmentation_loss(logits, labels, 11)) == 0.0
-  labels[0, :8, :8] = 2
-  upsampled = deeplab.upsample_logits(logits, (16, 16))[0, :8, :8]
-  expected = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-      tf.fill([8, 8], 2), upsampled))
-  assert float(segmenter_train.segmentation_loss(logits, labels, 11)) == pytest.approx(
-      float(expected), rel=1e-5)
-
-
 def test_a_label_outside_the_classes_is_a_value_error_not_a_wrong_miou():
   label = np.zeros((1, 16, 24), np.int32)
   label[0, 3, 4] = 12  # neither a class nor the ignore label 11

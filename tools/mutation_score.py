@@ -1,0 +1,303 @@
+"""Mutation score of the core modules, with cosmic-ray: resumable, one session per module.
+
+  pip install -e '.[mutation]'
+  nice -n 3 python tools/mutation_score.py --workdir=/tmp/tfcdi_mutation [--module=NAME ...]
+      [--max_minutes=M]
+  python tools/mutation_score.py --workdir=/tmp/tfcdi_mutation --report_only
+
+Each module (MODULES) is a cosmic-ray session (an sqlite file in --workdir) whose test command
+runs only the tests that cover it. The mutants are made and tested in a copy of the repository
+inside --workdir (cosmic-ray edits the file on disk while a mutant is tested), so a run never
+leaves a mutated file in the work tree, even when it is stopped. A session holds every mutant's
+result: running the command again tests only the mutants not yet tested, so a run can be
+stopped at any time (or bounded by --max_minutes) and continued. After a test was added,
+--retest_survivors tests the surviving mutants again (with the work tree's current tests);
+--fresh starts a module over.
+
+What is mutated: the functions named per module (all of it when none are), with the operators
+in KEPT_OPERATORS: cosmic-ray's full set replaces every binary operator by all eleven others
+(a + b -> a << b ...), mostly mutants that die on a TypeError and that cost a test run each;
+this keeps mutmut's kind of set (each operator's natural counterpart, boundary and negated
+comparisons, numbers, booleans, decorators, exception handlers, loops).
+
+The score is killed / (tested - equivalent): a mutant is killed when its tests fail, time out
+or cannot import it; EQUIVALENT lists the survivors that no test can kill (the mutated program
+behaves the same), each with why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+PYTEST = "python -m pytest -x -q -p no:cacheprovider -o addopts= -m 'not slow'"
+
+
+@dataclasses.dataclass(frozen=True)
+class Module:
+  name: str
+  path: str  # relative to the repository
+  tests: tuple  # pytest arguments: the tests that cover it
+  functions: tuple = ()  # qualified names of the functions / classes mutated; () = the file
+  timeout: float = 300.0  # seconds for one mutant's tests (a hang counts as killed)
+
+
+MODULES = (
+    Module("quantizer", "tfcdi/codec/quantizer.py", ("tests/test_quantizer.py",)),
+    Module("bitstream", "tfcdi/codec/bitstream.py",
+           ("tests/test_bitstream.py", "tests/test_hyperprior_bitstream.py"), timeout=120.0),
+    # The hyperprior's entropy models: the factorized density of z, the Gaussian of y and the
+    # integer tables both are coded with. The networks around them are not core here.
+    Module("entropy_models", "tfcdi/codec/hyperprior.py", ("tests/test_hyperprior_model.py",),
+           functions=("scale_table", "_probability_between", "FactorizedDensity",
+                      "gaussian_likelihood", "_standard_upper_tail", "y_tables", "z_tables")),
+    Module("metrics", "tfcdi/metrics.py", ("tests/test_metrics.py",)),
+    # The losses, one session per file they live in.
+    Module("loss_codec", "tfcdi/train/codec.py", ("tests/test_losses.py",),
+           functions=("rate_entropy", "make_train_step")),
+    Module("loss_hyperprior", "tfcdi/train/hyperprior.py", ("tests/test_losses.py",),
+           functions=("rate_distortion_loss",)),
+    Module("loss_segmenter", "tfcdi/train/segmenter.py", ("tests/test_losses.py",),
+           functions=("segmentation_loss",)),
+    Module("loss_classifier", "tfcdi/train/classifier.py", ("tests/test_losses.py",),
+           functions=("_softmax_cross_entropy",)),
+)
+
+_BINARY = ("Add_Sub", "Sub_Add", "Mul_Div", "Div_Mul", "Div_FloorDiv", "FloorDiv_Div", "Pow_Mul",
+           "Mod_FloorDiv", "BitAnd_BitOr", "BitOr_BitAnd", "BitXor_BitOr", "LShift_RShift",
+           "RShift_LShift")
+_COMPARISON = ("Eq_NotEq", "NotEq_Eq", "Lt_LtE", "LtE_Lt", "Gt_GtE", "GtE_Gt", "Lt_GtE", "GtE_Lt",
+               "Gt_LtE", "LtE_Gt", "Is_IsNot", "IsNot_Is")
+KEPT_OPERATORS = re.compile(
+    r"core/(ReplaceBinaryOperator_(%s)|ReplaceComparisonOperator_(%s)|ReplaceUnaryOperator_Delete_"
+    r"\w+|ReplaceUnaryOperator_USub_UAdd|AddNot|ReplaceTrueWithFalse|ReplaceFalseWithTrue|"
+    r"ReplaceAndWithOr|ReplaceOrWithAnd|ReplaceBreakWithContinue|ReplaceContinueWithBreak|"
+    r"NumberReplacer|ZeroIterationForLoop|RemoveDecorator|ExceptionReplacer)$"
+    % ("|".join(_BINARY), "|".join(_COMPARISON)))
+
+# (module, the mutant's line as its diff shows it, stripped) -> why it behaves as the original.
+EQUIVALENT = {
+    ("quantizer", "return tf.reduce_mean(tf.reshape(assign, [-1, tf.shape(centers)[ -1]]), "
+                  "axis=0)"): "the centers are a vector: the last dimension is the first",
+    ("bitstream", "return indices.astype(np.int64).reshape(- 2)"):
+        "NumPy infers any negative size, not only -1",
+    ("bitstream", "values = np.asarray(values, np.int64).reshape(- 2)"):
+        "NumPy infers any negative size, not only -1",
+    ("bitstream", "z_length: int = 1  # Pz"):
+        "the one place that makes a HyperpriorHeader (the parser) passes every length",
+    ("bitstream", "y_length: int = 1  # Py"):
+        "the one place that makes a HyperpriorHeader (the parser) passes every length",
+}
+
+
+def _function_lines(source: str, names) -> list:
+  """[(first, last)] line ranges of the named top-level functions / classes (and methods)."""
+  ranges = []
+  for node in ast.parse(source).body:
+    if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in names:
+      first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+      ranges.append((first, node.end_lineno))
+  missing = set(names) - {n.name for n in ast.parse(source).body if hasattr(n, "name")}
+  if missing:
+    raise SystemExit(f"mutation_score: no {', '.join(sorted(missing))} to mutate")
+  return ranges
+
+
+def _copy_repo(workdir: str) -> str:
+  """A copy of the repository's tracked files in workdir/tree, with ../shared beside it."""
+  tree = os.path.join(workdir, "tree")
+  if not os.path.isdir(tree):
+    files = subprocess.run(["git", "ls-files"], cwd=REPO, check=True, capture_output=True,
+                           text=True).stdout.split()
+    for name in files:
+      os.makedirs(os.path.dirname(os.path.join(tree, name)) or tree, exist_ok=True)
+      shutil.copy2(os.path.join(REPO, name), os.path.join(tree, name))
+  shared = os.path.join(workdir, "shared")
+  if not os.path.exists(shared):
+    os.symlink(os.path.abspath(os.path.join(REPO, "..", "shared")), shared)
+  return tree
+
+
+def _sync(tree: str, module: Module) -> None:
+  """The copy gets the work tree's current module and tests (a new test, a fixed function)."""
+  for name in (module.path,) + tuple(t.split("::")[0] for t in module.tests) + (
+      "tests/conftest.py",):
+    shutil.copy2(os.path.join(REPO, name), os.path.join(tree, name))
+
+
+def _config(module: Module, tree: str) -> str:
+  tests = " ".join(module.tests)
+  return (f'[cosmic-ray]\nmodule-path = "{module.path}"\ntimeout = {module.timeout}\n'
+          f'excluded-modules = []\ntest-command = "{PYTEST} {tests}"\n\n'
+          '[cosmic-ray.distributor]\nname = "local"\n')
+
+
+def _source_copy(session: str) -> str:
+  # The module as it was when its session began: the tree's copy holds a mutant while one runs.
+  return session[:-len(".sqlite")] + ".source.py"
+
+
+def _mutated_line(session: str, mutation) -> str:
+  with open(_source_copy(session)) as f:
+    return f.read().splitlines()[mutation.start_pos[0] - 1].strip()
+
+
+def _mutant_line(result) -> str:
+  """The mutated line, from the diff cosmic-ray records."""
+  added = [line[1:].strip() for line in (result.diff or "").splitlines()
+           if line.startswith("+") and not line.startswith("+++")]
+  return added[0] if added else ""
+
+
+def _equivalence(module: Module, result):
+  return EQUIVALENT.get((module.name, _mutant_line(result)))
+
+
+def _init(module: Module, tree: str, config: str, session: str) -> None:
+  """A new session holding only the mutants measured: kept operators, named functions."""
+  from cosmic_ray.work_db import WorkDB, use_db  # pylint: disable=g-import-not-at-top
+  from cosmic_ray.work_item import WorkResult, WorkerOutcome  # pylint: disable=g-import-not-at-top
+  subprocess.run(["cosmic-ray", "init", config, session], cwd=tree, check=True)
+  shutil.copy2(os.path.join(tree, module.path), _source_copy(session))
+  with open(os.path.join(tree, module.path)) as f:
+    ranges = _function_lines(f.read(), module.functions) if module.functions else None
+  with use_db(session, WorkDB.Mode.open) as db:
+    for item in list(db.pending_work_items):
+      mutation = item.mutations[0]
+      line = mutation.start_pos[0]
+      reason = None
+      if not KEPT_OPERATORS.match(mutation.operator_name):
+        reason = "operator not in KEPT_OPERATORS"
+      elif ranges is not None and not any(a <= line <= b for a, b in ranges):
+        reason = "outside the functions measured"
+      if reason:
+        db.set_result(item.job_id, WorkResult(output=reason,
+                                              worker_outcome=WorkerOutcome.SKIPPED))
+
+
+def _forget_survivors(session: str) -> int:
+  """Drops the surviving mutants' results, so that `cosmic-ray exec` tests them again."""
+  import sqlite3  # pylint: disable=g-import-not-at-top
+  with sqlite3.connect(session) as db:
+    return db.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'").rowcount
+
+
+def tally(module: Module, tree: str, session: str) -> dict:
+  """Counts of the session's mutants, and the surviving ones (not known equivalent)."""
+  from cosmic_ray.work_db import WorkDB, use_db  # pylint: disable=g-import-not-at-top
+  from cosmic_ray.work_item import TestOutcome, WorkerOutcome  # pylint: disable=g-import-not-at-top
+  counts = {"measured": 0, "tested": 0, "killed": 0, "equivalent": 0, "pending": 0}
+  survivors = []
+  with use_db(session, WorkDB.Mode.open) as db:
+    results = dict(db.results)
+    for item in db.work_items:
+      result = results.get(item.job_id)
+      if result is not None and result.worker_outcome == WorkerOutcome.SKIPPED:
+        continue
+      counts["measured"] += 1
+      mutation = item.mutations[0]
+      if result is None:
+        counts["pending"] += 1
+        continue
+      counts["tested"] += 1
+      if result.test_outcome != TestOutcome.SURVIVED:  # killed, timed out or incompetent
+        counts["killed"] += 1
+      elif _equivalence(module, result):
+        counts["equivalent"] += 1
+      else:
+        survivors.append(f"{module.path}:{mutation.start_pos[0]} {mutation.operator_name} "
+                         f"(occurrence {mutation.occurrence}): {_mutated_line(session, mutation)}"
+                         f"  ->  {_mutant_line(result)}")
+  scored = counts["tested"] - counts["equivalent"]
+  counts["score"] = round(counts["killed"] / scored, 4) if scored else None
+  return {"counts": counts, "survivors": survivors}
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--workdir", default="/tmp/tfcdi_mutation")
+  parser.add_argument("--module", action="append", choices=[m.name for m in MODULES],
+                      help="the modules to run (repeatable); default: all")
+  parser.add_argument("--max_minutes", type=float, default=0.0,
+                      help="stop starting modules after this long (0: no limit); a stopped "
+                           "module continues where it was on the next run")
+  parser.add_argument("--report_only", action="store_true")
+  parser.add_argument("--fresh", action="store_true", help="start the modules' sessions over")
+  parser.add_argument("--retest_survivors", action="store_true",
+                      help="test the surviving mutants again (after tests were added)")
+  parser.add_argument("--json", help="also write the report here")
+  args = parser.parse_args(argv)
+  try:
+    import cosmic_ray  # pylint: disable=g-import-not-at-top,unused-import
+  except ImportError:
+    print("mutation_score: cosmic-ray is not installed (pip install -e '.[mutation]')",
+          file=sys.stderr)
+    return 2
+  os.makedirs(args.workdir, exist_ok=True)
+  tree = _copy_repo(args.workdir)
+  chosen = [m for m in MODULES if not args.module or m.name in args.module]
+  start = time.time()
+  report = {}
+  for module in chosen:
+    session = os.path.abspath(os.path.join(args.workdir, f"{module.name}.sqlite"))
+    config = os.path.abspath(os.path.join(args.workdir, f"{module.name}.toml"))
+    stopped = args.max_minutes and time.time() - start > 60 * args.max_minutes
+    if not args.report_only and not stopped:
+      _sync(tree, module)
+      if args.fresh and os.path.exists(session):
+        os.remove(session)
+      with open(config, "w") as f:
+        f.write(_config(module, tree))
+      if not os.path.exists(session):
+        _init(module, tree, config, session)
+      elif args.retest_survivors:
+        print(f"mutation_score: {module.name}: {_forget_survivors(session)} survivors to retest")
+      left = 60 * args.max_minutes - (time.time() - start) if args.max_minutes else None
+      pristine = open(os.path.join(tree, module.path)).read()
+      try:
+        subprocess.run(["cosmic-ray", "exec", config, session], cwd=tree, check=False,
+                       timeout=left, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+      except subprocess.TimeoutExpired:
+        print(f"mutation_score: {module.name} stopped after --max_minutes; run again to go on")
+      finally:  # a stopped cosmic-ray can leave its last mutant on disk
+        with open(os.path.join(tree, module.path), "w") as f:
+          f.write(pristine)
+    if os.path.exists(session):
+      try:
+        report[module.name] = tally(module, tree, session)
+      except Exception as e:  # pylint: disable=broad-except
+        if "locked" not in str(e):
+          raise
+        print(f"{module.name:16s} (its session is being written; report it later)")
+  total = {"tested": 0, "killed": 0, "equivalent": 0, "pending": 0}
+  for name, entry in report.items():
+    c = entry["counts"]
+    for key in total:
+      total[key] += c[key]
+    score = "-" if c["score"] is None else f"{100 * c['score']:.1f}%"
+    print(f"{name:16s} {score:>7s} killed {c['killed']}/{c['tested'] - c['equivalent']} "
+          f"(equivalent {c['equivalent']}, pending {c['pending']})")
+    for line in entry["survivors"]:
+      print(f"    survived: {line}")
+  scored = total["tested"] - total["equivalent"]
+  if scored:
+    print(f"{'all':16s} {100 * total['killed'] / scored:6.1f}% killed {total['killed']}/{scored} "
+          f"(equivalent {total['equivalent']}, pending {total['pending']})")
+  if args.json:
+    with open(args.json, "w") as f:
+      json.dump(report, f, indent=1)
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
