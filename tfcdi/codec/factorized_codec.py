@@ -291,24 +291,13 @@ class FactorizedCodec(_Shared, interface.Codec):
 def save_codec(model: FactorizedPrior, quality: int, path: str, name: str,
                extra_metadata=None) -> bytes:
   """Writes a factorized bundle (float32 weights, integer tables); returns its fingerprint."""
-  meta = {"family": FAMILY.name, "name": name, "quality": int(quality),
-          "num_filters": model.num_filters, "latent_channels": model.latent_channels,
-          "padding": model.padding, "density_filters": list(model.density_filters),
-          **(extra_metadata or {})}
-  return weight_bundles.save(path, meta, model, integer_arrays(model))
+  return weight_bundles.save_model(path, FAMILY.name, model, quality, name, integer_arrays(model),
+                                   extra_metadata)
 
 
 def load_codec(path: str, quality=None) -> FactorizedCodec:
-  meta, weights, arrays = weight_bundles.read(path, FAMILY.name)
-  if quality is not None and int(quality) != meta["quality"]:
-    raise CodecError(f"{path} is a factorized codec of quality {meta['quality']}, not {quality}")
-  try:
-    model = FactorizedPrior(meta["num_filters"], meta["latent_channels"], meta["padding"],
-                            meta["density_filters"], name=f"factorized_q{meta['quality']}")
-    model.build_weights()
-  except (ValueError, TypeError, KeyError) as e:
-    raise CodecError(f"{path}: unsupported factorized model ({e})") from None
-  weight_bundles.assign(model, weights, path)
+  meta, model, arrays = weight_bundles.load_model(path, FAMILY.name, "factorized", FactorizedPrior,
+                                                  quality)
   try:
     model.medians = medians_from_bits(arrays["y_medians"])
   except KeyError:

@@ -395,24 +395,13 @@ def integer_arrays(model: MeanScaleHyperprior) -> dict:
 def save_codec(model: MeanScaleHyperprior, quality: int, path: str, name: str,
                extra_metadata=None) -> bytes:
   """Writes a mean-scale bundle (float32 weights, integer tables); returns its fingerprint."""
-  meta = {"family": FAMILY.name, "name": name, "quality": int(quality),
-          "num_filters": model.num_filters, "latent_channels": model.latent_channels,
-          "padding": model.padding, "density_filters": list(model.density_filters),
-          **(extra_metadata or {})}
-  return weight_bundles.save(path, meta, model, integer_arrays(model))
+  return weight_bundles.save_model(path, FAMILY.name, model, quality, name, integer_arrays(model),
+                                   extra_metadata)
 
 
 def load_codec(path: str, quality=None) -> MeanScaleCodec:
-  meta, weights, arrays = weight_bundles.read(path, FAMILY.name)
-  if quality is not None and int(quality) != meta["quality"]:
-    raise CodecError(f"{path} is a mean-scale codec of quality {meta['quality']}, not {quality}")
-  try:
-    model = MeanScaleHyperprior(meta["num_filters"], meta["latent_channels"], meta["padding"],
-                                meta["density_filters"], name=f"meanscale_q{meta['quality']}")
-    model.build_weights()
-  except (ValueError, TypeError, KeyError) as e:
-    raise CodecError(f"{path}: unsupported mean-scale model ({e})") from None
-  weight_bundles.assign(model, weights, path)
+  meta, model, arrays = weight_bundles.load_model(path, FAMILY.name, "mean-scale",
+                                                  MeanScaleHyperprior, quality)
   codec = MeanScaleCodec(model=model, quality=int(meta["quality"]), name=meta["name"],
                          fingerprint=bytes.fromhex(meta["fingerprint"]), arrays=arrays,
                          architecture=meta.get("architecture", ""))

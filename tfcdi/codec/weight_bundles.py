@@ -15,6 +15,7 @@ import os
 
 import numpy as np
 
+from tfcdi.codec import bundles
 from tfcdi.codec.interface import CodecError
 
 FORMAT = 1
@@ -93,14 +94,38 @@ def read(path: str, family: str, with_weights: bool = True) -> tuple:
   return meta, (weights if with_weights else None), arrays
 
 
-def assign(model, weights, path: str) -> None:
-  """Loads a bundle's weights into a model built to its metadata, checking every shape."""
-  if len(model.weights) != len(weights):
-    raise CodecError(f"{path} holds {len(weights)} weights; the model has {len(model.weights)}")
-  for var, arr in zip(model.weights, weights):
-    if tuple(var.shape) != arr.shape:
-      raise CodecError(f"{path}: weight {var.path} has shape {arr.shape}, expected {var.shape}")
-    var.assign(arr.astype(np.float32))
+# Loads a bundle's weights into a model built to its metadata, checking every shape.
+assign = bundles.assign_weights
+
+
+def save_model(path: str, family: str, model, quality: int, name: str, arrays: dict,
+               extra_metadata=None) -> bytes:
+  """Writes an imported family's bundle: the model's shape in the metadata (what load_model
+  builds it from), its float32 weights and integer arrays; returns the fingerprint."""
+  meta = {"family": family, "name": name, "quality": int(quality),
+          "num_filters": model.num_filters, "latent_channels": model.latent_channels,
+          "padding": model.padding, "density_filters": list(model.density_filters),
+          **(extra_metadata or {})}
+  return save(path, meta, model, arrays)
+
+
+def load_model(path: str, family: str, what: str, model_class, quality=None) -> tuple:
+  """A bundle of save_model read back: (metadata, the model with its weights, integer arrays).
+
+  Raises:
+    CodecError: not such a bundle, another quality than `quality`, or a model it cannot build.
+  """
+  meta, weights, arrays = read(path, family)
+  if quality is not None and int(quality) != meta["quality"]:
+    raise CodecError(f"{path} is a {what} codec of quality {meta['quality']}, not {quality}")
+  try:
+    model = model_class(meta["num_filters"], meta["latent_channels"], meta["padding"],
+                        meta["density_filters"], name=f"{family}_q{meta['quality']}")
+    model.build_weights()
+  except (ValueError, TypeError, KeyError) as e:
+    raise CodecError(f"{path}: unsupported {what} model ({e})") from None
+  assign(model, weights, path)
+  return meta, model, arrays
 
 
 class TablesBeside:
