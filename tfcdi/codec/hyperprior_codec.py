@@ -133,20 +133,41 @@ class HyperpriorCodec(_Shared, interface.Codec):
                             quality=self.quality.quality, channels=int(self.channels),
                             num_filters=int(self.num_filters), arrays=self.integer_tables())
 
+  # g_s keeps up to four N-channel activations of a tile's crop at half its resolution (IGDN's
+  # norm and its operands): 512-pixel cores keep them to a few hundred MB at N = 192.
+  tile_pixels = 512
+
+  def analysis_model(self):
+    return self.model.analysis
+
+  def synthesis_model(self):
+    return self.model.synthesis
+
+  def _files(self, y, z, size) -> list:
+    """Rounded latents y [B, hy, wy, M], z [B, hz, wz, N] (int32) -> B .tfci files."""
+    _check_y_range(y)
+    indices = self.scale_indices(z, y.shape)  # integers: the same batched or not
+    return [bitstream.encode_hyperprior(y[i], indices[i], self.y_tables, z[i], self.z_tables,
+                                        codec_name=self.name, fingerprint=self.fingerprint,
+                                        image_size=size)
+            for i in range(y.shape[0])]
+
   def batch_compressor(self, image_size: int | None):
     encode = self._encoder(image_size)
 
     def files(images, size) -> list:
       padded, _ = hyperprior_lib.pad_to_multiple(tf.convert_to_tensor(images, tf.float32))
       y, z = encode(padded)
-      y, z = y.numpy(), z.numpy()
-      _check_y_range(y)
-      indices = self.scale_indices(z, y.shape)  # integers: the same batched or not
-      return [bitstream.encode_hyperprior(y[i], indices[i], self.y_tables, z[i], self.z_tables,
-                                          codec_name=self.name, fingerprint=self.fingerprint,
-                                          image_size=size)
-              for i in range(y.shape[0])]
+      return self._files(y.numpy(), z.numpy(), size)
     return files
+
+  def compress_tiled(self, image: np.ndarray) -> bytes:
+    # g_a tile by tile; h_a on the stitched float y as a whole (tiling.py says why), so z, and
+    # the scale indices the integer h_s makes of it, are what the whole-image encode computes.
+    y = self.analyse(lambda crop: self.model.analysis(crop, training=False), image)[None]
+    z = self.model.hyper_analysis(y, training=False)
+    as_symbols = lambda t: tf.cast(tf.round(t), tf.int32).numpy()  # noqa: E731  (as encode)
+    return self._files(as_symbols(y), as_symbols(z), image.shape[:2])[0]
 
   def reconstruct(self, symbols: dict):
     return self.model.decode(symbols[Y])
