@@ -133,10 +133,6 @@ class HyperpriorCodec(_Shared, interface.Codec):
                             quality=self.quality.quality, channels=int(self.channels),
                             num_filters=int(self.num_filters), arrays=self.integer_tables())
 
-  # g_s keeps up to four N-channel activations of a tile's crop at half its resolution (IGDN's
-  # norm and its operands): 512-pixel cores keep them to a few hundred MB at N = 192.
-  tile_pixels = 512
-
   def analysis_model(self):
     return self.model.analysis
 
