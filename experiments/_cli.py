@@ -40,10 +40,12 @@ REPRODUCE_PRESETS = ("smoke", "cpu", "paper")  # reproduce.PRESETS
 LATENT_POLICIES = ("resize", "crop")  # serving.LATENT_POLICIES
 STORE_IMAGE_SIZE = 256  # data.latent_store.DEFAULT_IMAGE_SIZE
 STORE_SHARD_SIZE = 1000  # data.latent_store.DEFAULT_SHARD_SIZE
-# What --max_pixels defaults to. Whole-image coding keeps every activation in memory: decoding
-# 4 megapixels peaked at 2.3 GB (autoencoder 0.635) and 3.9 GB (hyperprior q8), so 16
-# megapixels (a 4900 x 3260 photo) need up to about 13 GB. A file's header announces its size,
-# so a larger one (forged or real) is refused before anything is decoded.
+# What --max_pixels defaults to: a 4900 x 3260 photo. The transforms run tile by tile
+# (codec/tiling.py), so their memory does not grow with the image, but the image, its latents,
+# its symbols and the time to code them do; tools/memory_check.py measures a 4000 x 4000 photo
+# (README). A file's header announces its size, so a larger one (forged or real) is refused
+# before anything is decoded: a forged file of a few hundred bytes cannot make a decoder
+# allocate a 16384 x 16384 image's arrays.
 DEFAULT_MAX_PIXELS = 16_000_000
 
 
@@ -171,8 +173,8 @@ def check_pixels(height: int, width: int, max_pixels: int, what: str = "the imag
   """ValueError if height x width is more than max_pixels (--max_pixels)."""
   if height * width > max_pixels:
     raise ValueError(f"{what} is {width}x{height} pixels ({height * width / 1e6:.1f} "
-                     f"megapixels), more than --max_pixels={max_pixels}; coding it needs up to "
-                     "about 1 GB of memory per megapixel (a larger --max_pixels accepts it)")
+                     f"megapixels), more than --max_pixels={max_pixels} (a larger --max_pixels "
+                     "accepts it, at a cost in memory and time that grows with its size)")
 
 
 def define_precision_flag():

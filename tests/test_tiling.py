@@ -158,3 +158,14 @@ def test_a_non_finite_pixel_in_any_tile_is_an_error_not_black_pixels(codec, imag
   finally:
     del codec.reconstruct, codec.tile_pixels
   assert len(calls) == 4
+
+
+def test_the_integer_hyper_synthesis_in_tiles_gives_the_indices_of_one_pass():
+  codec = pretrained.load_codec(path=os.path.join(pretrained.PRETRAINED_DIR, "hyperprior_q1.npz"))
+  synthesis = codec.model.integer_hyper_synthesis()
+  side = synthesis.TILE + 5  # two tiles a side, the last a partial one
+  z = np.random.default_rng(0).integers(-4, 5, (1, side, side - 2, codec.num_filters))
+  tiled = synthesis(z)
+  assert tiled.shape == (1, 4 * side, 4 * (side - 2), codec.channels)
+  np.testing.assert_array_equal(tiled, synthesis._indices(z))  # pylint: disable=protected-access
+  assert synthesis.reach() == 4 * 2 + 4 * 1 + 2 * 1  # 5x5/2, 5x5/2, 3x3/1, at y's resolution

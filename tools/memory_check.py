@@ -29,12 +29,13 @@ from PIL import Image
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KODAK = os.path.join(REPO, "..", "shared", "data", "kodak")
 SHIPPED = ("0.0983", "0.330", "0.635", "q1", "q4", "q8")
+DEFAULT_SOURCE = os.path.join(KODAK, "kodim23.png")
 
 _CODECS = flags.DEFINE_list("codecs", list(SHIPPED), "Shipped codecs to measure: autoencoder "
                             "operating points (0.0983, 0.330, 0.635) and hyperprior qualities "
                             "(q1, q4, q8).")
 _SIZES = flags.DEFINE_list("sizes", ["4000x4000"], "Photo sizes, WIDTHxHEIGHT.")
-_SOURCE = flags.DEFINE_string("source", os.path.join(KODAK, "kodim23.png"),
+_SOURCE = flags.DEFINE_string("source", DEFAULT_SOURCE,
                               "The image upscaled to each size.")
 _BUDGET_MB = flags.DEFINE_float("budget_mb", 1500.0, "The peak (MB, 10^6 bytes) above which a "
                                 "run counts as a failure.")

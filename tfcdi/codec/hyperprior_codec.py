@@ -40,7 +40,9 @@ MAX_Y_MAGNITUDE = 1 << 16
 
 
 def _check_y_range(y) -> None:
-  largest = int(np.abs(np.asarray(y, np.int64)).max(initial=0))
+  y = np.asarray(y)
+  # From the extremes, without an int64 copy of y: |min| of int32 fits a Python int.
+  largest = max(-int(y.min(initial=0)), int(y.max(initial=0)))
   if largest > MAX_Y_MAGNITUDE:
     raise bitstream.BitstreamError(f"implausible latent values (|y| up to {largest}; a real "
                                    f"image's stay within {MAX_Y_MAGNITUDE})")

@@ -26,7 +26,8 @@ What is not tiled. The hyperprior's hyper-analysis reads the stitched y as a who
 and third convolutions are strided over a y whose size need not be a multiple of 4, where "same"
 padding depends on the size's parity, so a crop would not pad as the whole does. It runs at
 1/16 of the image's resolution (a few tens of MB for 16 megapixels). The integer
-hyper-synthesis is exact in any case.
+hyper-synthesis (hyperprior.IntegerHyperSynthesis) runs tile by tile too, through `upsample`:
+integer arithmetic, so its tiles are exact whatever the kernels do.
 """
 
 from __future__ import annotations
@@ -47,30 +48,40 @@ def reach(model) -> int:
   """A bound, in pixels, on how far an output of `model` depends on its inputs (and the reverse).
 
   `model` is a Keras model whose only spatial layers are Conv2D (downsampling by their strides)
-  or Conv2DTranspose (upsampling). Positions are measured at each layer's resolution, in
-  pixels of the full-resolution side: a layer of kernel k (dilation d) whose finer side has one
-  position every J pixels moves a dependence by at most (k - 1) d J pixels, so R is the sum of
-  that over the layers (an upper bound for any path through the graph, residual branches
-  included). Raises ValueError for a layer whose reach it does not know.
+  or Conv2DTranspose (upsampling); see `reach_of_layers`. Raises ValueError for a layer whose
+  reach it does not know.
   """
   spatial = []
   for layer in model.layers:
     kind = type(layer).__name__
     if kind in ("Conv2D", "Conv2DTranspose"):
-      spatial.append((kind, layer.kernel_size, layer.strides, layer.dilation_rate))
+      spatial.append((kind == "Conv2DTranspose", max(layer.kernel_size), max(layer.strides),
+                      max(layer.dilation_rate)))
     elif kind not in _POINTWISE:
       raise ValueError(f"cannot bound the receptive field of layer {layer.name!r} ({kind})")
-  # The full-resolution side: the input of an analysis, the output of a synthesis.
-  upsampling = any(kind == "Conv2DTranspose" for kind, *_ in spatial)
-  scale = math.prod(s[0] for _, _, s, _ in spatial) if upsampling else 1
+  return reach_of_layers(spatial)
+
+
+def reach_of_layers(layers) -> int:
+  """The reach (see `reach`) of a stack of convolutions, [(transposed, kernel, stride,
+  dilation)] in order, in positions of its full-resolution side (the input of an analysis, the
+  output of a synthesis).
+
+  Positions are measured at each layer's resolution in units of the full-resolution side: a
+  layer of kernel k (dilation d) whose finer side has one position every J units moves a
+  dependence by at most (k - 1) d J units, so the reach is the sum of that over the layers (an
+  upper bound for any path through a graph of them, residual branches included).
+  """
+  upsampling = any(transposed for transposed, *_ in layers)
+  scale = math.prod(stride for *_, stride, _ in layers) if upsampling else 1
   total = 0
-  for kind, kernel, strides, dilation in spatial:
-    if kind == "Conv2D":
-      total += (max(kernel) - 1) * max(dilation) * scale  # J of its input
-      scale *= max(strides)
+  for transposed, kernel, stride, dilation in layers:
+    if not transposed:
+      total += (kernel - 1) * dilation * scale  # J of its input
+      scale *= stride
     else:
-      scale //= max(strides)
-      total += (max(kernel) - 1) * max(dilation) * scale  # J of its output
+      scale //= stride
+      total += (kernel - 1) * dilation * scale  # J of its output
   return total
 
 
@@ -121,16 +132,61 @@ def analyse(transform, image: np.ndarray, downsampling: int, extra: int, tile: i
   return result
 
 
+def upsample(transform, latents: dict, factor: int, extra: int, tile: int, size,
+             finish=None) -> np.ndarray:
+  """An upsampling transform of latents, tile by tile, cropped to `size`.
+
+  Args:
+    transform: {name: [1, h, w, C]} -> [1, factor h, factor w, K] (a tensor or an array).
+    latents: {name: [h, w, C]}, every array of the same spatial size (interface.py); each is
+      cut to the same crop.
+    factor: output side / latent side.
+    extra, tile: the margin and a core's side, in latent positions (as for `analyse`).
+    size: (height, width) of the output, at most `factor` times the latents' size.
+    finish: applied to each core's block of the output before it is stored (None: as is).
+
+  Returns:
+    [height, width, K], of the dtype `finish` gives.
+  """
+  height, width = size
+  first = next(iter(latents.values()))
+  rows_in, cols_in = first.shape[:2]
+  result = None
+  for r0, r1, cr0, cr1 in spans(rows_in, tile, extra):
+    p0, p1 = r0 * factor, min(r1 * factor, height)
+    if p0 >= height:
+      break
+    for c0, c1, cc0, cc1 in spans(cols_in, tile, extra):
+      q0, q1 = c0 * factor, min(c1 * factor, width)
+      if q0 >= width:
+        break
+      part = {k: v[None, cr0:cr1, cc0:cc1] for k, v in latents.items()}
+      out = np.asarray(transform(part))[0]
+      block = out[p0 - cr0 * factor:p1 - cr0 * factor, q0 - cc0 * factor:q1 - cc0 * factor]
+      block = finish(block) if finish is not None else block
+      if result is None:
+        result = np.empty((height, width, block.shape[-1]), block.dtype)
+      result[p0:p1, q0:q1] = block
+  return result
+
+
+def _to_pixels(block) -> np.ndarray:
+  # NaN must never reach the cast below (it would become black).
+  if not np.all(np.isfinite(block)):
+    raise NonFiniteError("non-finite pixels")
+  # Rounded, not truncated, to 8 bits.
+  return np.clip(np.rint(block), 0, 255).astype(np.uint8)
+
+
 def synthesise(transform, latents: dict, downsampling: int, extra: int, tile: int,
                image_size) -> np.ndarray:
   """The synthesis of a file's latents, tile by tile, as uint8 pixels at the image's size.
 
   Args:
     transform: {name: [1, h, w, C]} -> float images [1, D h, D w, 3] in [0, 255].
-    latents: {name: [h, w, C]}, every array of the same spatial size (interface.py); each is
-      cut to the same crop.
-    downsampling, extra, tile: as for `analyse`.
-    image_size: (height, width) of the image, at most D times the latents' size.
+    latents, extra, tile: as for `upsample`.
+    downsampling: D, image side / latent side.
+    image_size: (height, width) of the image.
 
   Returns:
     uint8 [height, width, 3]: each pixel rounded to the nearest grey level.
@@ -138,24 +194,4 @@ def synthesise(transform, latents: dict, downsampling: int, extra: int, tile: in
   Raises:
     NonFiniteError: the synthesis gives a non-finite value.
   """
-  height, width = image_size
-  first = next(iter(latents.values()))
-  rows_in, cols_in = first.shape[:2]
-  result = np.empty((height, width, 3), np.uint8)
-  for r0, r1, cr0, cr1 in spans(rows_in, tile, extra):
-    p0, p1 = r0 * downsampling, min(r1 * downsampling, height)
-    if p0 >= height:
-      break
-    for c0, c1, cc0, cc1 in spans(cols_in, tile, extra):
-      q0, q1 = c0 * downsampling, min(c1 * downsampling, width)
-      if q0 >= width:
-        break
-      part = {k: v[None, cr0:cr1, cc0:cc1] for k, v in latents.items()}
-      out = np.asarray(transform(part))[0]
-      block = out[p0 - cr0 * downsampling:p1 - cr0 * downsampling,
-                  q0 - cc0 * downsampling:q1 - cc0 * downsampling]
-      # NaN must never reach the cast below (it would become black).
-      if not np.all(np.isfinite(block)):
-        raise NonFiniteError("non-finite pixels")
-      result[p0:p1, q0:q1] = np.clip(np.rint(block), 0, 255).astype(np.uint8)
-  return result
+  return upsample(transform, latents, downsampling, extra, tile, image_size, _to_pixels)
