@@ -7,8 +7,9 @@ A .tfci file's symbols are the same on every machine (integer tables, integer hy
 its pixels come out of a float synthesis transform, whose kernels sum in an order that depends
 on the machine and on TensorFlow's settings. This compresses Kodak images with every shipped
 codec, decodes each file in a fresh process under each setting
-  default      TensorFlow's defaults on this machine (oneDNN kernels, all cores);
+  default      TensorFlow's defaults on this machine (all cores);
   onednn_off   TF_ENABLE_ONEDNN_OPTS=0 (TensorFlow's own kernels);
+  onednn_on    TF_ENABLE_ONEDNN_OPTS=1 (oneDNN's kernels);
   one_thread   intra- and inter-op parallelism of 1 thread,
 and compares each setting's pixels with the default's: how many 8-bit samples differ, and by how
 many grey levels at most. The README's statement is BOUND: at most MAX_LEVELS grey level, in
@@ -32,6 +33,9 @@ SHIPPED = ("0.0983", "0.330", "0.635", "q1", "q4", "q8")
 SETTINGS = {
     "default": ({}, None),
     "onednn_off": ({"TF_ENABLE_ONEDNN_OPTS": "0"}, None),
+    # TensorFlow turns oneDNN on by default only on some CPUs (those with AVX-512 VNNI, bf16 or
+    # AMX); elsewhere "default" is "onednn_off", so the oneDNN kernels are asked for explicitly.
+    "onednn_on": ({"TF_ENABLE_ONEDNN_OPTS": "1"}, None),
     "one_thread": ({}, 1),
 }
 # What the README states, and the test checks: pixels differ between settings by at most
@@ -44,10 +48,13 @@ BOUND = (f"at most {MAX_LEVELS} grey level, in at most one 8-bit sample in "
 _IMAGES = flags.DEFINE_list("images", ["kodim01", "kodim08", "kodim15", "kodim23"],
                             "Kodak images (names without .png) to code.")
 _CODECS = flags.DEFINE_list("codecs", list(SHIPPED), "Shipped codecs: autoencoder operating "
-                            "points (0.0983, 0.330, 0.635) and hyperprior qualities (q1, q4, q8).")
+                            "points (0.0983, 0.330, 0.635) and hyperprior qualities (q1, q4, q8).",
+                            allow_override=True)
 _CROP = flags.DEFINE_integer("crop", None, "Code only the top-left CROP x CROP pixels (default: "
                              "the whole image).")
-_OUTPUT = flags.DEFINE_string("output", None, "Where to write the JSON (optional).")
+# allow_override: the test process imports both tools, which share these flag names.
+_OUTPUT = flags.DEFINE_string("output", None, "Where to write the JSON (optional).",
+                              allow_override=True)
 # The child process' side: decode the files given as arguments into this folder, as .npy.
 _DECODE_TO = flags.DEFINE_string("decode_to", None, "Internal: decode the .tfci arguments into "
                                  "this folder (one process per setting).")

@@ -33,13 +33,15 @@ DEFAULT_SOURCE = os.path.join(KODAK, "kodim23.png")
 
 _CODECS = flags.DEFINE_list("codecs", list(SHIPPED), "Shipped codecs to measure: autoencoder "
                             "operating points (0.0983, 0.330, 0.635) and hyperprior qualities "
-                            "(q1, q4, q8).")
+                            "(q1, q4, q8).", allow_override=True)
 _SIZES = flags.DEFINE_list("sizes", ["4000x4000"], "Photo sizes, WIDTHxHEIGHT.")
 _SOURCE = flags.DEFINE_string("source", DEFAULT_SOURCE,
                               "The image upscaled to each size.")
 _BUDGET_MB = flags.DEFINE_float("budget_mb", 1500.0, "The peak (MB, 10^6 bytes) above which a "
                                 "run counts as a failure.")
-_OUTPUT = flags.DEFINE_string("output", None, "Where to write the JSON (optional).")
+# allow_override: the test process imports both tools, which share these flag names.
+_OUTPUT = flags.DEFINE_string("output", None, "Where to write the JSON (optional).",
+                              allow_override=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where the photos and files go (default: a "
                                "temporary folder, removed afterwards).")
 
@@ -140,6 +142,13 @@ def line(result: dict) -> str:
   return ", ".join(parts)
 
 
+def readme_row(result: dict) -> str:
+  """A measurement as the README's table row: codec, size, both peaks (GB), file size."""
+  peaks = [f"{result[step]['peak_mb'] / 1000:.2f} GB" for step in ("compress", "decompress")]
+  return (f"| {result['codec']} | {result['width']} x {result['height']} | {peaks[0]} | "
+          f"{peaks[1]} | {8 * result['file_bytes'] / (result['width'] * result['height']):.3f} |")
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -161,12 +170,27 @@ def main(argv):
         results.append(result)
         print(line(result) + "".join(f"; {p}" for p in problems), flush=True)
         failed = failed or bool(problems)
-  if _OUTPUT.value:
-    os.makedirs(os.path.dirname(os.path.abspath(_OUTPUT.value)), exist_ok=True)
-    with open(_OUTPUT.value, "w") as f:
-      json.dump({"source": os.path.basename(_SOURCE.value), "budget_mb": _BUDGET_MB.value,
-                 "cpu_count": os.cpu_count(), "results": results}, f, indent=1)
+        if _OUTPUT.value:  # after each measurement: a run takes minutes per codec
+          write_results(_OUTPUT.value, results, _SOURCE.value, _BUDGET_MB.value)
   return 1 if failed else 0
+
+
+def write_results(path: str, results: list, source: str, budget_mb: float) -> None:
+  """Writes `results` to the JSON at `path`, keeping its other codecs' and sizes' results (so
+  that codecs can be measured one run at a time)."""
+  key = lambda r: (r["codec"], r["width"], r["height"])  # noqa: E731
+  kept = []
+  if os.path.exists(path):
+    with open(path) as f:
+      kept = json.load(f)["results"]
+  new = {key(r) for r in results}
+  merged = [r for r in kept if key(r) not in new] + results
+  order = {codec: i for i, codec in enumerate(SHIPPED)}
+  merged.sort(key=lambda r: (r["width"] * r["height"], order.get(r["codec"], len(order))))
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  with open(path, "w") as f:
+    json.dump({"source": os.path.basename(source), "budget_mb": budget_mb,
+               "cpu_count": os.cpu_count(), "results": merged}, f, indent=1)
 
 
 if __name__ == "__main__":
