@@ -247,7 +247,12 @@ def plural(count: int, noun: str) -> str:
 def is_out_of_memory(exc) -> bool:
   """Whether an exception means the machine ran out of memory (Python's or TensorFlow's)."""
   # By name: TensorFlow may not be imported (and must not be imported just to ask).
-  return isinstance(exc, MemoryError) or type(exc).__name__ == "ResourceExhaustedError"
+  if isinstance(exc, MemoryError) or type(exc).__name__ == "ResourceExhaustedError":
+    return True
+  # Under a memory limit, a oneDNN kernel whose buffer cannot be allocated aborts its op instead
+  # (issue 21 saw AbortedError tracebacks); other aborts are not memory's.
+  return type(exc).__name__ == "AbortedError" and any(
+      word in str(exc).lower() for word in ("alloc", "out of memory", "memory object"))
 
 
 OUT_OF_MEMORY = ("out of memory (a smaller image, or a smaller --max_pixels or batch, needs "

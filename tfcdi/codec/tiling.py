@@ -15,7 +15,8 @@ details keep it so:
   - crops start and end on multiples of the downsampling D (in pixels), so every strided layer
     of the crop samples the same grid as the whole image's, and "same" padding pads a crop
     exactly as it pads the image wherever the crop ends at the image's border (all sizes are
-    multiples of every stride, so TensorFlow puts the same number of zeros before and after);
+    multiples of every stride, so TensorFlow splits a layer's zeros between before and after
+    alike for the crop and for the image);
   - the image is edge-padded to a multiple of D as a whole (crops read clamped indices), as the
     whole-image path pads it.
 Each core output is then the same arithmetic on the same numbers. Whether a convolution kernel
@@ -35,6 +36,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
 
 class NonFiniteError(ValueError):
   """The synthesis gave a non-finite pixel (a forged latent; the caller words it for its file)."""
