@@ -235,8 +235,9 @@ class Codec(Reader):
     raise NotImplementedError
 
   def synthesis_model(self):
-    """The Keras model from latent to image, whose layers bound the synthesis' reach."""
-    raise NotImplementedError
+    """The Keras model from latent to image, whose layers bound the synthesis' reach; None (a
+    family that does not say) decodes the whole latent at once."""
+    return None
 
   def compress(self, image: np.ndarray) -> bytes:
     """uint8 RGB [H, W, 3] of any size (up to 65535 per side) -> the bytes of a .tfci file.
@@ -255,8 +256,12 @@ class Codec(Reader):
     return self.compress_tiled(image)
 
   def compress_tiled(self, image: np.ndarray) -> bytes:
-    """A checked uint8 image -> the bytes of its .tfci file, the analysis run by `analyse`."""
-    raise NotImplementedError
+    """A checked uint8 image -> the bytes of its .tfci file, the analysis run by `analyse`.
+
+    By default the whole image at once (batch_compressor): a family that knows its analysis
+    model overrides this to run it in tiles.
+    """
+    return self.batch_compressor(None)(image[None].astype(np.float32), image.shape[:2])[0]
 
   def analyse(self, transform, image: np.ndarray) -> np.ndarray:
     """`transform` (images [1, h, w, 3] -> [1, h/D, w/D, C]) of a uint8 image, tile by tile,
@@ -290,10 +295,14 @@ class Codec(Reader):
     bounded by the tile size.
     """
     header, symbols = self.read_symbols(data)
-    extra = tiling.margin(tiling.reach(self.synthesis_model()), self.downsampling)
+    model, tile = self.synthesis_model(), self.tile
+    if model is None:  # one tile holding the whole latent
+      extra, tile = 0, max(max(v.shape[:2]) for v in symbols.values())
+    else:
+      extra = tiling.margin(tiling.reach(model), self.downsampling)
     try:
       # Each pixel rounded (not truncated) to 8 bits; the decoder output is clipped to [0, 255].
-      return tiling.synthesise(self.reconstruct, symbols, self.downsampling, extra, self.tile,
+      return tiling.synthesise(self.reconstruct, symbols, self.downsampling, extra, tile,
                                header.image_size)
     except tiling.NonFiniteError:
       # The range checks' backstop: NaN must never reach the cast to 8 bits (it would be black).
