@@ -43,10 +43,12 @@ REPRODUCE_PRESETS = tuple(configs.PRESETS["reproduce"])
 LATENT_POLICIES = ("resize", "crop")  # serving.LATENT_POLICIES
 STORE_IMAGE_SIZE = configs.DEFAULT_IMAGE_SIZE
 STORE_SHARD_SIZE = 1000  # data.latent_store.DEFAULT_SHARD_SIZE
-# What --max_pixels defaults to. Whole-image coding keeps every activation in memory: decoding
-# 4 megapixels peaked at 2.3 GB (autoencoder 0.635) and 3.9 GB (hyperprior q8), so 16
-# megapixels (a 4900 x 3260 photo) need up to about 13 GB. A file's header announces its size,
-# so a larger one (forged or real) is refused before anything is decoded.
+# What --max_pixels defaults to: a 4900 x 3260 photo. The transforms run tile by tile
+# (codec/tiling.py), so their memory does not grow with the image, but the image, its latents,
+# its symbols and the time to code them do; tools/memory_check.py measures a 4000 x 4000 photo
+# (README). A file's header announces its size, so a larger one (forged or real) is refused
+# before anything is decoded: a forged file of a few hundred bytes cannot make a decoder
+# allocate a 16384 x 16384 image's arrays.
 DEFAULT_MAX_PIXELS = 16_000_000
 
 
@@ -193,8 +195,8 @@ def check_pixels(height: int, width: int, max_pixels: int, what: str = "the imag
   """ValueError if height x width is more than max_pixels (--max_pixels)."""
   if height * width > max_pixels:
     raise ValueError(f"{what} is {width}x{height} pixels ({height * width / 1e6:.1f} "
-                     f"megapixels), more than --max_pixels={max_pixels}; coding it needs up to "
-                     "about 1 GB of memory per megapixel (a larger --max_pixels accepts it)")
+                     f"megapixels), more than --max_pixels={max_pixels} (a larger --max_pixels "
+                     "accepts it, at a cost in memory and time that grows with its size)")
 
 
 def define_set_flag():
@@ -281,7 +283,12 @@ def plural(count: int, noun: str) -> str:
 def is_out_of_memory(exc) -> bool:
   """Whether an exception means the machine ran out of memory (Python's or TensorFlow's)."""
   # By name: TensorFlow may not be imported (and must not be imported just to ask).
-  return isinstance(exc, MemoryError) or type(exc).__name__ == "ResourceExhaustedError"
+  if isinstance(exc, MemoryError) or type(exc).__name__ == "ResourceExhaustedError":
+    return True
+  # Under a memory limit, a oneDNN kernel whose buffer cannot be allocated aborts its op instead
+  # (issue 21 saw AbortedError tracebacks); other aborts are not memory's.
+  return type(exc).__name__ == "AbortedError" and any(
+      word in str(exc).lower() for word in ("alloc", "out of memory", "memory object"))
 
 
 OUT_OF_MEMORY = ("out of memory (a smaller image, or a smaller --max_pixels or batch, needs "

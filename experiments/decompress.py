@@ -26,6 +26,7 @@ from absl import flags
 from experiments import _cli
 
 from tfcdi import imageio
+from tfcdi.codec import bitstream  # NumPy and the entropy coder only
 
 # TensorFlow's modules, imported at first use (in main): --help and flag errors need none.
 registry = _cli.lazy_import("tfcdi.codec.registry")
@@ -63,8 +64,13 @@ def decompress_file(codec, job: imageio.FileJob, family: str | None = None) -> s
   """
   with open(job.source, "rb") as f:
     data = f.read()
-  header = registry.parse_header(data)
   # Before anything is decoded: a file of a few hundred KB can announce a 16384 x 16384 image.
+  # The built-in families' headers parse without TensorFlow, so such a file is refused at once,
+  # before the codecs' modules load.
+  if bitstream.family_byte(data) in bitstream.SUPPORTED_FAMILIES:
+    _cli.check_pixels(*bitstream.parse_header(data).image_size, _MAX_PIXELS.value,
+                      what="the image the file announces")
+  header = registry.parse_header(data)
   _cli.check_pixels(*header.image_size, _MAX_PIXELS.value, what="the image the file announces")
   if family is not None:
     try:

@@ -164,6 +164,10 @@ def test_tensorflows_out_of_memory_error_is_recognized_as_one():
   assert _cli.is_out_of_memory(tf.errors.ResourceExhaustedError(None, None, "OOM"))
   assert _cli.is_out_of_memory(MemoryError())
   assert not _cli.is_out_of_memory(ValueError("OOM"))
+  # A oneDNN kernel that cannot allocate under a memory limit aborts its op instead.
+  assert _cli.is_out_of_memory(tf.errors.AbortedError(
+      None, None, "Operation received an exception: could not create a memory object"))
+  assert not _cli.is_out_of_memory(tf.errors.AbortedError(None, None, "the queue was closed"))
   assert _cli.describe(tf.errors.ResourceExhaustedError(None, None, "OOM")) == _cli.OUT_OF_MEMORY
 
 

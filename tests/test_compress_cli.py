@@ -314,6 +314,29 @@ def test_a_file_announcing_a_huge_image_is_refused_before_anything_is_decoded(
   assert err.count("\n") == 1 and "cannot hold the announced" in err
 
 
+def test_a_file_announcing_a_huge_image_is_refused_at_once_without_loading_tensorflow(
+    tmp_path, tiny_codec):
+  # The binary as a user runs it: the refusal must not wait seconds for TensorFlow to load.
+  huge = tmp_path / "huge.tfci"
+  huge.write_bytes(_forged_huge_file(tiny_codec))
+  code = ("import sys\n"
+          "from experiments import decompress\n"
+          "sys.argv = ['tfcdi-decompress', *sys.argv[1:]]\n"
+          "try:\n"
+          "  decompress.run()\n"
+          "finally:\n"
+          "  print('TENSORFLOW IMPORTED' if 'tensorflow' in sys.modules else 'no tensorflow',\n"
+          "        file=sys.stderr)\n")
+  result = subprocess.run([sys.executable, "-c", code, str(huge), str(tmp_path / "huge.png")],
+                          capture_output=True, text=True, cwd=REPO_ROOT, timeout=300,
+                          check=False)
+  assert result.returncode == 1
+  error, report = result.stderr.splitlines()
+  assert error.startswith(f"error: {huge}: the image the file announces is 16384x16384 pixels")
+  assert report == "no tensorflow"
+  assert not (tmp_path / "huge.png").exists()
+
+
 def test_compress_refuses_an_image_above_max_pixels(tmp_path, tiny_codec_path, capsys):
   Image.fromarray(_image(20, 30)).save(tmp_path / "a.png")
   assert _cli(compress, f"--codec={tiny_codec_path}", "--max_pixels=599", tmp_path / "a.png",

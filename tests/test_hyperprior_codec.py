@@ -203,13 +203,13 @@ def test_forged_y_beyond_the_range_is_refused_not_decoded(codec, value, monkeypa
   edge = hyperprior_codec.MAX_Y_MAGNITUDE
   _, y, _, _ = coding.read_hyperprior_symbols(_forged_with_y(codec, edge), codec)
   assert y[0, 0, 0] == hyperprior_codec.MAX_Y_MAGNITUDE
-  encode = codec.model.encode
+  analyse = codec.analyse  # the analysis transform, run tile by tile
 
-  def encode_beyond(images):
-    y, z = encode(images)
-    return y + value - y[0, 0, 0, 0], z
+  def analyse_beyond(transform, image):
+    y = analyse(transform, image)
+    return y + value - y[0, 0, 0]
 
-  monkeypatch.setattr(codec.model, "encode", encode_beyond)
+  monkeypatch.setattr(codec, "analyse", analyse_beyond)
   with pytest.raises(bitstream.BitstreamError, match="implausible latent values"):
     coding.compress_image(codec, _image(32, 32))
 

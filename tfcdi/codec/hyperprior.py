@@ -62,6 +62,7 @@ import tensorflow as tf
 
 from tfcdi.codec import bitstream
 from tfcdi.codec import gdn as gdn_lib
+from tfcdi.codec import tiling
 
 # y is 16x smaller than the image in each spatial dimension, z 4x smaller than y.
 DOWNSAMPLING = 16
@@ -603,17 +604,40 @@ class IntegerHyperSynthesis:
   def _scales_part(self, acc):
     return acc[..., :self.scale_channels] if self.scale_channels else acc
 
-  def __call__(self, z_symbols) -> np.ndarray:
-    """z symbols [B, hz, wz, N] -> scale indices [B, 4hz, 4wz, M], int32 (see accumulate)."""
-    return self.indices_of(self.accumulate(z_symbols))
+  # z positions per side of a tile (tiling.py): a large image's last accumulators, float64 at
+  # y's resolution, would take 8 bytes per y element at once (160 MB for 16 megapixels at
+  # M = 320). Tiles are exact here whatever the kernels do: the arithmetic is integer.
+  TILE = 16
+
+  def reach(self) -> int:
+    """How far (in y positions) an index depends on z (tiling.reach_of_layers)."""
+    return tiling.reach_of_layers([(True, int(k.shape[0]), int(s), 1)
+                                   for k, s in zip(self.kernels, self.strides)])
 
   def indices_of(self, acc) -> np.ndarray:
     return np.searchsorted(self.thresholds, self._scales_part(acc), side="left").astype(np.int32)
+
+  def _indices(self, z_symbols) -> np.ndarray:
+    return self.indices_of(self.accumulate(z_symbols))
 
   def means_of(self, acc, bits: int) -> np.ndarray:
     """The mean channels of an accumulator, as integers at `bits` fractional bits (int64)."""
     return np.asarray(_rounding_shift(tf.constant(acc[..., self.scale_channels:]),
                                       self.output_bits - bits)).astype(np.int64)
+
+  def __call__(self, z_symbols) -> np.ndarray:
+    """z symbols [B, hz, wz, N] -> scale indices [B, 4hz, 4wz, M], int32 (see accumulate)."""
+    z_symbols = np.asarray(z_symbols)
+    # Imported models' cropped transposed convolutions (PyTorch's padding) are not the "same"
+    # convolutions reach() describes: they run whole.
+    if max(z_symbols.shape[1:3]) <= self.TILE or self.crops:
+      return self._indices(z_symbols)
+    factor = math.prod(self.strides)
+    extra = tiling.margin(self.reach(), factor)
+    size = (z_symbols.shape[1] * factor, z_symbols.shape[2] * factor)
+    return np.stack([tiling.upsample(lambda part: self._indices(part["z"]), {"z": z}, factor,
+                                     extra, self.TILE, size)
+                     for z in z_symbols])
 
   def sigma(self, z_symbols) -> np.ndarray:
     """The integer path's sigma before binning, float64: to check it against the float h_s."""

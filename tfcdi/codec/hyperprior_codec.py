@@ -42,7 +42,9 @@ MAX_Y_MAGNITUDE = 1 << 16
 
 
 def _check_y_range(y) -> None:
-  largest = int(np.abs(np.asarray(y, np.int64)).max(initial=0))
+  y = np.asarray(y)
+  # From the extremes, without an int64 copy of y: |min| of int32 fits a Python int.
+  largest = max(-int(y.min(initial=0)), int(y.max(initial=0)))
   if largest > MAX_Y_MAGNITUDE:
     raise bitstream.BitstreamError(f"implausible latent values (|y| up to {largest}; a real "
                                    f"image's stay within {MAX_Y_MAGNITUDE})")
@@ -138,20 +140,43 @@ class HyperpriorCodec(_Shared, interface.Codec):
                             num_filters=int(self.num_filters), arrays=self.integer_tables(),
                             distortion=self.distortion)
 
+  def analysis_model(self):
+    return self.model.analysis
+
+  def synthesis_model(self):
+    # Imported models' PyTorch padding (explicit pads and crops) is not what tiling.reach
+    # bounds: they decode whole, as do the families that name no synthesis model.
+    return self.model.synthesis if self.model.padding == "same" else None
+
+  def _files(self, y, z, size, format_version: int | None = None) -> list:
+    """Rounded latents y [B, hy, wy, M], z [B, hz, wz, N] (int32) -> B .tfci files."""
+    _check_y_range(y)
+    indices = self.scale_indices(z, y.shape)  # integers: the same batched or not
+    return [bitstream.encode_hyperprior(y[i], indices[i], self.y_tables, z[i], self.z_tables,
+                                        codec_name=self.name, fingerprint=self.fingerprint,
+                                        image_size=size, format_version=format_version)
+            for i in range(y.shape[0])]
+
   def batch_compressor(self, image_size: int | None, format_version: int | None = None):
     encode = self._encoder(image_size)
 
     def files(images, size) -> list:
       padded, _ = hyperprior_lib.pad_to_multiple(tf.convert_to_tensor(images, tf.float32))
       y, z = encode(padded)
-      y, z = y.numpy(), z.numpy()
-      _check_y_range(y)
-      indices = self.scale_indices(z, y.shape)  # integers: the same batched or not
-      return [bitstream.encode_hyperprior(y[i], indices[i], self.y_tables, z[i], self.z_tables,
-                                          codec_name=self.name, fingerprint=self.fingerprint,
-                                          image_size=size, format_version=format_version)
-              for i in range(y.shape[0])]
+      return self._files(y.numpy(), z.numpy(), size, format_version)
     return files
+
+  def compress_tiled(self, image: np.ndarray, format_version: int | None = None) -> bytes:
+    # g_a tile by tile; h_a on the stitched float y as a whole (tiling.py says why), so z, and
+    # the scale indices the integer h_s makes of it, are what the whole-image encode computes
+    # (z less an imported model's medians, as Hyperprior.encode). Imported models' PyTorch
+    # padding is not what tiling.reach bounds: they encode whole.
+    if self.model.padding != "same":
+      return super().compress_tiled(image, format_version)
+    y = self.analyse(lambda crop: self.model.analysis(crop, training=False), image)[None]
+    z = self.model.hyper_analysis(y, training=False) - self.model.z_offset_values()
+    as_symbols = lambda t: tf.cast(tf.round(t), tf.int32).numpy()  # noqa: E731  (as encode)
+    return self._files(as_symbols(y), as_symbols(z), image.shape[:2], format_version)[0]
 
   def reconstruct(self, symbols: dict):
     return self.model.decode(symbols[Y])

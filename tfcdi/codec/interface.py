@@ -29,6 +29,7 @@ import typing
 import numpy as np
 
 from tfcdi.codec import bitstream
+from tfcdi.codec import tiling
 
 
 class CodecError(ValueError):
@@ -232,9 +233,35 @@ class Codec(Reader):
   A family whose codec has a model overrides `tables()` to give its Reader without it.
   """
 
+  # The side, in pixels, of a tile's core: compress and decompress run the transforms one tile
+  # at a time (tiling.py), so the tile's activations, not the image's size, bound the memory a
+  # transform needs. Any value gives the same file and pixels (the tests use small ones); 512
+  # keeps the widest activations of every shipped codec (g_s's 192-channel IGDN at half
+  # resolution, the autoencoder's 64 channels at half resolution) to about 100 MB each, with
+  # margins of 80-88 pixels adding up to 72-81% to the computation.
+  tile_pixels: int = 512
+
+  @property
+  def tile(self) -> int:
+    """A tile's core side in latent positions."""
+    return max(1, self.tile_pixels // self.downsampling)
+
+  def analysis_model(self):
+    """The Keras model from image to latent, whose layers bound the analysis' reach."""
+    raise NotImplementedError
+
+  def synthesis_model(self):
+    """The Keras model from latent to image, whose layers bound the synthesis' reach; None (a
+    family that does not say) decodes the whole latent at once."""
+    return None
+
   def compress(self, image: np.ndarray, format_version: int | None = None) -> bytes:
     """uint8 RGB [H, W, 3] of any size (up to 65535 per side) -> the bytes of a .tfci file
-    (of `format_version`, 1 or 2; None: bitstream.DEFAULT_FORMAT_VERSION)."""
+    (of `format_version`, 1 or 2; None: bitstream.DEFAULT_FORMAT_VERSION).
+
+    The analysis runs tile by tile (tiling.py): the same file as a whole-image encode, in
+    memory bounded by the tile size.
+    """
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3 or 0 in image.shape:
       raise ValueError(f"expected a non-empty uint8 [H, W, 3] image, got {image.dtype} "
@@ -243,10 +270,26 @@ class Codec(Reader):
     if max(height, width) > bitstream.MAX_IMAGE_SIDE:
       raise ValueError(f"a {height}x{width} image is too large: at most "
                        f"{bitstream.MAX_IMAGE_SIDE} pixels per side")
+    if format_version is None:
+      return self.compress_tiled(image)
     # Only asked of families that write both versions (the built-in ones).
+    return self.compress_tiled(image, format_version=format_version)
+
+  def compress_tiled(self, image: np.ndarray, format_version: int | None = None) -> bytes:
+    """A checked uint8 image -> the bytes of its .tfci file, the analysis run by `analyse`.
+
+    By default the whole image at once (batch_compressor): a family that knows its analysis
+    model overrides this to run it in tiles.
+    """
     options = {} if format_version is None else {"format_version": format_version}
     return self.batch_compressor(None, **options)(image[None].astype(np.float32),
-                                                  (height, width))[0]
+                                                  image.shape[:2])[0]
+
+  def analyse(self, transform, image: np.ndarray) -> np.ndarray:
+    """`transform` (images [1, h, w, 3] -> [1, h/D, w/D, C]) of a uint8 image, tile by tile,
+    with the margin the analysis model's receptive field needs."""
+    extra = tiling.margin(tiling.reach(self.analysis_model()), self.downsampling)
+    return tiling.analyse(transform, image, self.downsampling, extra, self.tile)
 
   def to_json(self) -> dict:
     # A codec's identity is its Reader's.
@@ -269,17 +312,26 @@ class Codec(Reader):
         tf.TensorSpec([None, image_size, image_size, 3], tf.float32)])
 
   def decompress(self, data: bytes) -> np.ndarray:
-    """The bytes of a .tfci file this codec made -> uint8 RGB [H, W, 3] at the original size."""
+    """The bytes of a .tfci file this codec made -> uint8 RGB [H, W, 3] at the original size.
+
+    The synthesis runs tile by tile (tiling.py): the pixels of a whole-image decode, in memory
+    bounded by the tile size.
+    """
     header, symbols = self.read_symbols(data)
-    images = self.reconstruct({k: v[None] for k, v in symbols.items()})
-    height, width = header.image_size
-    images = np.asarray(images)[0, :height, :width, :]
-    # The range checks' backstop: NaN must never reach the cast below (it would become black).
-    if not np.all(np.isfinite(images)):
+    model, tile = self.synthesis_model(), self.tile
+    if model is None:  # one tile holding the whole latent
+      extra, tile = 0, max(max(v.shape[:2]) for v in symbols.values())
+    else:
+      extra = tiling.margin(tiling.reach(model), self.downsampling)
+    try:
+      # Each pixel rounded (not truncated) to 8 bits; the decoder output is clipped to [0, 255].
+      return tiling.synthesise(self.reconstruct, symbols, self.downsampling, extra, tile,
+                               header.image_size)
+    except tiling.NonFiniteError:
+      # The range checks' backstop: NaN must never reach the cast to 8 bits (it would be black).
       raise bitstream.BitstreamError(
-          "the file decodes to non-finite pixels (a forged file, or a codec that does not fit it)")
-    # The decoder output is already clipped to [0, 255]; rounding, not truncating, to 8 bits.
-    return np.clip(np.rint(images), 0, 255).astype(np.uint8)
+          "the file decodes to non-finite pixels (a forged file, or a codec that does not fit "
+          "it)") from None
 
   def reconstruct(self, symbols: dict):
     """{symbol name: int32 [B, h, w, C]} -> float32 images [B, H', W', 3] in [0, 255] (padded
