@@ -33,7 +33,9 @@ _QUALITY = flags.DEFINE_integer("quality", None, "The checkpoint's quality (1-8)
                                 lower_bound=1, upper_bound=8)
 _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "The checkpoint file (.pth, .pth.tar, "
                                   ".npz).")
-_OUTPUT = flags.DEFINE_string("output", None, "Where to write the bundle (.npz).")
+# allow_override: tests import this binary beside tools that also have an --output.
+_OUTPUT = flags.DEFINE_string("output", None, "Where to write the bundle (.npz).",
+                              allow_override=True)
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing output bundle.")
 
 USAGE = ("usage: tfcdi-import-codec --from=compressai --architecture=NAME --quality=Q "

@@ -17,23 +17,31 @@ EXPERIMENTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ex
 BINARIES = sorted(name[:-3] for name in os.listdir(EXPERIMENTS)
                   if name.endswith(".py") and not name.startswith("_"))
 REPO_ROOT = os.path.dirname(os.path.normpath(EXPERIMENTS))
+# Tools that tests import into the session's process (the others run as subprocesses): their
+# flags must coexist with the binaries' too.
+TOOLS_IMPORTED_BY_TESTS = ("decode_settings", "memory_check", "synthetic_paper_data")
 
 
 def test_the_binaries_list_is_not_empty():
   assert {"compress", "train_classifier", "benchmark", "reproduce"} <= set(BINARIES)
 
 
-@pytest.mark.parametrize("name", BINARIES)
+_IN_PROCESS = ([f"experiments.{b}" for b in BINARIES]
+               + [f"tools.{t}" for t in TOOLS_IMPORTED_BY_TESTS])
+
+
+@pytest.mark.parametrize("name", _IN_PROCESS)
 def test_every_binary_imports_beside_the_others(name):
   # absl refuses a second definition of a flag name unless both allow overriding, and a test
-  # session imports every binary into one process. A fresh interpreter per binary, importing it
-  # first and then all the others, tries every binary's definitions against the rest (in this
-  # process all but the first parameter would find the modules imported already).
-  others = [b for b in BINARIES if b != name]
+  # session imports every binary (and the tools tests import) into one process. A fresh
+  # interpreter per module, importing it first and then all the others, tries every module's
+  # definitions against the rest (in this process all but the first parameter would find the
+  # modules imported already).
+  others = [b for b in _IN_PROCESS if b != name]
   code = ("import importlib\n"
           f"for b in {[name] + others!r}:\n"
-          "  module = importlib.import_module('experiments.' + b)\n"
-          "  assert callable(module.run), b\n"
+          "  module = importlib.import_module(b)\n"
+          "  assert callable(getattr(module, 'run', None) or module.main), b\n"
           "from absl import flags\n"
           "print(len(list(flags.FLAGS)))\n")
   done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,

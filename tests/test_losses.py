@@ -87,8 +87,8 @@ def test_hyperprior_loss_is_lambda_times_the_mse_plus_the_bpp():
   images = tf.constant([[[[10.0, 20.0, 30.0]]]])
   outputs = {"reconstruction": images + tf.constant([[[[1.0, -2.0, 3.0]]]]),
              "bpp": tf.constant(0.75)}
-  loss, mse = hyperprior_train.rate_distortion_loss(outputs, images, 0.01)
-  assert float(mse) == pytest.approx((1 + 4 + 9) / 3)
+  loss, term, mse = hyperprior_train.rate_distortion_loss(outputs, images, 0.01)
+  assert float(mse) == pytest.approx((1 + 4 + 9) / 3) and float(term) == float(mse)
   assert float(loss) == pytest.approx(0.01 * 14 / 3 + 0.75)
 
 

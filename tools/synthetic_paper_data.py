@@ -35,7 +35,9 @@ from PIL import ImageDraw
 from tfcdi.data import imagenet_classes
 from tfcdi.data import segmentation
 
-_OUTPUT = flags.DEFINE_string("output", None, "Folder to write the datasets into (a data_root).")
+# allow_override: the test process also imports experiments.import_codec, which has an --output.
+_OUTPUT = flags.DEFINE_string("output", None, "Folder to write the datasets into (a data_root).",
+                              allow_override=True)
 _CLASSES = flags.DEFINE_integer("classes", 8, "ImageNet classes (real wnids; at most 10).")
 _TRAIN = flags.DEFINE_integer("train_per_class", 9, "ImageNet training images per class.")
 _VAL = flags.DEFINE_integer("val_per_class", 2, "ImageNet validation images per class.")
