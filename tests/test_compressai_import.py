@@ -32,12 +32,8 @@ TOLERANCE = 1e-4
 
 
 def _fixture(arch, quality):
-  with np.load(os.path.join(FIXTURES, f"{arch}_q{quality}.npz")) as data:
-    return {k: data[k] for k in data.files}
-
-
-def _state(fixture):
-  return synthetic.state_dict(synthetic.loads(fixture["recipe"]))
+  """(CompressAI's outputs and the recipe, the state dict) of a committed parity fixture."""
+  return synthetic.read_fixture(os.path.join(FIXTURES, f"{arch}_q{quality}.npz"))
 
 
 @pytest.fixture(scope="module", name="imported", params=[3, 6], ids=["q3-N128-M192",
@@ -45,9 +41,9 @@ def _state(fixture):
 def fixture_imported(request, tmp_path_factory):
   """(fixture arrays, the loaded codec, its bundle path) of an imported bmshj2018-hyperprior."""
   quality = request.param
-  fixture = _fixture(HYPERPRIOR, quality)
+  fixture, state = _fixture(HYPERPRIOR, quality)
   path = str(tmp_path_factory.mktemp("imported") / f"hp_q{quality}.npz")
-  importer.import_state_dict(_state(fixture), HYPERPRIOR, quality, path)
+  importer.import_state_dict(state, HYPERPRIOR, quality, path)
   return fixture, pretrained.load_codec(path=path), path
 
 
@@ -137,16 +133,16 @@ def test_imported_hyperprior_files_decode_to_compressais_reconstruction_at_its_r
 
 
 def test_checkpoint_of_another_quality_or_architecture_is_refused_by_name(tmp_path):
-  state = _state(_fixture(HYPERPRIOR, 3))
+  state = _fixture(HYPERPRIOR, 3)[1]
   out = str(tmp_path / "b.npz")
   with pytest.raises(importer.ImportError_, match=r"'g_a\.0\.weight' has shape \(128, 3, 5, 5\);"
                      r" bmshj2018-hyperprior quality 6 \(N=192, M=320\) expects \(192, 3, 5, 5\)"):
     importer.import_state_dict(state, HYPERPRIOR, 6, out)
-  mean_scale = _state(_fixture("mbt2018-mean", 3))
+  mean_scale = _fixture("mbt2018-mean", 3)[1]
   with pytest.raises(importer.ImportError_, match=r"'h_s\.0\.weight' has shape \(128, 192, 5, 5\)"):
     importer.import_state_dict(mean_scale, HYPERPRIOR, 3, out)
   with pytest.raises(importer.ImportError_, match=r"no tensor 'h_a\.0\.weight'"):
-    importer.import_state_dict(_state(_fixture("bmshj2018-factorized", 3)), HYPERPRIOR, 3, out)
+    importer.import_state_dict(_fixture("bmshj2018-factorized", 3)[1], HYPERPRIOR, 3, out)
   extra = dict(state, **{"context_prediction.weight": np.zeros([1], np.float32)})
   with pytest.raises(importer.ImportError_, match="tensor 'context_prediction.weight'"):
     importer.import_state_dict(extra, HYPERPRIOR, 3, out)
@@ -165,9 +161,9 @@ def _cli(*args):
 
 @pytest.mark.slow  # three runs of the binary, each importing TensorFlow
 def test_binary_converts_a_checkpoint_and_refuses_a_mismatch_in_one_line(tmp_path):
-  fixture = _fixture(HYPERPRIOR, 3)
+  fixture, state = _fixture(HYPERPRIOR, 3)
   checkpoint = tmp_path / "state.npz"
-  np.savez(checkpoint, **_state(fixture))
+  np.savez(checkpoint, **state)
   bundle = tmp_path / "bundle.npz"
   done = _cli(f"--architecture={HYPERPRIOR}", "--quality=3", f"--checkpoint={checkpoint}",
               f"--output={bundle}")
@@ -197,7 +193,7 @@ def test_imported_codec_files_feed_a_latent_store_and_a_two_branch_classifier(tm
   from tfcdi.data import latent_store
   from tfcdi.train import classifier
   bundle = str(tmp_path / "hp_q3.npz")
-  importer.import_state_dict(_state(_fixture(HYPERPRIOR, 3)), HYPERPRIOR, 3, bundle)
+  importer.import_state_dict(_fixture(HYPERPRIOR, 3)[1], HYPERPRIOR, 3, bundle)
   codec = pretrained.load_codec(path=bundle)
   store_dir = str(tmp_path / "store")
   for split, limit in (("train", 4), ("val", 2)):

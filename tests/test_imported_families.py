@@ -31,12 +31,8 @@ TOLERANCE = 1e-4
 
 
 def _fixture(arch, quality):
-  with np.load(os.path.join(FIXTURES, f"{arch}_q{quality}.npz")) as data:
-    return {k: data[k] for k in data.files}
-
-
-def _state(fixture):
-  return synthetic.state_dict(synthetic.loads(fixture["recipe"]))
+  """(CompressAI's outputs and the recipe, the state dict) of a committed parity fixture."""
+  return synthetic.read_fixture(os.path.join(FIXTURES, f"{arch}_q{quality}.npz"))
 
 
 def _psnr(a, b):
@@ -45,9 +41,9 @@ def _psnr(a, b):
 
 
 def _import(arch, quality, folder):
-  fixture = _fixture(arch, quality)
+  fixture, state = _fixture(arch, quality)
   path = str(folder / f"{arch}_q{quality}.npz")
-  importer.import_state_dict(_state(fixture), arch, quality, path)
+  importer.import_state_dict(state, arch, quality, path)
   return fixture, registry.load(path), path
 
 
@@ -155,11 +151,11 @@ def test_damaged_or_foreign_factorized_files_are_refused_in_one_line(factorized_
 
 def test_a_factorized_checkpoint_of_another_quality_or_architecture_is_refused_by_name(tmp_path):
   out = str(tmp_path / "b.npz")
-  state = _state(_fixture(FACTORIZED, 3))
+  state = _fixture(FACTORIZED, 3)[1]
   with pytest.raises(importer.ImportError_, match=r"'g_a\.0\.weight' has shape \(128, 3, 5, 5\);"
                      r" bmshj2018-factorized quality 7 \(N=192, M=320\) expects"):
     importer.import_state_dict(state, FACTORIZED, 7, out)
-  hyperprior = _state(_fixture("bmshj2018-hyperprior", 3))
+  hyperprior = _fixture("bmshj2018-hyperprior", 3)[1]
   # Its bottleneck codes z (N channels), the factorized one y (M channels).
   with pytest.raises(importer.ImportError_, match=r"'entropy_bottleneck\.matrices\.0' has shape "
                      r"\(128, 3, 1\); bmshj2018-factorized quality 3 \(N=128, M=192\) expects "
@@ -328,17 +324,17 @@ def test_forged_meanscale_files_are_refused_before_any_synthesis(meanscale_q3):
 
 def test_a_meanscale_checkpoint_of_another_quality_or_architecture_is_refused_by_name(tmp_path):
   out = str(tmp_path / "b.npz")
-  state = _state(_fixture(MEAN_SCALE, 3))
+  state = _fixture(MEAN_SCALE, 3)[1]
   # mbt2018-mean has N=192, M=320 from quality 5 (the hyperprior from 6).
   with pytest.raises(importer.ImportError_, match=r"'g_a\.0\.weight' has shape \(128, 3, 5, 5\);"
                      r" mbt2018-mean quality 5 \(N=192, M=320\) expects"):
     importer.import_state_dict(state, MEAN_SCALE, 5, out)
-  hyperprior = _state(_fixture("bmshj2018-hyperprior", 3))
+  hyperprior = _fixture("bmshj2018-hyperprior", 3)[1]
   with pytest.raises(importer.ImportError_, match=r"'h_s\.0\.weight' has shape \(128, 128, 5, "
                      r"5\); mbt2018-mean quality 3 \(N=128, M=192\) expects \(128, 192, 5, 5\)"):
     importer.import_state_dict(hyperprior, MEAN_SCALE, 3, out)
   with pytest.raises(importer.ImportError_, match="no tensor 'h_a.0.weight'"):
-    importer.import_state_dict(_state(_fixture(FACTORIZED, 3)), MEAN_SCALE, 3, out)
+    importer.import_state_dict(_fixture(FACTORIZED, 3)[1], MEAN_SCALE, 3, out)
   bad_bound = dict(state, **{"gaussian_conditional.scale_bound": np.asarray([0.2], np.float32)})
   with pytest.raises(importer.ImportError_, match="scale_bound is 0.2"):
     importer.import_state_dict(bad_bound, MEAN_SCALE, 3, out)
@@ -462,9 +458,9 @@ def _run(module, *args):
 @pytest.mark.slow  # four runs of binaries, each importing TensorFlow
 @pytest.mark.parametrize("arch", [FACTORIZED, MEAN_SCALE])
 def test_binaries_import_compress_and_decompress_with_an_imported_codec(arch, tmp_path):
-  fixture = _fixture(arch, 3)
+  fixture, state = _fixture(arch, 3)
   checkpoint = tmp_path / "state.npz"
-  np.savez(checkpoint, **_state(fixture))
+  np.savez(checkpoint, **state)
   bundle = tmp_path / "bundle.npz"
   done = _run("experiments.import_codec", f"--architecture={arch}", "--quality=3",
               f"--checkpoint={checkpoint}", f"--output={bundle}")

@@ -13,7 +13,6 @@ take at that pace. The images are random: no step's time depends on pixel values
 """
 
 import dataclasses
-import json
 import os
 import statistics
 import time
@@ -26,6 +25,7 @@ from absl import flags
 import keras
 import tensorflow as tf
 
+from tfcdi import imageio
 from tfcdi.codec import hyperprior as hyperprior_lib
 from tfcdi.codec import qualities
 from tfcdi.train import hyperprior
@@ -92,9 +92,7 @@ def main(argv):
           f"({median / base:.2f}x), {config.num_steps} steps ~ "
           f"{median * config.num_steps / 3600.0:.1f} h")
   if _JSON.value:
-    os.makedirs(os.path.dirname(os.path.abspath(_JSON.value)), exist_ok=True)
-    with open(_JSON.value, "w") as f:
-      json.dump(result, f, indent=2)
+    imageio.write_json(_JSON.value, result)
 
 
 if __name__ == "__main__":

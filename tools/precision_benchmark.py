@@ -9,7 +9,6 @@ choices come from: the codec's cpu preset trains in mixed bfloat16 where the CPU
 units, the classifiers stay float32 (see BUILD_NOTES.md).
 """
 
-import json
 import os
 import time
 
@@ -21,6 +20,7 @@ from absl import flags
 import keras
 import tensorflow as tf
 
+from tfcdi import imageio
 from tfcdi.codec import model as model_lib
 from tfcdi.codec import operating_points
 from tfcdi.codec import quantizer as q
@@ -104,9 +104,7 @@ def main(argv):
   result = {"cpu_has_bfloat16": precision_lib.cpu_has_bfloat16(),
             "cores": os.cpu_count(), "rows": rows}
   if _JSON.value:
-    os.makedirs(os.path.dirname(os.path.abspath(_JSON.value)), exist_ok=True)
-    with open(_JSON.value, "w") as f:
-      json.dump(result, f, indent=2)
+    imageio.write_json(_JSON.value, result)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ that size: this checks the geometry of the scale matching, not a camera's detail
 of the latent is classified, as for a real 4:3 photo).
 """
 
-import json
 import os
 import time
 
@@ -27,6 +26,7 @@ from absl import flags
 import numpy as np
 from PIL import Image
 
+from tfcdi import imageio
 from tfcdi import metrics
 from tfcdi import serving
 from tfcdi.codec import coding
@@ -112,9 +112,7 @@ def main(argv):
   for arm, r in result["arms"].items():
     print(f"{arm:<16} {100 * r['top1']:7.2f} {100 * r['top5']:7.2f} {r['mean_bpp']:7.4f}")
   if _OUTPUT.value:
-    os.makedirs(os.path.dirname(os.path.abspath(_OUTPUT.value)), exist_ok=True)
-    with open(_OUTPUT.value, "w") as f:
-      json.dump(result, f, indent=2)
+    imageio.write_json(_OUTPUT.value, result)
 
 
 def _classify(classifier, data: bytes, policy: str) -> np.ndarray:

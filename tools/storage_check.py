@@ -13,7 +13,6 @@ JPEG's bytes, the .tfci file's bytes and its bits per pixel; in total the ratio 
 """
 
 import glob
-import json
 import os
 import sys
 import tempfile
@@ -88,9 +87,7 @@ def main(argv):
       "codec": {"name": codec.name, "fingerprint": codec.fingerprint.hex()},
       "command": " ".join(["python -m tools.storage_check"] + sys.argv[1:]),
   })
-  os.makedirs(os.path.dirname(os.path.abspath(_OUTPUT.value)), exist_ok=True)
-  with open(_OUTPUT.value, "w") as f:
-    json.dump(result, f, indent=2)
+  imageio.write_json(_OUTPUT.value, result)
   t = result["totals"]
   print(f"{t['images']} images: {t['source_bytes']} -> {t['tfci_bytes']} bytes, "
         f"{t['ratio']:.2f}x, {t['mean_tfci_bytes'] / 1000:.1f} kB per image, {t['bpp']:.3f} bpp")

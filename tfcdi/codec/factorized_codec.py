@@ -233,30 +233,13 @@ class FactorizedTables(_Shared, weight_bundles.TablesBeside, interface.Reader):
 
 
 @dataclasses.dataclass
-class FactorizedCodec(_Shared, interface.Codec):
-  """A loaded factorized codec: the Keras model, its tables and its identity."""
-
-  model: FactorizedPrior
-  quality: int
-  name: str
-  fingerprint: bytes
-  arrays: dict
-  architecture: str = ""
+class FactorizedCodec(_Shared, weight_bundles.ImportedCodec, interface.Codec):
+  """A loaded factorized codec: the Keras model (a FactorizedPrior), its tables and identity."""
 
   def __post_init__(self):
     self.reader = FactorizedTables(self.name, bytes(self.fingerprint), self.quality,
                                    self.channels, self.arrays)
     self.y_tables, self.medians = self.reader.y_tables, self.reader.medians
-
-  @property
-  def channels(self) -> int:
-    return self.model.latent_channels
-
-  def tables(self) -> FactorizedTables:
-    return self.reader
-
-  def integer_tables(self) -> dict:
-    return dict(self.arrays)
 
   def batch_compressor(self, image_size: int | None):
     encode = self._encoder(image_size)
@@ -276,13 +259,6 @@ class FactorizedCodec(_Shared, interface.Codec):
   def latents(self, images, differentiable: bool = False) -> dict:
     return {Y_HAT: self.model.latents(images, differentiable)}
 
-  def result_identity(self) -> dict:
-    return {"codec_family": self.family, "quality": self.quality,
-            "architecture": self.architecture}
-
-  @property
-  def label(self) -> str:
-    return f"factorized q{self.quality} ({self.name})"
 
 
 # --- bundles ---------------------------------------------------------------------------------
@@ -307,39 +283,21 @@ def load_codec(path: str, quality=None) -> FactorizedCodec:
                          architecture=meta.get("architecture", ""))
 
 
-class FactorizedFamily(interface.Family):
+class FactorizedFamily(weight_bundles.ImportedFamily):
   name = "factorized"
+  what = "factorized"
+  architecture = "bmshj2018-factorized"
   byte = bitstream.FAMILY_FACTORIZED
   downsampling = DOWNSAMPLING
   latent_names = (Y_HAT,)
   symbol_names = (Y,)
-  selector = "quality"
   plot_marker, plot_marker_size = "s", 8
   serving_names = {Y: "y_symbols"}
+  tables_class = FactorizedTables
+  load_codec = staticmethod(load_codec)
 
   def parse_header(self, data: bytes):
     return factorized_bitstream.parse_header(data)
-
-  def load(self, path=None, selection=None) -> FactorizedCodec:
-    if path is None:
-      raise CodecError("no factorized codec is shipped; import one with tfcdi-import-codec "
-                       "--architecture=bmshj2018-factorized and pass its bundle (--codec_path)")
-    return load_codec(path, selection)
-
-  def read_tables(self, path: str) -> FactorizedTables:
-    meta, _, arrays = weight_bundles.read(path, self.name, with_weights=False)
-    return FactorizedTables(name=meta["name"], fingerprint=bytes.fromhex(meta["fingerprint"]),
-                            quality=int(meta["quality"]), channels=int(meta["latent_channels"]),
-                            arrays=arrays)
-
-  def tables_from_json(self, data: dict, folder=None) -> FactorizedTables:
-    return FactorizedTables.load_beside(data, folder)
-
-  def tables_from_serving(self, identity: dict, arrays: dict) -> FactorizedTables:
-    return FactorizedTables.from_identity(identity, arrays, "the export holds")
-
-  def same_selection(self, codec_json: dict, selection) -> bool:
-    return int(selection) == codec_json.get("quality")
 
 
 FAMILY = FactorizedFamily()

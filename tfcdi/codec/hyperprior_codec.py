@@ -57,11 +57,9 @@ def latent_shapes(image_size, channels: int, num_filters: int) -> tuple:
   return (hy, wy, channels), (hz, wz, num_filters)
 
 
-class _Shared:
-  """What the codec and its tables do alike: both have the z and y tables and scale_indices."""
-
-  family: typing.ClassVar[str] = "hyperprior"
-  bitstream_family: typing.ClassVar[int] = bitstream.FAMILY_HYPERPRIOR
+class TwoLatentShapes:
+  """The shapes of a family whose files hold y and z (this one, mean-scale), from `channels`
+  (M) and `num_filters` (N)."""
 
   def latent_shapes(self, image_size) -> dict:
     y_shape, z_shape = latent_shapes(image_size, self.channels, self.num_filters)
@@ -73,6 +71,13 @@ class _Shared:
       raise bitstream.BitstreamError(
           f"the header announces latents {header.y_shape} and {header.z_shape}; a "
           f"{header.image_size} image coded by {self.name!r} has {y_shape} and {z_shape}")
+
+
+class _Shared(TwoLatentShapes):
+  """What the codec and its tables do alike: both have the z and y tables and scale_indices."""
+
+  family: typing.ClassVar[str] = "hyperprior"
+  bitstream_family: typing.ClassVar[int] = bitstream.FAMILY_HYPERPRIOR
 
   def read_streams(self, data: bytes) -> tuple:
     """A file's (header, y symbols, z symbols, scale indices), checked; int32 each."""

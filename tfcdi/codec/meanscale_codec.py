@@ -206,24 +206,11 @@ def residuals(y, means) -> np.ndarray:
   return r.astype(np.int64)
 
 
-class _Shared:
+class _Shared(hyperprior_codec.TwoLatentShapes):
   """What the codec and its Reader do alike, from y_tables, z_tables and hyper_synthesis."""
 
   family: typing.ClassVar[str] = "meanscale"
   bitstream_family: typing.ClassVar[int] = bitstream.FAMILY_MEANSCALE
-
-  def latent_shapes(self, image_size) -> dict:
-    y_shape, z_shape = hyperprior_codec.latent_shapes(image_size, self.channels,
-                                                      self.num_filters)
-    return {"latent_shape": list(y_shape), "hyper_latent_shape": list(z_shape)}
-
-  def check_shapes(self, header) -> None:
-    y_shape, z_shape = hyperprior_codec.latent_shapes(header.image_size, self.channels,
-                                                      self.num_filters)
-    if (tuple(header.y_shape), tuple(header.z_shape)) != (y_shape, z_shape):
-      raise bitstream.BitstreamError(
-          f"the header announces latents {header.y_shape} and {header.z_shape}; a "
-          f"{header.image_size} image coded by {self.name!r} has {y_shape} and {z_shape}")
 
   def read_streams(self, data: bytes) -> tuple:
     """A file's (header, residuals r, z symbols, scale indices, mu_int), checked."""
@@ -302,15 +289,9 @@ class MeanScaleTables(_Shared, weight_bundles.TablesBeside, interface.Reader):
 
 
 @dataclasses.dataclass
-class MeanScaleCodec(_Shared, interface.Codec):
-  """A loaded mean-scale codec: the Keras model, its integer tables and its identity."""
-
-  model: MeanScaleHyperprior
-  quality: int
-  name: str
-  fingerprint: bytes
-  arrays: dict
-  architecture: str = ""
+class MeanScaleCodec(_Shared, weight_bundles.ImportedCodec, interface.Codec):
+  """A loaded mean-scale codec: the Keras model (a MeanScaleHyperprior), its integer tables and
+  its identity."""
 
   def __post_init__(self):
     self.reader = MeanScaleTables(self.name, bytes(self.fingerprint), self.quality,
@@ -319,18 +300,8 @@ class MeanScaleCodec(_Shared, interface.Codec):
     self.hyper_synthesis = self.reader.hyper_synthesis
 
   @property
-  def channels(self) -> int:
-    return self.model.latent_channels
-
-  @property
   def num_filters(self) -> int:
     return self.model.num_filters
-
-  def tables(self) -> MeanScaleTables:
-    return self.reader
-
-  def integer_tables(self) -> dict:
-    return dict(self.arrays)
 
   def symbols_of(self, images) -> tuple:
     """Padded images -> (residuals, scale indices, mu_int, z symbols), numpy, batched."""
@@ -371,13 +342,6 @@ class MeanScaleCodec(_Shared, interface.Codec):
     y_hat = y + tf.stop_gradient(tf.round(y - means) + means - y)
     return {Y_HAT: y_hat, SIGMA_HAT: gdn_lib.lower_bound(scales, hp.SCALE_MIN)}
 
-  def result_identity(self) -> dict:
-    return {"codec_family": self.family, "quality": self.quality,
-            "architecture": self.architecture}
-
-  @property
-  def label(self) -> str:
-    return f"mean-scale q{self.quality} ({self.name})"
 
 
 # --- bundles ---------------------------------------------------------------------------------
@@ -411,36 +375,18 @@ def load_codec(path: str, quality=None) -> MeanScaleCodec:
   return codec
 
 
-class MeanScaleFamily(interface.Family):
+class MeanScaleFamily(weight_bundles.ImportedFamily):
   name = "meanscale"
+  what = "mean-scale"
+  architecture = "mbt2018-mean"
   byte = bitstream.FAMILY_MEANSCALE
   downsampling = hp.DOWNSAMPLING
   latent_names = (Y_HAT, SIGMA_HAT)
   symbol_names = (Y_FIXED, INDICES)
-  selector = "quality"
   plot_marker, plot_marker_size = "^", 9
   serving_names = {INDICES: "scale_indices"}
-
-  def load(self, path=None, selection=None) -> MeanScaleCodec:
-    if path is None:
-      raise CodecError("no mean-scale codec is shipped; import one with tfcdi-import-codec "
-                       "--architecture=mbt2018-mean and pass its bundle (--codec_path)")
-    return load_codec(path, selection)
-
-  def read_tables(self, path: str) -> MeanScaleTables:
-    meta, _, arrays = weight_bundles.read(path, self.name, with_weights=False)
-    return MeanScaleTables(name=meta["name"], fingerprint=bytes.fromhex(meta["fingerprint"]),
-                           quality=int(meta["quality"]), channels=int(meta["latent_channels"]),
-                           num_filters=int(meta["num_filters"]), arrays=arrays)
-
-  def tables_from_json(self, data: dict, folder=None) -> MeanScaleTables:
-    return MeanScaleTables.load_beside(data, folder)
-
-  def tables_from_serving(self, identity: dict, arrays: dict) -> MeanScaleTables:
-    return MeanScaleTables.from_identity(identity, arrays, "the export holds")
-
-  def same_selection(self, codec_json: dict, selection) -> bool:
-    return int(selection) == codec_json.get("quality")
+  tables_class = MeanScaleTables
+  load_codec = staticmethod(load_codec)
 
   def describe(self, codec_json: dict) -> str:
     return f"mean-scale hyperprior quality {codec_json.get('quality')}"

@@ -9,13 +9,16 @@ float16 storage would break (BUILD_NOTES.md, "Imported CompressAI codecs").
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
+import typing
 
 import numpy as np
 
 from tfcdi.codec import bundles
+from tfcdi.codec import interface
 from tfcdi.codec.interface import CodecError
 
 FORMAT = 1
@@ -176,3 +179,78 @@ class TablesBeside:
   @classmethod
   def from_json_arrays(cls, identity: dict, arrays: dict):
     raise NotImplementedError
+
+
+@dataclasses.dataclass
+class ImportedCodec:
+  """What the loaded codecs of these families share: their fields, the Reader they build in
+  __post_init__ (`self.reader`), and their identity in results and legends."""
+
+  model: typing.Any  # the family's Keras model
+  quality: int
+  name: str
+  fingerprint: bytes
+  arrays: dict  # the family's integer_arrays()
+  architecture: str = ""
+
+  @property
+  def channels(self) -> int:
+    """M, channels of y."""
+    return self.model.latent_channels
+
+  def tables(self):
+    return self.reader
+
+  def integer_tables(self) -> dict:
+    return dict(self.arrays)
+
+  def result_identity(self) -> dict:
+    return {"codec_family": self.family, "quality": self.quality,
+            "architecture": self.architecture}
+
+  @property
+  def label(self) -> str:
+    return f"{self.family_info.what} q{self.quality} ({self.name})"
+
+
+class ImportedFamily(interface.Family):
+  """What these families share: no codec ships (a bundle comes from tfcdi-import-codec), one
+  quality picks a codec, and a Reader is a TablesBeside subclass built from a bundle's metadata.
+
+  A subclass sets `what` (how messages name it), `architecture` (the import's --architecture),
+  `tables_class` and `load_codec(path, quality)`.
+  """
+
+  selector = "quality"
+  what: str = ""
+  architecture: str = ""
+  tables_class: type = TablesBeside
+
+  @staticmethod
+  def load_codec(path: str, quality=None):
+    raise NotImplementedError
+
+  def load(self, path=None, selection=None):
+    if path is None:
+      raise CodecError(f"no {self.what} codec is shipped; import one with tfcdi-import-codec "
+                       f"--architecture={self.architecture} and pass its bundle (--codec_path)")
+    return self.load_codec(path, selection)
+
+  def read_tables(self, path: str):
+    meta, _, arrays = read(path, self.name, with_weights=False)
+    # A bundle's metadata names the latent channels as the model does; a Reader's identity, as
+    # its to_json does.
+    return self.tables_class.from_json_arrays({**meta, "channels": meta["latent_channels"]},
+                                              arrays)
+
+  def tables_from_json(self, data: dict, folder=None):
+    return self.tables_class.load_beside(data, folder)
+
+  def tables_from_serving(self, identity: dict, arrays: dict):
+    return self.tables_class.from_identity(identity, arrays, "the export holds")
+
+  def same_selection(self, codec_json: dict, selection) -> bool:
+    return int(selection) == codec_json.get("quality")
+
+  def describe(self, codec_json: dict) -> str:
+    return f"{self.what} quality {codec_json.get('quality')}"

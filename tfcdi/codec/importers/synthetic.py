@@ -62,3 +62,11 @@ def dumps(recipe: dict) -> bytes:
 
 def loads(data) -> dict:
   return json.loads(bytes(data).decode())
+
+
+def read_fixture(path: str) -> tuple:
+  """A parity fixture (tools/compressai_fixtures.py): its arrays (CompressAI's outputs on the
+  crop, and the recipe) and the state dict the recipe regenerates."""
+  with np.load(path, allow_pickle=False) as data:
+    arrays = {k: data[k] for k in data.files}
+  return arrays, state_dict(loads(arrays["recipe"]))
