@@ -270,6 +270,14 @@ def define_paper_numbers_flag():
       allow_override=True)
 
 
+def missing_flags(*holders) -> str:
+  """'--a, --b are required' for those of these flags (holders or FLAGS[name]) left unset; ''."""
+  missing = [f"--{holder.name}" for holder in holders if holder.value is None]
+  if not missing:
+    return ""
+  return f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required"
+
+
 def error(message) -> None:
   """Prints `error: ...` on one line of stderr (the binary then exits with status 1)."""
   print("error: " + " ".join(describe(message).split("\n")), file=sys.stderr, flush=True)

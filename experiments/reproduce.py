@@ -51,9 +51,8 @@ _PLAN = flags.DEFINE_bool(
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  for name in ("data_root", "workdir"):
-    if FLAGS[name].value is None:
-      raise app.UsageError(f"--{name} is required")
+  if missing := _cli.missing_flags(FLAGS["data_root"], FLAGS["workdir"]):
+    raise app.UsageError(missing)
   logging.set_verbosity(logging.WARNING)
   try:
     preset = _cli.config_from_flags("reproduce", _PRESET.value, _SET.value)

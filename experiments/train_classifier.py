@@ -96,10 +96,8 @@ def main(argv):
   if len(argv) > 1:
     _cli.error(f"unexpected arguments: {' '.join(argv[1:])}")
     return 1
-  missing = [f"--{n}" for n, f in (("net", _NET), ("input", _INPUT), ("workdir", _WORKDIR))
-             if f.value is None]
-  if missing:
-    _cli.error(f"{', '.join(missing)} required")
+  if missing := _cli.missing_flags(_NET, _INPUT, _WORKDIR):
+    _cli.error(missing)
     return 1
   try:  # before TensorFlow loads: a bad --set is refused at once
     config = _cli.config_from_flags("classifier", _PRESET.value, _SET.value, seed=_SEED.value)

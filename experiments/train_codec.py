@@ -83,9 +83,8 @@ _INIT_FROM = flags.DEFINE_string(
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  for name in ("data_dir", "workdir"):
-    if FLAGS[name].value is None:
-      raise app.UsageError(f"--{name} is required")
+  if missing := _cli.missing_flags(FLAGS["data_dir"], FLAGS["workdir"]):
+    raise app.UsageError(missing)
   if _RECIPE.value is not None:
     return _train_recipe()
   family = _CODEC.value or "autoencoder"

@@ -66,10 +66,8 @@ def main(argv):
   if len(argv) > 1:
     _cli.error(f"unexpected arguments: {' '.join(argv[1:])}")
     return 1
-  missing = [f"--{n}" for n, f in (("arm", _ARM), ("data_dir", _DATA_DIR),
-                                   ("workdir", _WORKDIR)) if f.value is None]
-  if missing:
-    _cli.error(f"{', '.join(missing)} required")
+  if missing := _cli.missing_flags(_ARM, _DATA_DIR, _WORKDIR):
+    _cli.error(missing)
     return 1
   try:  # before TensorFlow loads: a bad --set is refused at once
     config = _cli.config_from_flags("joint", _PRESET.value, _SET.value)

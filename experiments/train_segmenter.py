@@ -67,9 +67,8 @@ _ALL_FLAGS = (_NET, _INPUT, _OPERATING_POINT, _CODEC, _PRESET, _DATASET, _DATA_D
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  for holder in (_NET, _INPUT, _DATA_DIR, _WORKDIR):
-    if holder.value is None:
-      raise app.UsageError(f"--{holder.name} is required")
+  if missing := _cli.missing_flags(_NET, _INPUT, _DATA_DIR, _WORKDIR):
+    raise app.UsageError(missing)
   try:
     preset = _PRESET.value
     config = _cli.config_from_flags("segmenter", preset, _SET.value, seed=_SEED.value)

@@ -26,8 +26,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGENETTE = os.path.join(ROOT, "..", "shared", "data", "imagenette2_224")
 FACTORIZED = "bmshj2018-factorized"
 MEAN_SCALE = "mbt2018-mean"
-# Float32 parity: y and x_hat (on [0, 1]) within 1e-4 of CompressAI's.
+# Float32 parity: y within 1e-4 of CompressAI's, x_hat (on [0, 1]) within 3e-4 (0.08 of a grey
+# level): oneDNN picks its convolution kernels by the CPU's vector ISA, and on an AVX-512 / AMX
+# CPU their summation order moves the synthesis's output by up to 1.4e-4 (measured; 5e-5 on AVX2,
+# and under TF_ENABLE_ONEDNN_OPTS=0).
 TOLERANCE = 1e-4
+X_HAT_TOLERANCE = 3e-4
 
 
 def _fixture(arch, quality):
@@ -88,7 +92,7 @@ def test_imported_factorized_reproduces_compressais_y_likelihoods_and_x_hat(fact
                              atol=1e-6)
   np.testing.assert_allclose(float(out["bpp"]), float(fixture["bpp"]), rtol=1e-4)
   x_hat = codec.model.synthesis(fixture["y_hat"]).numpy() / 255.0
-  np.testing.assert_allclose(x_hat, fixture["x_hat"], rtol=0, atol=TOLERANCE)
+  np.testing.assert_allclose(x_hat, fixture["x_hat"], rtol=0, atol=X_HAT_TOLERANCE)
 
 
 def test_imported_factorized_files_decode_to_compressais_reconstruction_at_its_rate(factorized):
@@ -231,7 +235,7 @@ def test_imported_meanscale_reproduces_compressais_y_z_scales_means_and_x_hat(me
                                fixture[f"{name}_likelihoods"], rtol=1e-3, atol=1e-6)
   np.testing.assert_allclose(float(out["bpp"]), float(fixture["bpp"]), rtol=1e-4)
   x_hat = model.synthesis(fixture["y_hat"]).numpy() / 255.0
-  np.testing.assert_allclose(x_hat, fixture["x_hat"], rtol=0, atol=TOLERANCE)
+  np.testing.assert_allclose(x_hat, fixture["x_hat"], rtol=0, atol=X_HAT_TOLERANCE)
 
 
 def test_the_integer_hyper_synthesis_gives_compressais_means_and_scale_tables(meanscale):
@@ -258,11 +262,21 @@ def test_the_integer_hyper_synthesis_gives_compressais_means_and_scale_tables(me
 def test_imported_meanscale_files_decode_to_compressais_reconstruction_at_its_rate(meanscale):
   fixture, codec, _ = meanscale
   data = codec.compress(fixture["image"])
-  reference = np.clip(np.rint(fixture["x_hat"][0] * 255.0), 0, 255)
-  assert _psnr(codec.decompress(data), reference) >= 50.0
   latents = codec.read_latents(data)
   assert list(latents) == ["y_hat", "sigma_hat"]
-  np.testing.assert_allclose(latents["y_hat"], fixture["y_hat"][0], rtol=0, atol=TOLERANCE)
+  # A y - mean within a few 1e-6 of a half-integer rounds either way under another CPU's float
+  # summation order (q3 holds one, 0.50000215): only such a tie may give another symbol, and
+  # the file then decodes to that symbol's reconstruction rather than CompressAI's.
+  differs = np.abs(latents["y_hat"] - fixture["y_hat"][0]) > 0.5
+  residual = fixture["y"][0] - fixture["means"][0]
+  at_tie = np.abs(np.abs(residual) % 1 - 0.5) < 1e-4
+  assert not np.any(differs & ~at_tie) and np.mean(differs) < 0.01
+  np.testing.assert_allclose(latents["y_hat"][~differs], fixture["y_hat"][0][~differs], rtol=0,
+                             atol=TOLERANCE)
+  reference = fixture["x_hat"][0] if not differs.any() else (
+      codec.model.synthesis(latents["y_hat"][None]).numpy()[0] / 255.0)
+  reference = np.clip(np.rint(reference * 255.0), 0, 255)
+  assert _psnr(codec.decompress(data), reference) >= 50.0
   # The file against CompressAI's estimate: these random weights' scales all fall below the
   # table's first (0.11), where CompressAI bounds unlikely symbols at 1e-9 (30 bits) and tfcdi
   # codes them as escapes, a little cheaper; a few percent apart.

@@ -142,7 +142,7 @@ def test_mismatched_inputs_are_refused_with_one_line(store_dir, tmp_path, capsys
               f"--workdir={tmp_path}") == 1
   assert "no latent store" in capsys.readouterr().err
   assert _cli("--net=cresnet39", "--input=latent") == 1
-  assert capsys.readouterr().err == "error: --workdir required\n"
+  assert capsys.readouterr().err == "error: --workdir is required\n"
   # A workdir holding another run is not resumed with a different net.
   (tmp_path / classifier.RESULTS_FILE).write_text(json.dumps({"net": "cresnet51",
                                                               "input": "latent"}))

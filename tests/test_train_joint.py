@@ -222,7 +222,7 @@ def _cli(*args):
 
 def test_binary_names_what_is_missing(capsys):
   assert _cli() == 1
-  assert "--arm, --data_dir, --workdir required" in capsys.readouterr().err
+  assert "--arm, --data_dir, --workdir are required" in capsys.readouterr().err
   assert _cli("--arm=joint", "--data_dir=/nonexistent", "--workdir=/tmp/x",
               "--operating_point=0.0983") == 1
   err = capsys.readouterr().err

@@ -5,10 +5,14 @@ Each tool copies run results into an output folder and writes a summary as <name
 are the same for all of them.
 """
 
+import glob
 import json
 import os
 
+from absl import app
 from absl import flags
+
+from tfcdi.reporting import results
 
 
 def define_output_flags(default_dir: str, default_title: str):
@@ -27,3 +31,16 @@ def write_summary(output_dir: str, name: str, summary: dict, markdown: str) -> N
   with open(os.path.join(output_dir, f"{name}.md"), "w") as f:
     f.write(markdown)
   print(markdown)
+
+
+def collect_runs(runs_dir, what: str, output_dir: str, name_of, keep=lambda path: True) -> list:
+  """Copies each finished run under runs_dir into <output_dir>/runs/ as <name_of(result)>.json.
+
+  Returns the copies beside those collected before (from other runs folders, e.g. further seeds
+  run on another machine), which stay part of their arms; keep filters the earlier ones.
+  """
+  if not runs_dir or not os.path.isdir(runs_dir):
+    raise app.UsageError(f"--runs must be a folder of {what} workdirs, got {runs_dir!r}")
+  runs_out = os.path.join(output_dir, "runs")
+  copies = results.collect_results(runs_dir, runs_out, name_of)
+  return sorted(set(copies) | {p for p in glob.glob(os.path.join(runs_out, "*.json")) if keep(p)})

@@ -14,7 +14,6 @@ and the stores' sizes beside the source JPEGs', with the Fig. 3 analogs (accurac
 point, and the validation curves). The logic lives in tfcdi/reporting/.
 """
 
-import glob
 import os
 
 from absl import app
@@ -37,14 +36,9 @@ _OUTPUT_DIR, _TITLE, _PAPER_NUMBERS = _tables.define_output_flags(
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  if not _RUNS.value or not os.path.isdir(_RUNS.value):
-    raise app.UsageError(f"--runs must be a folder of classifier workdirs, got {_RUNS.value!r}")
-  runs_out = os.path.join(_OUTPUT_DIR.value, "runs")
-  copies = results.collect_results(
-      _RUNS.value, runs_out,
+  copies = _tables.collect_runs(
+      _RUNS.value, "classifier", _OUTPUT_DIR.value,
       lambda r: f"{r['operating_point']}_{r['net']}_{r['input']}{results.seed_suffix(r)}")
-  # Seeds collected before (from other runs folders) stay part of their arms.
-  copies = sorted(set(copies) | set(glob.glob(os.path.join(runs_out, "*.json"))))
   kept = []
   if not _STORES.value:
     kept = (results.read_json(os.path.join(_OUTPUT_DIR.value, "classification.json"))

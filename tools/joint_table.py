@@ -35,14 +35,11 @@ _OUTPUT_DIR, _TITLE, _PAPER_NUMBERS = _tables.define_output_flags(
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  if not _RUNS.value or not os.path.isdir(_RUNS.value):
-    raise app.UsageError(f"--runs must be a folder of train_joint workdirs, got {_RUNS.value!r}")
+  copies = _tables.collect_runs(
+      _RUNS.value, "train_joint", _OUTPUT_DIR.value,
+      lambda r: f"{r['operating_point']}_{r['arm']}{results.seed_suffix(r)}",
+      keep=lambda path: "_segmentation_" not in os.path.basename(path))
   runs_out = os.path.join(_OUTPUT_DIR.value, "runs")
-  copies = results.collect_results(
-      _RUNS.value, runs_out,
-      lambda r: f"{r['operating_point']}_{r['arm']}{results.seed_suffix(r)}")
-  copies = sorted(set(copies) | {p for p in glob.glob(os.path.join(runs_out, "*.json"))
-                                 if "_segmentation_" not in os.path.basename(p)})
   segmentation = {}
   if _SEG_RUNS.value:
     if not os.path.isdir(_SEG_RUNS.value):

@@ -26,6 +26,8 @@ from absl import app
 from absl import flags
 from PIL import Image
 
+from tools import _sizes
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KODAK = os.path.join(REPO, "..", "shared", "data", "kodak")
 SHIPPED = ("0.0983", "0.330", "0.635", "q1", "q4", "q8")
@@ -56,17 +58,6 @@ def codec_flags(codec: str) -> list:
     raise app.UsageError(f"--codecs: {codec!r} is neither an operating point (0.0983, 0.330, "
                          "0.635) nor a hyperprior quality (q1, q4, q8)") from None
   return ["--codec=autoencoder", f"--operating_point={codec}"]
-
-
-def parse_size(text: str) -> tuple:
-  """'4000x3000' -> (width, height)."""
-  try:
-    width, height = (int(v) for v in text.lower().split("x"))
-  except ValueError:
-    raise app.UsageError(f"--sizes takes WIDTHxHEIGHT entries, got {text!r}") from None
-  if min(width, height) < 1:
-    raise app.UsageError(f"--sizes: {text} has no pixels")
-  return width, height
 
 
 def make_photo(source: str, size: tuple, path: str) -> None:
@@ -155,7 +146,7 @@ def main(argv):
   codecs = list(_CODECS.value)
   for codec in codecs:
     codec_flags(codec)
-  sizes = [parse_size(s) for s in _SIZES.value]
+  sizes = [_sizes.parse_size(s) for s in _SIZES.value]
   if not os.path.isfile(_SOURCE.value):
     raise app.UsageError(f"--source: {_SOURCE.value}: no such file")
   results, failed = [], False

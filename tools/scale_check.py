@@ -32,22 +32,13 @@ from tfcdi import serving
 from tfcdi.codec import coding
 from tfcdi.codec import pretrained
 from tfcdi.data import images as images_lib
+from tools import _sizes
 
 _OP = flags.DEFINE_string("operating_point", "0.635", "Operating point of the shipped codec.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "An image folder with val/<wnid>/ classes.")
 _IMAGES = flags.DEFINE_integer("images", 500, "How many validation images (a seeded sample).")
 _SIZES = flags.DEFINE_list("sizes", ["448x448", "500x375"], "Photo sizes, WIDTHxHEIGHT.")
 _OUTPUT = flags.DEFINE_string("output", None, "Where to write the JSON (optional).")
-
-
-def _size(text: str) -> tuple[int, int]:
-  try:
-    width, height = (int(v) for v in text.lower().split("x"))
-  except ValueError:
-    raise app.UsageError(f"--sizes takes WIDTHxHEIGHT entries, got {text!r}") from None
-  if min(width, height) < 256:
-    raise app.UsageError(f"{text}: a photo size here is at least the 256-px training view")
-  return width, height
 
 
 def _accuracy(probabilities: list, labels: list) -> dict:
@@ -59,7 +50,8 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   if not _DATA_DIR.value or not os.path.isdir(os.path.join(_DATA_DIR.value, "val")):
     raise app.UsageError("--data_dir must be an image folder with a val/ split")
-  sizes = [_size(s) for s in _SIZES.value]
+  sizes = [_sizes.parse_size(s, 256, "is smaller than the 256-px training view")
+           for s in _SIZES.value]
   codec = pretrained.load_codec(_OP.value)
   shipped = [d for d, info in serving.shipped_classifiers()
              if info["codec"]["fingerprint"] == codec.fingerprint.hex()]

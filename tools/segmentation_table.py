@@ -32,16 +32,11 @@ _OUTPUT_DIR, _TITLE, _PAPER_NUMBERS = _tables.define_output_flags(
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  if not _RUNS.value or not os.path.isdir(_RUNS.value):
-    raise app.UsageError(f"--runs must be a folder of segmenter workdirs, got {_RUNS.value!r}")
-
   def name_of(result):
     return (f"{result.get('operating_point') or 'original'}_{result['net']}_{result['input']}"
             f"{results.seed_suffix(result)}")
 
-  runs_out = os.path.join(_OUTPUT_DIR.value, "runs")
-  copies = results.collect_results(_RUNS.value, runs_out, name_of)
-  copies = sorted(set(copies) | set(glob.glob(os.path.join(runs_out, "*.json"))))
+  copies = _tables.collect_runs(_RUNS.value, "segmenter", _OUTPUT_DIR.value, name_of)
   summary = segmentation.segmentation_summary(
       copies, published.load_paper_numbers(_PAPER_NUMBERS.value))
   # The figure reads the predictions from the run folders; the copies leave them out.

@@ -183,13 +183,19 @@ def _unpack_checked(data, fixed_at: int, fixed: struct.Struct, payload_bytes) ->
 
 
 @dataclasses.dataclass(frozen=True)
-class Header:
-  """The parsed header of a .tfci file."""
+class HeaderFields:
+  """What every family's header starts with (each family's header class adds its shapes)."""
 
   codec_family: int
   codec_name: str
   fingerprint: bytes
   image_size: tuple  # (height, width) of the original image
+
+
+@dataclasses.dataclass(frozen=True)
+class Header(HeaderFields):
+  """The parsed header of a .tfci file."""
+
   latent_shape: tuple  # (h, w, C)
   num_centers: int  # L
   payload_offset: int = 0  # where the payload starts in the file
@@ -592,13 +598,9 @@ def stream_information_bits(values, table_indices, tables: Tables) -> float:
 
 
 @dataclasses.dataclass(frozen=True)
-class HyperpriorHeader:
+class HyperpriorHeader(HeaderFields):
   """The parsed header of a hyperprior (family 1) .tfci file."""
 
-  codec_family: int
-  codec_name: str
-  fingerprint: bytes
-  image_size: tuple  # (height, width) of the original image
   y_shape: tuple  # (hy, wy, M)
   z_shape: tuple  # (hz, wz, N)
   z_offset: int = 0  # where the z payload starts in the file

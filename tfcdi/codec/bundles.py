@@ -77,6 +77,19 @@ def read(path: str, array_prefixes: tuple = ()) -> tuple[dict, list, dict]:
   return meta, weights, arrays
 
 
+def read_tables_file(path: str) -> dict:
+  """{name: array} of a coding-tables file (what a serving export writes beside its model).
+
+  Raises:
+    CodecError: the file is missing or unreadable.
+  """
+  try:
+    with np.load(path, allow_pickle=False) as npz:
+      return {k: np.asarray(npz[k]) for k in npz.files}
+  except (OSError, ValueError) as e:
+    raise CodecError(f"cannot read the coding tables {path} ({e})") from None
+
+
 def read_metadata(path: str) -> dict:
   """The bundle's metadata (name, family, its selection, fingerprint, training steps, ...)."""
   try:

@@ -52,13 +52,9 @@ _PREFIX_BYTES = len(bitstream.MAGIC) + 3
 
 
 @dataclasses.dataclass(frozen=True)
-class FactorizedHeader:
+class FactorizedHeader(bitstream.HeaderFields):
   """The parsed header of a family-2 .tfci file."""
 
-  codec_family: int
-  codec_name: str
-  fingerprint: bytes
-  image_size: tuple  # (height, width) of the original image
   latent_shape: tuple  # (h, w, M)
   payload_offset: int = 0
   payload_length: int = 0

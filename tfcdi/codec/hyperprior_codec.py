@@ -288,12 +288,7 @@ class HyperpriorTables(_Shared, interface.Reader):
     Raises:
       CodecError: the file is missing, unreadable or holds other tables.
     """
-    try:
-      with np.load(path, allow_pickle=False) as npz:
-        arrays = {k: np.asarray(npz[k]) for k in npz.files}
-    except (OSError, ValueError) as e:
-      raise CodecError(f"cannot read the hyperprior coding tables {path} ({e})") from None
-    return cls.from_identity(data, arrays, f"{path} holds")
+    return cls.from_identity(data, bundles.read_tables_file(path), f"{path} holds")
 
   @classmethod
   def from_identity(cls, data: dict, arrays: dict, where: str = "the arrays are") -> (

@@ -162,12 +162,7 @@ class TablesBeside:
       raise ValueError(f"reading the tables of codec {identity.get('name')!r} needs the folder "
                        "they were saved in")
     path = os.path.join(folder, identity.get("tables_file", cls.tables_file))
-    try:
-      with np.load(path, allow_pickle=False) as npz:
-        arrays = {k: np.asarray(npz[k]) for k in npz.files}
-    except (OSError, ValueError) as e:
-      raise CodecError(f"cannot read the coding tables {path} ({e})") from None
-    return cls.from_identity(identity, arrays, f"{path} holds")
+    return cls.from_identity(identity, bundles.read_tables_file(path), f"{path} holds")
 
   @classmethod
   def from_identity(cls, identity: dict, arrays: dict, where: str = "the arrays are"):
