@@ -28,30 +28,19 @@ class _Result:
   stderr: str
 
 
-def _run(module, *args):
-  """`python -m module args` in-process: what app.run does with main (a UsageError is exit 1
-  and its message on stderr). The tool gets absl's flags and its own only, as in a process of
-  its own: the flags other modules defined (the binaries' --workdir, --json ...) are set aside
-  for the call and put back after it, and the tool's are removed again."""
+@contextlib.contextmanager
+def _tool(module):
+  """Imports a tool as in a process of its own: with absl's flags and its own only. The flags
+  other modules defined (the binaries' --workdir, --json ...) are set aside meanwhile and put
+  back after, and the tool's are removed again."""
   by_module = flags.FLAGS.flags_by_module_dict()
   others = {flag.name: (owner, flag) for owner, owned in by_module.items()
             if not owner.startswith("absl") for flag in owned}
   for name in others:
     delattr(flags.FLAGS, name)
   sys.modules.pop(module, None)
-  out, err = io.StringIO(), io.StringIO()
   try:
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-      tool = importlib.import_module(module)
-      with flagsaver.flagsaver():
-        try:
-          tool.main(flags.FLAGS([module, *args]))
-          code = 0
-        except app.UsageError as e:
-          print(f"FATAL Flags parsing error: {e}", file=sys.stderr)
-          code = 1
-        except SystemExit as e:
-          code = e.code if isinstance(e.code, int) else 1
+    yield importlib.import_module(module)
   finally:
     defined = {flag.name for owner, owned in flags.FLAGS.flags_by_module_dict().items()
                if not owner.startswith("absl") for flag in owned}
@@ -61,6 +50,22 @@ def _run(module, *args):
       flags.FLAGS[name] = flag
       flags.FLAGS.register_flag_by_module(owner, flag)
     sys.modules.pop(module, None)
+
+
+def _run(module, *args):
+  """`python -m module args` in-process: what app.run does with main (a UsageError is exit 1
+  and its message on stderr)."""
+  out, err = io.StringIO(), io.StringIO()
+  with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), _tool(module) as tool:
+    with flagsaver.flagsaver():
+      try:
+        tool.main(flags.FLAGS([module, *args]))
+        code = 0
+      except app.UsageError as e:
+        print(f"FATAL Flags parsing error: {e}", file=sys.stderr)
+        code = 1
+      except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
   return _Result(code, out.getvalue(), err.getvalue())
 
 
@@ -256,3 +261,38 @@ def test_storage_check_codes_each_photo_whole_and_sums_the_real_file_sizes(tmp_p
       sum(e["source_bytes"] for e in by_file.values()) /
       sum(e["tfci_bytes"] for e in by_file.values()))
   assert measured["operating_point"] == "0.635" and measured["codec"]["fingerprint"]
+
+
+def test_peer_benchmark_takes_each_images_median_and_its_ratio_per_image():
+  with _tool("tools.peer_benchmark") as peer_benchmark:
+    _check_peer_aggregation(peer_benchmark)
+
+
+def _check_peer_aggregation(peer_benchmark):
+  # Three rounds; image a's third tfcdi round is an outlier the median must drop.
+  times = {"tfcdi": {"a": [(1, 2), (3, 4), (100, 100)], "b": [(2, 2)] * 3},
+           "compressai": {"a": [(2, 2), (2, 8), (2, 8)], "b": [(1, 1)] * 3}}
+  sizes = {("tfcdi", "a"): 100, ("tfcdi", "b"): 300, ("compressai", "a"): 200,
+           ("compressai", "b"): 100}
+  per_image, summary, ratios = peer_benchmark.aggregate(times, sizes, {"a": 800, "b": 1200})
+  assert per_image["a"]["tfcdi"] == {"compress_s": 3, "decompress_s": 4, "bpp": 1.0}
+  assert summary["tfcdi"] == {"compress_s": 2.5, "decompress_s": 3, "bpp": 1.5}
+  # Per image: compress 3/2 and 2/1, decompress 4/8 and 2/1.
+  assert ratios["compress tfcdi / compressai"] == {"median": 1.75, "min": 1.5, "max": 2.0}
+  assert ratios["decompress tfcdi / compressai"] == {"median": 1.25, "min": 0.5, "max": 2.0}
+  text = peer_benchmark.markdown({
+      "images": 2, "rounds": 3, "cpu_count": 2, "summary": summary, "ratios": ratios,
+      "model": {"architecture": "bmshj2018-hyperprior", "quality": 3, "num_filters": 128,
+                "latent_channels": 192}, "versions": {"compressai": "1.2.8"}})
+  assert "| tfcdi (imported) | 2.500 | 3.000 | 1.5000 |" in text
+  assert "- compress tfcdi / compressai: 1.75x (per image 1.50-2.00)" in text
+
+
+def test_peer_benchmark_says_how_to_get_the_compressai_python(tmp_path):
+  result = _run("tools.peer_benchmark", f"--compressai_python={tmp_path}/none",
+                f"--workdir={tmp_path}", f"--output={tmp_path}/p.json")
+  assert result.returncode == 1 and "is not an executable" in result.stderr
+  assert "compressai_fixtures.py" in result.stderr
+  result = _run("tools.peer_benchmark", f"--workdir={tmp_path}")
+  assert result.returncode == 1 and "--compressai_python, --output are required" in result.stderr
+  assert not os.path.exists(tmp_path / "p.json")

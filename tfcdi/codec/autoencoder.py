@@ -112,14 +112,14 @@ class AutoencoderCodec(_Shared, interface.Codec):
 
   def compress_tiled(self, image: np.ndarray, format_version: int | None = None) -> bytes:
     # The quantizer maps each element on its own, so quantizing each tile is quantizing the whole.
-    symbols = self.analyse(self.model.encode, image)
+    symbols = self.analyse(self.traced("encode", self.model.encode), image)
     return bitstream.encode(symbols, self.frequencies, codec_name=self.name,
                             fingerprint=self.fingerprint, image_size=image.shape[:2],
                             codec_family=bitstream.FAMILY_AUTOENCODER,
                             format_version=format_version)
 
   def reconstruct(self, symbols: dict):
-    return self.model.decode(tf.convert_to_tensor(symbols[SYMBOLS]))
+    return self.decode_traced(symbols[SYMBOLS])
 
   def latents(self, images, differentiable: bool = False) -> dict:
     if differentiable:

@@ -254,7 +254,7 @@ class FactorizedCodec(_Shared, weight_bundles.ImportedCodec, interface.Codec):
     return files
 
   def reconstruct(self, symbols: dict):
-    return self.model.decode(symbols[Y])
+    return self.decode_traced(symbols[Y])
 
   def latents(self, images, differentiable: bool = False) -> dict:
     return {Y_HAT: self.model.latents(images, differentiable)}

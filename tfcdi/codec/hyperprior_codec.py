@@ -178,13 +178,15 @@ class HyperpriorCodec(_Shared, interface.Codec):
     # padding is not what tiling.reach bounds: they encode whole.
     if self.model.padding != "same":
       return super().compress_tiled(image, format_version)
-    y = self.analyse(lambda crop: self.model.analysis(crop, training=False), image)[None]
-    z = self.model.hyper_analysis(y, training=False) - self.model.z_offset_values()
+    y = self.analyse(self.traced("analysis", lambda crop: self.model.analysis(
+        crop, training=False)), image)[None]
+    z = self.traced("hyper_analysis", lambda y: self.model.hyper_analysis(
+        y, training=False) - self.model.z_offset_values(), self.channels)(y)
     as_symbols = lambda t: tf.cast(tf.round(t), tf.int32).numpy()  # noqa: E731  (as encode)
     return self._files(as_symbols(y), as_symbols(z), image.shape[:2], format_version)[0]
 
   def reconstruct(self, symbols: dict):
-    return self.model.decode(symbols[Y])
+    return self.decode_traced(symbols[Y])
 
   def latents(self, images, differentiable: bool = False) -> dict:
     return dict(zip((Y_HAT, SIGMA_HAT), self.model.latents(images, differentiable)))

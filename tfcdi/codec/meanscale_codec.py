@@ -325,7 +325,7 @@ class MeanScaleCodec(_Shared, weight_bundles.ImportedCodec, interface.Codec):
     return files
 
   def reconstruct(self, symbols: dict):
-    return self.model.decode(symbols[Y_FIXED])
+    return self.decode_traced(symbols[Y_FIXED])
 
   def latents(self, images, differentiable: bool = False) -> dict:
     """What a file of each image gives read_latents; differentiable=True: y rounded around the
