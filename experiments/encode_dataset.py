@@ -5,6 +5,7 @@ r"""tfcdi-encode-dataset: a dataset -> latent store of real .tfci files, sized b
   tfcdi-encode-dataset --codec=runs/codec_0.635/codec_0.635.npz --tfds_name=imagenet2012 \
       --tfds_data_dir=~/tensorflow_datasets --splits=train,validation --store_dir=stores/in1k
   tfcdi-encode-dataset ... --decode     # also decode the store once, for the decoded-RGB arm
+  tfcdi-encode-dataset ... --latent_cache  # and entropy-decode it once, for the latent arms
   tfcdi-encode-dataset ... --beam       # shards spread over Apache Beam workers (pip .[beam])
   tfcdi-encode-dataset ... --beam --beam_option=--runner=DirectRunner \
       --beam_option=--direct_running_mode=multi_processing --beam_option=--direct_num_workers=2
@@ -55,6 +56,10 @@ _BATCH_SIZE = flags.DEFINE_integer("encoder_batch_size", 16, "Images the encoder
 _LIMIT = flags.DEFINE_integer("limit", 0, "Encode only this many images per split (0 = all).")
 _DECODE = flags.DEFINE_bool(
     "decode", False, "Also decode the store once through the codec, for the decoded-RGB arm.")
+_LATENT_CACHE = flags.DEFINE_bool(
+    "latent_cache", False, "Also entropy-decode the store once into its latent cache, which "
+    "the latent arms then read: the same symbols, several times the examples per CPU core and "
+    "no GIL bound (tools/input_throughput.py), at 1 byte per latent entry on disk.")
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show progress bars.")
 _BEAM = flags.DEFINE_bool(
     "beam", False, "Encode the shards on an Apache Beam pipeline (the optional .[beam] extra): "
@@ -135,6 +140,8 @@ def main(argv):
       if _DECODE.value:
         rgb_arms.build_decoded_cache(_STORE_DIR.value, split, codec,
                                      batch_size=_BATCH_SIZE.value, progress=_PROGRESS.value)
+      if _LATENT_CACHE.value:
+        latent_store.build_latent_cache(_STORE_DIR.value, split, progress=_PROGRESS.value)
   except (ValueError, OSError) as e:
     _error(e)
     return 1

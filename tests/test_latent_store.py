@@ -244,12 +244,17 @@ def test_binary_encodes_splits_and_prints_sizes(tmp_path, tiny_codec_path, capsy
   store_dir = tmp_path / "store"
   status = _cli(f"--codec={tiny_codec_path}", f"--data_dir={IMAGENETTE}", "--splits=train,val",
                 f"--store_dir={store_dir}", f"--image_size={SIZE}", "--limit=3",
-                "--noprogress", "--decode")
+                "--noprogress", "--decode", "--latent_cache")
   out = capsys.readouterr().out
   assert status == 0
   assert "train: 3 images encoded" in out and "val: 3 images, source " in out
   assert "total: 6 images" in out and "published (ImageNet, 0.635 bpp): 144 GB" in out
   assert len(list(rgb_arms.decoded_dataset(str(store_dir), "val"))) == 3
+  # The latent cache holds what range-decoding the files gives, in the same order.
+  from_files, from_cache = ([x.numpy() for x, _ in latent_store.latent_dataset(
+      str(store_dir), "val", cached=cached)] for cached in (False, True))
+  assert len(from_cache) == 3
+  assert all(np.array_equal(a, b) for a, b in zip(from_files, from_cache))
 
   assert _cli(f"--codec={tiny_codec_path}", f"--store_dir={store_dir}") == 1
   assert "error: give exactly one of --data_dir and --tfds_name" in capsys.readouterr().err

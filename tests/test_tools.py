@@ -296,3 +296,54 @@ def test_peer_benchmark_says_how_to_get_the_compressai_python(tmp_path):
   result = _run("tools.peer_benchmark", f"--workdir={tmp_path}")
   assert result.returncode == 1 and "--compressai_python, --output are required" in result.stderr
   assert not os.path.exists(tmp_path / "p.json")
+
+
+_IMAGENETTE = os.path.join(_REPO_ROOT, "..", "shared", "data", "imagenette2_224")
+
+
+def test_input_throughput_times_every_arm_per_thread_count_and_counts_cores(tmp_path,
+                                                                          tiny_codec):
+  from tfcdi.data import latent_store  # pylint: disable=g-import-not-at-top
+  from tfcdi.data import rgb_arms  # pylint: disable=g-import-not-at-top
+  store = str(tmp_path / "store")
+  latent_store.encode_split(latent_store.ImageFolderSource(_IMAGENETTE, "train", limit=8),
+                            tiny_codec, store, "train", image_size=256, shard_size=4,
+                            batch_size=4, progress=False)
+  rgb_arms.build_decoded_cache(store, "train", tiny_codec, progress=False)
+  output = tmp_path / "throughput.json"
+  result = _run("tools.input_throughput", f"--data_dir={_IMAGENETTE}", f"--store_dir={store}",
+                f"--output={output}", "--batch_size=2", "--batches=2", "--warmup=1",
+                "--rounds=2", "--threads=1,2", "--encode_images=0",
+                "--accelerator_images_per_second=500")
+  assert result.returncode == 0, result.stderr
+  measured = json.loads(output.read_text())
+  arms = ("original", "decoded", "latent", "latent (cache)")
+  expected = {f"{arm}, {t} thread{'s' if t > 1 else ''}" for arm in arms for t in (1, 2)}
+  assert set(measured["rows"]) == expected
+  assert latent_store.has_latent_cache(store, "train")  # built for the cached arm
+  for label, row in measured["rows"].items():
+    samples = measured["samples"][label]
+    assert len(samples) == 2 and all(s["examples"] == 4 for s in samples)
+    assert row["examples_per_s"] > 0 and row["per_cpu_second"] > 0
+    assert row["cores_per_1000_per_s"] == pytest.approx(1000 / row["per_cpu_second"])
+    assert row["cores_for_accelerator"] == pytest.approx(500 / row["per_cpu_second"])
+  assert "| latent (cache), 2 threads |" in (tmp_path / "throughput.md").read_text()
+
+
+def test_input_throughput_takes_the_median_of_its_rounds():
+  with _tool("tools.input_throughput") as tool:
+    row = tool.summarize([{"examples": 10, "wall_s": 1, "cpu_s": 2},
+                          {"examples": 10, "wall_s": 2, "cpu_s": 4},
+                          {"examples": 10, "wall_s": 100, "cpu_s": 1}])
+  assert row["examples_per_s"] == 5 and row["examples_per_s_range"] == [0.1, 10]
+  assert row["per_cpu_second"] == 5 and row["cores_per_1000_per_s"] == 200
+
+
+def test_input_throughput_refuses_a_missing_store_in_one_line(tmp_path):
+  result = _run("tools.input_throughput", f"--store_dir={tmp_path}/none",
+                f"--output={tmp_path}/t.json", "--encode_images=0")
+  assert result.returncode == 1 and "Traceback" not in result.stderr
+  assert str(tmp_path / "none") in result.stderr
+  assert not os.path.exists(tmp_path / "t.json")
+  result = _run("tools.input_throughput", f"--output={tmp_path}/t.json")
+  assert result.returncode == 1 and "give --data_dir, --store_dir or both" in result.stderr

@@ -287,3 +287,28 @@ def _all_layers(model):
     yield layer
     if hasattr(layer, "layers"):
       yield from _all_layers(layer)
+
+
+def test_latent_arm_of_an_autoencoder_store_reads_its_latent_cache_when_it_has_one(
+    store_dir, tmp_path, monkeypatch):
+  copy = str(tmp_path / "store")
+  tf.io.gfile.makedirs(copy)
+  for name in tf.io.gfile.listdir(store_dir):
+    if not tf.io.gfile.isdir(os.path.join(store_dir, name)):
+      tf.io.gfile.copy(os.path.join(store_dir, name), os.path.join(copy, name))
+  config = classifier.get_config("tiny")
+  spec = classification_input.describe_data("latent", data_dir=None, store_dir=copy,
+                                            config=config)
+  from_files = [x.numpy() for x, _ in spec.examples("train", config)]
+  latent_store.build_latent_cache(copy, "train", progress=False)
+
+  def no_range_decoding(*args):
+    raise AssertionError("the files were range-decoded although the cache exists")
+  monkeypatch.setattr(latent_store, "symbols_reader", no_range_decoding)
+  from_cache = [x.numpy() for x, _ in spec.examples("train", config)]
+  assert len(from_cache) == len(from_files) == 8
+  assert all(np.array_equal(a, b) for a, b in zip(from_files, from_cache))
+  # cache_latents=False keeps reading the files.
+  off = classifier.get_config("tiny", cache_latents=False)
+  with pytest.raises(AssertionError, match="range-decoded"):
+    spec.examples("train", off)

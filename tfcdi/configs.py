@@ -174,6 +174,10 @@ class ClassifierTrainConfig:
   # Hyperprior stores: entropy-decode each split once into the store's latent cache
   # (latent_store.build_latent_cache) and read that every epoch: the same values, without
   # ~40 ms of range decoding per example and epoch (more than a cpu-preset step costs).
+  # Autoencoder stores are read from their latent cache when one exists (tfcdi-encode-dataset
+  # --latent_cache): range decoding on the fly holds the GIL, which caps one process at about
+  # 1,850 examples/s at 0.0983 and 970 at 0.635 (README, tools/input_throughput.py); a cpu run
+  # needs far less, and the cache costs 1 byte per latent entry on disk, so none is built here.
   cache_latents: bool = True
   # Training examples (a seeded random subset) the channel mean is estimated on; 0 = all.
   # 10,000 pin a mean down far below a gray level; ImageNet would take a full pass.

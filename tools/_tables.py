@@ -1,17 +1,17 @@
 """What the result-collecting tools (classification, segmentation, joint, hyperprior) share.
 
 Each tool copies run results into an output folder and writes a summary as <name>.json and
-<name>.md there; the flags for where, under which heading, and against which published numbers
+<name>.md there (the benchmark tools write the same pair where --output says); the flags for where, under which heading, and against which published numbers
 are the same for all of them.
 """
 
 import glob
-import json
 import os
 
 from absl import app
 from absl import flags
 
+from tfcdi import imageio
 from tfcdi.reporting import results
 
 
@@ -25,10 +25,13 @@ def define_output_flags(default_dir: str, default_title: str):
 
 def write_summary(output_dir: str, name: str, summary: dict, markdown: str) -> None:
   """<output_dir>/<name>.json and <name>.md, and the Markdown on stdout."""
-  os.makedirs(output_dir, exist_ok=True)
-  with open(os.path.join(output_dir, f"{name}.json"), "w") as f:
-    json.dump(summary, f, indent=2)
-  with open(os.path.join(output_dir, f"{name}.md"), "w") as f:
+  write_beside(os.path.join(output_dir, f"{name}.json"), summary, markdown)
+
+
+def write_beside(json_path: str, summary: dict, markdown: str) -> None:
+  """The JSON at `json_path`, the Markdown beside it (.md), and the Markdown on stdout."""
+  imageio.write_json(json_path, summary)
+  with open(os.path.splitext(json_path)[0] + ".md", "w") as f:
     f.write(markdown)
   print(markdown)
 

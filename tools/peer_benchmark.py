@@ -39,7 +39,7 @@ from absl import flags
 import numpy as np
 
 from experiments import _cli
-from tfcdi import imageio
+from tools import _tables
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARCHITECTURE = "bmshj2018-hyperprior"
@@ -283,11 +283,7 @@ def main(argv):
                _THREADS.value, _JPEG_QUALITY.value, _J2K_PSNR.value, _IMAGES.value,
                _RUNTIME.value)
   result["command"] = " ".join(["python -m tools.peer_benchmark", *sys.argv[1:]])
-  imageio.write_json(_OUTPUT.value, result)
-  text = markdown(result)
-  with open(os.path.splitext(_OUTPUT.value)[0] + ".md", "w") as f:
-    f.write(text + "\n")
-  print(text)
+  _tables.write_beside(_OUTPUT.value, result, markdown(result) + "\n")
   return 0
 
 

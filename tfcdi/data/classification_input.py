@@ -82,6 +82,11 @@ class DataSpec:
       return len(images_lib.list_images(self.data_dir, split)[0])
     return latent_store.num_examples(self.store_dir, split)
 
+  def _cached(self, split: str, config) -> bool:
+    """Whether the latent arm reads the split's latent cache: the same symbols in the same
+    orders as the .tfci files, without range-decoding them every epoch."""
+    return config.cache_latents and latent_store.has_latent_cache(self.store_dir, split)
+
   def examples(self, split: str, config, *, shuffle: bool = False,
                seed: int = 0, skip: int = 0) -> tf.data.Dataset:
     """Full, uncropped examples (float32 [S, S, C], int32 label).
@@ -92,8 +97,7 @@ class DataSpec:
     if self.reads_pairs:
       ds = latent_store.latent_dataset(
           self.store_dir, split, shuffle=shuffle, seed=seed, skip=skip,
-          shuffle_buffer=config.shuffle_buffer,
-          cached=config.cache_latents and latent_store.has_latent_cache(self.store_dir, split))
+          shuffle_buffer=config.shuffle_buffer, cached=self._cached(split, config))
       names = self.latent_names
       return ds.map(lambda *example: (dict(zip(names, example[:-1])),
                                       tf.cast(example[-1], tf.int32)),
@@ -111,7 +115,8 @@ class DataSpec:
                     num_parallel_calls=tf.data.AUTOTUNE)
     else:
       ds = latent_store.latent_dataset(self.store_dir, split, shuffle=shuffle, seed=seed,
-                                       skip=skip, shuffle_buffer=config.shuffle_buffer)
+                                       skip=skip, shuffle_buffer=config.shuffle_buffer,
+                                       cached=self._cached(split, config))
     return ds.map(lambda x, y: (tf.cast(x, tf.float32), tf.cast(y, tf.int32)),
                   num_parallel_calls=tf.data.AUTOTUNE)
 
