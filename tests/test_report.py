@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from tfcdi.reporting import claims
 from tfcdi.reporting import classification
 from tfcdi.reporting import hyperprior
 from tfcdi.reporting import joint
@@ -405,6 +406,21 @@ def test_a_smoke_report_says_first_that_it_only_checks_the_pipeline(tmp_path):
   text, data = _report_with_one_classifier(tmp_path, "cpu", 3925)
   assert "smoke" not in text and not any("pipeline check" in c["verdict"]
                                          for c in data["claims"])
+
+
+def test_a_dry_run_report_says_first_that_its_capped_runs_only_check_the_pipeline(tmp_path):
+  # tfcdi-reproduce --max_steps leaves dry_run.json in the workdir: whatever the preset, and
+  # when re-rendered from the workdir alone, the report says what its numbers are.
+  work = tmp_path / "paper"
+  _write(str(work / claims.DRY_RUN_FILE), {"max_steps": 1})
+  text, data = _report_with_one_classifier(tmp_path, "paper", 8)
+  top = "\n".join(text.splitlines()[:4])
+  assert "This is a dry run (--max_steps=1)" in top
+  assert "each run stopped after 1 training step(s)" in top
+  assert data["dry_run"] == {"max_steps": 1}
+  assert data["claims"] and all(
+      c["verdict"].endswith("[dry run (--max_steps=1): pipeline check only]")
+      for c in data["claims"])
 
 
 def test_the_joint_baseline_row_says_whether_it_is_table_2s_number_and_why_not(tmp_path):

@@ -371,8 +371,8 @@ def test_max_steps_caps_every_training_run_and_changes_nothing_else(tmp_path):
 def test_paper_preset_runs_every_step_at_full_width_to_a_report(tmp_path):
   """The paper preset end to end on synthetic ImageNet / Kodak / VOC + SBD, one step each.
 
-  Hours on a 2-core CPU (README: the paper preset's dry run); it proves that nothing of the
-  preset breaks before a user starts it on GPUs.
+  About 45 minutes on a 2-core CPU (README: the paper preset's dry run); it proves that
+  nothing of the preset breaks before a user starts it on GPUs.
   """
   from tools import synthetic_paper_data  # pylint: disable=g-import-not-at-top
   data = tmp_path / "data"
@@ -392,3 +392,4 @@ def test_paper_preset_runs_every_step_at_full_width_to_a_report(tmp_path):
   assert results["config"]["batch_size"] == 64 and results["steps_per_epoch"] == 1
   text = open(tmp_path / "w" / "report" / "report.md").read()
   assert "Table 2: classification" in text and "Table 2: segmentation" in text
+  assert "This is a dry run (--max_steps=1)" in text.splitlines()[2]

@@ -45,6 +45,7 @@ from tfcdi import imageio
 from tfcdi.codec import operating_points
 from tfcdi.codec import pretrained
 from tfcdi.reporting import published
+from tfcdi.reporting.claims import DRY_RUN_FILE
 from tfcdi.restore import PipelineError  # noqa: F401  (raised by the steps; callers catch it)
 from tfcdi.restore import RESTORED_FILE
 from tfcdi.restore import Restoring
@@ -584,6 +585,10 @@ class Pipeline(Restoring):
     steps = self.selected_steps(only)
     self.log(f"tfcdi reproduce: preset {self.preset.name}, workdir {self.workdir}")
     os.makedirs(self.workdir, exist_ok=True)
+    if self.max_steps:
+      # The workdir's runs are capped from now on; its report says so, even when re-rendered
+      # (tools/make_report) or continued without the cap.
+      imageio.write_json(self.path(DRY_RUN_FILE), {"max_steps": self.max_steps})
     blocked = []
     for step in steps:
       # A step that cannot run (what it needs is missing) does not stop the independent steps

@@ -34,6 +34,19 @@ RUNTIME_GOAL_FRACTION = 0.9
 # Presets whose runs only show that the pipeline runs (a few images, degenerate models): their
 # verdicts are marked so, whatever they say.
 PIPELINE_CHECK_PRESETS = ("smoke",)
+# A workdir that tfcdi-reproduce ran with --max_steps holds this file ({"max_steps": N}): its
+# runs stopped after N optimizer steps, so its verdicts are pipeline checks whatever the preset.
+DRY_RUN_FILE = "dry_run.json"
+
+
+def pipeline_check(preset: str, data: dict) -> str | None:
+  """What makes a report's verdicts pipeline checks only ("smoke run", "dry run (--max_steps=1)"),
+  or None for a measured run."""
+  if data.get("dry_run"):
+    return f"dry run (--max_steps={data['dry_run']['max_steps']})"
+  if preset in PIPELINE_CHECK_PRESETS:
+    return f"{preset} run"
+  return None
 
 _DATASET_NAMES = {"camvid": "CamVid", "voc": "PASCAL VOC"}
 
@@ -475,17 +488,17 @@ def _storage_claim(data, paper):
 def check_claims(data: dict, paper: dict, preset: str) -> list[dict]:
   """Every claim checked on a report's data (report.json's sections), in the paper's order.
 
-  A preset in PIPELINE_CHECK_PRESETS gets every verdict marked: its runs show that the pipeline
-  runs, not what the paper claims."""
+  A preset in PIPELINE_CHECK_PRESETS, or a dry run, gets every verdict marked: its runs show
+  that the pipeline runs, not what the paper claims."""
   notes = scale_notes(preset, data)
   claims = (_codec_claims(data, notes) + [_flops_claim(data)]
             + _classification_claims(data, paper, notes) + [_storage_claim(data, paper)]
             + _benchmark_claims(data, notes) + _segmentation_claims(data, notes)
             + _joint_claims(data, paper, notes))
-  if preset in PIPELINE_CHECK_PRESETS:
+  if check := pipeline_check(preset, data):
     for claim in claims:
       claim["pipeline_check_only"] = True
-      claim["verdict"] += f" [{preset} run: pipeline check only]"
+      claim["verdict"] += f" [{check}: pipeline check only]"
   return claims
 
 

@@ -269,13 +269,17 @@ def header_lines(preset: str, data: dict) -> list[str]:
   """What the report is, in its first lines: where its numbers come from and, for a preset
   that only checks the pipeline, that its verdicts are no evidence for or against the paper."""
   lines = [f"# tfcdi reproduction report (preset: {preset})", ""]
-  if preset in claims_lib.PIPELINE_CHECK_PRESETS:
+  check = claims_lib.pipeline_check(preset, data)
+  if check:
     sizes = _evaluation_sizes(data)
     evaluated = (f"evaluations on {'/'.join(map(str, sizes))} images" if sizes else
                  "evaluations on a handful of images")
-    lines += [f"**This is a {preset} run: it shows that every step of the pipeline runs and "
-              "writes its results, nothing more.** Its models are degenerate (tiny nets, a few "
-              f"training steps, {evaluated}), so its verdicts below say nothing about the "
+    models = (f"the preset's nets and settings, each run stopped after "
+              f"{data['dry_run']['max_steps']} training step(s)" if data.get("dry_run") else
+              "tiny nets, a few training steps")
+    lines += [f"**This is a {check}: it shows that every step of the pipeline runs and "
+              "writes its results, nothing more.** Its models are degenerate "
+              f"({models}, {evaluated}), so its verdicts below say nothing about the "
               "paper's claims; each is marked as a pipeline check. The cpu preset's report "
               "(reports/cpu/) is the measured reproduction.", ""]
   lines += ["Every measured number below comes from a JSON file under the run's workdir "
@@ -291,6 +295,10 @@ def write_report(workdir: str, preset: str, out_dir: str, paper_numbers: str | N
   os.makedirs(out_dir, exist_ok=True)
   data = {"preset": preset,
           "paper_numbers": os.path.abspath(paper_numbers or published_lib.DEFAULT_PAPER_NUMBERS)}
+  dry_run = os.path.join(workdir, claims_lib.DRY_RUN_FILE)
+  if os.path.exists(dry_run):
+    with open(dry_run) as f:
+      data["dry_run"] = json.load(f)
   lines = []
   lines += flops_section(workdir, data)
   lines += codec_section(workdir, paper, data)
