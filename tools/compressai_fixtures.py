@@ -46,7 +46,9 @@ CROP = 64
 SEED = 20
 
 
-def _import_compressai():
+def import_compressai():
+  """(compressai, torch, compressai.zoo.image), torchvision replaced by an empty module first
+  (see above); compressai_timing.py imports it from here."""
   torchvision = types.ModuleType("torchvision")
   torchvision.transforms = types.ModuleType("torchvision.transforms")
   sys.modules.setdefault("torchvision", torchvision)
@@ -145,7 +147,7 @@ def _image(path: str) -> np.ndarray:
 
 
 def make_fixtures(image_path: str, output_dir: str) -> None:
-  compressai, torch, zoo = _import_compressai()
+  compressai, torch, zoo = import_compressai()
   image = _image(image_path)
   top, left = (image.shape[0] - CROP) // 2, (image.shape[1] - CROP) // 2
   crop = np.ascontiguousarray(image[top:top + CROP, left:left + CROP])
@@ -178,7 +180,7 @@ def make_fixtures(image_path: str, output_dir: str) -> None:
 
 
 def kodak_check(image_path: str, arch: str, quality: int, output_dir: str) -> None:
-  _, torch, zoo = _import_compressai()
+  _, torch, zoo = import_compressai()
   torch.manual_seed(quality)
   model = zoo.model_architectures[arch](*zoo.cfgs[arch][quality]).eval()
   os.makedirs(output_dir, exist_ok=True)

@@ -22,23 +22,13 @@ import json
 import os
 import sys
 import time
-import types
 
 import numpy as np
 from PIL import Image
 
-
-def _import_compressai():
-  # As in compressai_fixtures.py: PyPI's torchvision cannot load beside the CPU torch wheel, and
-  # compressai imports it only for a registry these models never use.
-  torchvision = types.ModuleType("torchvision")
-  torchvision.transforms = types.ModuleType("torchvision.transforms")
-  sys.modules.setdefault("torchvision", torchvision)
-  sys.modules.setdefault("torchvision.transforms", torchvision.transforms)
-  import compressai  # pylint: disable=import-outside-toplevel
-  import torch  # pylint: disable=import-outside-toplevel
-  from compressai.zoo import image  # pylint: disable=import-outside-toplevel
-  return compressai, torch, image
+# Run as a script, this file's folder is on sys.path: the fixtures tool's import (pure NumPy
+# before compressai) serves both.
+from compressai_fixtures import import_compressai  # pylint: disable=wrong-import-order
 
 
 def _send(message: dict) -> None:
@@ -56,7 +46,7 @@ def main():
   parser.add_argument("--decoded_dir", required=True)
   parser.add_argument("images", nargs="+")
   args = parser.parse_args()
-  compressai, torch, zoo = _import_compressai()
+  compressai, torch, zoo = import_compressai()
   if args.threads:
     torch.set_num_threads(args.threads)
   model = zoo.model_architectures[args.architecture](*zoo.cfgs[args.architecture][args.quality])
