@@ -20,6 +20,7 @@ from tfcdi.codec import coding
 from tfcdi.codec import model as model_lib
 from tfcdi.codec import operating_points
 from tfcdi.codec import pretrained
+from tfcdi.codec import registry
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KODAK = os.path.join(REPO, "..", "shared", "data", "kodak")
@@ -94,13 +95,17 @@ SHIPPED_HYPERPRIOR = sorted(glob.glob(os.path.join(pretrained.PRETRAINED_DIR, "h
 
 @pytest.mark.parametrize("path", SHIPPED_HYPERPRIOR, ids=os.path.basename)
 def test_shipped_hyperprior_quality_loads_and_matches_its_kodak_metrics(path):
-  quality = os.path.basename(path)[len("hyperprior_q"):-len(".npz")]
-  codec = pretrained.load_hyperprior_codec(quality=quality)
-  assert codec.name == f"hp-q{quality}-cpu"
-  with open(os.path.join(pretrained.PRETRAINED_DIR, f"kodak_eval_hyperprior_q{quality}.json")) as f:
+  # hyperprior_q4.npz (MSE, picked by --quality) or hyperprior_q4_msssim.npz (MS-SSIM, by path).
+  stem = os.path.basename(path)[len("hyperprior_q"):-len(".npz")]
+  quality, _, tag = stem.partition("_")
+  codec = (registry.load(path) if tag else pretrained.load_hyperprior_codec(quality=quality))
+  assert codec.name == f"hp-q{quality}{'-' + tag if tag else ''}-cpu"
+  assert codec.distortion == ("ms-ssim" if tag == "msssim" else "mse")
+  with open(os.path.join(pretrained.PRETRAINED_DIR, f"kodak_eval_hyperprior_q{stem}.json")) as f:
     result = json.load(f)
   assert result["fingerprint"] == codec.fingerprint.hex()
   assert result["num_images"] == 24 and result["quality"] == int(quality)
+  assert result.get("distortion", "mse") == codec.distortion  # older evaluations: MSE codecs
   _recomputed_matches_committed(codec, result)
 
 

@@ -151,6 +151,16 @@ def test_hyperprior_table_files_ms_ssim_codecs_beside_the_mse_ones(tmp_path):
   summary = json.load(open(out / "hyperprior.json"))
   assert [p["distortion"] for p in summary["points"]] == ["mse", "ms-ssim"]
   assert summary["by_distortion"][0]["arms"][2]["top1"] == {"mse": 50.0, "ms-ssim": 50.0}
+  # Runs collected before stay in the table: another runs folder adds to it, and without
+  # --runs the table is made again from the committed copies.
+  os.makedirs(tmp_path / "more")
+  for extra in ([f"--runs={tmp_path / 'more'}"], []):
+    again = _run("tools.hyperprior_table", *extra, f"--output_dir={out}",
+                 f"--codec_results={out / 'kodak_eval_q4.json'}",
+                 f"--codec_results={out / 'kodak_eval_q4_msssim.json'}")
+    assert again.returncode == 0, again.stderr[-2000:]
+    summary = json.load(open(out / "hyperprior.json"))
+    assert summary["by_distortion"][0]["arms"][2]["top1"] == {"mse": 50.0, "ms-ssim": 50.0}
 
 
 def test_ship_codecs_ships_a_hyperprior_quality_with_its_own_evaluation(

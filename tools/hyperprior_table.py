@@ -6,7 +6,8 @@ r"""Collects the hyperprior follow-up's runs into committed results (issue: hype
       --codec_results=runs/hyperprior_q8/kodak_eval.json --output_dir=reports/hyperprior
 
 Every `<runs>/*/results.json` (tfcdi-train-classifier on a hyperprior store) is copied to
-`<output_dir>/runs/<quality>[_msssim]_<net>_<input>[_<latent inputs>][_seed<N>].json`, and each
+`<output_dir>/runs/<quality>[_msssim]_<net>_<input>[_<latent inputs>][_seed<N>].json` (every
+run in that folder makes the table, including those collected before), and each
 codec's Kodak evaluation to `<output_dir>/kodak_eval_<quality>[_msssim].json` (`_msssim`: a codec
 trained for MS-SSIM, `--recipe=hp-q4-msssim-cpu`); `hyperprior.json` / `hyperprior.md`
 put the arms of each quality and codec side by side, the MSE and MS-SSIM codecs of a quality
@@ -17,6 +18,7 @@ JPEG 2000 and the autoencoder's points, use tools/rd_curve.py with --curves_from
 in tfcdi/reporting/.
 """
 
+import glob
 import json
 import os
 import shutil
@@ -45,16 +47,19 @@ def main(argv):
   if not _RUNS.value and not _CODEC_RESULTS.value:
     raise app.UsageError("give --runs, --codec_results or both")
   os.makedirs(_OUTPUT_DIR.value, exist_ok=True)
-  copies = []
-  if _RUNS.value:
-    try:
-      copies = results.collect_results(
-          _RUNS.value, os.path.join(_OUTPUT_DIR.value, "runs"),
-          lambda r: "_".join(str(p) for p in (f"{r['operating_point']}{hyperprior.file_tag(r)}",
-                                              r["net"], r["input"], r.get("latent_inputs"))
-                             if p) + results.seed_suffix(r))
-    except ValueError as e:
-      raise app.UsageError(str(e)) from None
+  def name_of(r):
+    return "_".join(str(p) for p in (f"{r['operating_point']}{hyperprior.file_tag(r)}",
+                                     r["net"], r["input"], r.get("latent_inputs"))
+                    if p) + results.seed_suffix(r)
+
+  # The runs collected before (other runs folders, other sessions) stay part of the table, as
+  # in the other result tables; without --runs the table is re-made from them and the codecs.
+  try:
+    copies = (_tables.collect_runs(_RUNS.value, "classifier", _OUTPUT_DIR.value, name_of)
+              if _RUNS.value else
+              sorted(glob.glob(os.path.join(_OUTPUT_DIR.value, "runs", "*.json"))))
+  except ValueError as e:
+    raise app.UsageError(str(e)) from None
   codec_results = []
   for path in _CODEC_RESULTS.value:
     try:
