@@ -217,3 +217,21 @@ def test_a_toy_family_goes_through_the_latent_store(toy, tmp_path):
   decoded = [image for image, _ in rgb_arms.decoded_dataset(store_dir, "train")]
   assert decoded[0].shape == (32, 32, 3)
   assert np.array_equal(decoded[0].numpy()[::4, ::4], direct[0][0].astype(np.uint8))
+
+
+def test_a_family_refuses_what_it_does_not_implement_in_one_line(toy):
+  # The toy family implements only what reading and writing its files needs; the optional
+  # capabilities are refused with a CodecError naming the codec, and the required ones cannot
+  # be left out (an abstract method, caught when the class is instantiated).
+  codec, family = toy, ToyFamily()
+  for call in (codec.integer_tables, codec.analysis_model, codec.result_identity,
+               lambda: codec.label, lambda: family.read_tables("x.npz")):
+    with pytest.raises(interface.CodecError, match="cannot") as raised:
+      call()
+    assert "\n" not in str(raised.value)
+
+  class Incomplete(interface.Codec):
+    def to_json(self):
+      return {}
+  with pytest.raises(TypeError, match="abstract"):
+    Incomplete()

@@ -83,17 +83,21 @@ def _options(threads: int) -> tf.data.Options:
   return options
 
 
+def _clocked(work) -> dict:
+  """{"examples": what `work()` returns, "wall_s", "cpu_s"}: its wall and process CPU seconds."""
+  wall, cpu = time.perf_counter(), time.process_time()
+  examples = work()
+  return {"examples": examples, "wall_s": time.perf_counter() - wall,
+          "cpu_s": time.process_time() - cpu}
+
+
 def _timed_batches(dataset: tf.data.Dataset, batches: int, warmup: int) -> dict:
   """Wall and process CPU seconds of `batches` batches, after `warmup` untimed ones."""
   iterator = iter(dataset)
   for _ in range(warmup):
     next(iterator)
-  wall, cpu = time.perf_counter(), time.process_time()
-  examples = 0
-  for _ in range(batches):
-    examples += int(tf.shape(tf.nest.flatten(next(iterator))[0])[0])
-  return {"examples": examples, "wall_s": time.perf_counter() - wall,
-          "cpu_s": time.process_time() - cpu}
+  return _clocked(lambda: sum(int(tf.shape(tf.nest.flatten(next(iterator))[0])[0])
+                              for _ in range(batches)))
 
 
 def pipelines(data_dir: str | None, store_dir: str | None, batch_size: int) -> dict:
@@ -180,10 +184,7 @@ def run(data_dir, store_dir, batch_size, batches, warmup, rounds, threads, encod
       if t is None:
         code, count = coders[name]
         code()  # traced and warm
-        wall, cpu = time.perf_counter(), time.process_time()
-        code()
-        sample = {"examples": count, "wall_s": time.perf_counter() - wall,
-                  "cpu_s": time.process_time() - cpu}
+        sample = _clocked(lambda: (code(), count)[1])
         label = name
       else:
         sample = _timed_batches(arms[name]().with_options(_options(t)), batches, warmup)

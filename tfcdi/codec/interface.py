@@ -23,6 +23,7 @@ the fly (in a tf.data graph, hence TensorFlow ops in `latents_from_symbols`).
 
 from __future__ import annotations
 
+import abc
 import sys
 import typing
 
@@ -36,7 +37,7 @@ class CodecError(ValueError):
   """A codec bundle is missing, unreadable or does not match what was asked of it."""
 
 
-class Family:
+class Family(abc.ABC):
   """A codec family as the registry knows it; a family module defines one instance, FAMILY.
 
   Attributes:
@@ -56,24 +57,27 @@ class Family:
   symbol_names: tuple = ()
   selector: str = ""
 
+  def _unsupported(self, what: str) -> CodecError:
+    return CodecError(f"the {self.name} codec family cannot {what}")
+
   def parse_header(self, data: bytes):
     """The file's checked header (codec_family, codec_name, fingerprint, image_size,
     latent_shape at least). The built-in families share bitstream.parse_header."""
     return bitstream.parse_header(data)
 
+  @abc.abstractmethod
   def load(self, path: str | None = None, selection=None) -> Codec:
     """The bundle at `path`, or the shipped codec of `selection`; a bundle must match a
     selection given with it. Raises CodecError."""
-    raise NotImplementedError
 
   def read_tables(self, path: str) -> Reader:
     """The Reader of a bundle, without building its model. Raises CodecError."""
-    raise NotImplementedError
+    raise self._unsupported("read a bundle's tables without its model")
 
+  @abc.abstractmethod
   def tables_from_json(self, data: dict, folder: str | None = None) -> Reader:
     """The Reader whose Reader.to_json() is `data`; `folder` holds what Reader.save_beside
     wrote there. Raises CodecError."""
-    raise NotImplementedError
 
   def selection_of(self, codec_json: dict):
     """The selector's value in a codec's JSON identity (or a result JSON)."""
@@ -112,11 +116,13 @@ class Family:
     return self.serving_names.get(symbol_name, symbol_name)
 
 
-class Reader:
+class Reader(abc.ABC):
   """A codec's identity and integer tables: reads its .tfci files into symbols and latents.
 
   Subclasses set `family` (the family's name), `bitstream_family` (its byte), `name`,
-  `fingerprint` and `channels`, and implement the methods that raise NotImplementedError.
+  `fingerprint` and `channels`, and implement the abstract methods (what reading its files
+  needs). The other capabilities are optional: a family without one refuses it in one line
+  (CodecError), so a new family can start from the abstract methods alone.
   """
 
   family: str = ""
@@ -124,6 +130,9 @@ class Reader:
   name: str
   fingerprint: bytes
   channels: int
+
+  def _unsupported(self, what: str) -> CodecError:
+    return CodecError(f"codec {self.name!r} (of the {self.family} family) cannot {what}")
 
   @property
   def family_info(self) -> Family:
@@ -179,23 +188,23 @@ class Reader:
                        f"file; codec {self.name!r} is a {self.family} codec")
     self.check_shapes(header)
 
+  @abc.abstractmethod
   def check_shapes(self, header) -> None:
     """Refuses a header whose latent shapes are not what this codec makes of its image size."""
-    raise NotImplementedError
 
+  @abc.abstractmethod
   def latent_shapes(self, image_size) -> dict:
     """(H, W) of an image -> {"latent_shape": [h, w, C], ...}: the shapes its file announces
     (a latent store writes them into its metadata)."""
-    raise NotImplementedError
 
+  @abc.abstractmethod
   def read_symbols(self, data: bytes) -> tuple:
     """(header, {symbol name: int32 [h, w, C]}) of a file, checked against this codec."""
-    raise NotImplementedError
 
+  @abc.abstractmethod
   def latents_from_symbols(self, symbols: dict) -> dict:
     """{symbol name: int tensor [..., h, w, C]} -> {latent name: float32 tensor}, in TF ops:
     the latents of the symbol arrays given (the i-th latent comes from the i-th symbols)."""
-    raise NotImplementedError
 
   def read_latents(self, data: bytes) -> dict:
     """{latent name: float32 [h, w, C]} of a file: what compressed-domain nets read. Entropy
@@ -206,17 +215,17 @@ class Reader:
   def information_bits(self, data: bytes) -> tuple:
     """(header, the ideal code length in bits of the file's symbols under this codec's
     tables): what the payload would be with a perfect entropy coder."""
-    raise NotImplementedError
+    raise self._unsupported("measure a file's ideal code length")
 
   def integer_tables(self) -> dict:
     """The named integer arrays of its coding path (what a bundle stores for the coder)."""
-    raise NotImplementedError
+    raise self._unsupported("give its coding tables")
 
+  @abc.abstractmethod
   def to_json(self) -> dict:
     """The identity (and small tables) a store's metadata and an export's info record; the
     family's tables_from_json reads it back. Holds "family" unless the family is the
     autoencoder (whose stores predate families)."""
-    raise NotImplementedError
 
   def save_beside(self, folder: str) -> None:
     """Writes into `folder` what to_json leaves out (large tables); nothing by default."""
@@ -248,7 +257,7 @@ class Codec(Reader):
 
   def analysis_model(self):
     """The Keras model from image to latent, whose layers bound the analysis' reach."""
-    raise NotImplementedError
+    raise self._unsupported("give its analysis transform")
 
   def synthesis_model(self):
     """The Keras model from latent to image, whose layers bound the synthesis' reach; None (a
@@ -295,12 +304,12 @@ class Codec(Reader):
     # A codec's identity is its Reader's.
     return self.tables().to_json()
 
+  @abc.abstractmethod
   def batch_compressor(self, image_size: int | None, format_version: int | None = None):
     """A function (float32 images [B, H, W, 3], (height, width)) -> B .tfci files, for images
     already padded to a multiple of the downsampling (or padded by it); `image_size` fixes a
     square input size so the encoder traces once (None: any size); `format_version` as in
     compress."""
-    raise NotImplementedError
 
   def _encoder(self, image_size: int | None):
     """The model's encode, traced once for square inputs of `image_size` (a store's fixed
@@ -360,26 +369,26 @@ class Codec(Reader):
           "the file decodes to non-finite pixels (a forged file, or a codec that does not fit "
           "it)") from None
 
+  @abc.abstractmethod
   def reconstruct(self, symbols: dict):
     """{symbol name: int32 [B, h, w, C]} -> float32 images [B, H', W', 3] in [0, 255] (padded
     size): the synthesis transform."""
-    raise NotImplementedError
 
   def latents(self, images, differentiable: bool = False) -> dict:
     """float32 images [B, H, W, 3] in [0, 255] (multiples of the downsampling) -> {latent name:
     float32 [B, h, w, C]}: what a file of each image gives read_latents. differentiable=True:
     the training-time path with gradients (joint training)."""
-    raise NotImplementedError
+    raise self._unsupported("compute latents from images")
 
   # What an evaluation result records of the codec, and how logs name it.
 
   def result_identity(self) -> dict:
     """The fields that say which codec a result is for (they lead its JSON)."""
-    raise NotImplementedError
+    raise self._unsupported("identify itself in an evaluation result")
 
   @property
   def label(self) -> str:
-    raise NotImplementedError
+    raise self._unsupported("name itself in logs")
 
   @property
   def target_bpp(self) -> float | None:

@@ -9,6 +9,7 @@ float16 storage would break (BUILD_NOTES.md, "Imported CompressAI codecs").
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import hashlib
 import json
@@ -131,7 +132,7 @@ def load_model(path: str, family: str, what: str, model_class, quality=None) -> 
   return meta, model, arrays
 
 
-class TablesBeside:
+class TablesBeside(abc.ABC):
   """What the Readers of these families share: integer arrays (`self.arrays`) too large for a
   store's JSON metadata, written beside it (save_beside) and checked against the digest the
   identity (to_json) keeps. A subclass defines to_json (with "tables_file" and
@@ -172,8 +173,9 @@ class TablesBeside:
     return cls.from_json_arrays(identity, arrays)
 
   @classmethod
+  @abc.abstractmethod
   def from_json_arrays(cls, identity: dict, arrays: dict):
-    raise NotImplementedError
+    """The family's Reader of an identity and its (checked) arrays."""
 
 
 @dataclasses.dataclass
@@ -222,8 +224,9 @@ class ImportedFamily(interface.Family):
   tables_class: type = TablesBeside
 
   @staticmethod
+  @abc.abstractmethod
   def load_codec(path: str, quality=None):
-    raise NotImplementedError
+    """The family's codec of the bundle at `path` (of `quality`, if given)."""
 
   def load(self, path=None, selection=None):
     if path is None:
