@@ -64,7 +64,7 @@ def tiny_codec(tiny_codec_path):
   return pretrained.load_codec(path=tiny_codec_path)
 
 
-def _make_tiny_hyperprior(path, name="hp-tiny", seed=0, quality=4):
+def _make_tiny_hyperprior(path, name="hp-tiny", seed=0, quality=4, distortion="mse"):
   """Saves a random tiny hyperprior bundle (N = M = 8) at `path`; returns its fingerprint.
 
   Its analysis output is scaled up and its hyper-synthesis biased so that y and the scales span
@@ -80,12 +80,13 @@ def _make_tiny_hyperprior(path, name="hp-tiny", seed=0, quality=4):
   for layer_name in ("deconv1", "deconv2", "deconv3"):
     layer = model.hyper_synthesis.get_layer(layer_name)
     layer.bias.assign(rng.uniform(0.5, 3.0, layer.bias.shape).astype(np.float32))
-  return pretrained.save_hyperprior_codec(model, quality, str(path), name)
+  return pretrained.save_hyperprior_codec(model, quality, str(path), name, distortion=distortion)
 
 
 @pytest.fixture(scope="session")
 def make_tiny_hyperprior():
-  """make_tiny_hyperprior(path, name="hp-tiny", seed=0, quality=4) -> fingerprint."""
+  """make_tiny_hyperprior(path, name="hp-tiny", seed=0, quality=4, distortion="mse")
+  -> fingerprint."""
   return _make_tiny_hyperprior
 
 

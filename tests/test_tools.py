@@ -183,6 +183,36 @@ def test_ship_codecs_ships_a_hyperprior_quality_with_its_own_evaluation(
   assert _run("tools.ship_codecs", f"--dest={dest}").returncode != 0  # nothing to ship from
 
 
+def test_ship_codecs_ships_an_ms_ssim_codec_beside_the_mse_one_and_refuses_a_misplaced_one(
+    tmp_path, make_tiny_hyperprior):
+  runs = tmp_path / "runs"
+  dest = tmp_path / "pretrained"
+  for stem, distortion, seed in (("hyperprior_q4", "mse", 0),
+                                 ("hyperprior_q4_msssim", "ms-ssim", 1)):
+    os.makedirs(runs / stem)
+    fingerprint = make_tiny_hyperprior(runs / stem / f"{stem}.npz", seed=seed,
+                                       distortion=distortion).hex()
+    _write(str(runs / stem / "kodak_eval.json"),
+           {"fingerprint": fingerprint, "bpp": 0.4 + seed, "psnr": 30.0, "ms_ssim": 0.95})
+  shipped = _run("tools.ship_codecs", f"--hyperprior_runs={runs}", f"--dest={dest}")
+  assert shipped.returncode == 0, shipped.stderr
+  assert "hyperprior q4_msssim: shipped hp-tiny" in shipped.stdout
+  for stem in ("hyperprior_q4", "hyperprior_q4_msssim"):
+    assert (dest / f"{stem}.npz").read_bytes() == (runs / stem / f"{stem}.npz").read_bytes()
+    assert (json.load(open(dest / f"kodak_eval_{stem}.json"))
+            == json.load(open(runs / stem / "kodak_eval.json")))
+  # An MSE bundle in the MS-SSIM run's place would ship under a name that lies: refused.
+  misplaced = tmp_path / "misplaced" / "hyperprior_q1_msssim"
+  os.makedirs(misplaced)
+  fingerprint = make_tiny_hyperprior(misplaced / "hyperprior_q1_msssim.npz", quality=1).hex()
+  _write(str(misplaced / "kodak_eval.json"),
+         {"fingerprint": fingerprint, "bpp": 0.2, "psnr": 28.0, "ms_ssim": 0.9})
+  refused = _run("tools.ship_codecs", f"--hyperprior_runs={misplaced.parent}",
+                 f"--dest={tmp_path / 'other'}")
+  assert refused.returncode != 0 and "trained for mse, not ms-ssim" in refused.stderr
+  assert not (tmp_path / "other" / "hyperprior_q1_msssim.npz").exists()
+
+
 def test_make_report_renders_a_workdir_without_running_a_step(tmp_path):
   from tfcdi import reproduce  # pylint: disable=g-import-not-at-top
   data = os.path.join(_REPO_ROOT, "..", "shared", "data")

@@ -197,6 +197,18 @@ def test_a_recipe_killed_while_measuring_a_milestone_measures_it_on_resume(
   assert [m["step"] for m in codec_train.read_history(workdir)["milestones"]] == [2, 4]
 
 
+def test_long_recipes_clip_the_gradient_norm_and_the_shipped_short_one_is_unchanged(tmp_path):
+  ops = codec_train.operating_points
+  for name, lr, clip in (("ae-0.635-cpu", 5e-4, 10_000.0), ("ae-0.330-cpu", 5e-4, 10_000.0),
+                         ("ae-0.0983-cpu", 1e-3, None)):
+    recipe = codec_train.get_recipe(name)
+    config = recipe.config()
+    _, optimizer, _ = codec_train.build(ops.get_operating_point(recipe.operating_point), config,
+                                        str(tmp_path / name))
+    assert optimizer.global_clipnorm == clip, name
+    assert float(optimizer.learning_rate) == pytest.approx(lr), name
+
+
 def test_unknown_recipe_names_the_known_ones():
   with pytest.raises(ValueError, match="ae-0.635-cpu"):
     codec_train.get_recipe("ae-0.5-cpu")

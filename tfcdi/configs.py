@@ -62,6 +62,9 @@ class CodecTrainConfig:
   learning_rate: float | None = None
   # The learning rate is divided by 10 after this fraction of the steps.
   decay_at: float = 1.0
+  # Adam's global gradient-norm clip (None: none, as the paper states none). It cuts single
+  # spikes, which would otherwise inflate Adam's second moments and slow every later step.
+  clip_norm: float | None = None
   log_every: int = 100
   checkpoint_every: int = 1000
   # Multiplies the operating point's beta. Short runs end with an MSE several times the

@@ -1,7 +1,7 @@
 r"""Copies trained codec bundles and their Kodak evaluations into the package (tfcdi/pretrained).
 
   python -m tools.ship_codecs --runs=/path/to/codec_cpu     # holds <op>/codec_<op>.npz
-  python -m tools.ship_codecs --hyperprior_runs=runs        # holds hyperprior_q<Q>/hyperprior_q<Q>.npz
+  python -m tools.ship_codecs --hyperprior_runs=runs        # holds hyperprior_q<Q>[_msssim]/ runs
 
 Refuses a bundle whose Kodak evaluation was made with different weights (fingerprint mismatch),
 so the shipped metrics always describe the shipped codec.
@@ -17,13 +17,15 @@ from absl import flags
 from tfcdi.codec import operating_points
 from tfcdi.codec import pretrained
 from tfcdi.codec import qualities
+from tfcdi.train import hyperprior as hyperprior_train
 
 _RUNS = flags.DEFINE_string("runs", None, "Folder with one sub-folder per operating point.")
 _DEST = flags.DEFINE_string("dest", None, "Where to ship to (default: the package's "
                             "tfcdi/pretrained, which setup.py installs).")
 _HYPERPRIOR_RUNS = flags.DEFINE_string(
-    "hyperprior_runs", None, "Folder holding hyperprior_q<Q>/ runs of tfcdi-train-codec "
-    "--codec=hyperprior; every finished quality is shipped.")
+    "hyperprior_runs", None, "Folder holding runs of tfcdi-train-codec --codec=hyperprior, "
+    "each named after its bundle: hyperprior_q<Q>/ (MSE) or hyperprior_q<Q>_msssim/ (MS-SSIM); "
+    "every finished one is shipped.")
 
 
 def _ship(bundle: str, evaluation: str, bundle_to: str, evaluation_to: str, label: str):
@@ -59,17 +61,21 @@ def main(argv):
     if pretrained.read_metadata(bundle).get("recipe") and os.path.exists(history):
       shutil.copyfile(history, os.path.join(dest, f"history_{op}.json"))
   for quality in qualities.QUALITIES if _HYPERPRIOR_RUNS.value else ():
-    name = qualities.get_quality(quality).name
-    run_dir = os.path.join(_HYPERPRIOR_RUNS.value, f"hyperprior_{name}")
-    bundle = os.path.join(run_dir, f"hyperprior_{name}.npz")
-    evaluation = os.path.join(run_dir, "kodak_eval.json")
-    if not (os.path.exists(bundle) and os.path.exists(evaluation)):
-      continue  # qualities nobody trained are the common case: no line for each
-    _ship(bundle, evaluation,
-          os.path.join(dest, os.path.basename(pretrained.hyperprior_shipped_path(quality))),
-          os.path.join(dest, f"kodak_eval_hyperprior_{name}.json"),
-          f"hyperprior {name}")
-
+    for distortion in qualities.DISTORTIONS:
+      bundle_file = hyperprior_train.bundle_name(quality, distortion)
+      stem = bundle_file.removesuffix(".npz")  # hyperprior_q4, hyperprior_q4_msssim
+      run_dir = os.path.join(_HYPERPRIOR_RUNS.value, stem)
+      bundle = os.path.join(run_dir, bundle_file)
+      evaluation = os.path.join(run_dir, "kodak_eval.json")
+      if not (os.path.exists(bundle) and os.path.exists(evaluation)):
+        continue  # qualities nobody trained are the common case: no line for each
+      trained_for = pretrained.read_metadata(bundle).get("distortion", qualities.MSE)
+      if trained_for != distortion:
+        # The shipped name says what the codec was trained for: a misplaced bundle would lie.
+        raise app.UsageError(f"{bundle} was trained for {trained_for}, not {distortion}")
+      _ship(bundle, evaluation, os.path.join(dest, bundle_file),
+            os.path.join(dest, f"kodak_eval_{stem}.json"),
+            stem.replace("_", " ", 1))  # "hyperprior q4", "hyperprior q4_msssim"
 
 def run():
   app.run(main)
