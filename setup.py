@@ -54,8 +54,9 @@ setup(
     ],
     extras_require={
         # tf-slim's layers need TF1 layer classes, which TF 2.21 keeps in tf-keras; only the
-        # test that builds slim's own resnet_v1_50 graph needs them.
-        "test": ["pytest>=8,<10", "tf-keras>=2.21,<2.22"],
+        # test that builds slim's own resnet_v1_50 graph needs them. pytest-xdist: the README's
+        # test command runs two workers, one per core.
+        "test": ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "tf-keras>=2.21,<2.22"],
         # tfcdi-encode-dataset --beam. Beam pins protobuf<7 (TF 2.21 runs on 6.x as well), so
         # it goes in its own environment (BUILD_NOTES.md: Apache Beam).
         "beam": ["apache-beam>=2.65,<3"],

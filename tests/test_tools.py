@@ -275,6 +275,36 @@ def test_classification_table_adds_seeds_collected_later_to_their_arms(tmp_path)
   assert "| 52.00 (50.00-54.00) |" in (out / "classification.md").read_text()
 
 
+def test_width_table_joins_new_widths_to_the_committed_runs_and_refuses_runs_outside_it(
+    tmp_path):
+  runs, committed, out = tmp_path / "runs", tmp_path / "committed", tmp_path / "out"
+  for name, (net, kind, top1) in {"c51": ("cresnet51", "latent", 0.60),
+                                  "r50": ("resnet50", "decoded", 0.58)}.items():
+    run = _classifier_run("0.0983", net, kind, top1, 1)
+    run["config"]["width_multiplier"] = 0.25
+    _write(str(runs / name / "results.json"), run)
+    # The cpu preset's 1/8-width runs, as the classification table commits them.
+    _write(str(committed / f"0.0983_{net}_{kind}.json"),
+           _classifier_run("0.0983", net, kind, top1 - 0.05, 0))
+  _write(str(committed / "0.330_cresnet39_latent.json"),  # not in the study: skipped
+         _classifier_run("0.330", "cresnet39", "latent", 0.7, 0))
+  result = _run("tools.width_table", f"--runs={runs}", f"--include={committed}",
+                f"--output_dir={out}")
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert sorted(os.listdir(out / "runs")) == ["0.0983_cresnet51_latent_w4_seed1.json",
+                                              "0.0983_resnet50_decoded_w4_seed1.json"]
+  summary = json.load(open(out / "width.json"))
+  assert [g["width"] for g in summary["gaps"]] == [0.125, 0.25]
+  assert all(g["top1"] == pytest.approx(2.0) for g in summary["gaps"])
+  assert "![the gap against the width](width_gap.png)" in (out / "width.md").read_text()
+  assert (out / "width_gap.png").stat().st_size > 0
+  _write(str(tmp_path / "bad" / "x" / "results.json"),
+         _classifier_run("0.330", "cresnet39", "latent", 0.7, 0))
+  refused = _run("tools.width_table", f"--runs={tmp_path / 'bad'}",
+                 f"--output_dir={tmp_path / 'out2'}")
+  assert refused.returncode == 1 and "not an arm of the width study" in refused.stderr
+
+
 def test_storage_check_codes_each_photo_whole_and_sums_the_real_file_sizes(tmp_path):
   from PIL import Image  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top

@@ -42,7 +42,7 @@ _ARM_STYLES = (("tab:blue", "s", 4, "--", True, 2.0), ("tab:red", "o", 4, "-", T
                ("tab:orange", "^", 8, "-.", False, 2.2))
 
 
-def _arm_style(index: int) -> dict:
+def arm_style(index: int) -> dict:
   color, marker, size, line, filled, zorder = _ARM_STYLES[index % len(_ARM_STYLES)]
   return {"color": color, "marker": marker, "markersize": size, "linestyle": line,
           "zorder": zorder, "markerfacecolor": color if filled else "none",
@@ -142,7 +142,7 @@ def _draw_operating_points(ax, panel: dict, labels: Sequence[str], title: str, y
     if label not in panel["arms"]:
       continue
     xs, ys = zip(*panel["arms"][label])
-    ax.plot(xs, ys, label=label, **_arm_style(index))
+    ax.plot(xs, ys, label=label, **arm_style(index))
   if panel["reference"] is not None:
     ax.axhline(panel["reference"], color="k", linestyle=":", label=reference_label)
   rates = [op.bpp for op in operating_points.OPERATING_POINTS.values()]
@@ -255,7 +255,7 @@ def validation_curves_figure(summary: dict, metric: str = "top5"):
       if points:
         xs, ys = zip(*points)
         suffix = " (still training)" if f"{label} at {op} bpp" in data["unfinished"] else ""
-        ax.plot(xs, ys, label=label + suffix, **_arm_style(index))
+        ax.plot(xs, ys, label=label + suffix, **arm_style(index))
     if data["reference"]:
       xs, ys = zip(*data["reference"])
       ax.plot(xs, ys, color="k", linestyle=":", label="ResNet-50 on original RGB")
