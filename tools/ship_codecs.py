@@ -77,6 +77,7 @@ def main(argv):
             os.path.join(dest, f"kodak_eval_{stem}.json"),
             stem.replace("_", " ", 1))  # "hyperprior q4", "hyperprior q4_msssim"
 
+
 def run():
   app.run(main)
 
