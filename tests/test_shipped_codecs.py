@@ -14,12 +14,14 @@ from PIL import Image
 from experiments import compress
 from experiments import decompress
 
+from tfcdi import baselines
 from tfcdi import metrics
 from tfcdi.codec import bitstream
 from tfcdi.codec import coding
 from tfcdi.codec import model as model_lib
 from tfcdi.codec import operating_points
 from tfcdi.codec import pretrained
+from tfcdi.codec import qualities
 from tfcdi.codec import registry
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -107,6 +109,27 @@ def test_shipped_hyperprior_quality_loads_and_matches_its_kodak_metrics(path):
   assert result["num_images"] == 24 and result["quality"] == int(quality)
   assert result.get("distortion", "mse") == codec.distortion  # older evaluations: MSE codecs
   _recomputed_matches_committed(codec, result)
+
+
+@pytest.mark.parametrize("quality", qualities.TRAINED_QUALITIES)
+def test_each_trained_quality_selects_a_shipped_codec_above_jpeg_on_ms_ssim(quality):
+  # --quality picks the MSE codec, or the MS-SSIM one where no MSE codec ships (q8: its MSE
+  # codec lost to JPEG on every metric). Whichever it picks beats JPEG on MS-SSIM at its own
+  # Kodak rate (JPEG's curve interpolated, as the codec claims do).
+  codec = pretrained.load_hyperprior_codec(quality=quality)
+  tag = "" if codec.distortion == "mse" else "_msssim"
+  with open(os.path.join(pretrained.PRETRAINED_DIR,
+                         f"kodak_eval_hyperprior_q{quality}{tag}.json")) as f:
+    result = json.load(f)
+  assert result["fingerprint"] == codec.fingerprint.hex()
+  with open(os.path.join(REPO, "reports", "codec", "rd_curve.json")) as f:
+    jpeg = json.load(f)["curves"]["jpeg"]["points"]
+  at_rate = baselines.interpolate_at_bpp([p["bpp"] for p in jpeg], [p["ms_ssim"] for p in jpeg],
+                                         result["bpp"])
+  assert at_rate.in_range and result["ms_ssim"] > at_rate.value
+  if quality == 8:
+    assert codec.distortion == "ms-ssim"
+    assert not os.path.exists(os.path.join(pretrained.PRETRAINED_DIR, "hyperprior_q8.npz"))
 
 
 @pytest.mark.skipif(not SHIPPED_HYPERPRIOR or not os.path.isdir(KODAK),

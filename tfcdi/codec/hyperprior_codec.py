@@ -379,8 +379,17 @@ def _hyperprior_digest(weights, integer_arrays: dict) -> bytes:
 
 
 def hyperprior_shipped_path(quality) -> str:
+  """The shipped codec a quality selects: its MSE codec, or, where none ships, its MS-SSIM one.
+
+  Quality 8 ships as MS-SSIM only: its MSE codec lost to JPEG on every metric at its rate (a
+  trap for users), the MS-SSIM one beats JPEG and JPEG 2000 on MS-SSIM (BUILD_NOTES.md).
+  The path returned when neither exists is the MSE one's (the loader's error names it).
+  """
   q = qualities.get_quality(quality)
-  return os.path.join(bundles.PRETRAINED_DIR, f"hyperprior_{q.name}.npz")
+  mse = os.path.join(bundles.PRETRAINED_DIR, f"hyperprior_{q.name}.npz")
+  ms_ssim = os.path.join(bundles.PRETRAINED_DIR,
+                         f"hyperprior_{q.name}_{qualities.distortion_tag(qualities.MS_SSIM)}.npz")
+  return ms_ssim if not os.path.exists(mse) and os.path.exists(ms_ssim) else mse
 
 
 def save_hyperprior_codec(model: hyperprior_lib.Hyperprior, quality, path: str, name: str,
