@@ -365,6 +365,37 @@ def test_hyperprior_summary_puts_mse_and_ms_ssim_codecs_side_by_side(tmp_path):
     hyperprior.hyperprior_summary(files, codecs, paper)
 
 
+def test_a_gap_inside_its_seed_spread_has_no_sign_under_either_codec(tmp_path):
+  paper = published.load_paper_numbers()
+  two, y_hat, decoded = hyperprior.HYPERPRIOR_ARMS
+  # Under the MS-SSIM codec two branches lead y_hat alone by 1 point, but y_hat's two seeds
+  # lie 8 points apart: that gap has no measured sign. Under MSE both gaps are single runs.
+  runs = [(None, two, 0.60), (None, y_hat, 0.58), (None, decoded, 0.55),
+          ("ms-ssim", two, 0.52), ("ms-ssim", two, 0.54, 1), ("ms-ssim", y_hat, 0.48),
+          ("ms-ssim", y_hat, 0.56, 1), ("ms-ssim", decoded, 0.50)]
+  files = []
+  for i, (distortion, arm, top1, *seed) in enumerate(runs):
+    files.append(os.path.join(str(tmp_path), str(i), "results.json"))
+    _write(files[-1], _hyperprior_run(4, distortion, arm, top1, *seed))
+  codecs = [{"codec_family": "hyperprior", "quality": 4, "bpp": 0.50, "codec": "hp-q4-cpu"},
+            {"codec_family": "hyperprior", "quality": 4, "distortion": "ms-ssim", "bpp": 0.40,
+             "codec": "hp-q4-msssim-cpu"}]
+  (row,) = hyperprior.hyperprior_summary(files, codecs, paper)["by_distortion"]
+  gaps = {g["gap"]: g for g in row["gaps"]}
+  inside = gaps["two branches - y_hat alone"]
+  assert inside["top1"] == pytest.approx({"mse": 2.0, "ms-ssim": 1.0})
+  assert inside["seed_spread"]["mse"] is None
+  assert inside["seed_spread"]["ms-ssim"] == pytest.approx(8.0)  # the larger range: y_hat's
+  assert inside["same_sign"] == "inconclusive"
+  # A single-seed arm has no spread: the gap is decided on its runs (+5 and +3).
+  assert gaps["two branches - decoded RGB"]["same_sign"] is True
+  text = hyperprior.hyperprior_markdown(hyperprior.hyperprior_summary(files, codecs, paper), "t")
+  assert ("| q4 | two branches - y_hat alone | +2.00 | +1.00 (spread 8.00) | inside the seed "
+          "spread |") in text
+  assert "q4: the MS-SSIM codec codes Kodak at 0.80x the MSE codec's rate (0.400 vs 0.500 bpp)" \
+      in text
+
+
 def test_sizes_print_in_a_unit_that_keeps_a_digit():
   from tfcdi.reporting import results  # pylint: disable=g-import-not-at-top
   assert results.size_text(812) == "812 bytes"

@@ -131,6 +131,16 @@ def _top1(arm: dict):
   return m.get("top1") if m.get("complete") else None
 
 
+def _same_sign(first, second):
+  """Does a gap point the same way under both codecs? True / False; INCONCLUSIVE when either
+  gap lies inside its seed spread; None when either is not measured."""
+  if first is None or second is None:
+    return None
+  if seeds_lib.INCONCLUSIVE in (first, second):
+    return seeds_lib.INCONCLUSIVE
+  return first == second
+
+
 def _side_by_side(points: list) -> list:
   """Per quality with points of both distortions: each arm's finished top-1 under each codec
   and the difference, and the gaps between arms under each (None where an arm is missing)."""
@@ -150,15 +160,18 @@ def _side_by_side(points: list) -> list:
                    else top1["ms-ssim"] - top1["mse"]})
     gaps = []
     for name, first, second in _GAPS:
-      values = {}
+      values, spreads, signs = {}, {}, {}
       for distortion, point in pair.items():
-        x, y = _top1(point["arms"][first]), _top1(point["arms"][second])
+        a, b = point["arms"][first], point["arms"][second]
+        x, y = _top1(a), _top1(b)
         values[distortion] = None if x is None or y is None else x - y
-      known = None not in values.values()
-      gaps.append({"gap": name, "top1": values,
-                   # Does the gap point the same way under both codecs? (None: not measured.)
-                   "same_sign": ((values["mse"] > 0) == (values["ms-ssim"] > 0)) if known
-                   else None})
+        spreads[distortion] = (None if values[distortion] is None else seeds_lib.gap_spread(
+            a.get("measured"), b.get("measured"), metric="top1"))
+        # The gap's sign under the report's spread rule: True (positive), False, INCONCLUSIVE.
+        signs[distortion] = seeds_lib.decide(values[distortion], 0.0, spreads[distortion],
+                                             strict=True)
+      gaps.append({"gap": name, "top1": values, "seed_spread": spreads,
+                   "same_sign": _same_sign(signs["mse"], signs["ms-ssim"])})
     rows.append({"quality": quality,
                  "kodak": {d: pair[d]["kodak"] for d in DISTORTIONS},
                  "arms": arms, "gaps": gaps})
@@ -169,7 +182,7 @@ def _side_by_side_markdown(rows: list, labels: dict) -> list:
   def num(v, signed=False):
     return "" if v is None else (f"{v:+.2f}" if signed else f"{v:.2f}")
 
-  arm_rows, gap_rows = [], []
+  arm_rows, gap_rows, rate_notes = [], [], []
   for row in rows:
     kodak = {d: row["kodak"][d] or {} for d in DISTORTIONS}
     rate = " / ".join("" if kodak[d].get("bpp") is None else f"{kodak[d]['bpp']:.3f}"
@@ -179,10 +192,21 @@ def _side_by_side_markdown(rows: list, labels: dict) -> list:
                        num(arm["top1"]["mse"]), num(arm["top1"]["ms-ssim"]),
                        num(arm["difference"], signed=True)])
     for gap in row["gaps"]:
-      same = {True: "yes", False: "no", None: "not measured"}[gap["same_sign"]]
-      gap_rows.append([row["quality"], gap["gap"], num(gap["top1"]["mse"], True),
-                       num(gap["top1"]["ms-ssim"], True), same])
-  return [
+      same = {True: "yes", False: "no", None: "not measured",
+              seeds_lib.INCONCLUSIVE: "inside the seed spread"}[gap["same_sign"]]
+
+      def cell(d, gap=gap):
+        spread = gap["seed_spread"][d]
+        text = num(gap["top1"][d], True)
+        return text if spread is None else f"{text} (spread {spread:.2f})"
+
+      gap_rows.append([row["quality"], gap["gap"], cell("mse"), cell("ms-ssim"), same])
+    rates = [kodak[d].get("bpp") for d in DISTORTIONS]
+    if None not in rates:
+      rate_notes.append(f"{row['quality']}: the MS-SSIM codec codes Kodak at "
+                        f"{rates[1] / rates[0]:.2f}x the MSE codec's rate ({rates[1]:.3f} vs "
+                        f"{rates[0]:.3f} bpp)")
+  lines = [
       "## MSE and MS-SSIM codecs side by side", "",
       "Top-1 (percent, finished runs, the mean of an arm's seeds) of each arm on the store of "
       "each codec of a quality: the MSE codec and the MS-SSIM one (the follow-up's metric). "
@@ -192,7 +216,15 @@ def _side_by_side_markdown(rows: list, labels: dict) -> list:
       "The follow-up's conclusions are gaps between arms; the same gap under each codec, and "
       "whether it points the same way:", "",
       results_lib.table(["quality", "top-1 gap", "MSE codec", "MS-SSIM codec", "same sign"],
-                        gap_rows), ""]
+                        gap_rows), "",
+      "A gap's spread is the larger of its two arms' seed ranges; a gap within its spread of "
+      "zero has no measured sign (the report's spread rule), and neither has the comparison.",
+      ""]
+  if rate_notes:
+    lines += ["The two codecs of a quality share its index, not its rate, so an arm's "
+              "difference between them mixes the metric with the rate: "
+              + "; ".join(rate_notes) + ".", ""]
+  return lines
 
 
 def hyperprior_markdown(summary: dict, title: str) -> str:
