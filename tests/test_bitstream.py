@@ -271,3 +271,246 @@ def test_a_payload_that_is_not_whole_32_bit_words_is_refused_by_the_header(small
             bytes(range(length)))
   with pytest.raises(BitstreamError, match="whole number of 32-bit words"):
     bitstream.parse_header(_reseal(forged))
+
+
+def _forged_header(image, latent, centers=6, payload=b"\0\0\0\1"):
+  """A whole autoencoder file built field by field, with a valid checksum: what parse_header
+  sees of any header, plausible or not (the payload is not decoded here)."""
+  name = b"ae"
+  head = (b"TFCI" + bytes([1, 0, len(name)]) + name + bitstream._FIXED.pack(
+      FINGERPRINT, *image, *latent, centers, len(payload)))
+  return head + struct.pack(">I", zlib.crc32(payload, zlib.crc32(head))) + payload
+
+
+M = bitstream.MAX_IMAGE_SIDE
+
+
+@pytest.mark.parametrize("image, latent, centers", [
+    ((M, M), (1, 1, 1), 2),  # the largest image, the fewest centers
+    ((1, 1), (1, 1, 1), bitstream.MAX_CENTERS),  # the smallest image, the most centers
+    ((5, 7), (5, 7, 3), 6),  # a latent as large as its image
+    ((4096, 1024), (4096, 1024, 64), 6),  # exactly MAX_SYMBOLS symbols
+])
+def test_headers_at_each_bound_are_accepted(image, latent, centers):
+  header = bitstream.parse_header(_forged_header(image, latent, centers))
+  assert (header.image_size, header.latent_shape, header.num_centers) == (image, latent, centers)
+  assert header.num_symbols == np.prod(latent)
+
+
+@pytest.mark.parametrize("image, latent, centers, match", [
+    ((M + 1, 8), (1, 1, 1), 6, "image size"),
+    ((8, M + 1), (1, 1, 1), 6, "image size"),
+    ((0, 8), (1, 1, 1), 6, "image size"),
+    ((8, 0), (1, 1, 1), 6, "image size"),
+    ((5, 7), (6, 7, 3), 6, "latent shape"),  # one row more than the image
+    ((5, 7), (5, 8, 3), 6, "latent shape"),
+    ((5, 7), (0, 7, 3), 6, "latent shape"),
+    ((5, 7), (5, 0, 3), 6, "latent shape"),
+    ((5, 7), (5, 7, 0), 6, "latent shape"),
+    ((4096, 1024), (4096, 1024, 65), 6, "latent shape"),  # MAX_SYMBOLS + 4096 x 1024
+    ((5, 7), (1, 1, 1), 1, "centers"),
+])
+def test_headers_one_past_each_bound_are_refused(image, latent, centers, match):
+  with pytest.raises(BitstreamError, match=match):
+    bitstream.parse_header(_forged_header(image, latent, centers))
+
+
+def test_encode_accepts_exactly_max_symbols_and_checks_the_values_next():
+  # 2^28 symbols as a broadcast view (no memory): the shape passes, the out-of-range value is
+  # what refuses it; one more channel row and the shape itself is refused.
+  table = _skewed_table()
+  args = {"codec_name": "x", "fingerprint": FINGERPRINT, "image_size": (8, 8)}
+  at_limit = np.broadcast_to(np.int8(table.size), (4096, 1024, 64))
+  with pytest.raises(BitstreamError, match="symbols must lie"):
+    bitstream.encode(at_limit, table, **args)
+  with pytest.raises(BitstreamError, match="out of range"):
+    bitstream.encode(np.broadcast_to(np.int8(0), (4096, 1024, 65)), table, **args)
+  with pytest.raises(BitstreamError, match="out of range"):
+    bitstream.encode(np.broadcast_to(np.int8(0), (1, M + 1, 1)), table, **args)
+  side = np.zeros((1, M, 1), np.int8)  # the longest latent side a header can hold
+  assert bitstream.parse_header(bitstream.encode(side, table, codec_name="x",
+                                                 fingerprint=FINGERPRINT,
+                                                 image_size=(8, M))).latent_shape == (1, M, 1)
+
+
+@pytest.mark.parametrize("size", [(M, 1), (1, M)])
+def test_encode_accepts_the_largest_image_side(size):
+  data = _encode(_symbols((1, 1, 2)), image_size=size)
+  assert bitstream.parse_header(data).image_size == size
+
+
+@pytest.mark.parametrize("size", [(M + 1, 1), (1, M + 1), (1, 0)])
+def test_encode_refuses_an_image_side_past_the_bounds(size):
+  with pytest.raises(BitstreamError, match="image size"):
+    _encode(_symbols((1, 1, 2)), image_size=size)
+
+
+def test_a_table_of_two_or_of_max_centers_entries_is_accepted():
+  for size in (2, bitstream.MAX_CENTERS):
+    table = np.ones(size, np.int64)
+    assert bitstream.information_content_bits(np.array([0, size - 1]), table) == \
+        pytest.approx(2 * np.log2(size))
+
+
+def test_a_codec_name_of_256_characters_is_refused():
+  with pytest.raises(BitstreamError, match="1..255"):
+    _encode(_symbols((1, 1, 2)), name="n" * 256, image_size=(8, 8))
+
+
+def test_the_payload_size_bound_refuses_only_counts_no_payload_could_hold():
+  # A header may announce at most (8 P + 64) / (0.99 * min_bits) symbols for a P-byte payload
+  # (min_bits: the cheapest symbol's information). One count just inside the bound goes on to
+  # decoding (which then finds the forgery); one just past it is refused before decoding.
+  table = _skewed_table()
+  data = _encode(_symbols((2, 3, 4)), image_size=(16, 24))
+  payload = bitstream.parse_header(data).payload_length
+  min_bits = -np.log2(table.max() / table.sum())
+  limit = int((8 * payload + 64) / (0.99 * min_bits))
+  fixed_at = 7 + data[6] + bitstream.FINGERPRINT_BYTES
+  for count, match in ((limit, "does not decode|undecodable"), (limit + 1, "cannot hold")):
+    forged = _reseal(data[:fixed_at + 8] + struct.pack(">HHH", 1, 1, count)
+                     + data[fixed_at + 14:])
+    with pytest.raises(BitstreamError, match=match):
+      bitstream.decode(forged, table)
+
+
+def _pow2_table():
+  table = _skewed_table()  # sums to 65536 = 2^16
+  assert table.sum() == 1 << 16
+  return table
+
+
+def test_a_version_2_file_round_trips_and_its_table_must_sum_to_a_power_of_two():
+  symbols = _symbols((3, 4, 5), seed=3)
+  data = bitstream.encode(symbols, _pow2_table(), codec_name="x", fingerprint=FINGERPRINT,
+                          image_size=(24, 32), format_version=2)
+  header, back = bitstream.decode(data, _pow2_table())
+  assert header.version == 2
+  np.testing.assert_array_equal(back, symbols)
+  # The largest total rANS takes, 2^MAX_PRECISION, is accepted; one unit off a power of two, or
+  # twice the largest, is refused.
+  from tfcdi.codec import rans  # pylint: disable=g-import-not-at-top
+  largest = np.array([1, (1 << rans.MAX_PRECISION) - 1])
+  ok = bitstream.encode(np.zeros((1, 1, 2), int), largest, codec_name="x",
+                        fingerprint=FINGERPRINT, image_size=(8, 8), format_version=2)
+  np.testing.assert_array_equal(bitstream.decode(ok, largest)[1], np.zeros((1, 1, 2)))
+  for bad in (np.array([1, 65534]), np.array([1, (2 << rans.MAX_PRECISION) - 1]),
+              np.array([3, 3])):
+    with pytest.raises(BitstreamError, match="power of two"):
+      bitstream.encode(np.zeros((1, 1, 2), int), bad, codec_name="x", fingerprint=FINGERPRINT,
+                       image_size=(8, 8), format_version=2)
+
+
+def test_a_damaged_version_2_payload_is_refused_as_undecodable():
+  data = bitstream.encode(_symbols((3, 4, 5), seed=4), _pow2_table(), codec_name="x",
+                          fingerprint=FINGERPRINT, image_size=(24, 32), format_version=2)
+  header = bitstream.parse_header(data)
+  at = header.payload_offset
+  damaged = _reseal(data[:at] + bytes(header.payload_length) + data[at + header.payload_length:])
+  with pytest.raises(BitstreamError, match="undecodable .tfci payload"):
+    bitstream.decode(damaged, _pow2_table())
+
+
+def test_a_range_coder_failure_is_a_bitstream_error_and_an_interrupt_is_not():
+  # Two all-ones words make constriction's range decoder fail (an AssertionError inside it).
+  data = _encode(_symbols((1, 1, 2)), image_size=(8, 8))
+  header = bitstream.parse_header(data)
+  at = 30 + data[6]  # the payload length field
+  forged = _reseal(data[:at] + struct.pack(">I", 8) + data[at + 4:at + 8] + b"\xff" * 8)
+  with pytest.raises(BitstreamError, match="undecodable .tfci payload"):
+    bitstream.decode(forged, _skewed_table())
+  assert header.num_symbols == 2
+  assert bitstream._is_coder_failure(AssertionError("x"))
+  assert bitstream._is_coder_failure(ValueError("x"))
+  for signal in (KeyboardInterrupt(), SystemExit(), GeneratorExit(), MemoryError()):
+    assert not bitstream._is_coder_failure(signal)
+
+
+def test_a_table_that_differs_by_a_few_units_is_refused_even_when_the_marker_decodes():
+  # Decoding with a slightly different table reads the same symbols and a valid end marker,
+  # but re-encoding them does not give the payload back: refused as another table's file.
+  symbols = _symbols((8, 8, 4), seed=9)
+  data = _encode(symbols, image_size=(64, 64))
+  other = _skewed_table().copy()
+  other[0] -= 3
+  other[1] += 3
+  with pytest.raises(BitstreamError, match="another frequency table"):
+    bitstream.decode(data, other)
+
+
+def test_a_payload_with_a_word_after_the_marker_is_refused():
+  data = _encode(_symbols((2, 3, 4)), image_size=(16, 24))
+  at = 30 + data[6]
+  (length,) = struct.unpack(">I", data[at:at + 4])
+  forged = _reseal(data[:at] + struct.pack(">I", length + 4) + data[at + 4:] + bytes(4))
+  with pytest.raises(BitstreamError, match="does not decode to the announced"):
+    bitstream.decode(forged, _skewed_table())
+
+
+@pytest.mark.parametrize("table, match", [
+    (np.ones((2, 3), int), "1-D integer array"),
+    (np.ones(3, float), "1-D integer array"),
+])
+def test_a_table_of_the_wrong_rank_or_type_is_refused_for_that(table, match):
+  with pytest.raises(BitstreamError, match=match):
+    bitstream.information_content_bits(np.zeros(2, int), table)
+
+
+@pytest.mark.parametrize("symbols", [np.zeros((2, 2), int), np.zeros((2, 2, 2), float)])
+def test_symbols_of_the_wrong_rank_or_type_are_refused_for_that(symbols):
+  with pytest.raises(BitstreamError, match=r"integer array \[h, w, C\]"):
+    bitstream.encode(symbols, _skewed_table(), codec_name="x", fingerprint=FINGERPRINT,
+                     image_size=(8, 8))
+
+
+@pytest.mark.parametrize("name", ["a\tb", "a\nb", "x\x7f"])
+def test_a_codec_name_with_a_control_character_is_refused(name):
+  with pytest.raises(BitstreamError, match="printable"):
+    _encode(_symbols((1, 1, 2)), name=name, image_size=(8, 8))
+
+
+def test_encode_takes_the_codec_identity_by_keyword_only():
+  # A positional name or fingerprint could land in the wrong field of the header.
+  with pytest.raises(TypeError):
+    bitstream.encode(_symbols((1, 1, 2)), _skewed_table(), "x", FINGERPRINT, (8, 8))
+
+
+def test_family_byte_reads_the_family_not_the_version():
+  assert bitstream.family_byte(_encode(_symbols((1, 1, 2)), image_size=(8, 8))) == 0
+  data = bytearray(_encode(_symbols((1, 1, 2)), image_size=(8, 8)))
+  data[5] = 3
+  assert bitstream.family_byte(bytes(data)) == 3
+  # The 7-byte prefix (magic, version, family, name length) alone is enough to read it.
+  assert bitstream.family_byte(bytes(data[:7])) == 3
+  with pytest.raises(BitstreamError, match=r"truncated .tfci file \(6 bytes\)"):
+    bitstream.family_byte(bytes(data[:6]))
+
+
+def test_a_factorized_file_is_refused_by_its_family_name():
+  data = bytearray(_encode(_symbols((1, 1, 2)), image_size=(8, 8)))
+  data[5] = bitstream.FAMILY_FACTORIZED
+  assert bitstream.FAMILY_FACTORIZED == 2
+  with pytest.raises(BitstreamError, match=r"a factorized file \(family 2\)"):
+    bitstream.parse_header(_reseal(bytes(data)))
+
+
+def test_codec_names_of_one_character_and_of_none():
+  assert bitstream.parse_header(_encode(_symbols((1, 1, 2)), name="x",
+                                        image_size=(8, 8))).codec_name == "x"
+  data = _encode(_symbols((1, 1, 2)), name="x", image_size=(8, 8))
+  empty = data[:6] + b"\0" + data[8:]  # name length 0, the name's byte dropped
+  with pytest.raises(BitstreamError, match="empty codec name"):
+    bitstream.parse_header(empty)
+
+
+@pytest.mark.parametrize("byte, accepted", [(0x1F, False), (0x20, True), (0x7E, True),
+                                            (0x7F, False), (0x80, False)])
+def test_a_stored_name_must_be_printable_ascii_byte_by_byte(byte, accepted):
+  data = bytearray(_encode(_symbols((1, 1, 2)), name="xyz", image_size=(8, 8)))
+  data[8] = byte  # the name's middle character
+  forged = _reseal(bytes(data))
+  if accepted:
+    assert bitstream.parse_header(forged).codec_name == f"x{chr(byte)}z"
+  else:
+    with pytest.raises(BitstreamError, match="not printable ASCII"):
+      bitstream.parse_header(forged)

@@ -329,3 +329,158 @@ def test_tables_are_immutable():
   import dataclasses  # pylint: disable=g-import-not-at-top
   with pytest.raises(dataclasses.FrozenInstanceError):
     Y_TABLES.offsets = np.zeros(NUM_Y_TABLES, np.int64)
+
+
+def _forged_header(image, y_shape, z_shape, family=bitstream.FAMILY_HYPERPRIOR):
+  """A whole hyperprior file built field by field, with a valid checksum and one-word
+  payloads: what parse_header sees of any header, plausible or not."""
+  name, z_payload, y_payload = b"hp", b"\0\0\0\1", b"\0\0\0\2"
+  head = (b"TFCI" + bytes([1, family, len(name)]) + name + bitstream._HYPER_FIXED.pack(
+      FINGERPRINT, *image, *y_shape, *z_shape, len(z_payload), len(y_payload)))
+  crc = zlib.crc32(y_payload, zlib.crc32(z_payload, zlib.crc32(head)))
+  return head + struct.pack(">I", crc) + z_payload + y_payload
+
+
+M = bitstream.MAX_IMAGE_SIDE
+L = bitstream.MAX_LATENT_SIDE
+
+
+@pytest.mark.parametrize("image, y_shape, z_shape", [
+    ((M, M), (1, 1, 1), (1, 1, 1)),
+    ((5, 7), (5, 7, 2), (5, 7, 2)),  # y as large as the image, z as large as y
+    ((1, 1), (1, 1, L), (1, 1, L)),  # the most channels a header holds
+    ((4096, 1024), (4096, 1024, 64), (4096, 1024, 64)),  # exactly MAX_SYMBOLS in each
+])
+def test_hyperprior_headers_at_each_bound_are_accepted(image, y_shape, z_shape):
+  for family in (bitstream.FAMILY_HYPERPRIOR, bitstream.FAMILY_MEANSCALE):
+    header = bitstream.parse_header(_forged_header(image, y_shape, z_shape, family))
+    assert (header.image_size, header.y_shape, header.z_shape) == (image, y_shape, z_shape)
+    assert (header.z_length, header.y_length, header.payload_length) == (4, 4, 8)
+    assert header.y_offset == header.z_offset + 4 and header.codec_family == family
+
+
+@pytest.mark.parametrize("image, y_shape, z_shape, match", [
+    ((M + 1, 8), (1, 1, 1), (1, 1, 1), "image size"),
+    ((8, M + 1), (1, 1, 1), (1, 1, 1), "image size"),
+    ((0, 8), (1, 1, 1), (1, 1, 1), "image size"),
+    ((8, 0), (1, 1, 1), (1, 1, 1), "image size"),
+    ((5, 7), (6, 7, 2), (1, 1, 1), "implausible latent"),
+    ((5, 7), (5, 8, 2), (1, 1, 1), "implausible latent"),
+    ((5, 7), (0, 7, 2), (1, 1, 1), "implausible latent"),
+    ((5, 7), (5, 0, 2), (1, 1, 1), "implausible latent"),
+    ((5, 7), (5, 7, 0), (1, 1, 1), "implausible latent"),
+    ((4096, 1024), (4096, 1024, 65), (1, 1, 1), "implausible latent"),
+    ((5, 7), (5, 7, 2), (6, 7, 2), "implausible hyper-latent"),
+    ((5, 7), (5, 7, 2), (5, 8, 2), "implausible hyper-latent"),
+    ((5, 7), (5, 7, 2), (0, 7, 2), "implausible hyper-latent"),
+    ((5, 7), (5, 7, 2), (5, 0, 2), "implausible hyper-latent"),
+    ((5, 7), (5, 7, 2), (5, 7, 0), "implausible hyper-latent"),
+    ((4096, 1024), (4096, 1024, 64), (4096, 1024, 65), "implausible hyper-latent"),
+])
+def test_hyperprior_headers_one_past_each_bound_are_refused(image, y_shape, z_shape, match):
+  with pytest.raises(BitstreamError, match=match):
+    bitstream.parse_header(_forged_header(image, y_shape, z_shape))
+
+
+def test_values_one_past_either_end_of_a_table_round_trip_through_the_shortest_escape():
+  # One table over [0, 1] plus its escape: -1 and 2 are one past its ends (excess 0, so
+  # x = 1 and k = 0: the escape codes its direction and k only, no further bits).
+  total = bitstream.TABLE_TOTAL
+  tables = bitstream.make_tables(np.array([total // 2, total // 4, total // 4]), [3], [0])
+  values = np.array([-1, 2, 0, 1, -2, 3])
+  table_of = np.zeros(values.size, np.int64)
+  words = bitstream._encode_stream(values, table_of, tables)
+  np.testing.assert_array_equal(bitstream._decode_stream(words, table_of, tables), values)
+  assert bitstream._escape_parts(-1, 0, 1) == (1, 0, 0)
+  assert bitstream._escape_parts(2, 0, 1) == (0, 0, 0)
+  assert bitstream._escape_parts(-3, 0, 1) == (1, 1, 1)  # excess 2: x = 3 = 0b11
+
+
+# A hyperprior file written by format version 1, committed as bytes, with integer tables
+# written out here (no floating point): any change to the layout, the grouping order, the
+# escape code (ESCAPE_BITS, its direction bit and length), the end marker or TABLE_TOTAL fails
+# here. Three of its y values are escapes (40, 5, -300), with 5, 2 and 8 extra bits.
+_T = bitstream.TABLE_TOTAL
+COMMITTED_Y_TABLES = bitstream.make_tables(
+    np.array([_T // 4, _T // 2, _T // 4 - 100, 100, _T // 2, _T // 2 - 50, 50]), [4, 3], [-1, 0])
+COMMITTED_Z_TABLES = bitstream.make_tables(np.array([_T // 8, _T * 3 // 4, _T // 8 - 7, 7]), [4],
+                                           [-1])
+COMMITTED_Y = [[[0, 1], [-1, 40]], [[5, 0], [-300, 1]]]
+COMMITTED_INDICES = [[[0, 1], [0, 0]], [[1, 1], [0, 1]]]
+COMMITTED_FILE = bytes.fromhex(
+    "5446434901010268700b0c0d0e0f1011120000001e00000014000200020002000100010001000000040000000c"
+    "f7ae2bddf1b642ebbfffff5f3fb33afd98874078")
+
+
+def test_a_committed_version_1_hyperprior_file_decodes_and_encodes_to_the_same_bytes():
+  header = bitstream.parse_header(COMMITTED_FILE)
+  assert (header.image_size, header.y_shape, header.z_shape) == ((30, 20), (2, 2, 2), (1, 1, 1))
+  assert header.latent_shape == header.y_shape
+  z = bitstream.decode_hyperprior_z(COMMITTED_FILE, header, COMMITTED_Z_TABLES)
+  y = bitstream.decode_hyperprior_y(COMMITTED_FILE, header, COMMITTED_Y_TABLES,
+                                    np.array(COMMITTED_INDICES))
+  assert z.tolist() == [[[1]]] and y.tolist() == COMMITTED_Y
+  again = bitstream.encode_hyperprior(np.array(COMMITTED_Y), np.array(COMMITTED_INDICES),
+                                      COMMITTED_Y_TABLES, np.array([[[1]]]), COMMITTED_Z_TABLES,
+                                      codec_name="hp", fingerprint=FINGERPRINT,
+                                      image_size=(30, 20))
+  assert again == COMMITTED_FILE
+
+
+def test_an_escape_needs_at_most_escape_bits_minus_one_extra_bits():
+  # x = excess + 1 has k + 1 bits; k = ESCAPE_BITS - 1 is the longest escape, k = ESCAPE_BITS
+  # is refused (it could not be coded under Uniform(ESCAPE_BITS)).
+  total = bitstream.TABLE_TOTAL
+  tables = bitstream.make_tables(np.array([total // 2, total // 4, total // 4]), [3], [0])
+  longest = 1 + (1 << bitstream.ESCAPE_BITS) - 1  # high 1, excess 2^20 - 2: x = 2^20 - 1
+  assert bitstream._escape_parts(longest, 0, 1)[1] == bitstream.ESCAPE_BITS - 1
+  values = np.array([longest, 1 - longest])  # 1 - longest: low 0, excess 2^20 - 2 as well
+  words = bitstream._encode_stream(values, np.zeros(2, np.int64), tables)
+  np.testing.assert_array_equal(bitstream._decode_stream(words, np.zeros(2, np.int64), tables),
+                                values)
+  with pytest.raises(BitstreamError, match="too far outside"):
+    bitstream._escape_parts(longest + 1, 0, 1)
+
+
+def test_stream_information_bits_charges_one_below_the_range_as_an_escape():
+  total = bitstream.TABLE_TOTAL
+  tables = bitstream.make_tables(np.array([total // 2, total // 4, total // 4]), [3], [0])
+  # -1: the escape symbol (2 bits), its direction bit, log2(ESCAPE_BITS) for k = 0, no bits.
+  assert bitstream.stream_information_bits(np.array([-1]), np.zeros(1, int), tables) == \
+      pytest.approx(2 + 1 + np.log2(bitstream.ESCAPE_BITS))
+
+
+def test_z_channel_mismatches_name_both_counts(small):
+  data, y, indices, z = small
+  header = bitstream.parse_header(data)  # z is 4 x 6 x 3
+  two = bitstream.make_tables(np.concatenate([Z_TABLES.table(0), Z_TABLES.table(1)]),
+                              Z_TABLES.lengths[:2], Z_TABLES.offsets[:2])
+  with pytest.raises(BitstreamError, match="the file has 3 z channels; the codec has 2 z tables"):
+    bitstream.decode_hyperprior_z(data, header, two)
+  with pytest.raises(BitstreamError, match="3 z tables for 2 z channels"):
+    bitstream.encode_hyperprior(y, indices, Y_TABLES, z[..., :2], Z_TABLES, codec_name=NAME,
+                                fingerprint=FINGERPRINT, image_size=(250, 380))
+
+
+def test_a_version_2_hyperprior_file_round_trips(small):
+  _, y, indices, z = small
+  data = bitstream.encode_hyperprior(y, indices, Y_TABLES, z, Z_TABLES, codec_name=NAME,
+                                     fingerprint=FINGERPRINT, image_size=(250, 380),
+                                     format_version=2)
+  header, z_back, y_back = _decode(data, indices)
+  assert header.version == 2
+  np.testing.assert_array_equal(z_back, z)
+  np.testing.assert_array_equal(y_back, y)
+
+
+def test_an_undecodable_z_stream_is_a_bitstream_error():
+  # Two all-ones words make constriction's range decoder fail inside the z stream.
+  forged = _forged_header((5, 7), (1, 1, 1), (1, 1, 1))
+  n = forged[6]
+  forged = forged[:35 + n] + struct.pack(">II", 8, 4) + forged[43 + n:47 + n] + b"\xff" * 8 \
+      + b"\0\0\0\2"
+  forged = _reseal(forged)
+  header = bitstream.parse_header(forged)
+  with pytest.raises(BitstreamError, match="undecodable .tfci payload"):
+    bitstream.decode_hyperprior_z(forged, header, bitstream.make_tables(
+        np.array([bitstream.TABLE_TOTAL // 2, bitstream.TABLE_TOTAL // 2]), [2], [0]))

@@ -95,6 +95,15 @@ class TestTopK:
     assert metrics.top_k_accuracy(labels, scores, k=3) == pytest.approx(1.0)
     assert metrics.top_k_accuracy(labels, scores, k=10) == pytest.approx(1.0)
 
+  def test_every_class_index_from_zero_to_the_last_counts(self):
+    # Labels at both ends of [0, num_classes): 0 is a class like any other. k defaults to 1.
+    scores = np.array([[0.9, 0.05, 0.05], [0.2, 0.3, 0.5], [0.6, 0.1, 0.3]])
+    labels = np.array([0, 2, 2])
+    assert metrics.top_k_accuracy(labels, scores) == pytest.approx(2 / 3)
+    assert metrics.top_k_accuracy(labels, scores, k=2) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="Labels must be in"):
+      metrics.top_k_accuracy(np.array([-1, 0, 2]), scores)
+
   def test_bad_input_raises(self):
     with pytest.raises(ValueError):
       metrics.top_k_accuracy(np.array([0, 1]), np.zeros((3, 4)), k=1)

@@ -417,3 +417,27 @@ def test_input_throughput_refuses_a_missing_store_in_one_line(tmp_path):
   assert not os.path.exists(tmp_path / "t.json")
   result = _run("tools.input_throughput", f"--output={tmp_path}/t.json")
   assert result.returncode == 1 and "give --data_dir, --store_dir or both" in result.stderr
+
+
+def test_mutation_score_leaves_out_mutants_inside_type_annotations():
+  # Under `from __future__ import annotations` an annotation is a string nobody evaluates, so
+  # `int | None` -> `int & None` is the same program; the default value after it is not.
+  from tools import mutation_score  # pylint: disable=g-import-not-at-top
+  source = ("from __future__ import annotations\n"
+            "def f(a: int | None = 3, *, b: tuple[int, int] = (1, 2)) -> int | None:\n"
+            "  x: int | None = a\n"
+            "  return x\n")
+  spans = mutation_score._annotation_spans(source)
+
+  def at(line, text, nth=0):
+    col = -1
+    for _ in range(nth + 1):
+      col = source.splitlines()[line - 1].index(text, col + 1)
+    return mutation_score._in_annotation(spans, dataclasses.make_dataclass(
+        "M", ["start_pos"])((line, col)))
+
+  assert at(2, "|") and at(2, "|", nth=1) and at(3, "|")  # a, the return, x
+  assert at(2, "int, int")  # inside b's annotation
+  assert not at(2, "3") and not at(2, "1, 2") and not at(3, "= a")  # defaults, values
+  # Without the future import annotations are evaluated: nothing is left out.
+  assert mutation_score._annotation_spans(source.split("\n", 1)[1]) == []

@@ -18,7 +18,9 @@ What is mutated: the functions named per module (all of it when none are), with 
 in KEPT_OPERATORS: cosmic-ray's full set replaces every binary operator by all eleven others
 (a + b -> a << b ...), mostly mutants that die on a TypeError and that cost a test run each;
 this keeps mutmut's kind of set (each operator's natural counterpart, boundary and negated
-comparisons, numbers, booleans, decorators, exception handlers, loops).
+comparisons, numbers, booleans, decorators, exception handlers, loops). Mutants inside type
+annotations of a module with `from __future__ import annotations` are left out: such an
+annotation is never evaluated, so the mutant is the same program.
 
 The score is killed / (tested - equivalent): a mutant is killed when its tests fail, time out
 or cannot import it; EQUIVALENT lists the survivors that no test can kill (the mutated program
@@ -89,14 +91,12 @@ KEPT_OPERATORS = re.compile(
 EQUIVALENT = {
     ("quantizer", "return tf.reduce_mean(tf.reshape(assign, [-1, tf.shape(centers)[ -1]]), "
                   "axis=0)"): "the centers are a vector: the last dimension is the first",
-    ("bitstream", "return indices.astype(np.int64).reshape(- 2)"):
-        "NumPy infers any negative size, not only -1",
-    ("bitstream", "values = np.asarray(values, np.int64).reshape(- 2)"):
-        "NumPy infers any negative size, not only -1",
-    ("bitstream", "z_length: int = 1  # Pz"):
-        "the one place that makes a HyperpriorHeader (the parser) passes every length",
-    ("bitstream", "y_length: int = 1  # Py"):
-        "the one place that makes a HyperpriorHeader (the parser) passes every length",
+    ("bitstream", "below = value <= low"):
+        "_escape_parts is only given values outside [low, high]: value == low never reaches it",
+    ("metrics", "values = np.where(mse > 0, 10.0 * np.log10(MAX_VALUE**2 / "
+                "np.maximum(mse, -1.0)), np.inf)"):
+        "an MSE is never negative: where it is 0 the quotient is inf either way (the division "
+        "warning is silenced) and np.where takes the inf branch",
 }
 
 
@@ -147,6 +147,33 @@ def _source_copy(session: str) -> str:
   return session[:-len(".sqlite")] + ".source.py"
 
 
+def _annotation_spans(source: str) -> list:
+  """[((line, col), (end line, end col))] of every type annotation, when the module has
+  `from __future__ import annotations`: then annotations are strings nobody evaluates, and a
+  mutant inside one (`int | None` -> `int & None`) is the same program."""
+  tree = ast.parse(source)
+  future = any(isinstance(node, ast.ImportFrom) and node.module == "__future__"
+               and any(alias.name == "annotations" for alias in node.names)
+               for node in tree.body)
+  if not future:
+    return []
+  spans = []
+  for node in ast.walk(tree):
+    found = []
+    if isinstance(node, (ast.arg, ast.AnnAssign)):
+      found.append(node.annotation)
+    elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+      found.append(node.returns)
+    spans += [((a.lineno, a.col_offset), (a.end_lineno, a.end_col_offset))
+              for a in found if a is not None]
+  return spans
+
+
+def _in_annotation(spans: list, mutation) -> bool:
+  position = tuple(mutation.start_pos)
+  return any(first <= position < last for first, last in spans)
+
+
 def _mutated_line(session: str, mutation) -> str:
   with open(_source_copy(session)) as f:
     return f.read().splitlines()[mutation.start_pos[0] - 1].strip()
@@ -159,8 +186,13 @@ def _mutant_line(result) -> str:
   return added[0] if added else ""
 
 
-def _equivalence(module: Module, result):
-  return EQUIVALENT.get((module.name, _mutant_line(result)))
+def _equivalence(module: Module, session: str, mutation, result):
+  """Why a surviving mutant is the same program, or None."""
+  mutant = _mutant_line(result)
+  # reshape(-1) -> reshape(-2), wherever it is: NumPy infers the size from any negative one.
+  if _mutated_line(session, mutation).replace("reshape(-1)", "reshape(- 2)") == mutant:
+    return "NumPy infers a dimension from any negative size, not only -1"
+  return EQUIVALENT.get((module.name, mutant))
 
 
 def _init(module: Module, tree: str, config: str, session: str) -> None:
@@ -170,7 +202,9 @@ def _init(module: Module, tree: str, config: str, session: str) -> None:
   subprocess.run(["cosmic-ray", "init", config, session], cwd=tree, check=True)
   shutil.copy2(os.path.join(tree, module.path), _source_copy(session))
   with open(os.path.join(tree, module.path)) as f:
-    ranges = _function_lines(f.read(), module.functions) if module.functions else None
+    source = f.read()
+  ranges = _function_lines(source, module.functions) if module.functions else None
+  annotations = _annotation_spans(source)
   with use_db(session, WorkDB.Mode.open) as db:
     for item in list(db.pending_work_items):
       mutation = item.mutations[0]
@@ -180,6 +214,8 @@ def _init(module: Module, tree: str, config: str, session: str) -> None:
         reason = "operator not in KEPT_OPERATORS"
       elif ranges is not None and not any(a <= line <= b for a, b in ranges):
         reason = "outside the functions measured"
+      elif _in_annotation(annotations, mutation):
+        reason = "inside a type annotation (never evaluated)"
       if reason:
         db.set_result(item.job_id, WorkResult(output=reason,
                                               worker_outcome=WorkerOutcome.SKIPPED))
@@ -198,11 +234,17 @@ def tally(module: Module, tree: str, session: str) -> dict:
   from cosmic_ray.work_item import TestOutcome, WorkerOutcome  # pylint: disable=g-import-not-at-top
   counts = {"measured": 0, "tested": 0, "killed": 0, "equivalent": 0, "pending": 0}
   survivors = []
+  with open(_source_copy(session)) as f:
+    # Sessions begun before _init skipped annotations: their annotation mutants are left out
+    # here the same way.
+    annotations = _annotation_spans(f.read())
   with use_db(session, WorkDB.Mode.open) as db:
     results = dict(db.results)
     for item in db.work_items:
       result = results.get(item.job_id)
       if result is not None and result.worker_outcome == WorkerOutcome.SKIPPED:
+        continue
+      if _in_annotation(annotations, item.mutations[0]):
         continue
       counts["measured"] += 1
       mutation = item.mutations[0]
@@ -212,7 +254,7 @@ def tally(module: Module, tree: str, session: str) -> dict:
       counts["tested"] += 1
       if result.test_outcome != TestOutcome.SURVIVED:  # killed, timed out or incompetent
         counts["killed"] += 1
-      elif _equivalence(module, result):
+      elif _equivalence(module, session, mutation, result):
         counts["equivalent"] += 1
       else:
         survivors.append(f"{module.path}:{mutation.start_pos[0]} {mutation.operator_name} "

@@ -198,9 +198,9 @@ class Header(HeaderFields):
 
   latent_shape: tuple  # (h, w, C)
   num_centers: int  # L
-  payload_offset: int = 0  # where the payload starts in the file
-  payload_length: int = 0  # P
-  version: int = FORMAT_VERSION
+  payload_offset: int  # where the payload starts in the file
+  payload_length: int  # P
+  version: int
 
   @property
   def num_symbols(self) -> int:
@@ -603,10 +603,10 @@ class HyperpriorHeader(HeaderFields):
 
   y_shape: tuple  # (hy, wy, M)
   z_shape: tuple  # (hz, wz, N)
-  z_offset: int = 0  # where the z payload starts in the file
-  z_length: int = 0  # Pz
-  y_length: int = 0  # Py
-  version: int = FORMAT_VERSION
+  z_offset: int  # where the z payload starts in the file
+  z_length: int  # Pz
+  y_length: int  # Py
+  version: int
 
   @property
   def y_offset(self) -> int:

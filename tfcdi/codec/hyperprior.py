@@ -740,8 +740,9 @@ def z_tables(density: FactorizedDensity, offsets=None) -> bitstream.Tables:
     grid = grid + np.asarray(offsets, np.float64).reshape(-1, 1, 1)
   x = tf.constant(grid, tf.float32)
   logits = density.cdf_logits(x).numpy()[:, 0, :].astype(np.float64)
-  cdf = 1.0 / (1.0 + np.exp(-logits))
-  upper = 1.0 / (1.0 + np.exp(logits))  # 1 - cdf, without cancelling
+  with np.errstate(over="ignore"):  # a logit beyond +-709: exp is inf, the sigmoid exactly 0 / 1
+    cdf = 1.0 / (1.0 + np.exp(-logits))
+    upper = 1.0 / (1.0 + np.exp(logits))  # 1 - cdf, without cancelling
   values = np.arange(-Z_TABLE_RANGE, Z_TABLE_RANGE + 1)
   freqs, lengths, offsets = [], [], []
   for c in range(density.channels):
