@@ -262,3 +262,71 @@ class TestAgainstReference:
     assert quality["psnr"] == pytest.approx(10 * math.log10(255**2 / mse), abs=1e-9)
     assert quality["ssim"] == pytest.approx(_reference_ssim(a, b), abs=1e-5)
     assert quality["ms_ssim"] == pytest.approx(_reference_ms_ssim(a, b), abs=1e-5)
+
+
+# --- bounds and edges, each pinned where a mutant of tfcdi/metrics.py survived ----------------
+
+
+def test_psnr_of_an_mse_below_one_is_finite():
+  # One pixel of 64 x 64 x 3 samples off by one grey level: MSE = 1 / 12288, well below 1.
+  a = np.zeros((64, 64, 3), np.uint8)
+  b = a.copy()
+  b[5, 7, 1] = 1
+  assert metrics.psnr(a, b) == pytest.approx(10 * math.log10(255.0**2 * 64 * 64 * 3))
+
+
+def test_ms_ssim_and_ssim_return_a_float_for_an_image_and_an_array_for_a_batch():
+  a, b = _random_image(seed=1), _random_image(seed=2)
+  for fn in (metrics.ssim, metrics.ms_ssim):
+    single = fn(a, b)
+    batch = fn(np.stack([a, a]), np.stack([b, a]))
+    assert isinstance(single, float)
+    assert batch.shape == (2,) and batch[0] == pytest.approx(single) and batch[1] == 1.0
+
+
+def test_ssim_accepts_an_image_exactly_the_window_size():
+  a = _random_image((11, 11), seed=3)
+  assert metrics.ssim(a, a) == pytest.approx(1.0)
+  with pytest.raises(ValueError, match="at least 11 x 11"):
+    metrics.ssim(a[:10], a[:10])
+
+
+def test_ms_ssim_takes_one_to_five_scales():
+  a = _random_image((176, 176), seed=4)
+  with pytest.raises(ValueError, match="num_scales must be in"):
+    metrics.ms_ssim(a, a, num_scales=0)
+  with pytest.raises(ValueError, match="num_scales must be in"):
+    metrics.ms_ssim(a, a, num_scales=6)
+  assert metrics.ms_ssim(a, a, num_scales=1) == pytest.approx(1.0)
+
+
+def test_no_ms_ssim_scale_fits_an_image_smaller_than_the_window():
+  assert metrics.max_ms_ssim_scales(5, 5) == 0
+  assert metrics.max_ms_ssim_scales(10, 300) == 0
+  assert metrics.max_ms_ssim_scales(11, 11) == 1
+
+
+def test_bpp_of_the_smallest_image_and_of_an_empty_file():
+  assert metrics.bpp_from_bytes(10, 1, 1) == 80.0
+  assert metrics.bpp_from_bytes(0, 4, 4) == 0.0
+  for bad in ((-1, 4, 4), (10, 0, 4), (10, 4, 0), (10, -1, 4)):
+    with pytest.raises(ValueError):
+      metrics.bpp_from_bytes(*bad)
+
+
+def test_empty_evaluations_are_nan_without_a_numpy_warning():
+  import warnings  # pylint: disable=g-import-not-at-top
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    assert math.isnan(metrics.top_k_accuracy(np.zeros(0, int), np.zeros((0, 3))))
+    # A class absent from the ground truth and the predictions: NaN, and no 0 / 0 computed.
+    with np.errstate(all="raise"):
+      iou = metrics.iou_per_class(np.array([[3, 1, 0], [2, 4, 0], [0, 0, 0]]))
+    np.testing.assert_allclose(iou[:2], [3 / 6, 4 / 7])
+    assert math.isnan(iou[2])
+
+
+def test_the_tensorflow_metrics_run_as_graphs():
+  # Graph mode is what makes a rate-distortion sweep minutes, not a quarter of an hour.
+  assert hasattr(metrics._tf_ssim, "get_concrete_function")
+  assert hasattr(metrics._tf_ms_ssim, "get_concrete_function")

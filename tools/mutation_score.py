@@ -93,6 +93,8 @@ EQUIVALENT = {
                   "axis=0)"): "the centers are a vector: the last dimension is the first",
     ("bitstream", "below = value <= low"):
         "_escape_parts is only given values outside [low, high]: value == low never reaches it",
+    ("metrics", "return float(values.reshape(1)[0]) if single else values"):
+        "a single image's values hold exactly one number: reshape(1) and reshape(-1) agree",
     ("metrics", "values = np.where(mse > 0, 10.0 * np.log10(MAX_VALUE**2 / "
                 "np.maximum(mse, -1.0)), np.inf)"):
         "an MSE is never negative: where it is 0 the quotient is inf either way (the division "
