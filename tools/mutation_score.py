@@ -60,7 +60,7 @@ MODULES = (
            ("tests/test_bitstream.py", "tests/test_hyperprior_bitstream.py"), timeout=120.0),
     # The hyperprior's entropy models: the factorized density of z, the Gaussian of y and the
     # integer tables both are coded with. The networks around them are not core here.
-    Module("entropy_models", "tfcdi/codec/hyperprior.py", ("tests/test_hyperprior_model.py",),
+    Module("entropy_models", "tfcdi/codec/hyperprior.py", ("tests/test_entropy_models.py",),
            functions=("scale_table", "_probability_between", "FactorizedDensity",
                       "gaussian_likelihood", "_standard_upper_tail", "y_tables", "z_tables")),
     Module("metrics", "tfcdi/metrics.py", ("tests/test_metrics.py",)),
@@ -93,6 +93,19 @@ EQUIVALENT = {
                   "axis=0)"): "the centers are a vector: the last dimension is the first",
     ("bitstream", "below = value <= low"):
         "_escape_parts is only given values outside [low, high]: value == low never reaches it",
+    ("entropy_models", "first, last = centre + half, centre + half - 1"):
+        "unreachable: z_tables' grid spans 2 * Z_TABLE_RANGE + 1 = 2049 values, so no table "
+        "comes near MAX_TABLE_LENGTH (65536) and the clamp never runs",
+    ("entropy_models", "if last - first + 2 >= bitstream.MAX_TABLE_LENGTH:"):
+        "unreachable for the same reason: a span is at most 2050",
+    ("entropy_models", "first = int(np.argmax(cdf[c, 1:] >= TABLE_TAIL_MASS))"):
+        "differs only where a float64 cumulative equals 2^-21 exactly",
+    ("entropy_models", "lo, hi = -1.0, 40.0"):
+        "200 halvings of any bracket of t* end on the same float (the least with a tail <= "
+        "TABLE_TAIL_MASS); the tables see only ceil(scale * t* - 0.5)",
+    ("entropy_models", "lo, hi = 0.0, 41.0"):
+        "200 halvings of any bracket of t* end on the same float (the least with a tail <= "
+        "TABLE_TAIL_MASS); the tables see only ceil(scale * t* - 0.5)",
     ("metrics", "return float(values.reshape(1)[0]) if single else values"):
         "a single image's values hold exactly one number: reshape(1) and reshape(-1) agree",
     ("metrics", "values = np.where(mse > 0, 10.0 * np.log10(MAX_VALUE**2 / "
@@ -191,8 +204,9 @@ def _mutant_line(result) -> str:
 def _equivalence(module: Module, session: str, mutation, result):
   """Why a surviving mutant is the same program, or None."""
   mutant = _mutant_line(result)
-  # reshape(-1) -> reshape(-2), wherever it is: NumPy infers the size from any negative one.
-  if _mutated_line(session, mutation).replace("reshape(-1)", "reshape(- 2)") == mutant:
+  # reshape(-1, ...) -> reshape(-2, ...), wherever it is: NumPy infers the size from any
+  # negative one.
+  if _mutated_line(session, mutation).replace("reshape(-1", "reshape(- 2") == mutant:
     return "NumPy infers a dimension from any negative size, not only -1"
   return EQUIVALENT.get((module.name, mutant))
 
