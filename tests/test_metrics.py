@@ -164,9 +164,6 @@ class TestMeanIou:
     with pytest.raises(ValueError, match="prediction -1"):
       metrics.confusion_matrix(np.array([0, 1]), np.array([-1, 1]), num_classes=3)
 
-  def test_non_square_confusion_raises(self):
-    with pytest.raises(ValueError):
-      metrics.iou_per_class(np.zeros((2, 3)))
 
 
 # An independent SSIM / MS-SSIM in float64 NumPy + SciPy, written from Wang et al. (2004, 2003)
@@ -330,3 +327,26 @@ def test_the_tensorflow_metrics_run_as_graphs():
   # Graph mode is what makes a rate-distortion sweep minutes, not a quarter of an hour.
   assert hasattr(metrics._tf_ssim, "get_concrete_function")
   assert hasattr(metrics._tf_ms_ssim, "get_concrete_function")
+
+
+def test_top_k_counts_classes_by_the_scores_columns_and_scores_one_example():
+  # 2 examples, 4 classes: label 3 is valid although there are only 2 rows.
+  scores = np.array([[0.1, 0.2, 0.3, 0.4], [0.9, 0.0, 0.05, 0.05]])
+  assert metrics.top_k_accuracy(np.array([3, 0]), scores) == 1.0
+  assert metrics.top_k_accuracy(np.array([2]), scores[:1]) == 0.0
+  assert metrics.top_k_accuracy(np.array([3]), scores[:1]) == 1.0
+
+
+def test_confusion_matrix_needs_a_class_and_names_the_first_bad_value():
+  with pytest.raises(ValueError, match="num_classes must be positive"):
+    metrics.confusion_matrix(np.zeros(2, int), np.zeros(2, int), num_classes=0)
+  assert metrics.confusion_matrix(np.zeros(2, int), np.zeros(2, int), num_classes=1).tolist() \
+      == [[2]]
+  with pytest.raises(ValueError, match="Found label 7 outside"):
+    metrics.confusion_matrix(np.array([0, 7, 9]), np.zeros(3, int), num_classes=3)
+
+
+def test_a_confusion_matrix_that_is_not_square_is_refused_as_such():
+  # Not any ValueError: (2, 3) would also fail later, when its row and column sums meet.
+  with pytest.raises(ValueError, match="square"):
+    metrics.iou_per_class(np.ones((2, 3)))

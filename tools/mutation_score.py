@@ -106,6 +106,14 @@ EQUIVALENT = {
     ("entropy_models", "lo, hi = 0.0, 41.0"):
         "200 halvings of any bracket of t* end on the same float (the least with a tail <= "
         "TABLE_TAIL_MASS); the tables see only ceil(scale * t* - 0.5)",
+    ("entropy_models", "for _ in range( 199):"):
+        "the bracket [0, 40] is down to adjacent floats long before 199 halvings",
+    ("entropy_models", "for _ in range( 201):"):
+        "the bracket [0, 40] is down to adjacent floats long before 200 halvings",
+    ("entropy_models", "escape = max(cdf[c, first], 0.0) + max(upper[c, last + 1], -1.0)"):
+        "a tail mass is a probability, never below 0: max with -1 or with 0 is the same",
+    ("entropy_models", "escape = max(cdf[c, first], -1.0) + max(upper[c, last + 1], 0.0)"):
+        "a tail mass is a probability, never below 0: max with -1 or with 0 is the same",
     ("metrics", "return float(values.reshape(1)[0]) if single else values"):
         "a single image's values hold exactly one number: reshape(1) and reshape(-1) agree",
     ("metrics", "values = np.where(mse > 0, 10.0 * np.log10(MAX_VALUE**2 / "
