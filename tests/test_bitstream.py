@@ -345,8 +345,9 @@ def test_encode_refuses_an_image_side_past_the_bounds(size):
     _encode(_symbols((1, 1, 2)), image_size=size)
 
 
-def test_a_table_of_two_or_of_max_centers_entries_is_accepted():
-  for size in (2, bitstream.MAX_CENTERS):
+def test_a_table_of_two_or_of_255_entries_is_accepted():
+  # 255: the most centers the header's uint8 holds.
+  for size in (2, 255):
     table = np.ones(size, np.int64)
     assert bitstream.information_content_bits(np.array([0, size - 1]), table) == \
         pytest.approx(2 * np.log2(size))
@@ -514,3 +515,8 @@ def test_a_stored_name_must_be_printable_ascii_byte_by_byte(byte, accepted):
   else:
     with pytest.raises(BitstreamError, match="not printable ASCII"):
       bitstream.parse_header(forged)
+
+
+def test_trailing_bytes_are_counted_in_the_message(small_file):
+  with pytest.raises(BitstreamError, match=r"\(3 unexpected bytes after the payload\)"):
+    bitstream.parse_header(small_file + b"abc")

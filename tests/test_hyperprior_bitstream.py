@@ -352,7 +352,7 @@ L = bitstream.MAX_LATENT_SIDE
     ((4096, 1024), (4096, 1024, 64), (4096, 1024, 64)),  # exactly MAX_SYMBOLS in each
 ])
 def test_hyperprior_headers_at_each_bound_are_accepted(image, y_shape, z_shape):
-  for family in (bitstream.FAMILY_HYPERPRIOR, bitstream.FAMILY_MEANSCALE):
+  for family in (1, 3):  # the format's family bytes: hyperprior, mean-scale hyperprior
     header = bitstream.parse_header(_forged_header(image, y_shape, z_shape, family))
     assert (header.image_size, header.y_shape, header.z_shape) == (image, y_shape, z_shape)
     assert (header.z_length, header.y_length, header.payload_length) == (4, 4, 8)
@@ -442,12 +442,14 @@ def test_an_escape_needs_at_most_escape_bits_minus_one_extra_bits():
     bitstream._escape_parts(longest + 1, 0, 1)
 
 
-def test_stream_information_bits_charges_one_below_the_range_as_an_escape():
+def test_stream_information_bits_charges_one_past_either_end_as_an_escape():
   total = bitstream.TABLE_TOTAL
   tables = bitstream.make_tables(np.array([total // 2, total // 4, total // 4]), [3], [0])
-  # -1: the escape symbol (2 bits), its direction bit, log2(ESCAPE_BITS) for k = 0, no bits.
-  assert bitstream.stream_information_bits(np.array([-1]), np.zeros(1, int), tables) == \
-      pytest.approx(2 + 1 + np.log2(bitstream.ESCAPE_BITS))
+  # -1 and 2, one past either end: the escape symbol (2 bits), its direction bit,
+  # log2(ESCAPE_BITS) for k = 0, no further bits.
+  for value in (-1, 2):
+    assert bitstream.stream_information_bits(np.array([value]), np.zeros(1, int), tables) == \
+        pytest.approx(2 + 1 + np.log2(bitstream.ESCAPE_BITS))
 
 
 def test_z_channel_mismatches_name_both_counts(small):
@@ -484,3 +486,51 @@ def test_an_undecodable_z_stream_is_a_bitstream_error():
   with pytest.raises(BitstreamError, match="undecodable .tfci payload"):
     bitstream.decode_hyperprior_z(forged, header, bitstream.make_tables(
         np.array([bitstream.TABLE_TOTAL // 2, bitstream.TABLE_TOTAL // 2]), [2], [0]))
+
+
+@pytest.mark.parametrize("version, z_length, accepted", [
+    (1, 4, True), (1, 6, False), (1, 0, False), (2, 6, True), (2, 1, True), (2, 0, False)])
+def test_a_version_1_stream_is_whole_words_and_no_stream_is_empty(version, z_length, accepted):
+  # Version 1's range coder writes 32-bit words; version 2's rANS lanes any number of bytes.
+  data = _forged_header((5, 7), (1, 1, 1), (1, 1, 1))
+  n = data[6]
+  forged = (data[:4] + bytes([version]) + data[5:35 + n] + struct.pack(">II", z_length, 4)
+            + data[43 + n:47 + n] + bytes(range(1, z_length + 1)) + b"\0\0\0\2")
+  forged = _reseal(forged)
+  if accepted:
+    assert bitstream.parse_header(forged).z_length == z_length
+  else:
+    with pytest.raises(BitstreamError, match="z payload of"):
+      bitstream.parse_header(forged)
+  # The y stream is checked the same way.
+  bad_y = _reseal(data[:4] + bytes([1]) + data[5:35 + n] + struct.pack(">II", 4, 2)
+                  + data[43 + n:47 + n] + b"\0\0\0\1" + b"\0\2")
+  with pytest.raises(BitstreamError, match="y payload of 2 bytes"):
+    bitstream.parse_header(bad_y)
+
+
+def test_a_z_stream_with_words_after_its_marker_is_refused_as_not_exhausted(small):
+  # Two words appended to z (one the range decoder may take for its own padding): every
+  # symbol and the marker decode right, but the decoder is not exhausted.
+  data = small[0]
+  header = bitstream.parse_header(data)
+  n = data[6]
+  z_end = header.z_offset + header.z_length
+  forged = _reseal(data[:35 + n] + struct.pack(">II", header.z_length + 8, header.y_length)
+                   + data[43 + n:z_end] + bytes(range(1, 9)) + data[z_end:])
+  with pytest.raises(BitstreamError, match="does not decode to the announced 72 symbols"):
+    bitstream.decode_hyperprior_z(forged, bitstream.parse_header(forged), Z_TABLES)
+
+
+def test_streams_must_be_integer_arrays_of_rank_3():
+  y, indices, z = _streams(hy=2, wy=3, m=2)
+  for bad_y, bad_z in ((y.astype(float), z), (y, z[0]), (y[0], z)):
+    with pytest.raises(BitstreamError, match="must be a 3-D integer array"):
+      bitstream.encode_hyperprior(bad_y, indices, Y_TABLES, bad_z, Z_TABLES, codec_name=NAME,
+                                  fingerprint=FINGERPRINT, image_size=(32, 48))
+
+
+def test_encode_hyperprior_takes_the_codec_identity_by_keyword_only():
+  y, indices, z = _streams(hy=2, wy=3, m=2)
+  with pytest.raises(TypeError):
+    bitstream.encode_hyperprior(y, indices, Y_TABLES, z, Z_TABLES, NAME, FINGERPRINT, (32, 48))

@@ -106,6 +106,8 @@ EQUIVALENT = {
     ("entropy_models", "lo, hi = 0.0, 41.0"):
         "200 halvings of any bracket of t* end on the same float (the least with a tail <= "
         "TABLE_TAIL_MASS); the tables see only ceil(scale * t* - 0.5)",
+    ("bitstream", "if 0.99 * min_bits * header.num_symbols >= 8 * header.payload_length + 64:"):
+        "differs only where a float product equals the bound exactly",
     ("entropy_models", "for _ in range( 199):"):
         "the bracket [0, 40] is down to adjacent floats long before 199 halvings",
     ("entropy_models", "for _ in range( 201):"):
