@@ -134,3 +134,14 @@ def test_validation_loss_is_the_mean_cross_entropy_and_stays_finite_for_large_lo
   # Shifted by 1000, exp overflows unless the maximum is taken out first; the loss is the same.
   assert classifier_train._softmax_cross_entropy(labels, logits + 1000.0) == pytest.approx(
       by_hand)
+
+
+def test_the_codec_step_is_one_graph_that_batches_of_other_sizes_reuse():
+  # Training feeds crops in batches whose size may change (the last batch of an epoch, another
+  # preset): the step is a tf.function whose trace relaxes to any batch size instead of tracing
+  # once per size.
+  step = codec_train.make_train_step(_ToyCodec(hard_entropy=2.0), keras.optimizers.SGD(0.01),
+                                     tf.constant(1.0), tf.constant(1.5))
+  for batch in (2, 3, 4, 5):
+    step(tf.ones((batch, 2)))
+  assert step.experimental_get_tracing_count() <= 2
