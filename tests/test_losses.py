@@ -145,3 +145,20 @@ def test_the_codec_step_is_one_graph_that_batches_of_other_sizes_reuse():
   for batch in (2, 3, 4, 5):
     step(tf.ones((batch, 2)))
   assert step.experimental_get_tracing_count() <= 2
+
+
+def test_hyperprior_ms_ssim_loss_is_lambda_times_one_minus_ms_ssim_plus_the_bpp():
+  # The follow-up's distortion, against tfcdi.metrics' MS-SSIM (tf.image.ssim_multiscale, the
+  # evaluation's metric) on 176-px images, where all five scales fit.
+  from tfcdi import metrics  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(3)
+  images = np.kron(rng.uniform(0, 255, (1, 23, 23, 3)), np.ones((1, 8, 8, 1)))[:, :176, :176]
+  noisy = np.clip(images + rng.normal(0, 12, images.shape), 0, 255)
+  outputs = {"reconstruction": tf.constant(noisy, tf.float32), "bpp": tf.constant(0.5)}
+  loss, term, mse = hyperprior_train.rate_distortion_loss(
+      outputs, tf.constant(images, tf.float32), 8.73, "ms-ssim")
+  expected = 1.0 - float(metrics.ms_ssim(images[0], noisy[0]))
+  assert float(term) == pytest.approx(expected, abs=2e-4)
+  assert float(mse) == pytest.approx(np.mean((noisy - images) ** 2), rel=1e-4)
+  assert float(term) != pytest.approx(float(mse))
+  assert float(loss) == pytest.approx(8.73 * float(term) + 0.5, rel=1e-6)
