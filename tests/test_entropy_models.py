@@ -87,6 +87,22 @@ def test_the_default_density_is_balles_and_starts_with_biases_in_a_half_unit():
   assert -0.5 <= biases.min() and biases.max() <= 0.5
 
 
+def test_the_initial_density_is_balles_initialisation_layer_by_layer():
+  # Each matrix starts at softplus^-1(1 / (scale * its output width)), scale = init_scale^(1/K);
+  # the factors have the biases' shapes; the biases are spread over (-0.5, 0.5), not constant.
+  import keras  # pylint: disable=g-import-not-at-top
+  density = hp.FactorizedDensity(64, filters=(3, 4, 5), init_scale=8.0)
+  dims, scale = (1, 3, 4, 5, 1), 8.0 ** (1 / 4)
+  for k, matrix in enumerate(density.matrices):
+    np.testing.assert_allclose(tf.nn.softplus(matrix).numpy(), 1.0 / (scale * dims[k + 1]),
+                               rtol=1e-5)
+  assert [f.shape for f in density.factors] == [b.shape for b in density.biases[:-1]]
+  assert [b.shape for b in density.biases] == [(64, d, 1) for d in dims[1:]]
+  biases = np.concatenate([b.numpy().reshape(-1) for b in density.biases])
+  assert biases.min() < -0.4 and biases.max() > 0.4 and abs(biases.mean()) < 0.1
+  assert keras.saving.get_registered_name(hp.FactorizedDensity) == "tfcdi>FactorizedDensity"
+
+
 def _numpy_density(density, z):
   """The factorized density's likelihoods by the formula of its docstring, float64."""
   mats = [np.log1p(np.exp(m.numpy().astype(np.float64))) for m in density.matrices]
@@ -176,6 +192,21 @@ def test_y_tables_by_hand():
     np.testing.assert_allclose(tables.table(k), expected, atol=2), k
 
 
+def test_every_y_tables_escape_holds_exactly_the_two_gaussian_tails():
+  # The escape's share is about one unit of the 2^20 total, so a wrong tail (one side, or from
+  # r + 3/2) moves it by one: checked exactly, in every table.
+  from statistics import NormalDist  # pylint: disable=g-import-not-at-top
+  from tfcdi.codec import tables as tables_lib  # pylint: disable=g-import-not-at-top
+  t_star = NormalDist().inv_cdf(1.0 - hp.TABLE_TAIL_MASS)
+  tables = hp.y_tables()
+  for k, scale in enumerate(hp.scale_table()):
+    r = max(1, math.ceil(scale * t_star - 0.5))
+    normal = NormalDist(0.0, scale)
+    masses = [normal.cdf(v + 0.5) - normal.cdf(v - 0.5) for v in range(-r, r + 1)]
+    expected = tables_lib.quantize_pmf(masses + [2.0 * normal.cdf(-r - 0.5)])
+    assert tables.table(k)[-1] == expected[-1], k
+
+
 def test_z_tables_of_a_logistic_density_by_hand():
   # Biases at zero: each channel is a logistic of scale init_scale, centred on its offset
   # (a symbol v stands for v + offset). Its table spans the integers v whose mass up to v + 1/2
@@ -184,25 +215,60 @@ def test_z_tables_of_a_logistic_density_by_hand():
     _check_logistic_z_tables(scale)
 
 
-def _check_logistic_z_tables(scale):
-  from tfcdi.codec import tables as tables_lib  # pylint: disable=g-import-not-at-top
+def _logistic_density(scale):
   density = hp.FactorizedDensity(2, init_scale=scale)
   for bias in density.biases:
     bias.assign(tf.zeros_like(bias))
+  return density
+
+
+def _expected_logistic_z_table(scale, shift, limit=None):
+  """(offset, length, table) of one channel of _logistic_density(scale), computed by hand.
+
+  The table spans the integers v whose mass up to v + 1/2 exceeds TABLE_TAIL_MASS and whose mass
+  from v - 1/2 on does; a span longer than `limit` - 1 values keeps the `limit` - 2 values
+  around its middle (rounded down), and the escape holds everything else.
+  """
+  from tfcdi.codec import tables as tables_lib  # pylint: disable=g-import-not-at-top
+  cdf = lambda v: _sigmoid((v - 0.5 + shift) / scale)  # noqa: E731  c(v - 1/2)
+  values = [v for v in range(-hp.Z_TABLE_RANGE, hp.Z_TABLE_RANGE + 1)
+            if cdf(v + 1) > hp.TABLE_TAIL_MASS and 1.0 - cdf(v) > hp.TABLE_TAIL_MASS]
+  first, last = values[0], values[-1]
+  if limit is not None and last - first + 2 > limit:
+    centre, half = (first + last) // 2, (limit - 2) // 2
+    first, last = centre - half, centre + half - 1
+  masses = [cdf(v + 1) - cdf(v) for v in range(first, last + 1)]
+  escape = cdf(first) + 1.0 - cdf(last + 1)
+  return first, last - first + 2, tables_lib.quantize_pmf(masses + [escape])
+
+
+def _check_logistic_z_tables(scale):
+  density = _logistic_density(scale)
   shifts = [0.0, 2.3]
   for offsets in (None, shifts):
     tables = hp.z_tables(density, offsets)
     for c in range(2):
-      m = 0.0 if offsets is None else shifts[c]
-      cdf = lambda v, m=m: _sigmoid((v - 0.5 + m) / scale)  # noqa: E731  c(v - 1/2)
-      values = [v for v in range(-hp.Z_TABLE_RANGE, hp.Z_TABLE_RANGE + 1)
-                if cdf(v + 1) > hp.TABLE_TAIL_MASS and 1.0 - cdf(v) > hp.TABLE_TAIL_MASS]
-      first, last = values[0], values[-1]
-      assert (tables.offsets[c], tables.lengths[c]) == (first, last - first + 2), (offsets, c)
-      masses = [cdf(v + 1) - cdf(v) for v in values]
-      escape = cdf(first) + 1.0 - cdf(last + 1)
-      expected = tables_lib.quantize_pmf(masses + [escape])
+      first, length, expected = _expected_logistic_z_table(
+          scale, 0.0 if offsets is None else shifts[c])
+      assert (tables.offsets[c], tables.lengths[c]) == (first, length), (offsets, c)
       np.testing.assert_allclose(tables.table(c), expected, atol=1), (scale, offsets, c)
+
+
+def test_a_density_wider_than_the_table_limit_keeps_the_values_around_its_middle(monkeypatch):
+  # No trained density comes near MAX_TABLE_LENGTH (a span is at most 2 * Z_TABLE_RANGE + 2
+  # entries), so the clamp is checked under smaller limits: the natural length itself (kept
+  # whole), one less (clamped), and an even and an odd limit far below it.
+  scale, shifts = 3.0, [0.0, 2.3]
+  density = _logistic_density(scale)
+  natural = _expected_logistic_z_table(scale, shifts[0])[1]
+  for limit in (natural, natural - 1, 12, 13):
+    monkeypatch.setattr(hp.bitstream, "MAX_TABLE_LENGTH", limit)
+    tables = hp.z_tables(density, shifts)
+    for c in range(2):
+      first, length, expected = _expected_logistic_z_table(scale, shifts[c], limit)
+      assert length <= limit
+      assert (tables.offsets[c], tables.lengths[c]) == (first, length), (limit, c)
+      np.testing.assert_allclose(tables.table(c), expected, atol=1), (limit, c)
 
 
 def test_a_density_narrower_than_one_integer_gets_a_one_value_table():

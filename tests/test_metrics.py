@@ -350,3 +350,36 @@ def test_a_confusion_matrix_that_is_not_square_is_refused_as_such():
   # Not any ValueError: (2, 3) would also fail later, when its row and column sums meet.
   with pytest.raises(ValueError, match="square"):
     metrics.iou_per_class(np.ones((2, 3)))
+
+
+def test_bpp_is_not_rounded_to_whole_bits():
+  assert metrics.bpp_from_bytes(1, 3, 1) == pytest.approx(8 / 3)
+
+
+def test_ms_ssim_fits_five_scales_at_most_and_accepts_exactly_its_smallest_image():
+  assert metrics.max_ms_ssim_scales(4000, 4000) == 5
+  a = _random_image((161, 161), seed=5)
+  assert metrics.ms_ssim(a, a) == pytest.approx(1.0)
+  assert metrics.ms_ssim(a, a, num_scales=5) == pytest.approx(1.0)
+
+
+def test_the_narrow_side_decides_whether_an_image_is_large_enough():
+  # Wider than tall and taller than wide: each side is checked, not the height twice.
+  tall = _random_image((176, 176), seed=6)[:, :10]
+  with pytest.raises(ValueError, match="at least 11 x 11"):
+    metrics.ssim(tall, tall)
+  tall = _random_image((176, 176), seed=6)[:, :160]
+  with pytest.raises(ValueError, match="at least 161 pixels, got 176 x 160"):
+    metrics.ms_ssim(tall, tall)
+
+
+def test_top_k_refuses_labels_that_do_not_match_the_scores_rows():
+  with pytest.raises(ValueError, match=r"Expected labels \[N\]"):
+    metrics.top_k_accuracy(np.array([0, 1, 2]), np.zeros((2, 4)))
+
+
+def test_a_bad_label_names_ignore_label_only_when_one_is_set():
+  with pytest.raises(ValueError, match=r"outside \[0, 3\) \(ignore_label is 11\)\.$"):
+    metrics.confusion_matrix(np.array([11, 7]), np.zeros(2, int), num_classes=3, ignore_label=11)
+  with pytest.raises(ValueError, match=r"outside \[0, 3\)\.$"):
+    metrics.confusion_matrix(np.array([7]), np.zeros(1, int), num_classes=3)

@@ -87,25 +87,41 @@ KEPT_OPERATORS = re.compile(
     r"NumberReplacer|ZeroIterationForLoop|RemoveDecorator|ExceptionReplacer)$"
     % ("|".join(_BINARY), "|".join(_COMPARISON)))
 
+_BISECTION = ("200 halvings of any bracket of t* end on the same float (the least with a tail <= "
+              "TABLE_TAIL_MASS); the tables see only ceil(scale * t* - 0.5)")
+_FLOAT_TIE = "differs only where a float64 tail equals TABLE_TAIL_MASS (2^-21) exactly"
+
 # (module, the mutant's line as its diff shows it, stripped) -> why it behaves as the original.
 EQUIVALENT = {
+    ("entropy_models", "lo, hi = 1.0, 40.0"): _BISECTION,
+    ("entropy_models", "lo, hi = 0.0, 39.0"): _BISECTION,
+    ("entropy_models", "lo, hi = (mid, hi) if _standard_upper_tail(mid) >= TABLE_TAIL_MASS "
+                       "else (lo, mid)"): _FLOAT_TIE,
+    ("entropy_models", "above = upper[c, :-1] >= TABLE_TAIL_MASS"): _FLOAT_TIE,
+    ("entropy_models", "if last <= first:  # a density narrower than one integer"):
+        "when last == first, that one value holds all but 2 * TABLE_TAIL_MASS of the mass, so "
+        "the argmax of the masses is that value again",
+    ("entropy_models", "r = max( 0, math.ceil(scale * t_star - 0.5))"):
+        "the least scale (0.11) times t* (4.9) is above 0.5, so the ceiling is at least 1 and "
+        "the max never binds",
+    ("entropy_models", "logits = density.cdf_logits(x).numpy()[:, -1, :].astype(np.float64)"):
+        "that axis has size 1: index 0 and -1 are the same",
     ("quantizer", "return tf.reduce_mean(tf.reshape(assign, [-1, tf.shape(centers)[ -1]]), "
                   "axis=0)"): "the centers are a vector: the last dimension is the first",
+    ("bitstream", "if total & (total - 2) or total > 1 << rans.MAX_PRECISION:"):
+        "for a total of 2 or more, t & (t - 2) is 0 exactly when t & (t - 1) is (a power of "
+        "two); they differ only at 1, and _check_frequencies gives every table two or more "
+        "entries of at least 1",
     ("bitstream", "below = value <= low"):
         "_escape_parts is only given values outside [low, high]: value == low never reaches it",
-    ("entropy_models", "first, last = centre + half, centre + half - 1"):
-        "unreachable: z_tables' grid spans 2 * Z_TABLE_RANGE + 1 = 2049 values, so no table "
-        "comes near MAX_TABLE_LENGTH (65536) and the clamp never runs",
-    ("entropy_models", "if last - first + 2 >= bitstream.MAX_TABLE_LENGTH:"):
-        "unreachable for the same reason: a span is at most 2050",
-    ("entropy_models", "first = int(np.argmax(cdf[c, 1:] >= TABLE_TAIL_MASS))"):
-        "differs only where a float64 cumulative equals 2^-21 exactly",
-    ("entropy_models", "lo, hi = -1.0, 40.0"):
-        "200 halvings of any bracket of t* end on the same float (the least with a tail <= "
-        "TABLE_TAIL_MASS); the tables see only ceil(scale * t* - 0.5)",
-    ("entropy_models", "lo, hi = 0.0, 41.0"):
-        "200 halvings of any bracket of t* end on the same float (the least with a tail <= "
-        "TABLE_TAIL_MASS); the tables see only ceil(scale * t* - 0.5)",
+    ("entropy_models", "probs = np.clip(np.diff(cdf[c])[first:last + 1], -1.0, None)"):
+        "the cumulative is a sigmoid of an increasing function (tested): its differences are "
+        "never negative, so clipping at -1 or at 0 leaves them alike",
+    ("loss_segmenter", "logits = deeplab.upsample_logits(logits, labels.shape[1: 4])"):
+        "labels are [B, H, W]: a slice past the last dimension stops there, as [1:3] does",
+    ("entropy_models", "first = int(np.argmax(cdf[c, 1:] >= TABLE_TAIL_MASS))"): _FLOAT_TIE,
+    ("entropy_models", "lo, hi = -1.0, 40.0"): _BISECTION,
+    ("entropy_models", "lo, hi = 0.0, 41.0"): _BISECTION,
     ("bitstream", "if 0.99 * min_bits * header.num_symbols >= 8 * header.payload_length + 64:"):
         "differs only where a float product equals the bound exactly",
     ("entropy_models", "for _ in range( 199):"):
@@ -118,6 +134,10 @@ EQUIVALENT = {
         "a tail mass is a probability, never below 0: max with -1 or with 0 is the same",
     ("metrics", "return float(values.reshape(1)[0]) if single else values"):
         "a single image's values hold exactly one number: reshape(1) and reshape(-1) agree",
+    ("metrics", "return float(values.reshape(+1)[0]) if single else values"):
+        "a single image's values hold exactly one number: reshape(+1) and reshape(-1) agree",
+    ("metrics", "return float(values.reshape(-1)[ -1]) if single else values"):
+        "a single image's values hold exactly one number: it is the first and the last",
     ("metrics", "values = np.where(mse > 0, 10.0 * np.log10(MAX_VALUE**2 / "
                 "np.maximum(mse, -1.0)), np.inf)"):
         "an MSE is never negative: where it is 0 the quotient is inf either way (the division "
