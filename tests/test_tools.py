@@ -441,3 +441,14 @@ def test_mutation_score_leaves_out_mutants_inside_type_annotations():
   assert not at(2, "3") and not at(2, "1, 2") and not at(3, "= a")  # defaults, values
   # Without the future import annotations are evaluated: nothing is left out.
   assert mutation_score._annotation_spans(source.split("\n", 1)[1]) == []
+
+
+def test_mutation_report_json_keeps_the_modules_a_run_did_not_hold(tmp_path):
+  from tools import mutation_score  # pylint: disable=g-import-not-at-top
+  path = tmp_path / "mutation_score.json"
+  mutation_score.write_report(str(path), {"metrics": {"counts": {"killed": 1}},
+                                          "quantizer": {"counts": {"killed": 2}}})
+  mutation_score.write_report(str(path), {"metrics": {"counts": {"killed": 3}}})
+  report = json.loads(path.read_text())
+  assert report == {"quantizer": {"counts": {"killed": 2}}, "metrics": {"counts": {"killed": 3}}}
+  assert list(report) == ["quantizer", "metrics"]  # MODULES' order, whatever ran last

@@ -323,7 +323,7 @@ def main(argv=None) -> int:
   parser.add_argument("--fresh", action="store_true", help="start the modules' sessions over")
   parser.add_argument("--retest_survivors", action="store_true",
                       help="test the surviving mutants again (after tests were added)")
-  parser.add_argument("--json", help="also write the report here")
+  parser.add_argument("--json", help="also write the report here (its other modules kept)")
   args = parser.parse_args(argv)
   try:
     import cosmic_ray  # pylint: disable=g-import-not-at-top,unused-import
@@ -382,9 +382,24 @@ def main(argv=None) -> int:
     print(f"{'all':16s} {100 * total['killed'] / scored:6.1f}% killed {total['killed']}/{scored} "
           f"(equivalent {total['equivalent']}, pending {total['pending']})")
   if args.json:
-    with open(args.json, "w") as f:
-      json.dump(report, f, indent=1)
+    write_report(args.json, report)
   return 0
+
+
+def write_report(path: str, report: dict) -> None:
+  """Writes report's modules into the JSON at path, keeping the modules it does not hold.
+
+  A module's session can be run again alone (a fresh run after its tests moved, on a new
+  machine without the other sessions), and the committed report then keeps the others.
+  """
+  merged = {}
+  if os.path.exists(path):
+    with open(path) as f:
+      merged = json.load(f)
+  merged.update(report)
+  ordered = {m.name: merged[m.name] for m in MODULES if m.name in merged}
+  with open(path, "w") as f:
+    json.dump(ordered, f, indent=1)
 
 
 if __name__ == "__main__":
