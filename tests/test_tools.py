@@ -452,3 +452,26 @@ def test_mutation_report_json_keeps_the_modules_a_run_did_not_hold(tmp_path):
   report = json.loads(path.read_text())
   assert report == {"quantizer": {"counts": {"killed": 2}}, "metrics": {"counts": {"killed": 3}}}
   assert list(report) == ["quantizer", "metrics"]  # MODULES' order, whatever ran last
+
+
+def test_codec_history_writes_json_table_and_figure_and_refuses_a_missing_or_corrupt_history(
+    tmp_path):
+  history = {"recipe": "r", "milestones": [{"step": 5, "bpp": 0.75, "ms_ssim": 0.92,
+                                            "psnr": 29.0}]}
+  curves = {"jpeg": {"points": [{"bpp": 0.5, "ms_ssim": 0.90, "psnr": 28.0},
+                                {"bpp": 1.0, "ms_ssim": 0.96, "psnr": 32.0}]}}
+  _write(str(tmp_path / "history.json"), history)
+  _write(str(tmp_path / "rd.json"), {"curves": curves})
+  out = tmp_path / "out" / "against_jpeg.json"
+  args = [f"--curves={tmp_path / 'rd.json'}", f"--output={out}"]
+  result = _run("tools.codec_history", f"--history={tmp_path / 'history.json'}", *args)
+  assert result.returncode == 0, result.stderr
+  assert json.loads(out.read_text())["milestones"][0]["ms_ssim_margin"] == pytest.approx(-0.01)
+  table = (tmp_path / "out" / "against_jpeg.md").read_text()
+  assert "| 5 | 0.7500 | 0.9200 | 0.9300 | -0.0100 |" in table
+  assert (tmp_path / "out" / "against_jpeg.png").stat().st_size > 0
+  result = _run("tools.codec_history", f"--history={tmp_path / 'none.json'}", *args)
+  assert result.returncode == 1 and "--history: no recipe history" in result.stderr
+  (tmp_path / "bad.json").write_text("{not json")
+  result = _run("tools.codec_history", f"--history={tmp_path / 'bad.json'}", *args)
+  assert result.returncode == 1 and "bad.json' is not JSON" in result.stderr

@@ -1,0 +1,43 @@
+"""tfcdi/reporting/codec_history.py and tools/codec_history.py: a recipe's milestones beside
+JPEG at their own rates."""
+
+import pytest
+
+from tfcdi.reporting import codec_history
+
+# JPEG's curve: MS-SSIM 0.90 -> 0.96 and PSNR 28 -> 32 dB between 0.5 and 1.0 bpp.
+CURVES = {"jpeg": {"points": [
+    {"bpp": 0.5, "ms_ssim": 0.90, "psnr": 28.0}, {"bpp": 1.0, "ms_ssim": 0.96, "psnr": 32.0}]}}
+HISTORY = {"recipe": "ae-0.635-cpu", "operating_point": "0.635", "milestones": [
+    {"step": 1000, "bpp": 0.75, "ms_ssim": 0.92, "psnr": 29.0},
+    {"step": 2000, "bpp": 1.2, "ms_ssim": 0.97, "psnr": 33.0},  # beyond JPEG's curve
+    {"step": 3000, "bpp": 0.5, "ms_ssim": 0.95, "psnr": 27.5}]}
+
+
+def test_each_milestone_meets_jpeg_at_its_own_rate_and_none_is_extrapolated():
+  rows = codec_history.history_against(HISTORY, CURVES)["milestones"]
+  assert [r["step"] for r in rows] == [1000, 2000, 3000]
+  # Halfway along the curve: JPEG 0.93 / 30 dB.
+  assert rows[0]["jpeg_ms_ssim"] == pytest.approx(0.93)
+  assert rows[0]["ms_ssim_margin"] == pytest.approx(-0.01)
+  assert rows[0]["psnr_margin"] == pytest.approx(-1.0)
+  assert rows[1]["jpeg_ms_ssim"] is None and rows[1]["ms_ssim_margin"] is None
+  assert rows[2]["ms_ssim_margin"] == pytest.approx(0.05)
+  assert rows[2]["psnr_margin"] == pytest.approx(-0.5)
+  with pytest.raises(ValueError, match="no 'jpeg2000' curve"):
+    codec_history.history_against(HISTORY, CURVES, "jpeg2000")
+
+
+def test_the_table_and_figure_show_each_measured_margin(tmp_path, saved_figures):
+  summary = codec_history.history_against(HISTORY, CURVES)
+  text = codec_history.history_markdown(summary, "t")
+  assert "| 1000 | 0.7500 | 0.9200 | 0.9300 | -0.0100 | 29.00 | 30.00 |" in text
+  assert "| 2000 | 1.2000 | 0.9700 |  |  | 33.00 |  |" in text
+  path = str(tmp_path / "h.png")
+  assert codec_history.history_figure(summary, path) == path
+  left, right = saved_figures[path].axes
+  drawn = {line.get_label(): list(line.get_ydata()) for line in left.get_lines()}
+  assert drawn["recipe ae-0.635-cpu"] == pytest.approx([0.92, 0.95])  # step 2000 has no JPEG
+  assert drawn["JPEG at the same bpp"] == pytest.approx([0.93, 0.90])
+  assert list(right.get_lines()[0].get_ydata()) == pytest.approx([-0.01, 0.05])
+  saved_figures.assert_drawn(path, colours=("tab:blue", "tab:red"))

@@ -1,0 +1,86 @@
+"""A codec recipe's history against a baseline's curve: how far from the claim each milestone is.
+
+A recipe's run measures itself on Kodak from real files at its milestones (history.json,
+tfcdi/train/codec.py). The paper's Section 3.1 claim is about MS-SSIM above JPEG's at the same
+rate, so each milestone is set beside JPEG's curve (rd_curve.json, the same Kodak images)
+interpolated at the milestone's own measured rate: the margin per step is the curve that says
+whether more steps of this recipe can reach the claim.
+"""
+
+from __future__ import annotations
+
+from tfcdi import baselines
+from tfcdi.reporting import results as results_lib
+
+METRICS = ("ms_ssim", "psnr")
+LABELS = {"jpeg": "JPEG", "jpeg2000": "JPEG 2000"}
+
+
+def history_against(history: dict, curves: dict, baseline: str = "jpeg") -> dict:
+  """Per milestone: the codec's bpp and metrics, the baseline's at that bpp, and the margins.
+
+  A milestone whose rate lies outside the baseline's curve has no baseline value (None): the
+  curve is never extrapolated.
+  """
+  if baseline not in curves:
+    raise ValueError(f"no {baseline!r} curve; the curves hold {', '.join(sorted(curves))}")
+  points = curves[baseline]["points"]
+  rows = []
+  for milestone in history["milestones"]:
+    row = {"step": milestone["step"], "bpp": milestone["bpp"]}
+    for metric in METRICS:
+      at = baselines.interpolate_at_bpp([p["bpp"] for p in points],
+                                        [p[metric] for p in points], milestone["bpp"])
+      row[metric] = milestone[metric]
+      row[f"{baseline}_{metric}"] = at.value if at.in_range else None
+      row[f"{metric}_margin"] = milestone[metric] - at.value if at.in_range else None
+    rows.append(row)
+  return {"recipe": history.get("recipe"), "operating_point": history.get("operating_point"),
+          "baseline": baseline, "milestones": rows}
+
+
+def _cell(value, digits):
+  return "" if value is None else f"{value:.{digits}f}"
+
+
+def history_markdown(summary: dict, title: str) -> str:
+  base = summary["baseline"]
+  label = LABELS.get(base, base)
+  rows = [[str(r["step"]), f"{r['bpp']:.4f}", _cell(r["ms_ssim"], 4),
+           _cell(r[f"{base}_ms_ssim"], 4),
+           "" if r["ms_ssim_margin"] is None else f"{r['ms_ssim_margin']:+.4f}",
+           _cell(r["psnr"], 2), _cell(r[f"{base}_psnr"], 2)]
+          for r in summary["milestones"]]
+  header = ["step", "bpp", "MS-SSIM", f"{label} MS-SSIM", "margin", "PSNR [dB]",
+            f"{label} PSNR [dB]"]
+  lines = [f"# {title}", "",
+           f"Recipe `{summary['recipe']}`: Kodak from real files at each milestone of its run, "
+           f"beside {label} on the same images, interpolated at the milestone's own rate "
+           "(margin = the codec's MS-SSIM minus the baseline's).", "",
+           results_lib.table(header, rows)]
+  return "\n".join(lines) + "\n"
+
+
+def history_figure(summary: dict, path: str) -> str:
+  """MS-SSIM of the codec and of the baseline at its rate against the step (left) and the
+  margin against the step (right), with zero marked."""
+  from tfcdi.reporting import paper_figures  # pylint: disable=g-import-not-at-top  (matplotlib)
+  base = summary["baseline"]
+  label = LABELS.get(base, base)
+  rows = [r for r in summary["milestones"] if r["ms_ssim_margin"] is not None]
+  steps = [r["step"] for r in rows]
+  figure = paper_figures.new_figure(10, 4)
+  left, right = figure.subplots(1, 2)
+  left.plot(steps, [r["ms_ssim"] for r in rows], label=f"recipe {summary['recipe']}",
+            **paper_figures.arm_style(0))
+  left.plot(steps, [r[f"{base}_ms_ssim"] for r in rows], label=f"{label} at the same bpp",
+            **paper_figures.arm_style(1))
+  left.set(xlabel="training step", ylabel="MS-SSIM (Kodak, real files)",
+           title="the codec and the baseline at its rate")
+  left.legend(fontsize=7)
+  right.plot(steps, [r["ms_ssim_margin"] for r in rows], **paper_figures.arm_style(0))
+  right.axhline(0.0, color="0.6", linewidth=0.8)
+  right.set(xlabel="training step", ylabel=f"MS-SSIM minus {label}'s",
+            title="margin (above zero: the claim holds)")
+  figure.tight_layout()
+  return paper_figures.save_figure(figure, path)
