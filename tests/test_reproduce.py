@@ -393,3 +393,49 @@ def test_paper_preset_runs_every_step_at_full_width_to_a_report(tmp_path):
   text = open(tmp_path / "w" / "report" / "report.md").read()
   assert "Table 2: classification" in text and "Table 2: segmentation" in text
   assert "This is a dry run (--max_steps=1)" in text.splitlines()[2]
+
+
+def test_restored_width_study_runs_reach_the_report_and_the_classification_claim(tmp_path):
+  # Fabricated here, never committed: the study's two arms at 1/8 (Table 2's runs) and 1/4,
+  # and two 1/4 runs that are not this run's (another preset, another codec).
+  workdir = tmp_path / "w"
+  pipeline = reproduce.Pipeline(reproduce.get_preset("cpu"), _fake_data_root(tmp_path / "data"),
+                                str(workdir))
+  shipped = pretrained.read_metadata(pretrained.shipped_path("0.0983"))["fingerprint"]
+  reports = tmp_path / "reports"
+
+  def run(net, kind, width, top1):
+    return {"net": net, "input": kind, "operating_point": "0.0983", "preset": "cpu",
+            "complete": True, "num_classes": 10,
+            "config": {"width_multiplier": width, "epochs": 8, "seed": 0},
+            "codec": {"name": "ae-0.0983-cpu", "fingerprint": shipped},
+            "final": {"top1": top1, "top5": 0.9}, "epochs": [{"epoch": 8, "val_examples": 3925}]}
+
+  _committed(reports, "classification", "0.0983_cresnet51_latent",
+             run("cresnet51", "latent", 0.125, 0.56))
+  _committed(reports, "classification", "0.0983_resnet50_decoded",
+             run("resnet50", "decoded", 0.125, 0.51))
+  width_reports = reports / "classification" / "width"
+  _committed(width_reports, "", "0.0983_cresnet51_latent_w4", run("cresnet51", "latent", 0.25,
+                                                                  0.60))
+  _committed(width_reports, "", "0.0983_resnet50_decoded_w4", run("resnet50", "decoded", 0.25,
+                                                                  0.58))
+  _committed(width_reports, "", "0.0983_resnet50_decoded_w2",
+             {**run("resnet50", "decoded", 0.5, 0.6), "preset": "tiny"})
+  _committed(width_reports, "", "0.0983_cresnet51_latent_w2",
+             {**run("cresnet51", "latent", 0.5, 0.6), "codec": {"fingerprint": "00" * 8}})
+
+  targets = sorted(os.path.relpath(t, workdir) for _, t in pipeline.restore(str(reports)))
+  assert [t for t in targets if t.startswith("width/")] == [
+      "width/0.0983_cresnet51_latent_w4/results.json",
+      "width/0.0983_resnet50_decoded_w4/results.json"]
+  from tfcdi.reporting import report  # pylint: disable=g-import-not-at-top
+  text = open(report.write_report(str(workdir), "cpu", str(tmp_path / "r"))).read()
+  assert "The width study" in text and (tmp_path / "r" / "width_gap.png").exists()
+  assert "| 1/4 | cResNet-51 on the representation | 60.00 |" in text
+  data = json.loads((tmp_path / "r" / "report.json").read_text())
+  assert [g["width"] for g in data["width"]["gaps"]] == [0.125, 0.25]
+  assert data["width"]["gaps"][1]["top1"] == pytest.approx(2.0)
+  claim = next(c for c in data["claims"] if c["id"] == "classification_as_accurate")
+  assert "width study, 0.0983 at width 1/4: top-1 +2.00, top-5 +0.00 (1 / 1 seeds)" in (
+      claim["measured"])

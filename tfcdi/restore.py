@@ -96,6 +96,16 @@ class Restoring:
             and codec_matches(result, op_name)):
           self._restore_file(path, os.path.join(self.classifier_dir(
               run_name + results_lib.seed_suffix(result)), "results.json"), restored)
+    if preset.classifier_preset:
+      # The width study's runs (tools/width_table.py) at other backbone widths: results the
+      # report reads beside Table 2's, of no step.
+      from tfcdi.reporting import width  # pylint: disable=g-import-not-at-top
+      for path, result in runs("classification", "width"):
+        if (width.study_arm(result) and result.get("complete")
+            and result.get("preset") == preset.classifier_preset
+            and codec_matches(result, result.get("operating_point"))):
+          name = os.path.splitext(os.path.basename(path))[0]
+          self._restore_file(path, self.path("width", name, "results.json"), restored)
     if preset.segmenter_preset:
       from tfcdi.train import segmenter  # pylint: disable=g-import-not-at-top
       width = segmenter.get_config(preset.segmenter_preset).width_multiplier

@@ -24,6 +24,7 @@ from __future__ import annotations
 from tfcdi.codec import operating_points
 from tfcdi.reporting import published as published_lib
 from tfcdi.reporting import seeds as seeds_lib
+from tfcdi.reporting import width as width_lib
 
 # "Essentially as accurate" (Section 4.2) read as: within this many points, or better.
 AS_ACCURATE_POINTS = 1.0
@@ -239,6 +240,14 @@ def _classification_claims(data, paper, notes):
                   seeds_lib.INCONCLUSIVE if seeds_lib.INCONCLUSIVE in parts else True)
     measured.append(f"{op}: top-1 {_signed(top1)}{_spread_text(spread1)}, top-5 "
                     f"{_signed(top5)}{_spread_text(spread5)}")
+  # The width study's gaps (the report's width section) beside the verdict, which they do not
+  # decide: they say how the preset's width bears on it.
+  for gap in (data.get("width") or {}).get("gaps", []):
+    measured.append(
+        f"width study, {data['width']['operating_point']} at width "
+        f"{width_lib.width_name(gap['width'])}: top-1 {_signed(gap.get('top1'))}"
+        f"{_spread_text(gap['top1_spread'])}, top-5 {_signed(gap.get('top5'))}"
+        f"{_spread_text(gap['top5_spread'])} ({' / '.join(map(str, gap['seeds']))} seeds)")
   claims = [_claim(
       "classification_as_accurate", "4.2, Table 2, Fig. 3",
       "Classification from the compressed representation is essentially as accurate as from "

@@ -25,6 +25,7 @@ from tfcdi.reporting import published as published_lib
 from tfcdi.reporting import results as results_lib
 from tfcdi.reporting import segmentation
 from tfcdi.reporting import storage
+from tfcdi.reporting import width
 
 # Written by the pipeline (tfcdi.nets.arm_costs) before it renders: each classification arm's
 # multiply-adds at the width it was trained, for the Fig. 6 analog.
@@ -132,6 +133,22 @@ def classification_figures(summary: dict, out_dir: str) -> list[str]:
               "split; seed 0 where an arm has several):", "",
               "![Fig. 3 analog, validation curves](fig3_validation_curves.png)"]
   return lines + [""]
+
+
+def width_section(workdir: str, paper: dict, data: dict, out_dir: str) -> list[str]:
+  """The width study (tools/width_table.py): its runs at other widths (workdir/width, restored
+  from the committed ones) beside the preset's own classification runs."""
+  study = sorted(glob.glob(os.path.join(workdir, "width", "*", "results.json")))
+  if not study:
+    return []
+  files = study + sorted(glob.glob(os.path.join(workdir, "classification", "*", "results.json")))
+  summary = width.width_summary(files, paper)
+  width.relative_sources(summary, workdir)
+  data["width"] = summary
+  written = width.width_figure(summary, os.path.join(out_dir, "width_gap.png"))
+  text = width.width_markdown(summary, "The width study: decoded RGB against the representation")
+  return (results_lib.demote_headings(text)
+          + ([f"![the width study]({os.path.basename(written)})"] if written else []) + [""])
 
 
 def storage_section(workdir: str, data: dict) -> list[str]:
@@ -306,6 +323,7 @@ def write_report(workdir: str, preset: str, out_dir: str, paper_numbers: str | N
   if os.path.exists(figure):
     shutil.copyfile(figure, os.path.join(out_dir, "rd_curve.png"))
   lines += classification_section(workdir, paper, data, out_dir, classification_dataset)
+  lines += width_section(workdir, paper, data, out_dir)
   lines += storage_section(workdir, data)
   lines += codec_figures_section(workdir, out_dir)
   lines += segmentation_section(workdir, paper, data, out_dir)
