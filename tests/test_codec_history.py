@@ -1,9 +1,9 @@
-"""tfcdi/reporting/codec_history.py and tools/codec_history.py: a recipe's milestones beside
+"""tfcdi/codec_history.py and tools/codec_history.py: a recipe's milestones beside
 JPEG at their own rates."""
 
 import pytest
 
-from tfcdi.reporting import codec_history
+from tfcdi import codec_history
 
 # JPEG's curve: MS-SSIM 0.90 -> 0.96 and PSNR 28 -> 32 dB between 0.5 and 1.0 bpp.
 CURVES = {"jpeg": {"points": [

@@ -5,7 +5,7 @@ r"""A codec recipe's recorded history beside JPEG at each milestone's own rate.
 
 Writes the JSON, a Markdown table beside it (.md) and the figure (.png): per milestone the
 codec's Kodak rate, MS-SSIM and PSNR (from real files, as the run measured them), JPEG's at the
-same rate and the margin. The logic lives in tfcdi/reporting/codec_history.py.
+same rate and the margin. The logic lives in tfcdi/codec_history.py.
 """
 
 import os
@@ -13,7 +13,7 @@ import os
 from absl import app
 from absl import flags
 
-from tfcdi.reporting import codec_history
+from tfcdi import codec_history
 from tfcdi.reporting import results
 from tools import _tables
 

@@ -4,7 +4,8 @@ A recipe's run measures itself on Kodak from real files at its milestones (histo
 tfcdi/train/codec.py). The paper's Section 3.1 claim is about MS-SSIM above JPEG's at the same
 rate, so each milestone is set beside JPEG's curve (rd_curve.json, the same Kodak images)
 interpolated at the milestone's own measured rate: the margin per step is the curve that says
-whether more steps of this recipe can reach the claim.
+whether more steps of this recipe can reach the claim. It sits beside baselines.py, whose
+interpolation it uses, not in tfcdi.reporting, which imports nothing that loads TensorFlow.
 """
 
 from __future__ import annotations
