@@ -99,7 +99,8 @@ def test_segmentation_and_joint_directions():
           "joint_vs_compression_ft_top5_points": {"value": 0.7},
           "joint_vs_compression_ft_miou_points": {"value": -0.5},
           "joint_ft_kodak_ssim": {"value": 0.002}, "joint_ft_kodak_ms_ssim": {"value": 0.01},
-          "compression_ft_kodak_ms_ssim": {"value": 0.03}}}]}}
+          "compression_ft_kodak_ms_ssim": {"value": 0.03},
+          "joint_vs_compression_ft_kodak_ms_ssim": {"value": -0.02}}}]}}
   found = _by_id(data)
   assert found["segmentation_better_at_low_rate"]["verdict"] == (
       "not reproduced (1 seed, spread unknown)")
@@ -111,6 +112,17 @@ def test_segmentation_and_joint_directions():
   # Up on both metrics, but less than the control on MS-SSIM.
   assert codec["checks"] == [True, None, False, None]
   assert "same bpp" in codec["why"]
+  # With seeds, the codec's changes follow the spread rule: an SSIM rise inside the joint
+  # codecs' seed spread and a gap to the control inside both arms' spreads are inconclusive.
+  changes = data["joint"]["points"][0]["changes"]
+  changes["joint_ft_kodak_ssim"].update(seed_spread=0.004, seeds=[2, 1])
+  changes["joint_ft_kodak_ms_ssim"].update(seed_spread=0.002, seeds=[2, 1])
+  changes["joint_vs_compression_ft_kodak_ms_ssim"].update(seed_spread=0.025, seeds=[2, 2])
+  codec = _by_id(data)["joint_improves_codec"]
+  assert codec["checks"] == ["inconclusive", None, "inconclusive", None]
+  assert "SSIM +0.0020 (seed spread 0.0040)" in codec["measured"]
+  assert "-0.0200 MS-SSIM over the control (seed spread 0.0250)" in codec["measured"]
+  assert codec["verdict"].startswith("inconclusive")
 
 
 def test_the_report_opens_with_the_claims(tmp_path):

@@ -172,6 +172,53 @@ def test_joint_summary_reports_each_change_with_its_measured_direction(tmp_path,
     saved_figures.assert_drawn(path, colours=("tab:blue", "tab:red"), min_pixels=5)
 
 
+def _joint_seeds(tmp_path, starts, finals):
+  """Joint and classifier arms of one seed per (start, final) top-1 pair (seed 0 first)."""
+  files = []
+  for seed, (start, final) in enumerate(zip(starts, finals)):
+    for arm in ("joint", "classifier"):
+      result = _joint_result(arm, "0.0983", (start, 0.9), (final, 0.9))
+      result["config"] = {"seed": seed}
+      files.append(os.path.join(str(tmp_path), f"{arm}_{seed}", "results.json"))
+      _write(files[-1], result)
+  return joint.joint_summary(files, published.load_paper_numbers())["points"][0]
+
+
+def test_joint_seeds_from_their_own_baselines_spread_the_baseline_too(tmp_path):
+  # Seeds 0 and 1 started from classifiers of their own seeds (50 and 46 top-1).
+  point = _joint_seeds(tmp_path / "own", (0.50, 0.46), (0.52, 0.50))
+  assert point["baseline"]["top1"] == pytest.approx(48.0)
+  assert point["baseline"]["num_seeds"] == 2
+  change = point["changes"]["joint_ft_top1_points"]
+  assert change["value"] == pytest.approx(3.0)  # 51 - 48
+  assert change["seed_spread"] == pytest.approx(4.0)  # the baseline's range, the larger
+  assert change["seeds"] == [2, 2]
+  # Seeds from one shared classifier: the baseline does not spread, the fine-tunings do.
+  point = _joint_seeds(tmp_path / "shared", (0.50, 0.50), (0.52, 0.55))
+  assert point["baseline"]["top1"] == pytest.approx(50.0)
+  assert point["changes"]["joint_ft_top1_points"]["seed_spread"] == pytest.approx(3.0)
+
+
+def test_the_codecs_kodak_changes_carry_the_fine_tunings_seed_spread(tmp_path):
+  files = []
+  start = (0.10, 21.0, 0.60, 0.75)  # every seed starts from the same codec
+  for seed, joint_ms_ssim, codec_ms_ssim in ((0, 0.76, 0.78), (1, 0.77, 0.775)):
+    for arm, ms_ssim in (("joint", joint_ms_ssim), ("codec", codec_ms_ssim)):
+      result = _joint_result(arm, "0.0983", (0.5, 0.9), (0.5, 0.9), start,
+                             (0.11, 21.0, 0.60 + seed * 0.01, ms_ssim))
+      result["config"] = {"seed": seed}
+      files.append(os.path.join(str(tmp_path), f"{arm}_{seed}", "results.json"))
+      _write(files[-1], result)
+  changes = joint.joint_summary(files, published.load_paper_numbers())["points"][0]["changes"]
+  assert changes["joint_ft_kodak_ms_ssim"]["value"] == pytest.approx(0.015)
+  assert changes["joint_ft_kodak_ms_ssim"]["seed_spread"] == pytest.approx(0.01)
+  assert changes["joint_ft_kodak_ssim"]["seed_spread"] == pytest.approx(0.01)
+  gap = changes["joint_vs_compression_ft_kodak_ms_ssim"]
+  assert gap["value"] == pytest.approx(0.765 - 0.7775)
+  assert gap["seed_spread"] == pytest.approx(0.01)  # the larger of 0.01 and 0.005
+  assert gap["seeds"] == [2, 2]
+
+
 def test_joint_summary_takes_the_segmentation_step_by_arm(tmp_path):
   paper = published.load_paper_numbers()
   joint_file = os.path.join(str(tmp_path), "joint", "results.json")
@@ -473,6 +520,16 @@ def test_the_joint_baseline_row_says_whether_it_is_table_2s_number_and_why_not(t
   _write(joint_file, result)
   text = joint.joint_markdown(joint.joint_summary([joint_file], paper), "t", rows)
   assert "top-1 40.00 in both" in text and "differ" not in text
+  assert "mean over" not in text
+  # A second seed started from its own classifier: seed 0 is still set beside Table 2's seed 0,
+  # and the note says the row is the mean over the seeds' starting classifiers.
+  seed1_file = os.path.join(str(tmp_path), "joint_seed1", "results.json")
+  _write(seed1_file, {**result, "start": {**result["start"], "top1": 0.46},
+                      "config": {**result["config"], "seed": 1}})
+  summary = joint.joint_summary([joint_file, seed1_file], paper)
+  assert summary["points"][0]["baseline"]["top1"] == pytest.approx(43.0)
+  text = joint.joint_markdown(summary, "t", rows)
+  assert "top-1 40.00 in both" in text and "mean over 2 seeds" in text
 
 
 def _write_and_list(folder, results):
