@@ -65,10 +65,15 @@ def _fake_data_root(root):
   return str(root)
 
 
-def test_plan_lists_every_step_runs_nothing_and_sees_finished_ones(tmp_path):
+def _cpu_pipeline(tmp_path):
+  """(workdir, the cpu preset's pipeline in it) over empty data folders."""
   workdir = tmp_path / "w"
-  pipeline = reproduce.Pipeline(reproduce.get_preset("cpu"), _fake_data_root(tmp_path / "data"),
-                                str(workdir))
+  return workdir, reproduce.Pipeline(reproduce.get_preset("cpu"),
+                                     _fake_data_root(tmp_path / "data"), str(workdir))
+
+
+def test_plan_lists_every_step_runs_nothing_and_sees_finished_ones(tmp_path):
+  workdir, pipeline = _cpu_pipeline(tmp_path)
   plan = pipeline.plan()
   names = [step.name for step, _ in plan]
   assert len(names) == len(set(names))
@@ -155,9 +160,7 @@ def _committed(reports, section, name, result):
 
 
 def test_restore_seeds_a_workdir_with_this_presets_committed_results_only(tmp_path):
-  workdir = tmp_path / "w"
-  pipeline = reproduce.Pipeline(reproduce.get_preset("cpu"), _fake_data_root(tmp_path / "data"),
-                                str(workdir))
+  workdir, pipeline = _cpu_pipeline(tmp_path)
   shipped = {op: pretrained.read_metadata(pretrained.shipped_path(op))["fingerprint"]
              for op in ("0.0983", "0.635")}
   reports = tmp_path / "reports"
@@ -225,9 +228,7 @@ def test_restore_takes_the_benchmark_measured_with_this_presets_settings_and_cod
 
 
 def test_a_step_that_needs_a_restored_runs_weights_says_so(tmp_path):
-  workdir = tmp_path / "w"
-  pipeline = reproduce.Pipeline(reproduce.get_preset("cpu"), _fake_data_root(tmp_path / "data"),
-                                str(workdir))
+  workdir, pipeline = _cpu_pipeline(tmp_path)
   reports = tmp_path / "reports"
   # A real committed result: the report rendered below reads all of it.
   with open(os.path.join(REPORTS, "classification", "runs", "original_resnet50_original.json")) as f:
@@ -248,9 +249,7 @@ def test_a_step_that_needs_a_restored_runs_weights_says_so(tmp_path):
 
 
 def test_section_6_is_restored_per_point_all_or_nothing(tmp_path):
-  workdir = tmp_path / "w"
-  pipeline = reproduce.Pipeline(reproduce.get_preset("cpu"), _fake_data_root(tmp_path / "data"),
-                                str(workdir))
+  workdir, pipeline = _cpu_pipeline(tmp_path)
   base = pretrained.read_metadata(pretrained.shipped_path("0.0983"))["fingerprint"]
   reports = tmp_path / "reports"
   common = {"operating_point": "0.0983", "preset": "cpu", "complete": True}
@@ -287,9 +286,7 @@ def test_section_6_is_restored_per_point_all_or_nothing(tmp_path):
 def test_restored_seed_runs_and_the_storage_measurement_reach_the_report(tmp_path):
   # Fabricated here, never committed: two seeds of one arm, and a storage measurement made with
   # this workdir's codec (and one made with another, which is not this run's).
-  workdir = tmp_path / "w"
-  pipeline = reproduce.Pipeline(reproduce.get_preset("cpu"), _fake_data_root(tmp_path / "data"),
-                                str(workdir))
+  workdir, pipeline = _cpu_pipeline(tmp_path)
   shipped = pretrained.read_metadata(pretrained.shipped_path("0.635"))["fingerprint"]
   reports = tmp_path / "reports"
   for seed, top1 in ((0, 0.60), (1, 0.64)):
@@ -398,9 +395,7 @@ def test_paper_preset_runs_every_step_at_full_width_to_a_report(tmp_path):
 def test_restored_width_study_runs_reach_the_report_and_the_classification_claim(tmp_path):
   # Fabricated here, never committed: the study's two arms at 1/8 (Table 2's runs) and 1/4,
   # and two 1/4 runs that are not this run's (another preset, another codec).
-  workdir = tmp_path / "w"
-  pipeline = reproduce.Pipeline(reproduce.get_preset("cpu"), _fake_data_root(tmp_path / "data"),
-                                str(workdir))
+  workdir, pipeline = _cpu_pipeline(tmp_path)
   shipped = pretrained.read_metadata(pretrained.shipped_path("0.0983"))["fingerprint"]
   reports = tmp_path / "reports"
 
