@@ -213,6 +213,13 @@ def _gap(a: dict | None, b: dict | None, metric: str):
   return a[metric] - b[metric], seeds_lib.gap_spread(a, b, metric=metric)
 
 
+def _all_of(parts: list):
+  """One check from several that must all hold: a failing one refutes, else an inconclusive one
+  leaves it open."""
+  return (False if False in parts else
+          seeds_lib.INCONCLUSIVE if seeds_lib.INCONCLUSIVE in parts else True)
+
+
 def _spread_text(spread, digits=2) -> str:
   return "" if spread is None else f" (seed spread {spread:.{digits}f})"
 
@@ -233,11 +240,10 @@ def _classification_claims(data, paper, notes):
       measured.append(f"{op}: not measured")
       continue
     seeds += [seeds_lib.num_seeds(latent), seeds_lib.num_seeds(rgb)]
-    # Both metrics must hold: a failing metric refutes, else an inconclusive one leaves it open.
+    # Both metrics must hold.
     parts = [seeds_lib.decide(top1, -AS_ACCURATE_POINTS, spread1),
              seeds_lib.decide(top5, -AS_ACCURATE_POINTS, spread5)]
-    checks.append(False if False in parts else
-                  seeds_lib.INCONCLUSIVE if seeds_lib.INCONCLUSIVE in parts else True)
+    checks.append(_all_of(parts))
     measured.append(f"{op}: top-1 {_signed(top1)}{_spread_text(spread1)}, top-5 "
                     f"{_signed(top5)}{_spread_text(spread5)}")
   # The width study's gaps (the report's width section) beside the verdict, which they do not
@@ -439,8 +445,7 @@ def _joint_claims(data, paper, notes):
       continue
     parts = [seeds_lib.decide(c["value"], 0.0, c.get("seed_spread"), strict=True)
              for c in (ssim, ms_ssim)]
-    checks_up.append(False if False in parts else
-                     seeds_lib.INCONCLUSIVE if seeds_lib.INCONCLUSIVE in parts else True)
+    checks_up.append(_all_of(parts))
     measured_up.append(f"{op}: SSIM {_signed(ssim['value'], 4)}"
                        f"{_spread_text(ssim.get('seed_spread'), 4)}, MS-SSIM "
                        f"{_signed(ms_ssim['value'], 4)}"
