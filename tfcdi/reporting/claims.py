@@ -246,9 +246,12 @@ def _classification_claims(data, paper, notes):
     checks.append(_all_of(parts))
     measured.append(f"{op}: top-1 {_signed(top1)}{_spread_text(spread1)}, top-5 "
                     f"{_signed(top5)}{_spread_text(spread5)}")
-  # The width study's gaps (the report's width section) beside the verdict, which they do not
-  # decide: they say how the preset's width bears on it.
+  # The width study's gaps at other widths than the runs above (the report's width section)
+  # beside the verdict, which they do not decide: they say how the preset's width bears on it.
+  own_width = _first_measured((summary or {}).get("rows", []), "width_multiplier")
   for gap in (data.get("width") or {}).get("gaps", []):
+    if gap["width"] == own_width:
+      continue
     measured.append(
         f"width study, {data['width']['operating_point']} at width "
         f"{width_lib.width_name(gap['width'])}: top-1 {_signed(gap.get('top1'))}"
