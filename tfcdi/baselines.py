@@ -45,6 +45,8 @@ from tfcdi import metrics
 
 # The metrics every curve point carries; all are "higher is better".
 QUALITY_METRICS = ("ms_ssim", "ssim", "psnr")
+# How the baseline codecs are named on figures and tables.
+LABELS = {"jpeg": "JPEG", "jpeg2000": "JPEG 2000"}
 _METRIC_LABELS = {"ms_ssim": "MS-SSIM", "ssim": "SSIM", "psnr": "PSNR [dB]"}
 
 # The default sweeps: 14 settings per codec, so that a full Kodak run (24 images, SSIM and MS-SSIM
@@ -349,7 +351,6 @@ def plot_rd_curves(curves: dict[str, dict], results: Sequence[dict], path: str,
   from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=g-import-not-at-top
   from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
 
-  labels = {"jpeg": "JPEG", "jpeg2000": "JPEG 2000"}
   figure = Figure(figsize=(15, 4.6))
   FigureCanvasAgg(figure)
   axes = figure.subplots(1, len(QUALITY_METRICS))
@@ -357,7 +358,7 @@ def plot_rd_curves(curves: dict[str, dict], results: Sequence[dict], path: str,
     for name, curve in curves.items():
       points = curve["points"]
       ax.plot([p["bpp"] for p in points], [p[metric] for p in points], ".-",
-              label=labels.get(name, name))
+              label=LABELS.get(name, name))
     for result in results:
       # Each family its own marker (hyperprior diamonds, autoencoder stars), so they read apart.
       family = _family(result)

@@ -14,7 +14,7 @@ from tfcdi import baselines
 from tfcdi.reporting import results as results_lib
 
 METRICS = ("ms_ssim", "psnr")
-LABELS = {"jpeg": "JPEG", "jpeg2000": "JPEG 2000"}
+LABELS = baselines.LABELS
 
 
 def history_against(history: dict, curves: dict, baseline: str = "jpeg") -> dict:

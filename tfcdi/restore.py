@@ -16,6 +16,7 @@ import shutil
 from tfcdi.codec import operating_points
 from tfcdi.codec import pretrained
 from tfcdi.reporting import results as results_lib
+from tfcdi.reporting import width as width_lib
 
 # Beside a run's results.json when the results were restored from committed copies rather than
 # measured in this workdir: {file name: the copy it came from}. Such a run has no weights.
@@ -99,9 +100,8 @@ class Restoring:
     if preset.classifier_preset:
       # The width study's runs (tools/width_table.py) at other backbone widths: results the
       # report reads beside Table 2's, of no step.
-      from tfcdi.reporting import width  # pylint: disable=g-import-not-at-top
       for path, result in runs("classification", "width"):
-        if (width.study_arm(result) and result.get("complete")
+        if (width_lib.study_arm(result) and result.get("complete")
             and result.get("preset") == preset.classifier_preset
             and codec_matches(result, result.get("operating_point"))):
           name = os.path.splitext(os.path.basename(path))[0]

@@ -146,15 +146,15 @@ def joint_summary(results_files: list[str], paper: dict,
     arms = by_op[op_name]
     first = {arm: arms[arm][0]["result"] if arm in arms else None for arm in JOINT_ARMS}
     joint, codec, control = (first[a] for a in JOINT_ARMS)
-    start = (joint or control or codec or {}).get("start")
-    kodak_start = next((r["kodak"]["start"] for r in (joint, codec)
-                        if r and r.get("complete") and "kodak" in r), None)
     # Each seed's baseline is the classifier its joint (and codec) arm started from: one shared
     # classifier, or the seed's own cResNet-51 (Table 2's seed runs, trained again).
-    started = arms.get("joint") or arms.get("codec")
-    baseline = ({**_over_seeds(started, lambda r: _accuracy(r.get("start")), ("top1", "top5")),
-                 "kodak": kodak_start} if started else {**_accuracy(start), "kodak": kodak_start})
-    baseline["first_seed_top1"] = _accuracy(start)["top1"]  # what Table 2's seed 0 is set beside
+    started = arms.get("joint") or arms.get("codec") or arms.get("classifier") or []
+    start = started[0]["result"].get("start") if started else None
+    kodak_start = next((r["kodak"]["start"] for r in (joint, codec)
+                        if r and r.get("complete") and "kodak" in r), None)
+    baseline = {**_over_seeds(started, lambda r: _accuracy(r.get("start")), ("top1", "top5")),
+                "kodak": kodak_start,
+                "first_seed_top1": _accuracy(start)["top1"]}  # set beside Table 2's seed 0
     finished = {arm: [r for r in arms.get(arm, []) if r["result"].get("complete")]
                 for arm in JOINT_ARMS}
 
