@@ -45,6 +45,9 @@ def test_settings_are_parsed_by_their_fields_type():
       "learning_rate": None, "filters": (16, 32)}
   assert configs.parse_settings("reproduce", ['benchmark={"repeats": 2}', "jp2_psnrs=20,30.5"],
                                 "smoke") == {"benchmark": {"repeats": 2}, "jp2_psnrs": (20.0, 30.5)}
+  # Pairs: the width study's (width, seeds), whose element types are their own.
+  assert configs.parse_settings("reproduce", ["width_study=1/4:2,0.5:1", "seeds=2"], "smoke") == {
+      "width_study": ((0.25, 2), (0.5, 1)), "seeds": 2}
   config = configs.get_config("classifier", "cpu", **parsed, seed=None)
   assert config.lr_drop_epochs == (1, 2) and config.seed == 0  # None: not given
 

@@ -77,9 +77,12 @@ def test_plan_lists_every_step_runs_nothing_and_sees_finished_ones(tmp_path):
   plan = pipeline.plan()
   names = [step.name for step, _ in plan]
   assert len(names) == len(set(names))
-  # Codecs, Kodak, rd, flops, 3 stores, 12 classifiers, figures, benchmark, 12 segmenters, and
-  # Section 6's 8 steps at each of its two points.
-  assert len(plan) == 6 + 2 + 3 + 12 + 2 + 12 + 2 * 8
+  assert not [name for name in names if "," in name]  # --only is a comma-separated list
+  # Codecs, Kodak, rd, flops, 3 stores, 12 classifiers, figures, benchmark, 12 segmenters,
+  # Section 6's 8 steps at each of its two points; seeds 1 and 2 of the 0.0983 arms (3
+  # classifiers, 2 segmenters, Section 6's 5 steps without its segmentation); the width study's
+  # three arms at 1/4 (two seeds) and 1/2 (one).
+  assert len(plan) == 6 + 2 + 3 + 12 + 2 + 12 + 2 * 8 + 2 * (3 + 2 + 5) + 3 * (2 + 1)
   assert not any(done for _, done in plan)
   assert not workdir.exists()  # a plan writes nothing
   # An output file marks its step done; a classifier is done only once its run is complete.
@@ -248,6 +251,80 @@ def test_a_step_that_needs_a_restored_runs_weights_says_so(tmp_path):
   assert os.path.exists(workdir / "report" / "report.md")
 
 
+def test_further_seeds_and_the_width_study_train_with_their_seed_and_width_where_restore_looks(
+    tmp_path, monkeypatch):
+  from tfcdi.train import classifier, joint, segmenter  # pylint: disable=g-import-not-at-top
+  workdir, pipeline = _cpu_pipeline(tmp_path)
+  calls = []
+  monkeypatch.setattr(classifier, "train", lambda net, kind, config, workdir, **kw: calls.append(
+      ("classifier", net, kind, config.seed, config.width_multiplier, workdir, kw["store_dir"])))
+  monkeypatch.setattr(segmenter, "train", lambda net, kind, config, data, workdir, **kw:
+                      calls.append(("segmenter", net, kind, config.seed, kw["init_from"],
+                                    workdir)))
+  monkeypatch.setattr(joint, "train", lambda arm, config, workdir, **kw: calls.append(
+      ("joint", arm, config.seed, kw["classifier_dir"], kw["codec_path"], workdir)))
+  w = str(workdir)
+  # What the seed-2 chain starts from: the shipped codec and seed 2's own cResNet-51 (and
+  # ResNet-50, for its segmenter), then the compression-ft. codec and its scratch classifier.
+  for folder in ("classification/cresnet51_0.0983_seed2/checkpoints",
+                 "classification/resnet50_0.0983_seed2/checkpoints",
+                 "joint/codec_0.0983_seed2", "joint/scratch/cresnet51_0.0983_seed2/checkpoints"):
+    os.makedirs(workdir / folder)
+  os.makedirs(workdir / "codecs" / "0.0983")
+  for bundle in ("codecs/0.0983/codec_0.0983.npz", "joint/codec_0.0983_seed2/codec_0.0983.npz"):
+    (workdir / bundle).write_bytes(b"")
+  (workdir / "classification/resnet50_0.0983_seed2/results.json").write_text(
+      json.dumps({"complete": True, "config": {"width_multiplier": 0.125}}))
+  steps = {step.name: step for step, _ in pipeline.plan()}
+  for name in ("classifier cresnet51_0.0983_seed2", "segmenter resnet50_0.0983_seed2",
+               "joint ft. 0.0983 seed 2", "classifier cresnet51_codecft_0.0983_seed2 (from scratch)",
+               "control: the classifier alone 0.0983 seed 2",
+               "width study 1/4 seed 1: ResNet-50 on original RGB",
+               "width study 1/2 seed 0: cResNet-51 on the representation"):
+    steps[name].fn()
+  assert calls == [
+      ("classifier", "cresnet51", "latent", 2, 0.125, f"{w}/classification/cresnet51_0.0983_seed2",
+       f"{w}/stores/0.0983"),
+      ("segmenter", "resnet50", "decoded", 2, f"{w}/classification/resnet50_0.0983_seed2",
+       f"{w}/segmentation/resnet50_0.0983_seed2"),
+      ("joint", "joint", 2, f"{w}/classification/cresnet51_0.0983_seed2",
+       f"{w}/codecs/0.0983/codec_0.0983.npz", f"{w}/joint/joint_0.0983_seed2"),
+      ("classifier", "cresnet51", "latent", 2, 0.125, f"{w}/joint/scratch/cresnet51_0.0983_seed2",
+       f"{w}/stores/codecft_0.0983_seed2"),
+      ("joint", "classifier", 2, f"{w}/joint/scratch/cresnet51_0.0983_seed2",
+       f"{w}/joint/codec_0.0983_seed2/codec_0.0983.npz", f"{w}/joint/classifier_0.0983_seed2"),
+      ("classifier", "resnet50", "original", 1, 0.25,
+       f"{w}/width/original_resnet50_original_w4_seed1", None),
+      ("classifier", "cresnet51", "latent", 0, 0.5, f"{w}/width/0.0983_cresnet51_latent_w2",
+       f"{w}/stores/0.0983")]
+  # A width-study run counts as done once complete, in the folder restore gives its committed
+  # copy (reports/classification/width/runs/<name>.json -> width/<name>/).
+  run = workdir / "width" / "0.0983_resnet50_decoded_w4_seed1"
+  os.makedirs(run)
+  (run / "results.json").write_text('{"complete": true}')
+  done = {step.name for step, is_done in pipeline.plan() if is_done}
+  assert "width study 1/4 seed 1: ResNet-50 on decoded RGB" in done
+  assert not {name for name in done if name.startswith("width study")} - {
+      "width study 1/4 seed 1: ResNet-50 on decoded RGB"}
+  # A seed-1 segmenter whose classifier was restored (results, no weights) says so.
+  (workdir / "classification" / "cresnet51_0.0983_seed1").mkdir()
+  (workdir / "classification" / "cresnet51_0.0983_seed1" / "results.json").write_text(
+      json.dumps({"complete": True, "config": {"width_multiplier": 0.125}}))
+  (workdir / "classification" / "cresnet51_0.0983_seed1" / reproduce.RESTORED_FILE).write_text("{}")
+  with pytest.raises(reproduce.PipelineError, match="restored from committed results"):
+    steps["segmenter cresnet51_0.0983_seed1"].fn()
+
+
+def test_a_preset_runs_at_least_one_seed_and_width_study_entries_are_pairs():
+  from tfcdi import configs  # pylint: disable=g-import-not-at-top
+  with pytest.raises(configs.ConfigError, match="seeds must be at least 1"):
+    configs.get_config("reproduce", "cpu", seeds=0)
+  for bad in ((0.25, 2), ((0.25, 0),), ((2.0, 1),), (("1/4", 1),)):
+    with pytest.raises(configs.ConfigError, match="width_study holds"):
+      configs.get_config("reproduce", "cpu", width_study=bad)
+  assert configs.get_config("reproduce", "cpu", seeds=1, width_study=()).seeds == 1
+
+
 def test_section_6_is_restored_per_point_all_or_nothing(tmp_path):
   workdir, pipeline = _cpu_pipeline(tmp_path)
   base = pretrained.read_metadata(pretrained.shipped_path("0.0983"))["fingerprint"]
@@ -311,7 +388,8 @@ def test_restored_seed_runs_and_the_storage_measurement_reach_the_report(tmp_pat
   assert targets == ["classification/cresnet51_0.635/results.json",
                      "classification/cresnet51_0.635_seed1/results.json",
                      "storage/photos.json"]
-  # A seed's folder is no step's: the plan sees the arm done once, through seed 0.
+  # The cpu preset runs further seeds at 0.0983 only: at 0.635 a seed's folder is no step's, and
+  # the plan sees the arm done once, through seed 0.
   assert "classifier cresnet51_0.635" in {s.name for s, done in pipeline.plan() if done}
   from tfcdi.reporting import report  # pylint: disable=g-import-not-at-top
   text = open(report.write_report(str(workdir), "cpu", str(tmp_path / "r"))).read()

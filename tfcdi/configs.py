@@ -13,7 +13,8 @@ Stages (the binaries' --preset picks one of each's presets; `tiny` is for the te
 
 A value given with --set is parsed by its field's type: int, float (also a fraction, "1/16"),
 bool (true / false), str, "none" for a field that may be None, a tuple as comma-separated values
-("3,5,7"; empty for none), a dict as JSON. A field that does not exist, or a value that does not
+("3,5,7"; empty for none), a tuple of pairs as "a:b,c:d" (width_study=0.25:2,0.5:1), a dict
+as JSON. A field that does not exist, or a value that does not
 parse, is a ConfigError whose one-line message names the field. This module imports no
 TensorFlow, so the binaries check their flags before loading it. Architecture constants are
 not restated here: the codec widths and downsampling are operating_points.py's; the ASPP rates
@@ -420,6 +421,13 @@ class Preset:
   # tfcdi.benchmark.BenchmarkConfig fields (None: no benchmark step). The paper's Figs. 6 and 12
   # are at 0.0983 bpp, so the benchmark's latent is too.
   benchmark: dict | None = None
+  # Seeds 0..seeds-1 of the arms whose verdicts rest on a gap (tfcdi.reproduce.SEEDED_ARMS at
+  # its point): the report calls a gap inside the seeds' spread inconclusive, so one seed
+  # cannot decide them. Seed 0 is each arm's own run; further seeds run after every other step.
+  seeds: int = 1
+  # The width study (tfcdi/reporting/width.py): ((backbone width, number of seeds), ...), each
+  # width other than the classifier preset's own, whose runs are Table 2's.
+  width_study: tuple = ()
 
 
 _REPRODUCE_PRESETS = {
@@ -438,7 +446,10 @@ _REPRODUCE_PRESETS = {
     "cpu": Preset(name="cpu", codecs="shipped", classifier_preset="cpu", joint_preset="cpu",
                   segmenter_preset="cpu",
                   # The paper's nets and batches, timed on this machine (about 20 minutes).
-                  benchmark={"repeats": 3, "warmup": 1, "operating_point": "0.0983"}),
+                  benchmark={"repeats": 3, "warmup": 1, "operating_point": "0.0983"},
+                  # Measured per step before planning (BUILD_NOTES.md, the width study): a
+                  # 1/4-width run costs about 1.5x and a 1/2-width one about 3-5x a 1/8 one.
+                  seeds=3, width_study=((0.25, 2), (0.5, 1))),
     # The paper's settings, for users with GPUs and ImageNet.
     "paper": Preset(name="paper", codecs="train", codec_preset="paper", classifier_preset="paper",
                     joint_preset="paper", segmenter_preset="paper", segmentation_dataset="voc",
@@ -459,11 +470,23 @@ def _check_segmenter(config: SegmenterTrainConfig) -> None:
     raise ConfigError("batch_size and num_steps must be positive")
 
 
+def _check_reproduce(preset: Preset) -> None:
+  if not isinstance(preset.seeds, int) or preset.seeds < 1:
+    raise ConfigError(f"seeds must be at least 1 (seed 0 is every arm's own run), got "
+                      f"{preset.seeds!r}")
+  for entry in preset.width_study:
+    if (not isinstance(entry, (tuple, list)) or len(entry) != 2
+        or not isinstance(entry[0], (int, float)) or not isinstance(entry[1], int)
+        or not 0 < entry[0] <= 1 or entry[1] < 1):
+      raise ConfigError(f"width_study holds (width in (0, 1], number of seeds >= 1) pairs, got "
+                        f"{entry!r}")
+
+
 # stage -> its presets; CHECKS: what a stage's config must satisfy beyond its fields' types.
 PRESETS = {"codec": _CODEC_PRESETS, "hyperprior": _HYPERPRIOR_PRESETS,
            "classifier": _CLASSIFIER_PRESETS, "segmenter": _SEGMENTER_PRESETS,
            "joint": _JOINT_PRESETS, "reproduce": _REPRODUCE_PRESETS}
-CHECKS = {"segmenter": _check_segmenter}
+CHECKS = {"segmenter": _check_segmenter, "reproduce": _check_reproduce}
 
 
 def stage_presets(stage: str) -> dict:
@@ -534,6 +557,10 @@ def _scalar(text: str, kind: type):
   return kind(text)
 
 
+def _number(text: str):
+  return int(text) if text.lstrip("-").isdigit() else _scalar(text, float)
+
+
 def parse_value(stage: str, field: str, text: str, default=None):
   """The value `text` gives a stage's field, by the field's type (see the module docstring).
 
@@ -552,6 +579,8 @@ def parse_value(stage: str, field: str, text: str, default=None):
       return None
     if kind is tuple:
       items = [t.strip() for t in text.split(",") if t.strip()]
+      if ":" in text:  # a tuple of tuples (width_study=0.25:2,0.5:1); the config checks shapes
+        return tuple(tuple(_number(v.strip()) for v in t.split(":")) for t in items)
       element = type(default[0]) if default else (
           int if all(t.lstrip("-").isdigit() for t in items) else float)
       return tuple(_scalar(t, element) for t in items)

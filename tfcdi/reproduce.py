@@ -23,6 +23,11 @@ Steps so far, in order:
                 baseline; the control (compression ft. alone, a store of the new codec,
                 cResNet-51 from scratch on it, then the classifier alone with the same schedule),
                 then cResNet-51-d from each arm's classifier on that arm's codec (segmentation)
+  seeds         further seeds (preset.seeds) of the arms whose verdicts rest on a gap at
+                SEEDED_POINT: ResNet-50 on decoded RGB, cResNet-51 and cResNet-39; ResNet-50-d
+                and cResNet-51-d; Section 6's chain (each seed's from its own cResNet-51)
+  width study   ResNet-50 on decoded and original RGB and cResNet-51 at other backbone widths
+                (preset.width_study), the question of why the representation leads decoded RGB
   report        Markdown + figures + one JSON of everything
 
 A run's measured results outlive the machine it ran on only as the copies committed under the
@@ -45,6 +50,8 @@ from tfcdi import imageio
 from tfcdi.codec import operating_points
 from tfcdi.codec import pretrained
 from tfcdi.reporting import published
+from tfcdi.reporting import results as results_lib
+from tfcdi.reporting import width as width_lib
 from tfcdi.reporting.claims import DRY_RUN_FILE
 from tfcdi.restore import PipelineError  # noqa: F401  (raised by the steps; callers catch it)
 from tfcdi.restore import RESTORED_FILE
@@ -52,6 +59,12 @@ from tfcdi.restore import Restoring
 
 # Section 6 fine-tunes at the lowest and the highest rate.
 JOINT_POINTS = ("0.0983", "0.635")
+# The point whose verdicts rest on gaps between arms (the paper's Figs. 6, 7 and 12), and the
+# arms run at further seeds there (preset.seeds): the nets of the classification and
+# segmentation gaps, and Section 6.
+SEEDED_POINT = width_lib.STUDY_POINT
+SEEDED_CLASSIFIERS = ("resnet50", "cresnet51", "cresnet39")
+SEEDED_SEGMENTERS = ("resnet50", "cresnet51")
 # Folders under --data_root. ImageNet is ILSVRC2012 in class folders (train/<wnid>/*.JPEG and
 # val/<wnid>/*.JPEG, the layout Imagenette shares), which every step reads as it reads
 # Imagenette; tfds' imagenet2012 is for tfcdi-encode-dataset --tfds_name by hand.
@@ -267,11 +280,14 @@ class Pipeline(Restoring):
     return bool(results and results.get("complete"))
 
   def _classifier(self, net: str, op_name: str | None, run_name: str,
-                  store_dir: str | None = None, workdir: str | None = None):
+                  store_dir: str | None = None, workdir: str | None = None, seed: int = 0,
+                  width: float | None = None):
+    """One classifier run; `seed` and `width` (None: the preset's) replace its config's."""
     from tfcdi.train import classifier
     input_kind = "original" if op_name is None else ("decoded" if net.startswith("resnet")
                                                       else "latent")
-    config = self._capped(classifier.get_config(self.preset.classifier_preset))
+    config = self._capped(classifier.get_config(self.preset.classifier_preset, seed=seed,
+                                                width_multiplier=width))
     command = ["tfcdi-reproduce", f"--preset={self.preset.name}", f"step {run_name}"]
     classifier.train(net, input_kind, config, workdir=workdir or self.classifier_dir(run_name),
                      data_dir=self.images if op_name is None else None,
@@ -302,9 +318,11 @@ class Pipeline(Restoring):
                 and (os.path.exists(os.path.join(workdir, segmenter.PREDICTIONS_FILE))
                      or os.path.exists(os.path.join(workdir, RESTORED_FILE))))
 
-  def _segmenter(self, run_name: str, net: str, input_kind: str, op_name: str | None):
+  def _segmenter(self, run_name: str, net: str, input_kind: str, op_name: str | None,
+                 seed: int = 0):
+    """One segmentation arm, from the classifier run of the same name (and so the same seed)."""
     from tfcdi.train import segmenter
-    config = self._capped(segmenter.get_config(self.preset.segmenter_preset))
+    config = self._capped(segmenter.get_config(self.preset.segmenter_preset, seed=seed))
     # The paper starts each segmenter from the classifier of the same arm. That needs the same
     # width, as in the cpu and paper presets; the smoke preset's tiny classifiers are shortened
     # nets, so its segmenters start from scratch.
@@ -375,66 +393,77 @@ class Pipeline(Restoring):
     coded_images.fig10_decoded_images(image, codecs, self.path("figures", "fig10_decoded.png"))
     coded_images.fig9_latent_channels(image, codecs, self.path("figures", "fig9_channels.png"))
 
-  def scratch_classifier_dir(self, op_name: str) -> str:
+  def scratch_classifier_dir(self, op_name: str, seed: int = 0) -> str:
     """The control's cResNet-51 from scratch: not a Table 2 arm, so not under classification/."""
-    return self.path("joint", "scratch", f"cresnet51_{op_name}")
+    return self.path("joint", "scratch", f"cresnet51_{op_name}{_seed_suffix(seed)}")
 
-  def joint_dir(self, arm: str, op_name: str) -> str:
-    return self.path("joint", f"{arm}_{op_name}")
+  def joint_dir(self, arm: str, op_name: str, seed: int = 0) -> str:
+    """A Section 6 arm's folder; a further seed's is beside it (+ _seed<N>, as restore's)."""
+    return self.path("joint", f"{arm}_{op_name}{_seed_suffix(seed)}")
 
-  def _joint_done(self, arm: str, op_name: str) -> bool:
+  def _joint_done(self, arm: str, op_name: str, seed: int = 0) -> bool:
     from tfcdi.train import joint
-    results = joint.read_results(self.joint_dir(arm, op_name))
+    results = joint.read_results(self.joint_dir(arm, op_name, seed))
     return bool(results and results.get("complete"))
 
-  def _joint(self, arm: str, op_name: str):
-    """One arm of Section 6; the control's classifier arm starts from its own cResNet-51."""
+  def _joint(self, arm: str, op_name: str, seed: int = 0):
+    """One arm of Section 6; the control's classifier arm starts from its own cResNet-51, the
+    other two from the cResNet-51 of Table 2 of the same seed."""
     from tfcdi.train import joint
-    config = self._capped(joint.get_config(self.preset.joint_preset))
+    config = self._capped(joint.get_config(self.preset.joint_preset, seed=seed))
     if arm == "classifier":
-      codec_path = self.path("joint", f"codec_{op_name}", f"codec_{op_name}.npz")
-      classifier_dir = self.scratch_classifier_dir(op_name)
+      codec_path = os.path.join(self.joint_dir("codec", op_name, seed), f"codec_{op_name}.npz")
+      classifier_dir = self.scratch_classifier_dir(op_name, seed)
     else:
       codec_path = self.codec_bundle(op_name)
-      classifier_dir = self.classifier_dir(f"cresnet51_{op_name}")
-    step = f"joint training ({arm} arm) at {op_name}"
+      classifier_dir = self.classifier_dir(f"cresnet51_{op_name}{_seed_suffix(seed)}")
+    step = f"joint training ({arm} arm) at {op_name}" + (f", seed {seed}" if seed else "")
     self._require(codec_path, step)
     self._require(os.path.join(classifier_dir, "checkpoints"), step)
-    joint.train(arm, config, workdir=self.joint_dir(arm, op_name),
+    joint.train(arm, config, workdir=self.joint_dir(arm, op_name, seed),
                 data_dir=self.images, codec_path=codec_path,
                 classifier_dir=classifier_dir,
                 kodak_dir=None if arm == "classifier" else self.data["kodak"],
                 kodak_images=self.preset.kodak_images, preset_name=self.preset.joint_preset,
                 command=["tfcdi-reproduce", f"--preset={self.preset.name}",
-                         f"step joint {arm} {op_name}"], log=self.log)
+                         f"step joint {arm} {op_name}" + (f" seed {seed}" if seed else "")],
+                log=self.log)
 
-  def _joint_steps(self, op: str) -> list[Step]:
-    codecft_bundle = self.path("joint", f"codec_{op}", f"codec_{op}.npz")
-    codecft_store = self.path("stores", f"codecft_{op}")
-    scratch = f"cresnet51_codecft_{op}"
-    scratch_dir = self.scratch_classifier_dir(op)
+  def _joint_steps(self, op: str, seed: int = 0) -> list[Step]:
+    """Section 6's chain at a point; a further seed's runs the chain without its segmentation
+    (the report's mIoU of Section 6 is one seed's)."""
+    suffix = _seed_suffix(seed)
+    named = f"{op} seed {seed}" if seed else op
+    codecft_bundle = os.path.join(self.joint_dir("codec", op, seed), f"codec_{op}.npz")
+    codecft_store = self.path("stores", f"codecft_{op}{suffix}")
+    scratch = f"cresnet51_codecft_{op}{suffix}"
+    scratch_dir = self.scratch_classifier_dir(op, seed)
     steps = [
-        Step(f"joint ft. {op}", self.path("joint", f"joint_{op}", "results.json"),
-             lambda: self._joint("joint", op), done=lambda: self._joint_done("joint", op)),
-        Step(f"compression ft. {op}", self.path("joint", f"codec_{op}", "results.json"),
-             lambda: self._joint("codec", op), done=lambda: self._joint_done("codec", op)),
+        Step(f"joint ft. {named}", os.path.join(self.joint_dir("joint", op, seed), "results.json"),
+             lambda: self._joint("joint", op, seed),
+             done=lambda: self._joint_done("joint", op, seed)),
+        Step(f"compression ft. {named}",
+             os.path.join(self.joint_dir("codec", op, seed), "results.json"),
+             lambda: self._joint("codec", op, seed),
+             done=lambda: self._joint_done("codec", op, seed)),
         # These two only feed the control's classifier arm: once that is measured (or restored
         # from committed results), they have nothing left to do.
-        Step(f"latent store of the compression-ft. codec {op}",
+        Step(f"latent store of the compression-ft. codec {named}",
              os.path.join(codecft_store, "metadata.json"),
              lambda: self._store(op, codecft_bundle, codecft_store, decoded=False),
              done=lambda: (self._latent_store_done(codecft_store)
-                           or self._joint_done("classifier", op))),
+                           or self._joint_done("classifier", op, seed))),
         Step(f"classifier {scratch} (from scratch)", os.path.join(scratch_dir, "results.json"),
-             lambda: self._classifier("cresnet51", op, scratch, codecft_store, scratch_dir),
+             lambda: self._classifier("cresnet51", op, scratch, codecft_store, scratch_dir,
+                                      seed=seed),
              done=lambda: (self._classifier_done(scratch, scratch_dir)
-                           or self._joint_done("classifier", op))),
-        Step(f"control: the classifier alone {op}",
-             self.path("joint", f"classifier_{op}", "results.json"),
-             lambda: self._joint("classifier", op),
-             done=lambda: self._joint_done("classifier", op)),
+                           or self._joint_done("classifier", op, seed))),
+        Step(f"control: the classifier alone {named}",
+             os.path.join(self.joint_dir("classifier", op, seed), "results.json"),
+             lambda: self._joint("classifier", op, seed),
+             done=lambda: self._joint_done("classifier", op, seed)),
     ]
-    if self.preset.segmenter_preset:
+    if self.preset.segmenter_preset and not seed:
       steps += [Step(f"segmentation after fine-tuning: {arm} {op}",
                      os.path.join(self.joint_segmentation_dir(arm, op), "results.json"),
                      lambda a=arm: self._joint_segmenter(a, op),
@@ -561,6 +590,59 @@ class Pipeline(Restoring):
     if self.preset.classifier_preset and self.preset.joint_preset:
       for op in JOINT_POINTS:
         steps += self._joint_steps(op)
+    return steps + self._seed_steps() + self._width_steps()
+
+  def _seed_steps(self) -> list[Step]:
+    """Seeds 1..preset.seeds-1 of the arms at SEEDED_POINT, each in its arm's folder +
+    _seed<N> (where restore puts committed seed runs), seed by seed: a run stopped early leaves
+    whole seeds behind it."""
+    op = SEEDED_POINT
+    steps = []
+    for seed in range(1, self.preset.seeds):
+      suffix = _seed_suffix(seed)
+      if self.preset.classifier_preset:
+        steps += [Step(f"classifier {net}_{op}{suffix}",
+                       self.path("classification", f"{net}_{op}{suffix}", "results.json"),
+                       lambda n=net, r=f"{net}_{op}{suffix}", s=seed: self._classifier(
+                           n, op, r, seed=s),
+                       done=lambda r=f"{net}_{op}{suffix}": self._classifier_done(r))
+                  for net in SEEDED_CLASSIFIERS]
+      if self.preset.segmenter_preset:
+        steps += [Step(f"segmenter {run_name}{suffix}",
+                       os.path.join(self.segmenter_dir(run_name + suffix), "results.json"),
+                       lambda r=run_name + suffix, n=net, i=kind, s=seed: self._segmenter(
+                           r, n, i, op, seed=s),
+                       done=lambda r=run_name + suffix: self._segmenter_done(
+                           self.segmenter_dir(r)))
+                  for run_name, net, kind, point in self.segmentation_arms()
+                  if point == op and net in SEEDED_SEGMENTERS]
+      if self.preset.classifier_preset and self.preset.joint_preset and op in JOINT_POINTS:
+        steps += self._joint_steps(op, seed)
+    return steps
+
+  def width_dir(self, net: str, input_kind: str, width: float, seed: int) -> str:
+    """A width-study run's folder: width/<its committed name> (tfcdi.reporting.width)."""
+    return self.path("width", width_lib.run_name({
+        "net": net, "input": input_kind,
+        "operating_point": "original" if input_kind == "original" else width_lib.STUDY_POINT,
+        "config": {"width_multiplier": width, "seed": seed}}))
+
+  def _width_steps(self) -> list[Step]:
+    """The width study's three arms at each of preset.width_study's widths, seed by seed."""
+    if not self.preset.classifier_preset:
+      return []
+    steps = []
+    for width, seeds in self.preset.width_study:
+      for seed in range(seeds):
+        for net, kind, label in width_lib.STUDY_ARMS:
+          folder = self.width_dir(net, kind, width, seed)
+          steps.append(Step(
+              f"width study {width_lib.width_name(width)} seed {seed}: {label}",
+              os.path.join(folder, "results.json"),
+              lambda n=net, k=kind, f=folder, w=width, s=seed: self._classifier(
+                  n, None if k == "original" else width_lib.STUDY_POINT,
+                  os.path.basename(f), workdir=f, seed=s, width=w),
+              done=lambda f=folder: self._classifier_done(os.path.basename(f), f)))
     return steps
 
   def selected_steps(self, only: Sequence[str] = ()) -> list[Step]:
@@ -604,6 +686,11 @@ class Pipeline(Restoring):
     self.log(f"== report: {self.path('report', 'report.md')}")
     if blocked:
       raise PipelineError(f"{len(blocked)} step(s) could not run:\n  " + "\n  ".join(blocked))
+
+
+def _seed_suffix(seed: int) -> str:
+  """The folder suffix of a further seed's run, as tfcdi.reporting.results names its copy."""
+  return results_lib.seed_suffix({"config": {"seed": seed}})
 
 
 def format_plan(pipeline: Pipeline) -> str:

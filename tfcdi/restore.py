@@ -70,8 +70,8 @@ class Restoring:
     replaced. A restored run brings its numbers, not its weights or data: a later step that needs
     them (a segmenter started from a restored classifier, say) stops with a PipelineError naming
     the run to train again. Further seeds of an arm (`<name>_seed<N>.json`, config.seed = N)
-    go to the arm's folder name + `_seed<N>`, where no step looks: they are results for the
-    report's tables (which average an arm's seeds), never a step's output. Latent stores, Table
+    go to the arm's folder name + `_seed<N>`, where the preset's seed steps look (and, for the
+    seeds it does not run, the report's tables, which average an arm's seeds). Latent stores, Table
     1's counts and Figs. 9 / 10 are cheap and are always made here; the stores' sizes and the
     storage measurement on full-size photos come back as results the report reads.
     """
