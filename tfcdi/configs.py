@@ -421,9 +421,9 @@ class Preset:
   # tfcdi.benchmark.BenchmarkConfig fields (None: no benchmark step). The paper's Figs. 6 and 12
   # are at 0.0983 bpp, so the benchmark's latent is too.
   benchmark: dict | None = None
-  # Seeds 0..seeds-1 of the arms whose verdicts rest on a gap (tfcdi.reproduce.SEEDED_ARMS at
-  # its point): the report calls a gap inside the seeds' spread inconclusive, so one seed
-  # cannot decide them. Seed 0 is each arm's own run; further seeds run after every other step.
+  # Seeds 0..seeds-1 of the arms whose verdicts rest on a gap (tfcdi.reproduce's SEEDED_*
+  # nets and Section 6, at SEEDED_POINT): the report calls a gap inside the seeds' spread
+  # inconclusive, so one seed cannot decide them. Seed 0 is each arm's own run; further seeds run after every other step.
   seeds: int = 1
   # The width study (tfcdi/reporting/width.py): ((backbone width, number of seeds), ...), each
   # width other than the classifier preset's own, whose runs are Table 2's.
