@@ -395,11 +395,11 @@ class Pipeline(Restoring):
 
   def scratch_classifier_dir(self, op_name: str, seed: int = 0) -> str:
     """The control's cResNet-51 from scratch: not a Table 2 arm, so not under classification/."""
-    return self.path("joint", "scratch", f"cresnet51_{op_name}{_seed_suffix(seed)}")
+    return self.path("joint", "scratch", f"cresnet51_{op_name}{results_lib.suffix_of_seed(seed)}")
 
   def joint_dir(self, arm: str, op_name: str, seed: int = 0) -> str:
     """A Section 6 arm's folder; a further seed's is beside it (+ _seed<N>, as restore's)."""
-    return self.path("joint", f"{arm}_{op_name}{_seed_suffix(seed)}")
+    return self.path("joint", f"{arm}_{op_name}{results_lib.suffix_of_seed(seed)}")
 
   def _joint_done(self, arm: str, op_name: str, seed: int = 0) -> bool:
     from tfcdi.train import joint
@@ -416,7 +416,7 @@ class Pipeline(Restoring):
       classifier_dir = self.scratch_classifier_dir(op_name, seed)
     else:
       codec_path = self.codec_bundle(op_name)
-      classifier_dir = self.classifier_dir(f"cresnet51_{op_name}{_seed_suffix(seed)}")
+      classifier_dir = self.classifier_dir(f"cresnet51_{op_name}{results_lib.suffix_of_seed(seed)}")
     step = f"joint training ({arm} arm) at {op_name}" + (f", seed {seed}" if seed else "")
     self._require(codec_path, step)
     self._require(os.path.join(classifier_dir, "checkpoints"), step)
@@ -432,7 +432,7 @@ class Pipeline(Restoring):
   def _joint_steps(self, op: str, seed: int = 0) -> list[Step]:
     """Section 6's chain at a point; a further seed's runs the chain without its segmentation
     (the report's mIoU of Section 6 is one seed's)."""
-    suffix = _seed_suffix(seed)
+    suffix = results_lib.suffix_of_seed(seed)
     named = f"{op} seed {seed}" if seed else op
     codecft_bundle = os.path.join(self.joint_dir("codec", op, seed), f"codec_{op}.npz")
     codecft_store = self.path("stores", f"codecft_{op}{suffix}")
@@ -599,7 +599,7 @@ class Pipeline(Restoring):
     op = SEEDED_POINT
     steps = []
     for seed in range(1, self.preset.seeds):
-      suffix = _seed_suffix(seed)
+      suffix = results_lib.suffix_of_seed(seed)
       if self.preset.classifier_preset:
         steps += [Step(f"classifier {net}_{op}{suffix}",
                        self.path("classification", f"{net}_{op}{suffix}", "results.json"),
@@ -622,10 +622,7 @@ class Pipeline(Restoring):
 
   def width_dir(self, net: str, input_kind: str, width: float, seed: int) -> str:
     """A width-study run's folder: width/<its committed name> (tfcdi.reporting.width)."""
-    return self.path("width", width_lib.run_name({
-        "net": net, "input": input_kind,
-        "operating_point": "original" if input_kind == "original" else width_lib.STUDY_POINT,
-        "config": {"width_multiplier": width, "seed": seed}}))
+    return self.path("width", width_lib.arm_run_name(net, input_kind, width, seed))
 
   def _width_steps(self) -> list[Step]:
     """The width study's three arms at each of preset.width_study's widths, seed by seed."""
@@ -686,11 +683,6 @@ class Pipeline(Restoring):
     self.log(f"== report: {self.path('report', 'report.md')}")
     if blocked:
       raise PipelineError(f"{len(blocked)} step(s) could not run:\n  " + "\n  ".join(blocked))
-
-
-def _seed_suffix(seed: int) -> str:
-  """The folder suffix of a further seed's run, as tfcdi.reporting.results names its copy."""
-  return results_lib.seed_suffix({"config": {"seed": seed}})
 
 
 def format_plan(pipeline: Pipeline) -> str:

@@ -29,7 +29,11 @@ def seed_of(result: dict) -> int:
 def seed_suffix(result: dict) -> str:
   """"" for seed 0, "_seed<N>" otherwise: seed 0 keeps the name its arm always had, and every
   further seed of the arm gets a copy of its own beside it."""
-  seed = seed_of(result)
+  return suffix_of_seed(seed_of(result))
+
+
+def suffix_of_seed(seed: int) -> str:
+  """seed_suffix of a run of that seed (the pipeline names its seed folders with it)."""
   return f"_seed{seed}" if seed else ""
 
 

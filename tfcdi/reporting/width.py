@@ -49,9 +49,15 @@ def run_name(result: dict) -> str:
     raise ValueError(f"{result.get('net')} on {result.get('input')} at "
                      f"{result.get('operating_point')} is not an arm of the width study")
   width, net, kind = arm
+  return arm_run_name(net, kind, width, results_lib.seed_of(result))
+
+
+def arm_run_name(net: str, kind: str, width: float, seed: int) -> str:
+  """run_name of a study arm's run (the pipeline's width-study folders are named with it)."""
+  point = "original" if kind == "original" else STUDY_POINT
   denominator = fractions.Fraction(width).limit_denominator(64)
   tag = f"w{denominator.denominator}" if denominator.numerator == 1 else f"w{width:g}"
-  return f"{result['operating_point']}_{net}_{kind}_{tag}{results_lib.seed_suffix(result)}"
+  return f"{point}_{net}_{kind}_{tag}{results_lib.suffix_of_seed(seed)}"
 
 
 def _final(result: dict) -> dict:
