@@ -77,7 +77,8 @@ _RECIPE = flags.DEFINE_string(
 _INIT_FROM = flags.DEFINE_string(
     "init_from_bundle", None, "A codec bundle (.npz) to start from when --workdir has no "
     "checkpoint: its weights and step count, with a new optimizer (give a small "
-    "--set=learning_rate=...).")
+    "--set=learning_rate=...). A bundle whose filters divide --set=filters=... is widened to "
+    "them first, computing the same function (tfcdi/codec/widen.py).")
 
 
 def main(argv):
@@ -111,8 +112,10 @@ def _train_autoencoder():
     raise app.UsageError(str(e)) from None
   logging.set_verbosity(logging.WARNING)  # checkpoint chatter would drown the progress lines
   log = lambda msg: print(msg, flush=True)  # noqa: E731
-  codec_train.train(op_name, config, FLAGS.data_dir, FLAGS.workdir,
-                    split=FLAGS.split, log=log)
+  try:
+    codec_train.train(op_name, config, FLAGS.data_dir, FLAGS.workdir, split=FLAGS.split, log=log)
+  except ValueError as e:  # an --init_from_bundle of another point or of filters it cannot widen
+    raise app.UsageError(str(e)) from None
   bundle = os.path.join(FLAGS.workdir, f"codec_{op_name}.npz")
   # A bundle made before the run was extended (a larger --num_steps) is stale: remake it.
   if (not os.path.exists(bundle)

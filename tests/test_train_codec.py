@@ -125,6 +125,17 @@ def test_init_from_a_bundle_continues_its_step_count_with_a_new_optimizer(tmp_pa
   with pytest.raises(ValueError, match="is a 0.0983 codec"):
     codec_train.train("0.635", codec_train.get_config("tiny", num_steps=5, init_from=bundle),
                       IMAGENETTE, str(tmp_path / "wrong"), log=lambda m: None)
+  # A run with twice the filters goes on from the narrow bundle, widened; one with filters the
+  # bundle's do not divide is refused.
+  lines.clear()
+  wide = codec_train.get_config("tiny", num_steps=4, checkpoint_every=4, init_from=bundle,
+                                filters=(16, 32), learning_rate=1e-4)
+  codec_train.train("0.0983", wide, IMAGENETTE, str(tmp_path / "wide"), log=lines.append)
+  assert "widened from filters [8, 16]" in lines[0] and "step 4/4" in lines[-1]
+  with pytest.raises(ValueError, match="with filters \\[8, 16\\]; this run trains 0.0983 with"):
+    codec_train.train("0.0983", codec_train.get_config("tiny", num_steps=5, init_from=bundle,
+                                                       filters=(12, 16)),
+                      IMAGENETTE, str(tmp_path / "odd"), log=lambda m: None)
 
 
 @pytest.mark.parametrize("target, active", [(0.0, True), (50.0, False)])
@@ -239,3 +250,16 @@ def test_the_binary_trains_a_recipe_and_refuses_settings_the_recipe_fixes(tmp_pa
   history = codec_train.read_history(str(tmp_path / "run"))
   assert [m["step"] for m in history["milestones"]] == [2, 4]
   assert os.path.exists(tmp_path / "run" / "codec_0.0983.npz")
+
+
+def test_the_binary_refuses_a_start_bundle_it_cannot_widen_in_one_line(tmp_path):
+  from absl import app  # pylint: disable=g-import-not-at-top
+  source = str(tmp_path / "source")
+  config = codec_train.get_config("tiny", num_steps=2, checkpoint_every=2)
+  codec_train.train("0.0983", config, IMAGENETTE, source, log=lambda m: None)
+  bundle = codec_train.finalize("0.0983", config, IMAGENETTE, source, "tiny", log=lambda m: None)
+  with pytest.raises(app.UsageError, match="with filters \\[8, 16\\]; this run trains 0.0983 "
+                                           "with \\[12, 16\\]"):
+    _train_codec_cli("--operating_point=0.0983", "--preset=tiny", "--set=filters=12,16",
+                     f"--init_from_bundle={bundle}", f"--data_dir={IMAGENETTE}",
+                     f"--workdir={tmp_path / 'odd'}")

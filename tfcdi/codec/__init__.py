@@ -16,7 +16,8 @@ A family module imports neither the registry nor pretrained: a Reader finds its 
 the FAMILY of its module (interface.Reader.family_info).
 
 Families, one module each:
-  autoencoder.py      byte 0, Torfason et al.'s autoencoder (model.py, quantizer.py)
+  autoencoder.py      byte 0, Torfason et al.'s autoencoder (model.py, quantizer.py; widen.py
+                      widens a trained one to more filters, same function)
   hyperprior_codec.py byte 1, Balle et al. 2018's scale hyperprior (hyperprior.py, gdn.py)
   factorized_codec.py byte 2, Balle et al. 2018's factorized prior, imported (its layout:
                       factorized_bitstream.py)

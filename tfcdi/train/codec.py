@@ -20,6 +20,7 @@ from tfcdi.codec import model as model_lib
 from tfcdi.codec import operating_points
 from tfcdi.codec import pretrained
 from tfcdi.codec import quantizer as q
+from tfcdi.codec import widen
 from tfcdi.data import images as images_lib
 from tfcdi.train import precision as precision_lib
 from tfcdi.train import workdir as workdir_lib
@@ -282,22 +283,29 @@ def run_steps(step_fn, dataset, start: int, config, checkpointing: StepCheckpoin
 def _initialize_from_bundle(model, optimizer, op, config, checkpointing, log) -> int:
   """Starts an empty workdir from a bundle's weights (and its step count), with a new Adam.
 
-  For a run whose checkpoints are gone but whose bundle survives. Returns the starting step.
+  For a run whose checkpoints are gone but whose bundle survives, or one that goes on from a
+  narrower codec: a bundle whose filters divide the run's is widened to them first (widen.py,
+  the same function with more filters). Returns the starting step.
   """
   meta = pretrained.read_metadata(config.init_from)
-  if meta["operating_point"] != op.name or tuple(meta["filters"]) != tuple(config.filters):
+  narrower = tuple(meta["filters"]) != tuple(config.filters)
+  if meta["operating_point"] != op.name or (
+      narrower and not widen.can_widen(meta["filters"], config.filters)):
     raise ValueError(f"{config.init_from} is a {meta['operating_point']} codec with filters "
                      f"{meta['filters']}; this run trains {op.name} with {list(config.filters)}")
-  codec = pretrained.load_codec(path=config.init_from)
-  for target, source in zip(model.weights, codec.model.weights):
-    target.assign(source)
+  source = pretrained.load_codec(path=config.init_from).model
+  if narrower:
+    source = widen.widen(source, config.filters, seed=config.seed)
+  for target, weights in zip(model.weights, source.weights):
+    target.assign(weights)
   start = int(meta.get("trained_steps", 0))
   checkpointing.step.assign(start)
   # The schedule counts the optimizer's iterations. The bundle does not say whether its rate
   # had decayed: the caller picks the rate (--set=learning_rate=...), small for a fresh Adam.
   optimizer.iterations.assign(start)
   log(f"[codec {op.name}] initialized from {config.init_from} ({meta['name']}, "
-      f"{start} steps), new optimizer")
+      f"{start} steps{', widened from filters %s' % meta['filters'] if narrower else ''}), "
+      "new optimizer")
   return start
 
 
