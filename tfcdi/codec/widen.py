@@ -21,25 +21,10 @@ the wide codec writes the same files as the narrow one until it trains.
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 
 from tfcdi.codec import model as model_lib
-
-# (layer, the tensor it reads, the tensor it writes, transposed). "f1" and "f2" are the
-# widened hidden widths; "image" and "latent" keep their sizes (3 and C).
-_RESIDUAL = [(f"res{i + 1}_conv{j}", "f2", "f2", False)
-             for i in range(model_lib.NUM_RESIDUAL_UNITS) for j in (1, 2)]
-LAYERS = {
-    "encoder": [("down1", "image", "f1", False), ("down2", "f1", "f2", False), *_RESIDUAL,
-                ("down3", "f2", "latent", False)],
-    "decoder": [("up1", "latent", "f2", True), *_RESIDUAL, ("up2", "f2", "f1", True),
-                ("up3", "f1", "image", True)],
-}
-
-
-def _sizes(filters, channels) -> dict:
-  return {"image": 3, "latent": int(channels), "f1": int(filters[0]), "f2": int(filters[1])}
-
 
 def _split_fractions(rng, old: int, new: int, outputs: int, spread: float) -> np.ndarray:
   """[new, outputs] weights on the copies of each of `old` channels; for each old channel and
@@ -67,25 +52,27 @@ def widen(source: model_lib.Autoencoder, filters, seed: int = 0,
                      f"{list(filters)}: each must be a multiple of the old one, at least as large")
   if not 0.0 <= spread < 1.0:
     raise ValueError(f"spread must be in [0, 1), got {spread}")
-  old_size = _sizes(source.filters, source.channels)
-  new_size = _sizes(filters, source.channels)
   target = model_lib.Autoencoder(source.channels, source.num_centers, source.sigma, filters,
                                  name=source.name).build_weights()
   rng = np.random.default_rng(seed)
-  for part, layers in LAYERS.items():
-    for name, reads, writes, transposed in layers:
-      old_layer = getattr(source, part).get_layer(name)
-      kernel, bias = (np.asarray(w.numpy(), np.float64) for w in old_layer.weights)
-      inputs = np.arange(new_size[reads]) % old_size[reads]
-      outputs = np.arange(new_size[writes]) % old_size[writes]
-      fractions = _split_fractions(rng, old_size[reads], new_size[reads], new_size[writes],
-                                   spread)
+  # The layers and their sizes come from the two models themselves (model.py is the one
+  # description of the architecture): an axis that grew is a widened tensor.
+  for part in ("encoder", "decoder"):
+    for new_layer in getattr(target, part).layers:
+      if not new_layer.weights:
+        continue
+      kernel, bias = (np.asarray(w.numpy(), np.float64)
+                      for w in getattr(source, part).get_layer(new_layer.name).weights)
       # Conv2D kernels are [kh, kw, in, out], Conv2DTranspose ones [kh, kw, out, in].
-      if transposed:
-        wide = kernel[:, :, outputs][:, :, :, inputs] * fractions.T
-      else:
-        wide = kernel[:, :, inputs][:, :, :, outputs] * fractions
-      new_layer = getattr(target, part).get_layer(name)
+      transposed = isinstance(new_layer, keras.layers.Conv2DTranspose)
+      in_axis, out_axis = (3, 2) if transposed else (2, 3)
+      new_shape = new_layer.weights[0].shape
+      inputs = np.arange(new_shape[in_axis]) % kernel.shape[in_axis]
+      outputs = np.arange(new_shape[out_axis]) % kernel.shape[out_axis]
+      fractions = _split_fractions(rng, kernel.shape[in_axis], new_shape[in_axis],
+                                   new_shape[out_axis], spread)
+      wide = np.take(np.take(kernel, inputs, axis=in_axis), outputs, axis=out_axis)
+      wide = wide * (fractions.T if transposed else fractions)
       new_layer.weights[0].assign(wide.astype(np.float32))
       new_layer.weights[1].assign(bias[outputs].astype(np.float32))
   target.quantizer.centers.assign(source.quantizer.centers)
