@@ -23,8 +23,9 @@ the preset's (paper: ms-ssim, cpu and tiny: mse). The bundle records it.
 --recipe trains a codec from scratch as its recipe says: an autoencoder's (tfcdi/train/codec.py,
 RECIPES: preset, steps, schedule, precision; measured on Kodak from real files at each
 milestone into history.json) or a hyperprior's (tfcdi/train/hyperprior.py, RECIPES: quality,
-distortion, preset and what it changes, e.g. hp-q4-msssim-cpu). Killed and restarted with the
-same flags, it continues from its last checkpoint. Each stage is
+distortion, preset and what it changes, e.g. hp-q4-msssim-cpu). A recipe that starts from
+another's codec (ae-0.635-cpu-wide) trains that one first, in <workdir>/start/. Killed and
+restarted with the same flags, it continues from its last checkpoint. Each stage is
 skipped when its output exists: training (checkpoint at the last step), the bundle
 (codec_<op>.npz or hyperprior_q<quality>[_msssim].npz) and the Kodak evaluation from real files
 (kodak_eval.json). Any field of the preset's config (the codec's, or the hyperprior's with

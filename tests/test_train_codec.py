@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -206,6 +207,30 @@ def test_a_recipe_killed_while_measuring_a_milestone_measures_it_on_resume(
   codec_train.train_recipe(recipe, IMAGENETTE, two_kodak_images, workdir, log=lines.append)
   assert any("resuming from step 2" in line for line in lines)
   assert [m["step"] for m in codec_train.read_history(workdir)["milestones"]] == [2, 4]
+
+
+def test_a_recipe_with_a_start_trains_the_start_first_widens_it_and_names_its_bundle(
+    tmp_path, two_kodak_images):
+  recipe = codec_train.get_recipe("ae-0.0983-tiny-wide")
+  workdir = str(tmp_path / "run")
+  bundle = codec_train.train_recipe(recipe, IMAGENETTE, two_kodak_images, workdir,
+                                    log=lambda m: None)
+  start = pretrained.read_metadata(os.path.join(workdir, "start", "codec_0.0983.npz"))
+  assert (start["name"], start["trained_steps"], start["filters"]) == ("ae-0.0983-tiny", 4,
+                                                                       [8, 16])
+  meta = pretrained.read_metadata(bundle)
+  assert meta["name"] == meta["recipe"] == "ae-0.0983-tiny-wide"
+  assert (meta["trained_steps"], meta["filters"]) == (6, [16, 32])
+  history = codec_train.read_history(workdir)
+  assert history["start"] == "ae-0.0983-tiny"
+  assert [m["step"] for m in history["milestones"]] == [6]
+  # A run with checkpoints of its own no longer needs its start: resumed, or extended, it goes
+  # on from them and does not train the start again.
+  shutil.rmtree(os.path.join(workdir, "start"))
+  os.remove(bundle)
+  codec_train.train_recipe(recipe, IMAGENETTE, two_kodak_images, workdir, log=lambda m: None)
+  assert not os.path.exists(os.path.join(workdir, "start"))
+  assert pretrained.read_metadata(bundle)["fingerprint"] == meta["fingerprint"]
 
 
 def test_long_recipes_clip_the_gradient_norm_and_the_shipped_short_one_is_unchanged(tmp_path):
