@@ -1,6 +1,7 @@
 """The codecs shipped with the package: they load, work from the command line on every Kodak
 image, and their committed Kodak metrics describe exactly these weights."""
 
+import dataclasses
 import glob
 import json
 import os
@@ -68,6 +69,37 @@ def test_shipped_codec_loads_and_matches_its_kodak_metrics(op):
   assert result["fingerprint"] == codec.fingerprint.hex()
   assert result["num_images"] == 24
   _recomputed_matches_committed(codec, result)
+
+
+SHIPPED_HISTORIES = sorted(glob.glob(os.path.join(pretrained.PRETRAINED_DIR, "history_*.json")))
+
+
+def test_the_codecs_that_name_a_recipe_ship_its_history():
+  named = [op for op in operating_points.OPERATING_POINTS
+           if pretrained.read_metadata(pretrained.shipped_path(op)).get("recipe")]
+  assert named  # at least the recipe codecs of 0.330 and 0.635
+  assert sorted(os.path.basename(p) for p in SHIPPED_HISTORIES) == sorted(
+      f"history_{op}.json" for op in named)
+
+
+@pytest.mark.parametrize("path", SHIPPED_HISTORIES, ids=os.path.basename)
+def test_a_shipped_history_is_its_recipes_run_and_ends_at_the_shipped_weights(path):
+  # The history is what a user reruns (tfcdi-train-codec --recipe=...): it must be the named
+  # recipe's schedule to its last step, and its last milestone the shipped codec's evaluation.
+  from tfcdi.train import codec as codec_train  # pylint: disable=g-import-not-at-top
+  op = os.path.basename(path)[len("history_"):-len(".json")]
+  with open(path) as f:
+    history = json.load(f)
+  meta = pretrained.read_metadata(pretrained.shipped_path(op))
+  recipe = codec_train.get_recipe(history["recipe"])
+  assert meta["recipe"] == recipe.name and recipe.operating_point == op
+  assert history["config"] == json.loads(json.dumps(dataclasses.asdict(recipe.config())))
+  assert [m["step"] for m in history["milestones"]][-1] == recipe.config().num_steps
+  last = history["milestones"][-1]
+  with open(os.path.join(pretrained.PRETRAINED_DIR, f"kodak_eval_{op}.json")) as f:
+    shipped = json.load(f)
+  assert last["fingerprint"] == meta["fingerprint"] == shipped["fingerprint"]
+  assert (last["bpp"], last["ms_ssim"]) == pytest.approx((shipped["bpp"], shipped["ms_ssim"]))
 
 
 @pytest.mark.skipif(not os.path.isdir(KODAK), reason="the shared Kodak is not beside the repo")
