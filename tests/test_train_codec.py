@@ -236,7 +236,7 @@ def test_a_recipe_with_a_start_trains_the_start_first_widens_it_and_names_its_bu
 def test_long_recipes_clip_the_gradient_norm_and_the_shipped_short_one_is_unchanged(tmp_path):
   ops = codec_train.operating_points
   for name, lr, clip in (("ae-0.635-cpu", 5e-4, 10_000.0), ("ae-0.330-cpu", 5e-4, 10_000.0),
-                         ("ae-0.0983-cpu", 1e-3, None)):
+                         ("ae-0.635-cpu-full", 5e-4, 10_000.0), ("ae-0.0983-cpu", 1e-3, None)):
     recipe = codec_train.get_recipe(name)
     config = recipe.config()
     _, optimizer, _ = codec_train.build(ops.get_operating_point(recipe.operating_point), config,
