@@ -1,6 +1,6 @@
 """A trained autoencoder widened to more filters, computing the same function.
 
-Training the paper's full-width codec from scratch costs 3.1x a half-width step on this CPU
+Training the paper's full-width codec from scratch costs over 3x a half-width step on this CPU
 (BUILD_NOTES.md). Widening a trained half-width codec instead starts the wide one where the
 narrow one ended (Net2WiderNet, Chen et al. 2016), so its steps go to what the extra filters can
 add rather than to relearning what the narrow codec already knows.
