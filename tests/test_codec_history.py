@@ -41,3 +41,26 @@ def test_the_table_and_figure_show_each_measured_margin(tmp_path, saved_figures)
   assert drawn["JPEG at the same bpp"] == pytest.approx([0.93, 0.90])
   assert list(right.get_lines()[0].get_ydata()) == pytest.approx([-0.01, 0.05])
   saved_figures.assert_drawn(path, colours=("tab:blue", "tab:red"))
+
+
+def test_the_comparison_gives_each_recipe_its_last_and_best_margin_and_its_curve(
+    tmp_path, saved_figures):
+  later = {"recipe": "ae-0.635-cpu-wide", "operating_point": "0.635", "milestones": [
+      {"step": 4000, "bpp": 0.75, "ms_ssim": 0.935, "psnr": 30.5},
+      {"step": 5000, "bpp": 0.75, "ms_ssim": 0.925, "psnr": 30.0}]}
+  never = {"recipe": "r", "operating_point": "0.635", "milestones": [
+      {"step": 1, "bpp": 1.5, "ms_ssim": 0.99, "psnr": 40.0}]}  # beyond JPEG's curve
+  summaries = [codec_history.history_against(h, CURVES) for h in (HISTORY, later, never)]
+  text = codec_history.comparison_markdown(summaries, "t")
+  # The last measured milestone (step 2000 has no JPEG) and the best one.
+  assert "| `ae-0.635-cpu` | 3000 | 0.5000 | +0.0500 | -0.50 | +0.0500 | 3000 |" in text
+  assert "| `ae-0.635-cpu-wide` | 5000 | 0.7500 | -0.0050 | +0.00 | +0.0050 | 4000 |" in text
+  assert "| `r` |  |  |  |  |  |  |" in text
+  path = str(tmp_path / "c.png")
+  assert codec_history.comparison_figure(summaries, path) == path
+  (axis,) = saved_figures[path].axes
+  drawn = {line.get_label(): (list(line.get_xdata()), list(line.get_ydata()))
+           for line in axis.get_lines() if not line.get_label().startswith("_")}
+  assert drawn["ae-0.635-cpu"] == ([1000, 3000], pytest.approx([-0.01, 0.05]))
+  assert drawn["ae-0.635-cpu-wide"] == ([4000, 5000], pytest.approx([0.005, -0.005]))
+  assert drawn["r"] == ([], [])

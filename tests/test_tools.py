@@ -475,3 +475,25 @@ def test_codec_history_writes_json_table_and_figure_and_refuses_a_missing_or_cor
   (tmp_path / "bad.json").write_text("{not json")
   result = _run("tools.codec_history", f"--history={tmp_path / 'bad.json'}", *args)
   assert result.returncode == 1 and "bad.json' is not JSON" in result.stderr
+
+
+def test_codec_history_compares_recipes_of_one_point_and_refuses_mixed_points(tmp_path):
+  curves = {"jpeg": {"points": [{"bpp": 0.5, "ms_ssim": 0.90, "psnr": 28.0},
+                                {"bpp": 1.0, "ms_ssim": 0.96, "psnr": 32.0}]}}
+  _write(str(tmp_path / "rd.json"), {"curves": curves})
+  for name, point, ms_ssim in (("a", "0.635", 0.92), ("b", "0.635", 0.94), ("c", "0.330", 0.9)):
+    _write(str(tmp_path / f"{name}.json"), {"recipe": name, "operating_point": point,
+                                            "milestones": [{"step": 5, "bpp": 0.75,
+                                                            "ms_ssim": ms_ssim, "psnr": 29.0}]})
+  out = tmp_path / "recipes.json"
+  args = [f"--curves={tmp_path / 'rd.json'}", f"--output={out}"]
+  result = _run("tools.codec_history", f"--history={tmp_path / 'a.json'},{tmp_path / 'b.json'}",
+                *args)
+  assert result.returncode == 0, result.stderr
+  recipes = json.loads(out.read_text())["recipes"]
+  assert [r["milestones"][0]["ms_ssim_margin"] for r in recipes] == pytest.approx([-0.01, 0.01])
+  assert "| `b` | 5 | 0.7500 | +0.0100 |" in (tmp_path / "recipes.md").read_text()
+  assert (tmp_path / "recipes.png").stat().st_size > 0
+  result = _run("tools.codec_history", f"--history={tmp_path / 'a.json'},{tmp_path / 'c.json'}",
+                *args)
+  assert result.returncode == 1 and "different operating points (0.330, 0.635)" in result.stderr

@@ -85,3 +85,49 @@ def history_figure(summary: dict, path: str) -> str:
             title="margin (above zero: the claim holds)")
   figure.tight_layout()
   return paper_figures.save_figure(figure, path)
+
+
+def comparison_markdown(summaries: list, title: str) -> str:
+  """One row per recipe of an operating point: how many steps it ran, where its last milestone
+  stands against the baseline and its best margin on the way, so that recipes of different
+  widths and schedules can be weighed against each other (and the claim) in one table."""
+  base = summaries[0]["baseline"]
+  label = LABELS.get(base, base)
+  rows = []
+  for summary in summaries:
+    measured = [r for r in summary["milestones"] if r["ms_ssim_margin"] is not None]
+    if not measured:
+      rows.append([f"`{summary['recipe']}`", "", "", "", "", "", ""])
+      continue
+    last, best = measured[-1], max(measured, key=lambda r: r["ms_ssim_margin"])
+    rows.append([f"`{summary['recipe']}`", str(last["step"]), f"{last['bpp']:.4f}",
+                 f"{last['ms_ssim_margin']:+.4f}", f"{last['psnr_margin']:+.2f}",
+                 f"{best['ms_ssim_margin']:+.4f}", str(best["step"])])
+  header = ["recipe", "last step", "bpp", "MS-SSIM margin", "PSNR margin [dB]",
+            "best MS-SSIM margin", "at step"]
+  lines = [f"# {title}", "",
+           f"Each recipe's last milestone on Kodak from real files, beside {label} on the same "
+           "images at the milestone's own rate, and its best margin on the way (each recipe's "
+           "own table: reports/codec/recipe_<...>/against_jpeg.md).", "",
+           results_lib.table(header, rows)]
+  return "\n".join(lines) + "\n"
+
+
+def comparison_figure(summaries: list, path: str) -> str:
+  """The MS-SSIM margin against the step of each recipe on one plot, zero marked. A recipe that
+  goes on from another's codec counts its steps on from the start's, so it continues that
+  curve."""
+  from tfcdi.reporting import paper_figures  # pylint: disable=g-import-not-at-top  (matplotlib)
+  label = LABELS.get(summaries[0]["baseline"], summaries[0]["baseline"])
+  figure = paper_figures.new_figure(7, 4)
+  axis = figure.subplots()
+  for index, summary in enumerate(summaries):
+    rows = [r for r in summary["milestones"] if r["ms_ssim_margin"] is not None]
+    axis.plot([r["step"] for r in rows], [r["ms_ssim_margin"] for r in rows],
+              label=summary["recipe"], **paper_figures.arm_style(index))
+  axis.axhline(0.0, color="0.6", linewidth=0.8)
+  axis.set(xlabel="training step", ylabel=f"MS-SSIM minus {label}'s at the same bpp",
+           title="Kodak, real files (above zero: the claim holds)")
+  axis.legend(fontsize=7)
+  figure.tight_layout()
+  return paper_figures.save_figure(figure, path)
