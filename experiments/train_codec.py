@@ -74,7 +74,12 @@ _RECIPE = flags.DEFINE_string(
     "recipe", None, "Train a codec from scratch by its recipe (e.g. ae-0.635-cpu or "
     "hp-q4-msssim-cpu; the names are the RECIPES of tfcdi/train/codec.py and "
     "tfcdi/train/hyperprior.py); fixes every training "
-    "setting, so it takes only --data_dir, --kodak_dir, --workdir and --split.")
+    "setting, so it takes only --data_dir, --kodak_dir, --workdir, --split and --seed.")
+_SEED = flags.DEFINE_integer(
+    "seed", None, "Overrides the preset's or recipe's seed (0): the initial weights and the data "
+    "order. A recipe run with another seed is a replicate of it, for its run-to-run spread; give "
+    "each seed its own --workdir.", lower_bound=0,
+    allow_override=True)  # train_classifier and train_segmenter define it too
 _INIT_FROM = flags.DEFINE_string(
     "init_from_bundle", None, "A codec bundle (.npz) to start from when --workdir has no "
     "checkpoint: its weights and step count, with a new optimizer (give a small "
@@ -108,7 +113,8 @@ def _train_autoencoder():
     preset = _PRESET.value
     op_name = operating_points.get_operating_point(
         _OPERATING_POINT.value or _cli.DEFAULT_OPERATING_POINT).name
-    config = _cli.config_from_flags("codec", preset, _SET.value, init_from=_INIT_FROM.value)
+    config = _cli.config_from_flags("codec", preset, _SET.value, init_from=_INIT_FROM.value,
+                                    seed=_SEED.value)
   except ValueError as e:
     raise app.UsageError(str(e)) from None
   logging.set_verbosity(logging.WARNING)  # checkpoint chatter would drown the progress lines
@@ -144,6 +150,7 @@ def _train_recipe():
   else:
     known = ", ".join([*codec_train.RECIPES, *hyperprior_train.RECIPES])
     raise app.UsageError(f"unknown codec recipe {_RECIPE.value!r}; choose one of {known}")
+  recipe = codec_train.replicate(recipe, _SEED.value or 0)
   logging.set_verbosity(logging.WARNING)
   log = lambda msg: print(msg, flush=True)  # noqa: E731
   try:
@@ -164,7 +171,7 @@ def _train_hyperprior():
     quality = qualities.get_quality(
         _QUALITY.value if _QUALITY.value is not None else _cli.DEFAULT_QUALITY).quality
     config = _cli.config_from_flags("hyperprior", preset, _SET.value,
-                                    distortion=_DISTORTION.value)
+                                    distortion=_DISTORTION.value, seed=_SEED.value)
   except ValueError as e:
     raise app.UsageError(str(e)) from None
   logging.set_verbosity(logging.WARNING)

@@ -50,12 +50,16 @@ def test_the_comparison_gives_each_recipe_its_last_and_best_margin_and_its_curve
       {"step": 5000, "bpp": 0.75, "ms_ssim": 0.925, "psnr": 30.0}]}
   never = {"recipe": "r", "operating_point": "0.635", "milestones": [
       {"step": 1, "bpp": 1.5, "ms_ssim": 0.99, "psnr": 40.0}]}  # beyond JPEG's curve
-  summaries = [codec_history.history_against(h, CURVES) for h in (HISTORY, later, never)]
+  # A replicate of the first recipe (another seed) is told apart from it by its seed.
+  replicate = {**HISTORY, "config": {"seed": 2}}
+  summaries = [codec_history.history_against(h, CURVES)
+               for h in (HISTORY, later, never, replicate)]
   text = codec_history.comparison_markdown(summaries, "t")
   # The last measured milestone (step 2000 has no JPEG) and the best one.
   assert "| `ae-0.635-cpu` | 3000 | 0.5000 | +0.0500 | -0.50 | +0.0500 | 3000 |" in text
   assert "| `ae-0.635-cpu-wide` | 5000 | 0.7500 | -0.0050 | +0.00 | +0.0050 | 4000 |" in text
   assert "| `r` |  |  |  |  |  |  |" in text
+  assert "| `ae-0.635-cpu seed 2` | 3000 |" in text
   path = str(tmp_path / "c.png")
   assert codec_history.comparison_figure(summaries, path) == path
   (axis,) = saved_figures[path].axes
@@ -64,3 +68,4 @@ def test_the_comparison_gives_each_recipe_its_last_and_best_margin_and_its_curve
   assert drawn["ae-0.635-cpu"] == ([1000, 3000], pytest.approx([-0.01, 0.05]))
   assert drawn["ae-0.635-cpu-wide"] == ([4000, 5000], pytest.approx([0.005, -0.005]))
   assert drawn["r"] == ([], [])
+  assert drawn["ae-0.635-cpu seed 2"] == drawn["ae-0.635-cpu"]

@@ -60,6 +60,36 @@ def test_restore_gives_the_same_weights_as_before_the_interruption(tmp_path):
   assert int(opt_a.iterations.numpy()) == 2
 
 
+def test_a_seed_sets_the_initial_weights_and_a_workdir_keeps_the_seed_it_started_with(
+    tmp_path):
+  op = codec_train.operating_points.get_operating_point("0.0983")
+
+  def weights_after_one_step(seed, name):
+    config = codec_train.get_config("tiny", num_steps=1, checkpoint_every=1, seed=seed)
+    codec_train.train(op.name, config, IMAGENETTE, str(tmp_path / name), log=lambda m: None)
+    model, _, checkpointing = codec_train.build(op, config, str(tmp_path / name))
+    checkpointing.restore()
+    return [w.numpy() for w in model.weights]
+
+  first, again, other = (weights_after_one_step(1, "a"), weights_after_one_step(1, "b"),
+                         weights_after_one_step(2, "c"))
+  # One seed, one initialisation: Adam's first step moves a weight by about the learning rate
+  # (1e-3) whatever its gradient's size, so where float rounding flips a tiny gradient's sign
+  # the two runs are 2e-3 apart; another seed's initial weights differ by far more.
+  for a, b in zip(first, again):
+    np.testing.assert_allclose(a, b, atol=2.5e-3)
+  assert not np.allclose(first[0], other[0], atol=1e-2)
+  # Resuming a run with another seed would make a codec of neither: refused, the run untouched.
+  with pytest.raises(ValueError, match=r"holds a codec run with seed 1, not 2"):
+    codec_train.train(op.name, codec_train.get_config("tiny", num_steps=2, seed=2), IMAGENETTE,
+                      str(tmp_path / "a"), log=lambda m: None)
+  with pytest.raises(ValueError, match=r"operating_point '0.0983', not '0.635'"):
+    codec_train.train("0.635", codec_train.get_config("tiny", num_steps=2, seed=1), IMAGENETTE,
+                      str(tmp_path / "a"), log=lambda m: None)
+  _, _, checkpointing = codec_train.build(op, codec_train.get_config("tiny"), str(tmp_path / "a"))
+  assert checkpointing.restore() == 1
+
+
 def test_finalize_refuses_an_unfinished_run(tmp_path):
   config = codec_train.get_config("tiny", num_steps=2, checkpoint_every=2)
   codec_train.train("0.635", config, IMAGENETTE, str(tmp_path), log=lambda m: None)
@@ -274,7 +304,17 @@ def test_the_binary_trains_a_recipe_and_refuses_settings_the_recipe_fixes(tmp_pa
   _train_codec_cli("--recipe=ae-0.0983-tiny", f"--kodak_dir={two_kodak_images}", *common)
   history = codec_train.read_history(str(tmp_path / "run"))
   assert [m["step"] for m in history["milestones"]] == [2, 4]
+  assert history["config"]["seed"] == 0
   assert os.path.exists(tmp_path / "run" / "codec_0.0983.npz")
+  # A replicate of the recipe is another seed in its own workdir; its history says which.
+  with pytest.raises(app.UsageError, match="holds a codec run with seed 0, not 1"):
+    _train_codec_cli("--recipe=ae-0.0983-tiny", "--seed=1", f"--kodak_dir={two_kodak_images}",
+                     *common)
+  _train_codec_cli("--recipe=ae-0.0983-tiny", "--seed=1", f"--kodak_dir={two_kodak_images}",
+                   f"--data_dir={IMAGENETTE}", f"--workdir={tmp_path / 'seed1'}")
+  replicate = codec_train.read_history(str(tmp_path / "seed1"))
+  assert (replicate["recipe"], replicate["config"]["seed"]) == ("ae-0.0983-tiny", 1)
+  assert replicate["milestones"][-1]["fingerprint"] != history["milestones"][-1]["fingerprint"]
 
 
 def test_the_binary_refuses_a_start_bundle_it_cannot_widen_in_one_line(tmp_path):

@@ -85,6 +85,25 @@ def test_ms_ssim_training_resumes_and_ships_a_bundle_that_records_its_distortion
                    log=lambda m: None)
 
 
+def test_a_hyperprior_workdir_keeps_its_seed_and_one_from_before_seeds_were_recorded_ran_0(
+    tmp_path):
+  workdir = str(tmp_path)
+  hp_train.train(1, hp_train.get_config("tiny", num_steps=1, seed=2), IMAGENETTE, workdir,
+                 log=lambda m: None)
+  with pytest.raises(ValueError, match="holds a hyperprior run with seed 2, not 3"):
+    hp_train.train(1, hp_train.get_config("tiny", num_steps=2, seed=3), IMAGENETTE, workdir,
+                   log=lambda m: None)
+  run_file = os.path.join(workdir, "run.json")
+  with open(run_file) as f:
+    recorded = json.load(f)
+  del recorded["seed"]  # as run.json was written before it recorded the seed
+  with open(run_file, "w") as f:
+    json.dump(recorded, f)
+  with pytest.raises(ValueError, match="seed 0, not 3"):
+    hp_train.train(1, hp_train.get_config("tiny", num_steps=2, seed=3), IMAGENETTE, workdir,
+                   log=lambda m: None)
+
+
 def test_an_earlier_mse_bundle_loads_as_an_mse_codec(tiny_hyperprior_path):
   # Bundles from before the distortion field (the shipped q1 / q4 / q8) are MSE codecs.
   codec = pretrained.load_codec(path=tiny_hyperprior_path)

@@ -36,8 +36,15 @@ def history_against(history: dict, curves: dict, baseline: str = "jpeg") -> dict
       row[f"{baseline}_{metric}"] = at.value if at.in_range else None
       row[f"{metric}_margin"] = milestone[metric] - at.value if at.in_range else None
     rows.append(row)
-  return {"recipe": history.get("recipe"), "operating_point": history.get("operating_point"),
-          "baseline": baseline, "milestones": rows}
+  return {"recipe": history.get("recipe"), "seed": (history.get("config") or {}).get("seed", 0),
+          "operating_point": history.get("operating_point"), "baseline": baseline,
+          "milestones": rows}
+
+
+def run_label(summary: dict) -> str:
+  """The recipe's name, with the seed of a replicate (a run with a seed other than 0)."""
+  seed = summary.get("seed", 0)
+  return f"{summary['recipe']} seed {seed}" if seed else summary["recipe"]
 
 
 def _cell(value, digits):
@@ -55,7 +62,7 @@ def history_markdown(summary: dict, title: str) -> str:
   header = ["step", "bpp", "MS-SSIM", f"{label} MS-SSIM", "margin", "PSNR [dB]",
             f"{label} PSNR [dB]"]
   lines = [f"# {title}", "",
-           f"Recipe `{summary['recipe']}`: Kodak from real files at each milestone of its run, "
+           f"Recipe `{run_label(summary)}`: Kodak from real files at each milestone of its run, "
            f"beside {label} on the same images, interpolated at the milestone's own rate "
            "(margin = the codec's MS-SSIM minus the baseline's).", "",
            results_lib.table(header, rows)]
@@ -72,7 +79,7 @@ def history_figure(summary: dict, path: str) -> str:
   steps = [r["step"] for r in rows]
   figure = paper_figures.new_figure(10, 4)
   left, right = figure.subplots(1, 2)
-  left.plot(steps, [r["ms_ssim"] for r in rows], label=f"recipe {summary['recipe']}",
+  left.plot(steps, [r["ms_ssim"] for r in rows], label=f"recipe {run_label(summary)}",
             **paper_figures.arm_style(0))
   left.plot(steps, [r[f"{base}_ms_ssim"] for r in rows], label=f"{label} at the same bpp",
             **paper_figures.arm_style(1))
@@ -87,31 +94,32 @@ def history_figure(summary: dict, path: str) -> str:
 
 def _plot_margins(axis, summaries: list) -> None:
   """Each summary's MS-SSIM margin against the step (the milestones the baseline reaches),
-  labelled by recipe, with zero marked."""
+  labelled by run (run_label), with zero marked."""
   from tfcdi.reporting import paper_figures  # pylint: disable=g-import-not-at-top  (matplotlib)
   base = summaries[0]["baseline"]
   for index, summary in enumerate(summaries):
     rows = [r for r in summary["milestones"] if r["ms_ssim_margin"] is not None]
     axis.plot([r["step"] for r in rows], [r["ms_ssim_margin"] for r in rows],
-              label=summary["recipe"], **paper_figures.arm_style(index))
+              label=run_label(summary), **paper_figures.arm_style(index))
   axis.axhline(0.0, color="0.6", linewidth=0.8)
   axis.set(xlabel="training step", ylabel=f"MS-SSIM minus {LABELS.get(base, base)}'s")
 
 
 def comparison_markdown(summaries: list, title: str) -> str:
-  """One row per recipe of an operating point: how many steps it ran, where its last milestone
-  stands against the baseline and its best margin on the way, so that recipes of different
-  widths and schedules can be weighed against each other (and the claim) in one table."""
+  """One row per run (a recipe, or a seed of one) of an operating point: how many steps it ran,
+  where its last milestone stands against the baseline and its best margin on the way, so that
+  recipes of different widths and schedules, and one recipe's seeds, can be weighed against
+  each other (and the claim) in one table."""
   base = summaries[0]["baseline"]
   label = LABELS.get(base, base)
   rows = []
   for summary in summaries:
     measured = [r for r in summary["milestones"] if r["ms_ssim_margin"] is not None]
     if not measured:
-      rows.append([f"`{summary['recipe']}`", "", "", "", "", "", ""])
+      rows.append([f"`{run_label(summary)}`", "", "", "", "", "", ""])
       continue
     last, best = measured[-1], max(measured, key=lambda r: r["ms_ssim_margin"])
-    rows.append([f"`{summary['recipe']}`", str(last["step"]), f"{last['bpp']:.4f}",
+    rows.append([f"`{run_label(summary)}`", str(last["step"]), f"{last['bpp']:.4f}",
                  f"{last['ms_ssim_margin']:+.4f}", f"{last['psnr_margin']:+.2f}",
                  f"{best['ms_ssim_margin']:+.4f}", str(best["step"])])
   header = ["recipe", "last step", "bpp", "MS-SSIM margin", "PSNR margin [dB]",

@@ -77,6 +77,8 @@ class CodecTrainConfig:
   target_entropy_scale: float = 1.0
   # Training images whose symbols estimate the shipped frequency table.
   table_images: int = 1000
+  # The initial weights and the data order: runs of one recipe with two seeds measure its
+  # run-to-run spread (tfcdi-train-codec --recipe=... --seed=N).
   seed: int = 0
   # "auto", "float32" or "mixed_bfloat16" (tfcdi/train/precision.py). Training only: the
   # bundle is built and its frequency table counted in float32.
@@ -122,7 +124,7 @@ class HyperpriorTrainConfig:
   checkpoint_every: int = 1000
   # Training images whose real files check the finished bundle (bits against the estimate).
   check_images: int = 16
-  seed: int = 0
+  seed: int = 0  # the initial weights and the data order, as the autoencoder's
   # "auto", "float32" or "mixed_bfloat16" (tfcdi/train/precision.py) for the convolutions;
   # GDN, the entropy models and the loss are float32 under every policy.
   precision: str = "float32"

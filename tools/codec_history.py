@@ -6,8 +6,8 @@ r"""A codec recipe's recorded history beside JPEG at each milestone's own rate.
 Writes the JSON, a Markdown table beside it (.md) and the figure (.png): per milestone the
 codec's Kodak rate, MS-SSIM and PSNR (from real files, as the run measured them), JPEG's at the
 same rate and the margin. Several histories of one operating point (comma-separated) give one
-comparison instead: a row per recipe (its last milestone and its best margin) and their margin
-curves on one figure,
+comparison instead: a row per run (its last milestone and its best margin; a run of a recipe
+with --seed is labelled by it) and their margin curves on one figure,
 
   python -m tools.codec_history --history=reports/codec/recipe_0.635/history.json,\
 reports/codec/recipe_0.635_wide/history.json,reports/codec/recipe_0.635_full/history.json \
@@ -62,12 +62,12 @@ def main(argv):
     summary = summaries[0]
     codec_history.history_figure(summary, base + ".png")
     _tables.write_beside(_OUTPUT.value, summary, codec_history.history_markdown(
-        summary, f"Recipe {summary['recipe']} against {label}"))
+        summary, f"Recipe {codec_history.run_label(summary)} against {label}"))
     return
   codec_history.comparison_figure(summaries, base + ".png")
   _tables.write_beside(
       _OUTPUT.value, {"baseline": _BASELINE.value, "recipes": summaries},
-      codec_history.comparison_markdown(summaries, f"The {points[0]} recipes against {label}"))
+      codec_history.comparison_markdown(summaries, f"The {points[0]} runs against {label}"))
 
 
 if __name__ == "__main__":

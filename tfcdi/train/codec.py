@@ -112,6 +112,13 @@ RECIPES = {recipe.name: recipe for recipe in (
 )}
 
 
+def replicate(recipe, seed: int):
+  """The recipe (of either codec family) run with another seed: other initial weights and data
+  order, the same settings and name; its history records the seed. Seed 0 is the recipe's own
+  run. Replicates measure how far one run of a recipe can be trusted."""
+  return dataclasses.replace(recipe, overrides=recipe.overrides + (("seed", seed),))
+
+
 def get_recipe(name: str) -> CodecRecipe:
   if name not in RECIPES:
     raise ValueError(f"unknown codec recipe {name!r}; choose one of {', '.join(RECIPES)}")
@@ -230,6 +237,9 @@ def train(operating_point, config: CodecTrainConfig, data_dir: str, workdir: str
   """
   op = operating_points.get_operating_point(operating_point)
   os.makedirs(workdir, exist_ok=True)
+  workdir_lib.check_run(workdir, {"operating_point": op.name, "filters": config.filters,
+                                  "seed": config.seed}, "codec")
+  keras.utils.set_random_seed(config.seed)  # the initial weights: a seed is a whole replicate
   precision = precision_lib.resolve(config.precision)
   model, optimizer, checkpointing = build(op, config, workdir, precision)
   start = checkpointing.restore()
@@ -449,7 +459,7 @@ def train_recipe(recipe: CodecRecipe, data_dir: str, kodak_dir: str, workdir: st
   from tfcdi.codec import evaluation  # pylint: disable=g-import-not-at-top
   config = recipe.config()
   if recipe.start and not tf.train.latest_checkpoint(workdir_lib.checkpoint_dir(workdir)):
-    start = train_recipe(get_recipe(recipe.start), data_dir, kodak_dir,
+    start = train_recipe(replicate(get_recipe(recipe.start), config.seed), data_dir, kodak_dir,
                          os.path.join(workdir, "start"), split, log)
     config = dataclasses.replace(config, init_from=start)
   train(recipe.operating_point, config, data_dir, workdir, split=split, log=log,

@@ -60,32 +60,20 @@ def codec_name(quality, distortion: str, preset_name: str) -> str:
   return f"hp-{qualities.get_quality(quality).name}{_suffix(distortion, '-')}-{preset_name}"
 
 
-RUN_FILE = "run.json"
-
-
 def _check_run(quality, config: HyperpriorTrainConfig, workdir: str) -> None:
-  """Records what this workdir trains, and refuses to resume it as something else.
+  """Refuses to resume a workdir as another quality, width, loss or seed (workdir/run.json).
 
-  A checkpoint holds weights, not the loss that made them: resuming an MSE run with the MS-SSIM
-  loss (or another quality or width) would silently ship a codec of neither. Runs from
-  before this file existed trained MSE.
+  Runs from before run.json existed trained MSE, and runs from before it held the seed, seed 0.
   """
-  identity = {"quality": qualities.get_quality(quality).quality, "widths": config.widths,
-              "distortion": config.distortion}
-  path = os.path.join(workdir, RUN_FILE)
-  if os.path.exists(path):
-    recorded = {"distortion": qualities.MSE, **workdir_lib.read_json(path)}
-    different = [f"{k} {recorded.get(k)!r}, not {v!r}" for k, v in identity.items()
-                 if recorded.get(k) != v]
-    if different:
-      raise ValueError(f"{workdir} holds a hyperprior run with {'; '.join(different)}: give it "
-                       "the settings it was started with, or another --workdir")
-    return
-  if os.path.isdir(os.path.join(workdir, "checkpoints")) and (
-      config.distortion != qualities.MSE):
+  if (not os.path.exists(os.path.join(workdir, workdir_lib.RUN_FILE))
+      and os.path.isdir(workdir_lib.checkpoint_dir(workdir))
+      and config.distortion != qualities.MSE):
     raise ValueError(f"{workdir} holds an earlier (MSE) hyperprior run; train "
                      f"{config.distortion} in another --workdir")
-  workdir_lib.write_json(path, identity)  # atomic: a kill never leaves half a file
+  workdir_lib.check_run(
+      workdir, {"quality": qualities.get_quality(quality).quality, "widths": config.widths,
+                "distortion": config.distortion, "seed": config.seed},
+      "hyperprior", recorded_defaults={"distortion": qualities.MSE, "seed": 0})
 
 
 def build(quality, config: HyperpriorTrainConfig, workdir: str, precision: str = "float32"):
@@ -146,6 +134,7 @@ def train(quality, config: HyperpriorTrainConfig, data_dir: str, workdir: str,
   tag = f"[hyperprior {q.name}{_suffix(config.distortion, ' ')}]"
   os.makedirs(workdir, exist_ok=True)
   _check_run(q.quality, config, workdir)
+  keras.utils.set_random_seed(config.seed)  # the initial weights: a seed is a whole replicate
   precision = precision_lib.resolve(config.precision)
   model, optimizer, checkpointing = build(q.quality, config, workdir, precision)
   start = checkpointing.restore()

@@ -9,6 +9,8 @@ Layout, the same for the five loops (classifier, codec, hyperprior, segmenter, j
                          "step" (codec, hyperprior, segmenter; files numbered by it).
   WORKDIR/results.json   what the run measured, rewritten atomically as it goes, so a killed run
                          leaves the previous version whole (the reports read only these).
+  WORKDIR/run.json       what the run trains (the codec loops: operating point or quality,
+                         widths, loss, seed), so that a resume with other settings is refused.
 
 A killed run started again with the same command restores the latest checkpoint and goes on.
 The names above are what runs already on disk hold: changing one would leave those runs unable
@@ -27,6 +29,7 @@ from tfcdi import imageio
 
 RESULTS_FILE = "results.json"
 CHECKPOINTS = "checkpoints"
+RUN_FILE = "run.json"
 
 
 def checkpoint_dir(workdir: str) -> str:
@@ -57,6 +60,27 @@ def write_results(workdir: str, results: dict) -> str:
   path = os.path.join(workdir, RESULTS_FILE)
   write_json(path, results)
   return path
+
+
+def check_run(workdir: str, identity: dict, what: str, recorded_defaults: dict | None = None):
+  """Records what a workdir trains (workdir/run.json) and refuses to resume it as something else.
+
+  A checkpoint holds weights, not the settings that made them: resuming a run with another
+  loss, width or seed would silently make a model of neither. `recorded_defaults` are what runs
+  from before a key was recorded used.
+  """
+  identity = json.loads(json.dumps(identity))  # tuples as the JSON file will hold them (lists)
+  path = os.path.join(workdir, RUN_FILE)
+  recorded = read_json(path)
+  if recorded is None:
+    write_json(path, identity)  # atomic: a kill never leaves half a file
+    return
+  recorded = {**(recorded_defaults or {}), **recorded}
+  different = [f"{k} {recorded.get(k)!r}, not {v!r}" for k, v in identity.items()
+               if recorded.get(k) != v]
+  if different:
+    raise ValueError(f"{workdir} holds a {what} run with {'; '.join(different)}: give it the "
+                     "settings it was started with, or another --workdir")
 
 
 class Checkpointing:
