@@ -357,6 +357,12 @@ def test_validation_curves_have_whole_epoch_ticks_and_both_cresnets_visible():
   assert c39.get_markersize() > c51.get_markersize()
 
 
+def test_five_arms_or_runs_each_get_a_style_of_their_own():
+  styles = [paper_figures.arm_style(i) for i in range(5)]
+  assert len({(s["color"], s["marker"]) for s in styles}) == 5
+  assert paper_figures.arm_style(5) == styles[0]
+
+
 def test_fig12_labels_do_not_overlap():
   # Two decoded arms at nearly one accuracy, their decoder + net ends close in runtime: the cpu
   # run's numbers, whose labels used to print over each other.

@@ -37,9 +37,11 @@ FIG4_ARMS = (("resnet50-d", "decoded", "ResNet-50-d on decoded RGB"),
 # One style per arm (by position), the same in the measured and the published panel: colour,
 # marker, marker size, line, filled marker, z-order. The two cResNets often land on the same
 # values: cResNet-39 is drawn over cResNet-51 with larger hollow markers and a dash-dot line, so
-# that cResNet-51's solid line and filled markers show through it.
+# that cResNet-51's solid line and filled markers show through it. Five, so that comparisons of
+# more runs (a recipe's seeds, tfcdi/codec_history.py) do not repeat a style.
 _ARM_STYLES = (("tab:blue", "s", 4, "--", True, 2.0), ("tab:red", "o", 4, "-", True, 2.1),
-               ("tab:orange", "^", 8, "-.", False, 2.2))
+               ("tab:orange", "^", 8, "-.", False, 2.2), ("tab:green", "D", 5, ":", False, 2.3),
+               ("tab:purple", "v", 6, "-", True, 2.4))
 
 
 def arm_style(index: int) -> dict:
