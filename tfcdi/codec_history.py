@@ -115,18 +115,19 @@ def comparison_markdown(summaries: list, title: str) -> str:
   rows = []
   for summary in summaries:
     measured = [r for r in summary["milestones"] if r["ms_ssim_margin"] is not None]
+    name = f"`{run_label(summary)}`"
     if not measured:
-      rows.append([f"`{run_label(summary)}`", "", "", "", "", "", ""])
+      rows.append([name, "", "", "", "", "", ""])
       continue
     last, best = measured[-1], max(measured, key=lambda r: r["ms_ssim_margin"])
-    rows.append([f"`{run_label(summary)}`", str(last["step"]), f"{last['bpp']:.4f}",
+    rows.append([name, str(last["step"]), f"{last['bpp']:.4f}",
                  f"{last['ms_ssim_margin']:+.4f}", f"{last['psnr_margin']:+.2f}",
                  f"{best['ms_ssim_margin']:+.4f}", str(best["step"])])
-  header = ["recipe", "last step", "bpp", "MS-SSIM margin", "PSNR margin [dB]",
+  header = ["run", "last step", "bpp", "MS-SSIM margin", "PSNR margin [dB]",
             "best MS-SSIM margin", "at step"]
   lines = [f"# {title}", "",
-           f"Each recipe's last milestone on Kodak from real files, beside {label} on the same "
-           "images at the milestone's own rate, and its best margin on the way (each recipe's "
+           f"Each run's last milestone on Kodak from real files, beside {label} on the same "
+           "images at the milestone's own rate, and its best margin on the way (each run's "
            "own table: reports/codec/recipe_<...>/against_jpeg.md).", "",
            results_lib.table(header, rows)]
   return "\n".join(lines) + "\n"
